@@ -1,0 +1,90 @@
+/**
+ * The Cluster port: every Kubernetes call the action makes goes through it, so the rollout logic
+ * never sees @kubernetes/client-node. KubeCluster (kube-cluster.ts) is the one implementation.
+ */
+
+/** A Kubernetes object as JSON. Fields we do not model are carried through untouched. */
+export interface KubeObject {
+  apiVersion: string
+  kind: string
+  metadata: {
+    name: string
+    namespace?: string
+    resourceVersion?: string
+    generation?: number
+    uid?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    managedFields?: Array<{ manager?: string; operation?: string; time?: string; fieldsV1?: unknown }>
+    creationTimestamp?: string
+    [key: string]: unknown
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  spec?: any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  status?: any
+  [key: string]: unknown
+}
+
+export type IstioKind = 'VirtualService' | 'DestinationRule'
+
+export interface WriteOptions {
+  /** Server-side dry run: the apiserver validates and admits, nothing is stored. */
+  dryRun?: boolean
+}
+
+export interface AccessCheck {
+  verb: string
+  group: string // '' for the core group
+  resource: string
+  namespace: string
+  name?: string
+  subresource?: string
+}
+
+export interface AccessResult extends AccessCheck {
+  allowed: boolean
+  reason?: string
+}
+
+/** The field manager of every write the action makes, so managedFields shows who changed what. */
+export const FIELD_MANAGER = 'istio-canary'
+
+export interface Cluster {
+  /** Served networking.istio.io version to read and write in: v1, else v1beta1, else v1alpha3. */
+  istioVersion(): Promise<string>
+  /** undefined when the object does not exist. */
+  getIstio(kind: IstioKind, namespace: string, name: string): Promise<KubeObject | undefined>
+  listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]>
+  /**
+   * PUT the whole object with metadata.resourceVersion as the precondition, in the apiVersion the
+   * object carries. Throws ConflictError (from ../errors.js) on 409: read again, decide again.
+   */
+  replaceIstio(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+
+  getNamespace(name: string): Promise<KubeObject | undefined>
+  getService(namespace: string, name: string): Promise<KubeObject | undefined>
+  getDeployment(namespace: string, name: string): Promise<KubeObject | undefined>
+  listDeployments(namespace: string, labelSelector?: string): Promise<KubeObject[]>
+  /** Server-side apply with field manager istio-canary (force=false first: ownership conflicts surface). */
+  applyDeployment(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+  /** Sets spec.replicas (merge patch guarded by resourceVersion when given). */
+  scaleDeployment(namespace: string, name: string, replicas: number, opts?: WriteOptions): Promise<KubeObject>
+  deleteDeployment(namespace: string, name: string, opts?: WriteOptions): Promise<void>
+  listPods(namespace: string, labelSelector: string): Promise<KubeObject[]>
+  /** Events about one object (involvedObject.name), newest last. */
+  listEvents(namespace: string, involvedName: string): Promise<KubeObject[]>
+
+  /** SelfSubjectAccessReview for each check. */
+  canI(checks: AccessCheck[]): Promise<AccessResult[]>
+
+  getLease(namespace: string, name: string): Promise<KubeObject | undefined>
+  /** Throws ConflictError when it already exists (409). */
+  createLease(lease: KubeObject): Promise<KubeObject>
+  /** Guarded by metadata.resourceVersion; throws ConflictError on 409. */
+  replaceLease(lease: KubeObject): Promise<KubeObject>
+  deleteLease(namespace: string, name: string, resourceVersion?: string): Promise<void>
+
+  /** API requests sent so far (retries included), for the benchmarks and the report. */
+  readonly requestCount: number
+}

@@ -1,0 +1,43 @@
+import type { CheckResult, Step } from '../rollout/types.js'
+
+/** What a gate knows about the rollout when it is asked. */
+export interface GateContext {
+  namespace: string
+  /** The route's destination host, e.g. `reviews` or `reviews.shop.svc.cluster.local`. */
+  host: string
+  virtualService: string
+  stable: { version: string; subset: string; deployment?: string }
+  canary: { version: string; subset: string; deployment: string }
+  canaryWeight: number
+  /** The weight the rollout is about to move to (for `before-increase` moments). */
+  nextWeight?: number
+  stepIndex: number
+  schedule: Step[]
+  /** Length of the metric window the gate should judge, in seconds (usually the step's bake time). */
+  windowSeconds: number
+  /** Aborts the evaluation (deadline or cancellation). */
+  signal?: AbortSignal
+}
+
+/** The moments at which gates are asked (webhooks follow Flagger's names). */
+export type GateMoment =
+  | 'pre-rollout' // before the first write that sends traffic
+  | 'before-increase' // before each traffic increase
+  | 'bake' // during / at the end of the bake time at a weight
+  | 'before-promotion' // before the final promotion
+  | 'rollback' // event only: never blocks
+  | 'success' // event only: never blocks
+
+/**
+ * A health gate: a source of checks. It never throws for a failed or missing measurement: it
+ * returns `fail` or `inconclusive` with the reason. It throws only for a configuration error
+ * found by `preflight` (a query Prometheus rejects, an unreachable webhook URL scheme, ...).
+ */
+export interface HealthGate {
+  readonly name: string
+  /** Which moments this gate answers; others are skipped. */
+  readonly moments: readonly GateMoment[]
+  /** Run every query once before any write; throw a ConfigError naming the check on a rejected query. */
+  preflight(ctx: GateContext): Promise<void>
+  evaluate(moment: GateMoment, ctx: GateContext): Promise<CheckResult[]>
+}

@@ -1,0 +1,34 @@
+import type { Phase, Result, RolloutState } from '../rollout/types.js'
+
+export type Command = 'deploy' | 'promote' | 'abort' | 'status'
+
+/**
+ * Everything the reports (job summary, PR comment, Deployments status, outputs) know about one run.
+ * Built by the commands; rendered by pure functions.
+ */
+export interface RunReport {
+  command: Command
+  namespace: string
+  virtualService: string
+  /** `unchanged` also for a failed preflight (nothing in the cluster changed). */
+  result: Result
+  /** The phase the rollout is in after this run (absent when there is no rollout state at all). */
+  phase?: Phase
+  canaryWeight: number
+  stableVersion?: string
+  canaryVersion?: string
+  /** The rollout's state as stored on the VirtualService after this run. */
+  state?: RolloutState
+  /** Set when the run ended in an error (preflight, rollback incomplete, ...). */
+  error?: { kind: string; message: string }
+  /** What was undone on failure, in order (e.g. `canary weight 0`, `destination v2 removed`). */
+  undone?: string[]
+  warnings: string[]
+  dryRun: boolean
+  /** Dry-run plan lines, e.g. `set weights v1=90 v2=10`. */
+  plan?: string[]
+  /** Where this run is (GITHUB_SERVER_URL/REPO/actions/runs/ID), when known. */
+  runUrl?: string
+  startedAt: string
+  finishedAt: string
+}

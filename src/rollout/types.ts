@@ -1,0 +1,107 @@
+/**
+ * The rollout's vocabulary. Pure data: no I/O anywhere under src/rollout/.
+ * stable / canary name the two versions; a split is the pair of weights, a weight is one side.
+ */
+
+/** One entry of the schedule: move the canary to `weight` percent, or stop and wait for a promote. */
+export type Step = { kind: 'weight'; weight: number } | { kind: 'pause' }
+
+/** Where a rollout stands. Terminal phases: promoted, rolled-back, aborted. */
+export type Phase =
+  | 'initializing' // lock taken, canary Deployment being applied / waited for
+  | 'progressing' // weights moving through the schedule
+  | 'paused' // waiting for a manual promote (or abort)
+  | 'promoting' // 100 % on canary; old destination, subset and Deployment being retired
+  | 'rolling-back' // weight 0 written (or being written); canary destination/subset being removed
+  | 'promoted'
+  | 'rolled-back'
+  | 'aborted'
+
+/** The `result` output of one run. */
+export type Result = 'promoted' | 'paused' | 'rolled-back' | 'aborted' | 'unchanged'
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive'
+
+/** What one health check observed at one evaluation. */
+export interface CheckResult {
+  /** Gate-unique check name, e.g. `success-rate`, `latency-p99`, `webhook:load-test`, `pods-ready`. */
+  name: string
+  verdict: Verdict
+  /** The observed value (undefined when there was none: no data, error). */
+  value?: number
+  /** The canary-against-stable reference value, when the check compares. */
+  stableValue?: number
+  /** Human threshold, e.g. `>= 99`, `<= 500 ms`, `<= stable + 1`. */
+  threshold?: string
+  unit?: string
+  /** Why: `no data`, `Prometheus error: ...`, `HTTP 500`, `3 restarts`. */
+  detail?: string
+}
+
+/** One evaluation of every gate at one weight. */
+export interface GateEvaluation {
+  at: string // ISO time
+  canaryWeight: number
+  checks: CheckResult[]
+  verdict: Verdict
+}
+
+/** An entry of the rollout's history, as the reports show it. Kept small: it lives in an annotation. */
+export interface HistoryEvent {
+  at: string // ISO time
+  kind:
+    | 'started'
+    | 'canary-ready'
+    | 'subset-added'
+    | 'weight'
+    | 'gates'
+    | 'paused'
+    | 'promote-requested'
+    | 'abort-requested'
+    | 'promoted'
+    | 'rollback-started'
+    | 'rolled-back'
+    | 'aborted'
+    | 'takeover'
+    | 'drift'
+    | 'cancelled'
+    | 'error'
+  canaryWeight?: number
+  message?: string
+  evaluation?: GateEvaluation
+  /** Who did it: a run URL or `holder` id. */
+  by?: string
+}
+
+/**
+ * The rollout's state, kept as JSON in one annotation on the VirtualService and written in the
+ * same resourceVersion-guarded update as the weights, so the two can never disagree.
+ */
+export interface RolloutState {
+  schema: 1
+  /** Unique per rollout: `<canaryVersion>@<startedAt>`. */
+  id: string
+  phase: Phase
+  /** Index of the route in spec.http and its name (if it has one), to find it again. */
+  route: { index: number; name?: string }
+  host: string
+  stable: { version: string; subset: string; deployment?: string }
+  canary: { version: string; subset: string; deployment: string }
+  schedule: Step[]
+  /** Index into schedule of the step currently applied; -1 before the first. */
+  stepIndex: number
+  canaryWeight: number
+  /** Failed gate evaluations so far (cumulative), and consecutive inconclusive ones. */
+  failedChecks: number
+  inconclusiveStreak: number
+  /** Fencing epoch of the lock holder that last wrote this state (Lease transitions). */
+  epoch: number
+  startedAt: string
+  updatedAt: string
+  /** Who started the rollout (a run URL or holder id). */
+  startedBy?: string
+  /** Terminal or pause reason, for the reports. */
+  reason?: string
+  result?: Result
+  history: HistoryEvent[]
+}
