@@ -1,0 +1,283 @@
+import { load } from 'js-yaml'
+import { ConfigError } from '../errors.js'
+import type { Step } from '../rollout/types.js'
+import { formatDuration, parseDuration } from './duration.js'
+import { INPUT, INPUT_DEFAULTS } from './input-names.js'
+import { inputError, missingInput } from './input-error.js'
+import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
+import { parseSchedule } from './schedule.js'
+
+export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
+export type Command = (typeof COMMANDS)[number]
+export const RETIRE_MODES = ['scale-down', 'delete', 'keep'] as const
+/** What happens to the stable Deployment after a promotion. */
+export type RetireMode = (typeof RETIRE_MODES)[number]
+export const ON_CANCEL_MODES = ['rollback', 'freeze'] as const
+/** What a cancelled run does: send all traffic back to stable, or leave the weights where they are. */
+export type OnCancelMode = (typeof ON_CANCEL_MODES)[number]
+
+/** Job time limit of GitHub-hosted runners (and the default `timeout-minutes`): 6 h. */
+export const HOSTED_JOB_LIMIT_SECONDS = 6 * 3600
+/** Job time limit of self-hosted runners: 5 days. */
+export const SELF_HOSTED_JOB_LIMIT_SECONDS = 5 * 24 * 3600
+
+/** The core inputs, parsed and checked. Durations are whole seconds. */
+export interface Config {
+  command: Command
+  /** Paths or globs of the canary Deployment manifest; [] unless command is deploy. */
+  manifests: string[]
+  virtualService: string
+  /** undefined: the manifest's namespace, else the kubeconfig context's, else `default`. */
+  namespace?: string
+  destinationRule?: string
+  /** Name of the VirtualService http route to shift; needed when it has several. */
+  route?: string
+  versionLabel: string
+  /** undefined: the version label's value on the manifest's pod template. */
+  version?: string
+  /** undefined: defaultCanarySubset(version). */
+  canarySubset?: string
+  steps: Step[]
+  intervalSeconds: number
+  progressDeadlineSeconds: number
+  settleSeconds: number
+  retire: RetireMode
+  /** Kubeconfig content; undefined: $KUBECONFIG / ~/.kube/config / in-cluster. A secret: never log it. */
+  kubeconfig?: string
+  dryRun: boolean
+  /** With promote: go straight to 100 % instead of resuming the schedule. */
+  full: boolean
+  /** With deploy: a rollout of another version in progress is rolled back first instead of failing. */
+  supersede: boolean
+  onCancel: OnCancelMode
+  lockDurationSeconds: number
+  /** Overall deadline of the run; undefined: none (the job's timeout-minutes applies). */
+  timeoutSeconds?: number
+  /** Things worth telling the user that do not stop the run. */
+  warnings: string[]
+}
+
+/**
+ * Read and check the core inputs as the runner gives them (a missing input is ''). Pure: `env` is
+ * only consulted for RUNNER_ENVIRONMENT (the job time limit the schedule is compared with). Throws a
+ * ConfigError naming the input, quoting the value and saying what was expected.
+ */
+export function readConfig(inputs: Record<string, string | undefined>, env: NodeJS.ProcessEnv = {}): Config {
+  const raw = (name: string): string => (inputs[name] ?? '').trim()
+  const get = (name: keyof typeof INPUT_DEFAULTS): string => raw(name) || INPUT_DEFAULTS[name]
+  const optional = (name: string): string | undefined => raw(name) || undefined
+  const warnings: string[] = []
+
+  const command = oneOf(INPUT.command, get(INPUT.command), COMMANDS)
+
+  const manifestsValue = raw(INPUT.manifests)
+  let manifests = splitList(manifestsValue)
+  if (command === 'deploy' && manifests.length === 0) {
+    throw missingInput(INPUT.manifests, `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`)
+  }
+  if (command !== 'deploy' && manifests.length > 0) {
+    warnings.push(`Input '${INPUT.manifests}' is ignored with command '${command}': only 'deploy' applies a manifest.`)
+    manifests = []
+  }
+
+  const virtualService = optional(INPUT.virtualService)
+  if (virtualService === undefined) {
+    throw missingInput(INPUT.virtualService, 'expected the name of the VirtualService whose route weights the action shifts, like "reviews"')
+  }
+  const dnsName = (name: string, value: string | undefined, what: string): string | undefined => {
+    if (value !== undefined && !isDns1123Subdomain(value)) {
+      throw inputError(name, `expected ${what}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`, value)
+    }
+    return value
+  }
+  dnsName(INPUT.virtualService, virtualService, 'the name of a VirtualService')
+  const destinationRule = dnsName(INPUT.destinationRule, optional(INPUT.destinationRule), 'the name of a DestinationRule')
+
+  const namespace = optional(INPUT.namespace)
+  if (namespace !== undefined && !isDns1123Label(namespace)) {
+    throw inputError(INPUT.namespace, 'expected a namespace name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters', namespace)
+  }
+
+  const route = optional(INPUT.route)
+  if (route !== undefined && (route.length > 253 || /[\u0000-\u001f\u007f]/.test(route))) {
+    throw inputError(INPUT.route, 'expected the name of one http route of the VirtualService: one line, at most 253 characters', route)
+  }
+
+  const versionLabel = get(INPUT.versionLabel)
+  if (!isLabelKey(versionLabel)) {
+    throw inputError(INPUT.versionLabel, 'expected a label key like "version" or "app.kubernetes.io/version": an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit', versionLabel)
+  }
+  const version = optional(INPUT.version)
+  if (version !== undefined && !isLabelValue(version)) {
+    throw inputError(INPUT.version, 'expected a label value like "v2" or "1.4.0": at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit', version)
+  }
+  const canarySubset = optional(INPUT.canarySubset)
+  if (canarySubset !== undefined && !isDns1123Label(canarySubset)) {
+    throw inputError(INPUT.canarySubset, 'expected a DestinationRule subset name (Istio requires a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters', canarySubset)
+  }
+
+  const steps = parseSchedule(get(INPUT.steps))
+  const intervalSeconds = parseDuration(INPUT.interval, get(INPUT.interval), { min: 1 })
+  const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
+  const settleSeconds = parseDuration(INPUT.settle, get(INPUT.settle), { max: 3600 })
+  const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600 })
+  const timeoutValue = optional(INPUT.timeout)
+  const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
+
+  const retire = oneOf(INPUT.retire, get(INPUT.retire), RETIRE_MODES)
+  const onCancel = oneOf(INPUT.onCancel, get(INPUT.onCancel), ON_CANCEL_MODES)
+  const kubeconfig = readKubeconfig(optional(INPUT.kubeconfig))
+  const dryRun = readBoolean(INPUT.dryRun, get(INPUT.dryRun))
+  let full = readBoolean(INPUT.full, get(INPUT.full))
+  let supersede = readBoolean(INPUT.supersede, get(INPUT.supersede))
+
+  // Warnings, not errors: a workflow_dispatch form commonly passes every input to every command.
+  if (full && command !== 'promote') {
+    warnings.push(`Input '${INPUT.full}' is ignored with command '${command}': it only makes a promote go straight to 100 %.`)
+    full = false
+  }
+  if (supersede && command !== 'deploy') {
+    warnings.push(`Input '${INPUT.supersede}' is ignored with command '${command}': it only lets a deploy replace a rollout in progress.`)
+    supersede = false
+  }
+  if (command === 'deploy' && steps.length === 1) {
+    warnings.push(`Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`)
+  }
+  if (command === 'deploy' || (command === 'promote' && !full)) {
+    warnings.push(...scheduleTimeWarnings(steps, { command, intervalSeconds, settleSeconds, progressDeadlineSeconds, timeoutSeconds }, env))
+  }
+
+  return {
+    command,
+    manifests,
+    virtualService,
+    ...(namespace !== undefined && { namespace }),
+    ...(destinationRule !== undefined && { destinationRule }),
+    ...(route !== undefined && { route }),
+    versionLabel,
+    ...(version !== undefined && { version }),
+    ...(canarySubset !== undefined && { canarySubset }),
+    steps,
+    intervalSeconds,
+    progressDeadlineSeconds,
+    settleSeconds,
+    retire,
+    ...(kubeconfig !== undefined && { kubeconfig }),
+    dryRun,
+    full,
+    supersede,
+    onCancel,
+    lockDurationSeconds,
+    ...(timeoutSeconds !== undefined && { timeoutSeconds }),
+    warnings
+  }
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw inputError(name, `expected one of ${allowed.join(', ')}`, value)
+}
+
+/** YAML 1.2 core booleans only: `yes`, `on`, `1` are typos as often as they are intent. */
+export function readBoolean(name: string, value: string): boolean {
+  if (value === 'true' || value === 'True' || value === 'TRUE') return true
+  if (value === 'false' || value === 'False' || value === 'FALSE') return false
+  throw inputError(name, 'expected true or false', value)
+}
+
+/** Split a list input on newlines and commas (not commas inside a glob's `{a,b}`); drop empty entries. */
+export function splitList(value: string): string[] {
+  const items: string[] = []
+  let current = ''
+  let braces = 0
+  for (const ch of value) {
+    if (ch === '{') braces++
+    if (ch === '}') braces = Math.max(0, braces - 1)
+    if (ch === '\n' || ch === '\r' || (ch === ',' && braces === 0)) {
+      items.push(current)
+      current = ''
+    } else {
+      current += ch
+    }
+  }
+  items.push(current)
+  return items.map((s) => s.trim()).filter((s) => s !== '')
+}
+
+/**
+ * The kubeconfig input holds the file's content. A path is refused: the action reads no file an input
+ * names (and a path here usually means a secret was not expanded). Never quotes the value: it is a
+ * credential.
+ */
+function readKubeconfig(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const notShown = '(value not shown: it may be a credential)'
+  const fail = (reason: string): never => {
+    throw new ConfigError(`Input '${INPUT.kubeconfig}' is invalid: ${reason} ${notShown}.`)
+  }
+  if (!value.includes('\n') && !value.startsWith('{')) {
+    if (/^[A-Za-z0-9+/]{40,}={0,2}$/.test(value)) {
+      fail('it looks base64-encoded: expected the kubeconfig content itself, so decode it before storing the secret')
+    }
+    fail(
+      'expected the kubeconfig content (YAML), not a path: the action reads no file named by an input. ' +
+        `Pass the content, like "kubeconfig: \${{ secrets.KUBECONFIG }}", or leave it empty to use $KUBECONFIG or ~/.kube/config`
+    )
+  }
+  let doc: unknown
+  try {
+    doc = load(value)
+  } catch (e) {
+    // The parser's message can carry a fragment of the content: give only the line.
+    const line = (e as { mark?: { line: number } }).mark?.line
+    fail(`it is not valid YAML${line !== undefined ? ` (line ${line + 1})` : ''}: expected the content of a kubeconfig file`)
+  }
+  const clusters = (doc as { clusters?: unknown } | null)?.clusters
+  if (doc === null || typeof doc !== 'object' || !Array.isArray(clusters)) {
+    fail('it is not a kubeconfig: expected YAML with clusters, contexts and users')
+  }
+  return value
+}
+
+interface Timing {
+  command: Command
+  intervalSeconds: number
+  settleSeconds: number
+  progressDeadlineSeconds: number
+  timeoutSeconds?: number
+}
+
+/**
+ * Warn when one run of the schedule (from its start, or a pause, to the next pause or the promotion)
+ * may outlast the run's timeout or the runner's job limit: the job would be cut off mid-rollout.
+ */
+function scheduleTimeWarnings(steps: readonly Step[], t: Timing, env: NodeJS.ProcessEnv): string[] {
+  const segments: number[][] = [[]]
+  for (const s of steps) {
+    if (s.kind === 'pause') segments.push([])
+    else segments.at(-1)!.push(s.weight)
+  }
+  // A deploy runs the first segment (after the canary becomes ready); a promote the longest later one.
+  const runs = t.command === 'deploy' ? [segments[0]!] : segments.slice(1)
+  const withDeadline = t.command === 'deploy'
+  const longest = runs.reduce((a, b) => (b.length > a.length ? b : a), [])
+  if (longest.length === 0) return []
+  const perStep = t.intervalSeconds + t.settleSeconds
+  const total = longest.length * perStep + (withDeadline ? t.progressDeadlineSeconds : 0)
+  const how =
+    `${longest.length} step${longest.length === 1 ? '' : 's'} × (interval ${formatDuration(t.intervalSeconds)} + settle ${formatDuration(t.settleSeconds)})` +
+    (withDeadline ? ` + progress-deadline ${formatDuration(t.progressDeadlineSeconds)}` : '')
+  const span = `One ${t.command} run of the schedule can take up to ${formatDuration(total)} (${how})`
+  const fix = `add a pause to 'steps', shorten 'interval' or use fewer steps`
+  const warnings: string[] = []
+  if (t.timeoutSeconds !== undefined && total > t.timeoutSeconds) {
+    warnings.push(`${span}, longer than 'timeout' ${formatDuration(t.timeoutSeconds)}: the run would stop before promoting; ${fix}.`)
+  }
+  const selfHosted = env.RUNNER_ENVIRONMENT === 'self-hosted'
+  const limit = selfHosted ? SELF_HOSTED_JOB_LIMIT_SECONDS : HOSTED_JOB_LIMIT_SECONDS
+  if (total > limit) {
+    const runner = selfHosted ? 'the 5-day job limit of self-hosted runners' : 'the 6h job limit of GitHub-hosted runners (timeout-minutes cannot raise it)'
+    warnings.push(`${span}, longer than ${runner}: the job would be cut off mid-rollout; ${fix}.`)
+  }
+  return warnings
+}
