@@ -1,0 +1,383 @@
+/**
+ * Preflight over already-fetched objects: which route we split, which subsets and DestinationRule
+ * it uses, and whether the Service and subsets can carry the canary. Pure: no I/O, throws
+ * PreflightError naming the object, quoting the value and saying what was expected.
+ */
+import type { KubeObject } from '../../cluster/cluster.js'
+import { PreflightError, quote } from '../../errors.js'
+import type { Phase, RolloutState } from '../../rollout/types.js'
+import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
+import { labelString, objectRef, routeRef } from './object-ref.js'
+import { parseServiceHost, type ServiceHost } from './service-host.js'
+import { effectiveWeight, httpRoutes, readSplit, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
+
+/** What resolveTopology looks at: the objects as read, and the rollout's inputs. */
+export interface TopologyInput {
+  vs: KubeObject
+  /** Every DestinationRule of the namespace (others are ignored). */
+  drs: KubeObject[]
+  /** Input 'destination-rule'. */
+  destinationRuleName?: string
+  /** The Service named by the route host's short name; undefined when it does not exist. */
+  service?: KubeObject
+  namespace: string
+  /** Input 'route'. */
+  routeName?: string
+  versionLabel: string
+  canaryVersion: string
+  /** Defaults to canaryVersion. */
+  canarySubset?: string
+  /** Pod template labels of the canary Deployment. */
+  canaryPodLabels: Record<string, string>
+  /** The state annotation of the VirtualService, when there is one. */
+  existingState?: RolloutState
+}
+
+/** The route, subsets and DestinationRule a rollout works on, and where the route stands now. */
+export interface Topology {
+  routeIndex: number
+  routeName?: string
+  /** The destination host as written in the route. */
+  host: string
+  /** The Service the host names. */
+  service: ServiceHost
+  stableSubset: string
+  /** labels[versionLabel] of the stable subset, else its name (from the state when resuming). */
+  stableVersion: string
+  canarySubset: string
+  canaryVersion: string
+  destinationRuleName: string
+  drApiVersion: string
+  /** The canary subset is already in the DestinationRule with labels {versionLabel: canaryVersion}. */
+  canarySubsetExists: boolean
+  /** existingState is an unfinished rollout: the subsets came from it. */
+  resuming: boolean
+  currentSplit: { stable: number; canary: number }
+}
+
+const TERMINAL: ReadonlySet<Phase> = new Set<Phase>(['promoted', 'rolled-back', 'aborted'])
+
+/** Whether a state is an unfinished rollout. */
+export function inFlight(state: RolloutState | undefined): state is RolloutState {
+  return state !== undefined && !TERMINAL.has(state.phase)
+}
+
+/** Resolve and check the topology of a rollout; throws PreflightError on the first problem. */
+export function resolveTopology(input: TopologyInput): Topology {
+  const { vs, namespace, versionLabel } = input
+  const vsRef = objectRef(vs, namespace)
+  const state = inFlight(input.existingState) ? input.existingState : undefined
+
+  const { route, routeIndex } = findRoute(input, vsRef, state)
+  const where = `${routeRef(route, routeIndex)} of ${vsRef}`
+  if (route.delegate !== undefined) {
+    const d = (route.delegate ?? {}) as { name?: string; namespace?: string }
+    throw new PreflightError(
+      `${where} delegates to VirtualService ${quote(`${d.namespace ?? namespace}/${d.name ?? ''}`)}; delegation is not supported: ` +
+        `expected a route with a 'route' destination list. Point input 'route' at a route of the delegate VirtualService instead.`
+    )
+  }
+  const dests = route.route
+  if (!Array.isArray(dests) || dests.length === 0) {
+    throw new PreflightError(
+      `${where} has no 'route' destinations (it may redirect or return a direct response); ` +
+        `expected a route whose 'route' list sends traffic to a subset of one service.`
+    )
+  }
+
+  const host = checkDestinations(dests, where, namespace)
+  const service = parseServiceHost(host, namespace) as ServiceHost
+
+  let stableSubset: string
+  let canarySubset: string
+  let canaryVersion: string
+  if (state) {
+    stableSubset = state.stable.subset
+    canarySubset = state.canary.subset
+    canaryVersion = state.canary.version
+    if (!dests.some((d) => d.destination?.subset === stableSubset || d.destination?.subset === canarySubset)) {
+      throw new PreflightError(
+        `${where} has no destination for subset ${quote(stableSubset)} or ${quote(canarySubset)}, yet the rollout ` +
+          `${quote(state.id)} recorded on it is in phase ${quote(state.phase)}; expected the route it left. ` +
+          `The route was changed by hand: restore it, or clear the state annotation and start again.`
+      )
+    }
+  } else {
+    stableSubset = stableOf(dests, where)
+    canaryVersion = input.canaryVersion
+    canarySubset = input.canarySubset ?? input.canaryVersion
+  }
+  if (canarySubset === stableSubset) {
+    throw new PreflightError(
+      `The canary subset ${quote(canarySubset)} is the stable subset of ${where}; expected a new subset name ` +
+        `(set input 'canary-subset', or release a version other than ${quote(canaryVersion)}).`
+    )
+  }
+
+  // Resuming: the DestinationRule recorded by the rollout, unless input 'destination-rule' names one.
+  const drName = input.destinationRuleName ?? state?.destinationRule
+  const dr = findDestinationRule({ ...input, destinationRuleName: drName }, service, host, where)
+  const drRef = objectRef(dr, namespace)
+  if (hostOf(dr, namespace)?.form === 'partial') {
+    throw new PreflightError(
+      `${drRef} is for host ${quote(dr.spec.host)}, which Istio takes literally (it expands only names without a dot), ` +
+        `so its subsets do not apply to Service ${service.namespace}/${service.name}; expected host ${quote(service.name)} ` +
+        `or ${quote(service.fqdn)}.`
+    )
+  }
+
+  // While promoting, the old stable subset may already be gone: it is being retired.
+  const stable = findSubset(dr, stableSubset)
+  if (!stable && !(state && state.phase === 'promoting')) {
+    throw new PreflightError(
+      `${drRef} has no subset ${quote(stableSubset)}, which ${where} routes to; expected it among ` +
+        `${quote(subsetsOf(dr).map((s) => s.name).join(', '))}.`
+    )
+  }
+  const stableVersion = state
+    ? state.stable.version
+    : (stable?.labels?.[versionLabel] ?? stableSubset)
+  if (stable && selects(stable.labels ?? {}, input.canaryPodLabels)) {
+    throw new PreflightError(
+      `The stable subset ${quote(stableSubset)} of ${drRef} selects labels ${quote(labelString(stable.labels))}, ` +
+        `which the canary pods (labels ${quote(labelString(input.canaryPodLabels))}) also carry: the canary would ` +
+        `get stable traffic. Expected the stable subset to select the stable version only (e.g. ${versionLabel}=${stableVersion}).`
+    )
+  }
+
+  const wanted = { [versionLabel]: canaryVersion }
+  if (input.canaryPodLabels[versionLabel] !== canaryVersion) {
+    throw new PreflightError(
+      `The canary pods' labels ${quote(labelString(input.canaryPodLabels))} lack ${quote(`${versionLabel}=${canaryVersion}`)}: ` +
+        `the canary subset ${quote(canarySubset)} would select no canary pod. Expected the Deployment's pod template ` +
+        `to carry label ${quote(versionLabel)} with value ${quote(canaryVersion)}.`
+    )
+  }
+  const canary = findSubset(dr, canarySubset)
+  if (canary && !sameLabels(canary.labels, wanted)) {
+    throw new PreflightError(
+      `${drRef} already has a subset ${quote(canarySubset)} with labels ${quote(labelString(canary.labels))}; ` +
+        `expected no such subset, or one with labels ${quote(labelString(wanted))} (a rollout being resumed). ` +
+        `Set input 'canary-subset' to an unused name.`
+    )
+  }
+
+  for (const other of sameHostRules(input, service, dr)) {
+    const dup = [stableSubset, canarySubset].find((name) => findSubset(other, name))
+    if (dup !== undefined) {
+      throw new PreflightError(
+        `${objectRef(other, namespace)} also defines host ${quote(other.spec?.host)} with subset ${quote(dup)}, like ` +
+          `${drRef}; Istio keeps only the first definition of a subset. Expected the subset in one DestinationRule only.`
+      )
+    }
+  }
+
+  checkService(input, service, host)
+
+  const split = readSplit(vs, routeIndex, stableSubset, canarySubset)
+  return {
+    routeIndex,
+    ...(typeof route.name === 'string' ? { routeName: route.name } : {}),
+    host,
+    service,
+    stableSubset,
+    stableVersion,
+    canarySubset,
+    canaryVersion,
+    destinationRuleName: dr.metadata.name,
+    drApiVersion: dr.apiVersion,
+    canarySubsetExists: canary !== undefined,
+    resuming: state !== undefined,
+    currentSplit: { stable: split.stable, canary: split.canary }
+  }
+}
+
+/** Whether `selector` (label map) matches `labels`: every pair of the selector is in the labels. */
+export function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === v)
+}
+
+function findRoute(
+  input: TopologyInput,
+  vsRef: string,
+  state: RolloutState | undefined
+): { route: HttpRoute; routeIndex: number } {
+  const http = httpRoutes(input.vs)
+  if (http.length === 0) {
+    throw new PreflightError(`${vsRef} has no http routes; expected at least one 'http' route to split.`)
+  }
+  const named = (name: string, why: string): { route: HttpRoute; routeIndex: number } => {
+    const routeIndex = http.findIndex((r) => r.name === name)
+    if (routeIndex < 0) {
+      const names = http.map((r) => r.name).filter((n): n is string => typeof n === 'string')
+      throw new PreflightError(
+        `${vsRef} has no http route named ${quote(name)} (${why}); ` +
+          (names.length > 0 ? `expected one of ${quote(names.join(', '))}.` : `none of its ${http.length} http routes has a name.`)
+      )
+    }
+    return { route: http[routeIndex], routeIndex }
+  }
+  let found: { route: HttpRoute; routeIndex: number }
+  if (input.routeName !== undefined) {
+    found = named(input.routeName, "input 'route'")
+  } else if (state?.route.name !== undefined) {
+    found = named(state.route.name, `recorded by rollout ${quote(state.id)}`)
+  } else if (state) {
+    if (state.route.index >= http.length) {
+      throw new PreflightError(
+        `${vsRef} has ${http.length} http routes, but rollout ${quote(state.id)} recorded route #${state.route.index}; ` +
+          `expected the route it left. Restore the route, or clear the state annotation and start again.`
+      )
+    }
+    found = { route: http[state.route.index], routeIndex: state.route.index }
+  } else if (http.length === 1) {
+    found = { route: http[0], routeIndex: 0 }
+  } else {
+    throw new PreflightError(
+      `${vsRef} has ${http.length} http routes (${http.map((r, i) => routeRef(r, i)).join(', ')}); ` +
+        `which one to split is ambiguous. Set input 'route' to the name of one of them (give the route a name if it has none).`
+    )
+  }
+  if (state && (state.route.name ?? `#${state.route.index}`) !== (found.route.name ?? `#${found.routeIndex}`)) {
+    throw new PreflightError(
+      `Rollout ${quote(state.id)} on ${vsRef} is in progress on ${routeRef(
+        state.route.name === undefined ? undefined : { name: state.route.name },
+        state.route.index
+      )}, not on ${routeRef(found.route, found.routeIndex)}; expected input 'route' to name the route in progress. ` +
+        `Finish or abort that rollout first.`
+    )
+  }
+  return found
+}
+
+// Every destination: a subset of one Service of our namespace. Returns the host as first written.
+function checkDestinations(dests: RouteDestination[], where: string, namespace: string): string {
+  const hosts = [...new Set(dests.map((d) => d.destination?.host))]
+  const host = hosts[0]
+  if (typeof host !== 'string' || host === '') {
+    throw new PreflightError(`${where} has a destination without a host; expected every destination to name a host.`)
+  }
+  const svc = parseServiceHost(host, namespace)
+  if (!svc || svc.namespace !== namespace) {
+    throw new PreflightError(
+      `${where} routes to host ${quote(host)}, which is not a Service of namespace ${quote(namespace)}; expected ` +
+        `${quote(`<service>`)}, ${quote(`<service>.${namespace}`)} or ${quote(`<service>.${namespace}.svc.cluster.local`)}.`
+    )
+  }
+  if (svc.form === 'partial') {
+    throw new PreflightError(
+      `${where} routes to host ${quote(host)}, which Istio takes literally (it expands only names without a dot), ` +
+        `so it names no Service; expected ${quote(svc.name)} or ${quote(svc.fqdn)}.`
+    )
+  }
+  for (const d of dests) {
+    const h = d.destination?.host
+    if (typeof h !== 'string' || parseServiceHost(h, namespace)?.fqdn !== svc.fqdn) {
+      throw new PreflightError(
+        `${where} routes to several hosts (${quote(hosts.join(', '))}); splitting a route with other hosts is not ` +
+          `supported: expected every destination on host ${quote(host)}. Move the other hosts to their own route.`
+      )
+    }
+    if (typeof d.destination?.subset !== 'string' || d.destination.subset === '') {
+      throw new PreflightError(
+        `${where} sends traffic to host ${quote(h)} without a subset; expected every destination of the route to ` +
+          `name a DestinationRule subset (the stable version's), since the canary is routed by subset.`
+      )
+    }
+  }
+  return host
+}
+
+// No rollout in progress: the one destination carrying traffic is the stable one.
+function stableOf(dests: RouteDestination[], where: string): string {
+  const live = dests.filter((d) => effectiveWeight(d, dests.length) > 0)
+  if (live.length === 1) return live[0].destination?.subset as string
+  const shown = dests.map((d) => `${d.destination?.subset}=${d.weight ?? 'unset'}`).join(', ')
+  if (live.length === 0) {
+    throw new PreflightError(
+      `${where} gives no destination a weight above 0 (${quote(shown)}); expected one destination carrying all traffic.`
+    )
+  }
+  throw new PreflightError(
+    `${where} already splits traffic (${quote(shown)}) and no rollout is in progress on it; expected one destination ` +
+      `carrying all traffic. Set the stable subset's weight to 100 and the others to 0 by hand, then run again.`
+  )
+}
+
+function inNamespace(obj: KubeObject, namespace: string): boolean {
+  return (obj.metadata.namespace ?? namespace) === namespace
+}
+
+function hostOf(dr: KubeObject, namespace: string): ServiceHost | undefined {
+  const h: unknown = dr.spec?.host
+  return typeof h === 'string' ? parseServiceHost(h, dr.metadata.namespace ?? namespace) : undefined
+}
+
+function findDestinationRule(input: TopologyInput, service: ServiceHost, host: string, where: string): KubeObject {
+  const { namespace } = input
+  const local = input.drs.filter((d) => inNamespace(d, namespace))
+  if (input.destinationRuleName !== undefined) {
+    const dr = local.find((d) => d.metadata.name === input.destinationRuleName)
+    if (!dr) {
+      throw new PreflightError(
+        `DestinationRule ${namespace}/${input.destinationRuleName} (input 'destination-rule') was not found; expected ` +
+          (local.length > 0
+            ? `one of ${quote(local.map((d) => d.metadata.name).join(', '))} in namespace ${quote(namespace)}.`
+            : `a DestinationRule in namespace ${quote(namespace)}, which has none.`)
+      )
+    }
+    if (hostOf(dr, namespace)?.fqdn !== service.fqdn) {
+      throw new PreflightError(
+        `${objectRef(dr, namespace)} is for host ${quote(dr.spec?.host)}, but ${where} routes to host ${quote(host)}; ` +
+          `expected a DestinationRule for ${quote(service.fqdn)}.`
+      )
+    }
+    return dr
+  }
+  const matching = local.filter((d) => hostOf(d, namespace)?.fqdn === service.fqdn)
+  if (matching.length === 0) {
+    throw new PreflightError(
+      `No DestinationRule in namespace ${quote(namespace)} is for host ${quote(host)} (${quote(service.fqdn)}), which ` +
+        `${where} routes to; expected one defining its subsets. Create it, or set input 'destination-rule'.`
+    )
+  }
+  if (matching.length > 1) {
+    throw new PreflightError(
+      `Several DestinationRules in namespace ${quote(namespace)} are for host ${quote(service.fqdn)} ` +
+        `(${quote(matching.map((d) => d.metadata.name).join(', '))}); set input 'destination-rule' to the one holding the subsets.`
+    )
+  }
+  return matching[0]
+}
+
+function sameHostRules(input: TopologyInput, service: ServiceHost, chosen: KubeObject): KubeObject[] {
+  return input.drs.filter(
+    (d) =>
+      inNamespace(d, input.namespace) &&
+      d.metadata.name !== chosen.metadata.name &&
+      hostOf(d, input.namespace)?.fqdn === service.fqdn
+  )
+}
+
+function checkService(input: TopologyInput, service: ServiceHost, host: string): void {
+  const ref = `Service ${service.namespace}/${service.name}`
+  const svc = input.service
+  if (!svc || svc.metadata.name !== service.name || !inNamespace(svc, service.namespace)) {
+    throw new PreflightError(
+      `${ref} was not found; the route host ${quote(host)} names it. Expected the Service that selects the pods of every version.`
+    )
+  }
+  const selector = (svc.spec?.selector ?? {}) as Record<string, string>
+  if (Object.keys(selector).length === 0) {
+    throw new PreflightError(
+      `${ref} has no selector, so its endpoints do not follow the canary pods; expected a selector that matches ` +
+        `the pods of every version (e.g. the app label).`
+    )
+  }
+  if (!selects(selector, input.canaryPodLabels)) {
+    throw new PreflightError(
+      `${ref} selects ${quote(labelString(selector))}, which the canary pods (labels ${quote(labelString(input.canaryPodLabels))}) ` +
+        `do not carry: no traffic could reach them. Expected the canary pod template to carry every label of the Service selector.`
+    )
+  }
+}

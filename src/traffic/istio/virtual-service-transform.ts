@@ -1,0 +1,191 @@
+/**
+ * Pure VirtualService transforms. We own the weights and destinations of one http route and one
+ * annotation; every other field is carried through untouched. Results share the subtrees they do
+ * not change with the input (only the route's destination list and metadata are copied), so each
+ * call is O(size of the route): treat inputs and results as immutable.
+ */
+import type { KubeObject } from '../../cluster/cluster.js'
+import { ConflictError, quote } from '../../errors.js'
+import { objectRef, routeRef } from './object-ref.js'
+
+/** One `HTTPRouteDestination`: fields we do not model (headers, ...) are kept. */
+export interface RouteDestination {
+  destination?: { host?: string; subset?: string; [key: string]: unknown }
+  weight?: number
+  [key: string]: unknown
+}
+
+/** One `HTTPRoute`: fields we do not model (match, retries, mirror, ...) are kept. */
+export interface HttpRoute {
+  name?: string
+  route?: RouteDestination[]
+  delegate?: unknown
+  [key: string]: unknown
+}
+
+/** The stored weights of the stable and canary subsets in one route. */
+export interface RouteSplit {
+  stable: number
+  canary: number
+  canaryPresent: boolean
+}
+
+/** Options of withoutDestination. */
+export interface RemoveDestinationOptions {
+  /**
+   * When one destination remains, drop its `weight` field (the seed's original form) instead of
+   * writing `weight: 100`. Either form is valid; use it only when the original had no weight.
+   */
+  omitWeight?: boolean
+}
+
+/** The routes of spec.http (empty when there are none). */
+export function httpRoutes(vs: KubeObject): HttpRoute[] {
+  const http: unknown = vs.spec?.http
+  return Array.isArray(http) ? (http as HttpRoute[]) : []
+}
+
+/**
+ * The weight a destination gets as Istio reads it: a lone destination takes all traffic whatever
+ * its weight; otherwise an omitted weight is 0.
+ */
+export function effectiveWeight(dest: RouteDestination, destinationCount: number): number {
+  if (destinationCount === 1) return 100
+  return typeof dest.weight === 'number' ? dest.weight : 0
+}
+
+/** The stored weights of `stableSubset` and `canarySubset` in route `routeIndex`. */
+export function readSplit(vs: KubeObject, routeIndex: number, stableSubset: string, canarySubset: string): RouteSplit {
+  const dests = destinationsAt(vs, routeIndex)
+  const weightOf = (subset: string): number =>
+    dests
+      .filter((d) => d.destination?.subset === subset)
+      .reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
+  return {
+    stable: weightOf(stableSubset),
+    canary: weightOf(canarySubset),
+    canaryPresent: dests.some((d) => d.destination?.subset === canarySubset)
+  }
+}
+
+/**
+ * Set route `routeIndex` to stable = 100 - canaryWeight, canary = canaryWeight, both written
+ * explicitly (0 included: Envoy drops a 0-weight destination, so it can stay during a rollback until
+ * removed). A missing destination is added as a copy of the other one (port, headers kept) with only
+ * `subset` changed, or built from `host` when the route has neither. Throws ConflictError when another
+ * destination of the route still carries traffic: the split would not be what we wrote.
+ */
+export function withSplit(
+  vs: KubeObject,
+  routeIndex: number,
+  host: string,
+  stableSubset: string,
+  canarySubset: string,
+  canaryWeight: number
+): KubeObject {
+  if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
+    throw new RangeError(`Canary weight ${quote(String(canaryWeight))} is invalid: expected an integer between 0 and 100.`)
+  }
+  if (stableSubset === canarySubset) {
+    throw new RangeError(`Stable and canary subsets must differ (both are ${quote(stableSubset)}).`)
+  }
+  const route = routeAt(vs, routeIndex)
+  const dests = structuredClone(route.route ?? [])
+  const ours = (d: RouteDestination): boolean =>
+    d.destination?.subset === stableSubset || d.destination?.subset === canarySubset
+  const others = dests.filter((d) => !ours(d) && effectiveWeight(d, dests.length) > 0)
+  if (others.length > 0) {
+    const list = others.map((d) => `${quote(d.destination?.subset ?? d.destination?.host)} (weight ${d.weight ?? 'unset'})`)
+    throw new ConflictError(
+      `${routeRef(route, routeIndex)} of ${objectRef(vs)} sends traffic to ${list.join(', ')} besides subsets ` +
+        `${quote(stableSubset)} and ${quote(canarySubset)}: expected only those two to carry weight. ` +
+        `Someone changed the route; set the other destinations' weight to 0 or remove them.`
+    )
+  }
+  const template = dests.find((d) => d.destination?.subset === stableSubset) ?? dests.find(ours)
+  const ensure = (subset: string): RouteDestination[] => {
+    const found = dests.filter((d) => d.destination?.subset === subset)
+    if (found.length > 0) return found
+    const added: RouteDestination = template ? structuredClone(template) : { destination: { host } }
+    added.destination = { ...added.destination, subset }
+    dests.push(added)
+    return [added]
+  }
+  const stable = ensure(stableSubset)
+  const canary = ensure(canarySubset)
+  // A subset listed twice: the first entry carries the weight, the rest none.
+  stable.forEach((d, i) => (d.weight = i === 0 ? 100 - canaryWeight : 0))
+  canary.forEach((d, i) => (d.weight = i === 0 ? canaryWeight : 0))
+  return withDestinations(vs, routeIndex, dests)
+}
+
+/**
+ * Remove the destination(s) of `subset` from route `routeIndex` (unchanged input when absent). When
+ * one destination remains it gets `weight: 100`, or no weight with `omitWeight`. Refuses to remove a
+ * destination that still carries traffic (set its weight to 0 and wait first) or the last one.
+ */
+export function withoutDestination(
+  vs: KubeObject,
+  routeIndex: number,
+  subset: string,
+  opts: RemoveDestinationOptions = {}
+): KubeObject {
+  const route = routeAt(vs, routeIndex)
+  const dests = route.route ?? []
+  const removed = dests.filter((d) => d.destination?.subset === subset)
+  if (removed.length === 0) return vs
+  const kept = dests.filter((d) => d.destination?.subset !== subset)
+  const where = `${routeRef(route, routeIndex)} of ${objectRef(vs)}`
+  if (kept.length === 0) {
+    throw new Error(`Cannot remove subset ${quote(subset)} from ${where}: it is the only destination, the route needs one.`)
+  }
+  const live = removed.find((d) => effectiveWeight(d, dests.length) > 0)
+  if (live) {
+    throw new Error(
+      `Cannot remove subset ${quote(subset)} from ${where}: it still has weight ${live.weight ?? 'unset'}; ` +
+        `expected weight 0 (set the weight to 0 and wait for propagation before removing the destination).`
+    )
+  }
+  const next = [...kept]
+  if (next.length === 1) {
+    const only = structuredClone(next[0])
+    if (opts.omitWeight) delete only.weight
+    else only.weight = 100
+    next[0] = only
+  }
+  return withDestinations(vs, routeIndex, next)
+}
+
+/** Set annotation `annotationKey` to `stateJson`, or remove it when undefined; nothing else changes. */
+export function withState(vs: KubeObject, annotationKey: string, stateJson: string | undefined): KubeObject {
+  const current = vs.metadata.annotations
+  if (stateJson === undefined && (current === undefined || !(annotationKey in current))) return vs
+  const annotations = { ...current }
+  if (stateJson === undefined) delete annotations[annotationKey]
+  else annotations[annotationKey] = stateJson
+  const metadata: KubeObject['metadata'] = { ...vs.metadata, annotations }
+  if (Object.keys(annotations).length === 0) delete metadata.annotations
+  return { ...vs, metadata }
+}
+
+function routeAt(vs: KubeObject, routeIndex: number): HttpRoute {
+  const route = httpRoutes(vs)[routeIndex]
+  if (!Number.isInteger(routeIndex) || route === undefined) {
+    throw new RangeError(`${objectRef(vs)} has no http route #${routeIndex} (it has ${httpRoutes(vs).length}).`)
+  }
+  if (!Array.isArray(route.route)) {
+    throw new RangeError(`${routeRef(route, routeIndex)} of ${objectRef(vs)} has no 'route' destination list.`)
+  }
+  return route
+}
+
+function destinationsAt(vs: KubeObject, routeIndex: number): RouteDestination[] {
+  return routeAt(vs, routeIndex).route ?? []
+}
+
+// Path copy: new metadata, spec, http list and route; every other subtree is shared with the input.
+function withDestinations(vs: KubeObject, routeIndex: number, dests: RouteDestination[]): KubeObject {
+  const http = [...httpRoutes(vs)]
+  http[routeIndex] = { ...http[routeIndex], route: dests }
+  return { ...vs, metadata: { ...vs.metadata }, spec: { ...vs.spec, http } }
+}
