@@ -85,12 +85,20 @@ export interface RolloutState {
   /** Index of the route in spec.http and its name (if it has one), to find it again. */
   route: { index: number; name?: string }
   host: string
+  /** The DestinationRule holding the subsets (same namespace as the VirtualService). */
+  destinationRule: string
   stable: { version: string; subset: string; deployment?: string }
   canary: { version: string; subset: string; deployment: string }
   schedule: Step[]
   /** Index into schedule of the step currently applied; -1 before the first. */
   stepIndex: number
+  /** Whether the gates have passed at the current step (the next step may start). */
+  stepDone: boolean
+  /** When the current step's weight was confirmed (bake time counts from here). */
+  stepStartedAt?: string
   canaryWeight: number
+  /** What the rollback has to end in: `rolled-back` after a failure, `aborted` after an abort. */
+  rollbackResult?: 'rolled-back' | 'aborted'
   /** Failed gate evaluations so far (cumulative), and consecutive inconclusive ones. */
   failedChecks: number
   inconclusiveStreak: number
@@ -104,4 +112,6 @@ export interface RolloutState {
   reason?: string
   result?: Result
   history: HistoryEvent[]
+  /** History events dropped (oldest first) to keep the annotation small; counted over the rollout. */
+  historyDropped?: number
 }

@@ -1,0 +1,296 @@
+import type { GateEvaluation, HistoryEvent, Phase, RolloutState, Step } from './types.js'
+
+/**
+ * The step planner: a pure reducer over the rollout state. `nextAction(state)` says what to do
+ * next; the commands carry it out and feed what happened back through `reduce(state, event)`.
+ * The ordering rules (make before break, weight 0 before anything else on rollback, no weight
+ * rise after a failure, every path ends) live here and are tested as tables and properties.
+ */
+
+/** What the commands must do next. */
+export type Action =
+  /** Apply the canary Deployment, wait until available, add its subset (make before break). */
+  | { kind: 'prepare-canary' }
+  /** Move the canary to `weight` (one guarded write of weights + state, read back). */
+  | { kind: 'shift'; weight: number; stepIndex: number }
+  /** Bake at the current weight and evaluate the gates until the step is decided. */
+  | { kind: 'bake'; weight: number; stepIndex: number }
+  /** Stop at a pause step: persist `paused` and end the run successfully. */
+  | { kind: 'pause'; stepIndex: number }
+  /** 100 % is on the canary: remove the stable destination, then its subset, then retire it. */
+  | { kind: 'finalize-promotion' }
+  /** Weight 0 -> remove the canary destination -> remove the canary subset -> scale the canary to 0. */
+  | { kind: 'rollback' }
+  /** Nothing left to do in this run. */
+  | { kind: 'done'; phase: Phase }
+
+/** What happened while carrying out an action (or what a person asked for). */
+export type RolloutEvent =
+  | { type: 'canary-ready'; at: string; message?: string }
+  | { type: 'shifted'; at: string; weight: number; stepIndex: number }
+  | {
+      type: 'evaluated'
+      at: string
+      evaluation: GateEvaluation
+      /** The verdict policy's decision for this evaluation. */
+      decision: 'continue' | 'advance' | 'rollback' | 'pause'
+      failedChecks: number
+      inconclusiveStreak: number
+      reason?: string
+    }
+  | { type: 'paused'; at: string; reason?: string }
+  | { type: 'promote-requested'; at: string; full: boolean; by?: string }
+  | { type: 'abort-requested'; at: string; reason: string; by?: string }
+  | { type: 'failed'; at: string; reason: string }
+  | { type: 'cancelled'; at: string; freeze: boolean }
+  | { type: 'promoted'; at: string }
+  | { type: 'rolled-back'; at: string }
+
+export const TERMINAL_PHASES: readonly Phase[] = ['promoted', 'rolled-back', 'aborted']
+
+export function isTerminal(phase: Phase): boolean {
+  return TERMINAL_PHASES.includes(phase)
+}
+
+/** Whether traffic may be on the canary in this phase (a new rollout must not start over it). */
+export function isInFlight(state: RolloutState | undefined): boolean {
+  return state !== undefined && !isTerminal(state.phase)
+}
+
+export interface NewRolloutInput {
+  at: string
+  route: RolloutState['route']
+  host: string
+  destinationRule: string
+  stable: RolloutState['stable']
+  canary: RolloutState['canary']
+  schedule: Step[]
+  epoch: number
+  startedBy?: string
+}
+
+/** The state of a rollout that has just taken the lock: nothing shifted yet. */
+export function newRollout(input: NewRolloutInput): RolloutState {
+  return {
+    schema: 1,
+    id: `${input.canary.version}@${input.at}`,
+    phase: 'initializing',
+    route: input.route,
+    host: input.host,
+    destinationRule: input.destinationRule,
+    stable: input.stable,
+    canary: input.canary,
+    schedule: input.schedule,
+    stepIndex: -1,
+    stepDone: false,
+    canaryWeight: 0,
+    failedChecks: 0,
+    inconclusiveStreak: 0,
+    epoch: input.epoch,
+    startedAt: input.at,
+    updatedAt: input.at,
+    startedBy: input.startedBy,
+    history: [{ at: input.at, kind: 'started', canaryWeight: 0, by: input.startedBy }]
+  }
+}
+
+/** Index of the next weight step after `from`, skipping pauses; -1 when there is none. */
+function nextWeightIndex(schedule: Step[], from: number): number {
+  for (let i = from + 1; i < schedule.length; i++) if (schedule[i].kind === 'weight') return i
+  return -1
+}
+
+/** Decide the next action from the state alone. */
+export function nextAction(state: RolloutState): Action {
+  switch (state.phase) {
+    case 'promoted':
+    case 'rolled-back':
+    case 'aborted':
+      return { kind: 'done', phase: state.phase }
+    case 'rolling-back':
+      return { kind: 'rollback' }
+    case 'promoting':
+      return { kind: 'finalize-promotion' }
+    case 'paused':
+      return { kind: 'done', phase: 'paused' }
+    case 'initializing':
+      return { kind: 'prepare-canary' }
+    case 'progressing': {
+      const { schedule, stepIndex } = state
+      const current = stepIndex >= 0 ? schedule[stepIndex] : undefined
+      if (current && current.kind === 'weight' && !state.stepDone) {
+        // The step's weight is written only when `shifted` recorded it; a half-done shift is redone.
+        if (state.canaryWeight !== current.weight) return { kind: 'shift', weight: current.weight, stepIndex }
+        return { kind: 'bake', weight: current.weight, stepIndex }
+      }
+      const next = stepIndex + 1
+      if (next >= schedule.length) {
+        // The schedule ends at 100 (the parser guarantees it): the canary is the new stable.
+        return { kind: 'finalize-promotion' }
+      }
+      const step = schedule[next]
+      if (step.kind === 'pause') return { kind: 'pause', stepIndex: next }
+      return { kind: 'shift', weight: step.weight, stepIndex: next }
+    }
+  }
+}
+
+function withHistory(state: RolloutState, at: string, event: HistoryEvent): RolloutState {
+  return { ...state, updatedAt: at, history: [...state.history, event] }
+}
+
+function startRollback(
+  state: RolloutState,
+  at: string,
+  result: 'rolled-back' | 'aborted',
+  reason: string,
+  kind: HistoryEvent['kind'],
+  by?: string
+): RolloutState {
+  // Once promoting, the old version's destination, subset and Deployment may be gone: the only
+  // safe way is forward, so the promotion is finished (by this run or the next), never undone.
+  if (state.phase === 'rolling-back' || state.phase === 'promoting' || isTerminal(state.phase)) return state
+  return withHistory(
+    { ...state, phase: 'rolling-back', rollbackResult: result, reason },
+    at,
+    { at, kind, canaryWeight: state.canaryWeight, message: reason, by }
+  )
+}
+
+/** Apply what happened. Events that make no sense in the current phase leave the state as it is. */
+export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
+  const at = event.at
+  switch (event.type) {
+    case 'canary-ready':
+      if (state.phase !== 'initializing') return state
+      return withHistory({ ...state, phase: 'progressing' }, at, {
+        at,
+        kind: 'canary-ready',
+        canaryWeight: 0,
+        message: event.message
+      })
+    case 'shifted': {
+      if (state.phase !== 'progressing') return state
+      const step = state.schedule[event.stepIndex]
+      if (!step || step.kind !== 'weight' || step.weight !== event.weight) return state
+      return withHistory(
+        {
+          ...state,
+          stepIndex: event.stepIndex,
+          stepDone: false,
+          stepStartedAt: at,
+          canaryWeight: event.weight,
+          inconclusiveStreak: 0
+        },
+        at,
+        { at, kind: 'weight', canaryWeight: event.weight }
+      )
+    }
+    case 'evaluated': {
+      if (state.phase !== 'progressing') return state
+      const counted: RolloutState = {
+        ...state,
+        failedChecks: event.failedChecks,
+        inconclusiveStreak: event.inconclusiveStreak
+      }
+      const recorded = withHistory(counted, at, {
+        at,
+        kind: 'gates',
+        canaryWeight: state.canaryWeight,
+        evaluation: event.evaluation,
+        message: event.reason
+      })
+      switch (event.decision) {
+        case 'continue':
+          return recorded
+        case 'advance':
+          return { ...recorded, stepDone: true }
+        case 'pause':
+          return withHistory({ ...recorded, phase: 'paused', reason: event.reason }, at, {
+            at,
+            kind: 'paused',
+            canaryWeight: state.canaryWeight,
+            message: event.reason
+          })
+        case 'rollback':
+          return startRollback(recorded, at, 'rolled-back', event.reason ?? 'health gates failed', 'rollback-started')
+      }
+      return recorded
+    }
+    case 'paused': {
+      if (state.phase !== 'progressing') return state
+      const next = state.stepIndex + 1
+      const step = state.schedule[next]
+      if (!step || step.kind !== 'pause') return state
+      const reason = event.reason ?? `pause step ${next + 1} of ${state.schedule.length}`
+      return withHistory({ ...state, phase: 'paused', stepIndex: next, stepDone: true, reason }, at, {
+        at,
+        kind: 'paused',
+        canaryWeight: state.canaryWeight,
+        message: reason
+      })
+    }
+    case 'promote-requested': {
+      if (state.phase !== 'paused' && !(event.full && state.phase === 'progressing')) return state
+      const base = { ...state, phase: 'progressing' as Phase, reason: undefined }
+      const history: HistoryEvent = {
+        at,
+        kind: 'promote-requested',
+        canaryWeight: state.canaryWeight,
+        message: event.full ? 'straight to 100 %' : 'continue the schedule',
+        by: event.by
+      }
+      if (event.full) {
+        // Jump to the final (100 %) step: it is shifted, baked and gated like any other.
+        const last = state.schedule.length - 1
+        return withHistory({ ...base, stepIndex: last - 1, stepDone: true, failedChecks: 0, inconclusiveStreak: 0 }, at, history)
+      }
+      // A pause chosen by the policy (no data) leaves the current weight step to be baked again.
+      const onPauseStep = state.schedule[state.stepIndex]?.kind === 'pause'
+      return withHistory(
+        { ...base, stepDone: onPauseStep, inconclusiveStreak: 0, stepStartedAt: onPauseStep ? state.stepStartedAt : at },
+        at,
+        history
+      )
+    }
+    case 'abort-requested':
+      return startRollback(state, at, 'aborted', event.reason, 'abort-requested', event.by)
+    case 'failed':
+      return startRollback(state, at, 'rolled-back', event.reason, 'rollback-started')
+    case 'cancelled':
+      if (isTerminal(state.phase) || state.phase === 'rolling-back' || state.phase === 'promoting') return state
+      // Before any traffic moved there is nothing to freeze: the half-prepared canary is cleaned up.
+      if (event.freeze && state.phase !== 'initializing') {
+        return withHistory({ ...state, phase: 'paused', reason: 'run cancelled; weights frozen' }, at, {
+          at,
+          kind: 'cancelled',
+          canaryWeight: state.canaryWeight,
+          message: 'weights frozen (on-cancel: freeze)'
+        })
+      }
+      return startRollback(state, at, 'rolled-back', 'run cancelled', 'cancelled')
+    case 'promoted':
+      if (state.phase !== 'promoting') return state
+      return withHistory({ ...state, phase: 'promoted', result: 'promoted', canaryWeight: 100, reason: undefined }, at, {
+        at,
+        kind: 'promoted',
+        canaryWeight: 100
+      })
+    case 'rolled-back': {
+      if (state.phase !== 'rolling-back') return state
+      const phase = state.rollbackResult ?? 'rolled-back'
+      return withHistory({ ...state, phase, result: phase, canaryWeight: 0 }, at, {
+        at,
+        kind: phase === 'aborted' ? 'aborted' : 'rolled-back',
+        canaryWeight: 0,
+        message: state.reason
+      })
+    }
+  }
+}
+
+/** Marks the promotion as started: 100 % is confirmed on the canary, retirement of the old version follows. */
+export function startPromotion(state: RolloutState, at: string): RolloutState {
+  if (state.phase !== 'progressing') return state
+  return { ...state, phase: 'promoting', canaryWeight: 100, updatedAt: at }
+}
