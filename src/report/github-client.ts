@@ -1,0 +1,84 @@
+import { getOctokit } from '@actions/github'
+import { readFileSync } from 'node:fs'
+
+/** The Octokit the reports use (REST methods + pagination), as @actions/github builds it. */
+export type GithubClient = ReturnType<typeof getOctokit>
+
+/**
+ * What the reports need of the workflow run. `@actions/github`'s `context` satisfies it; tests
+ * pass a plain object.
+ */
+export interface GithubRunContext {
+  repo: { owner: string; repo: string }
+  eventName: string
+  sha: string
+  payload: { pull_request?: { number: number; head?: { sha?: string } }; [key: string]: unknown }
+  serverUrl?: string
+  runId?: number
+}
+
+/**
+ * An Octokit for `apiUrl`. @actions/github reads GITHUB_API_URL once, when it is first imported;
+ * passing baseUrl explicitly makes the URL the one the config saw, whenever the module was loaded.
+ */
+export function createGithubClient(token: string, apiUrl: string): GithubClient {
+  return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, '') })
+}
+
+/** The URL of this workflow run, when the context knows it. */
+export function runUrlOf(context: GithubRunContext): string | undefined {
+  if (!context.runId || Number.isNaN(context.runId)) return undefined
+  const server = (context.serverUrl ?? 'https://github.com').replace(/\/+$/, '')
+  return `${server}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}`
+}
+
+/** The HTTP status of an Octokit error (undefined for network errors and timeouts). */
+export function statusOf(error: unknown): number | undefined {
+  const status = (error as { status?: unknown } | null)?.status
+  return typeof status === 'number' ? status : undefined
+}
+
+/** A short reason for a failed GitHub call, for a warning. */
+export function describeFailure(error: unknown, what: string): string {
+  const status = statusOf(error)
+  const message = error instanceof Error ? error.message.split('\n')[0]!.slice(0, 200) : String(error).slice(0, 200)
+  if (status === 403)
+    return `${what}: HTTP 403 (the token lacks the permission; a pull request from a fork gets a read-only token): ${message}`
+  if (status === 404) return `${what}: HTTP 404 (not found, or the token cannot see it): ${message}`
+  if (status !== undefined) return `${what}: HTTP ${status}: ${message}`
+  return `${what}: ${message}`
+}
+
+/** Per-request options: a GitHub call that hangs must not hold up the rollout. */
+export function requestTimeout(ms = 15_000): { request: { signal: AbortSignal } } {
+  return { request: { signal: AbortSignal.timeout(ms) } }
+}
+
+/**
+ * The run context from the runner's environment (the same variables @actions/github reads, but
+ * from `env`, so tests and main agree on one source). A missing or unreadable event file leaves
+ * the payload empty.
+ */
+export function contextFromEnv(env: Record<string, string | undefined>): GithubRunContext | undefined {
+  const [owner, repo] = (env['GITHUB_REPOSITORY'] ?? '').split('/')
+  if (!owner || !repo) return undefined
+  let payload: GithubRunContext['payload'] = {}
+  const eventPath = env['GITHUB_EVENT_PATH']
+  if (eventPath) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(eventPath, 'utf8'))
+      if (parsed && typeof parsed === 'object') payload = parsed as GithubRunContext['payload']
+    } catch {
+      // No event file (local runs): the PR is then found from the commit.
+    }
+  }
+  const runId = Number.parseInt(env['GITHUB_RUN_ID'] ?? '', 10)
+  return {
+    repo: { owner, repo },
+    eventName: env['GITHUB_EVENT_NAME'] ?? '',
+    sha: env['GITHUB_SHA'] ?? '',
+    payload,
+    serverUrl: env['GITHUB_SERVER_URL'] || 'https://github.com',
+    ...(Number.isNaN(runId) ? {} : { runId })
+  }
+}

@@ -1,0 +1,201 @@
+import * as core from '@actions/core'
+import { parseGithubConfig, ACTIONS_BOT_LOGIN, type GithubConfig } from './github-config.js'
+import { contextFromEnv, createGithubClient, type GithubClient, type GithubRunContext } from './github-client.js'
+import { createDeployment, deploymentDescription, deploymentStateOf, setDeploymentStatus, type DeploymentTarget } from './github-deployments.js'
+import { writeJobSummary } from './job-summary.js'
+import { upsertPullRequestComment, type CommentOutcome } from './pr-comment.js'
+import { annotationOf, writeAnnotation, writeOutputs } from './outputs.js'
+import { reportMarker, renderPlainLog } from './render-report.js'
+import type { RunReport } from './run-report.js'
+
+/** Where a run's report goes while it runs and when it ends. Every method is best effort. */
+export interface Reporter {
+  start(report: RunReport): Promise<void>
+  progress(report: RunReport): Promise<void>
+  finish(report: RunReport): Promise<void>
+}
+
+export interface GithubReporterOptions {
+  /** Undefined when there is no token: only the job summary is written. */
+  octokit?: GithubClient
+  context: GithubRunContext
+  config: Pick<GithubConfig, 'prComment' | 'commentAuthors' | 'deploymentEnvironment' | 'productionEnvironment'>
+  /** The commit whose PR gets the comment and whose ref is deployed; default context.sha. */
+  sha?: string
+  /** Minimum time between two progress comments (the final one always goes out). */
+  minIntervalMs?: number
+  /** Clock in ms; tests pass a fake one. */
+  now?: () => number
+  /** Write the job summary on finish (default true). */
+  summary?: boolean
+  /** Set the step outputs and the notice annotation on finish (default true). */
+  outputs?: boolean
+}
+
+/** Progress comments at most every 10 s: GitHub's secondary rate limits punish bursts of edits. */
+export const PROGRESS_INTERVAL_MS = 10_000
+
+/**
+ * The GitHub side of the reports: the sticky PR comment (updated at start, at each step, throttled,
+ * and at the end), the job summary (at the end), and optionally one GitHub Deployment per run
+ * (in_progress at start, the final state at the end). Calls are serialised so a late progress
+ * update can never overwrite the final comment. Nothing here throws.
+ */
+export class GithubReporter implements Reporter {
+  private readonly now: () => number
+  private readonly minInterval: number
+  private queue: Promise<unknown> = Promise.resolve()
+  private lastComment = Number.NEGATIVE_INFINITY
+  private deploymentId: number | undefined
+  private deploymentTried = false
+  private finished = false
+  /** The PR once found; null when there is none (no more lookups). */
+  private prNumber: number | null | undefined
+  /** Set after a 401/403/404: the token cannot comment, repeating it only repeats the warning. */
+  private commentsDisabled = false
+  /** Outcomes of the comment writes, in order (for logs and tests). */
+  readonly comments: CommentOutcome[] = []
+
+  constructor(private readonly opts: GithubReporterOptions) {
+    this.now = opts.now ?? Date.now
+    this.minInterval = opts.minIntervalMs ?? PROGRESS_INTERVAL_MS
+  }
+
+  /** The id of this run's GitHub deployment, once created. */
+  get deployment(): number | undefined {
+    return this.deploymentId
+  }
+
+  start(report: RunReport): Promise<void> {
+    return this.enqueue(async () => {
+      await this.ensureDeployment(report)
+      if (this.deploymentId !== undefined) {
+        await setDeploymentStatus(this.target()!, this.deploymentId, 'in_progress', deploymentDescription(report))
+      }
+      await this.comment(report)
+    })
+  }
+
+  progress(report: RunReport): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.finished || this.now() - this.lastComment < this.minInterval) return
+      await this.comment(report)
+    })
+  }
+
+  finish(report: RunReport): Promise<void> {
+    return this.enqueue(async () => {
+      this.finished = true
+      // Outputs first: they must be set even if GitHub is slow or down.
+      if (this.opts.outputs !== false) {
+        writeOutputs(report)
+        // Failures get their error annotation from core.setFailed in main; a second one is noise.
+        if (annotationOf(report).level === 'notice') writeAnnotation(report)
+        core.info(renderPlainLog(report))
+      }
+      if (this.opts.summary !== false) await writeJobSummary(report)
+      await this.comment(report)
+      await this.ensureDeployment(report)
+      if (this.deploymentId !== undefined) {
+        await setDeploymentStatus(this.target()!, this.deploymentId, deploymentStateOf(report), deploymentDescription(report))
+      }
+    })
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task).catch((error: unknown) => {
+      // Every step below is best effort already; this is the net for a bug in them.
+      core.warning(`Reporting failed: ${error instanceof Error ? error.message : String(error)}`)
+    })
+    this.queue = run
+    return run
+  }
+
+  private target(): DeploymentTarget | undefined {
+    const { octokit, context, config } = this.opts
+    if (!octokit || !config.deploymentEnvironment) return undefined
+    return { octokit, context, environment: config.deploymentEnvironment, productionEnvironment: config.productionEnvironment }
+  }
+
+  private async ensureDeployment(report: RunReport): Promise<void> {
+    const target = this.target()
+    // A status run looks, it does not deploy.
+    if (!target || this.deploymentTried || report.command === 'status') return
+    this.deploymentTried = true
+    this.deploymentId = await createDeployment(target, report, this.opts.sha ?? this.opts.context.sha)
+  }
+
+  private async comment(report: RunReport): Promise<void> {
+    const { octokit, context, config } = this.opts
+    if (!octokit || !config.prComment || this.commentsDisabled || this.prNumber === null) return
+    // Without a VirtualService name (a config error) there is no sticky comment to key on.
+    if (!report.namespace || !report.virtualService) return
+    this.lastComment = this.now()
+    const outcome = await upsertPullRequestComment({
+      octokit,
+      context,
+      report,
+      marker: reportMarker(report.namespace, report.virtualService),
+      commentAuthors: config.commentAuthors,
+      ...(this.opts.sha ? { sha: this.opts.sha } : {}),
+      ...(this.prNumber ? { prNumber: this.prNumber } : {})
+    })
+    this.comments.push(outcome)
+    if (outcome.action === 'skipped') this.prNumber = null
+    else if (outcome.prNumber !== undefined) this.prNumber = outcome.prNumber
+    if (outcome.action === 'failed' && [401, 403, 404].includes(outcome.status ?? 0)) this.commentsDisabled = true
+  }
+}
+
+export interface CreateReporterOptions {
+  /** Raw inputs as core.getInput returns them. */
+  inputs: Record<string, string | undefined>
+  env: Record<string, string | undefined>
+  /** Unused for now: the reports log through @actions/core like every step command. */
+  log?: unknown
+  /** Parsed already (main); when absent, parsed here, and a bad value only disables the PR side. */
+  config?: GithubConfig
+  /** Tests pass these; main lets them come from the environment. */
+  context?: GithubRunContext
+  octokit?: GithubClient
+  now?: () => number
+}
+
+/**
+ * The reporter of a run, from the inputs and the environment: no token or no repository in the
+ * environment means summary and outputs only. Never throws.
+ */
+export async function createReporter(opts: CreateReporterOptions): Promise<Reporter> {
+  let config = opts.config
+  if (!config) {
+    try {
+      config = parseGithubConfig(opts.inputs, opts.env)
+    } catch (error) {
+      core.warning(`PR comment and deployments are off: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+  const effective: GithubConfig = config ?? {
+    token: '',
+    prComment: false,
+    commentAuthors: [ACTIONS_BOT_LOGIN],
+    productionEnvironment: false,
+    apiUrl: 'https://api.github.com'
+  }
+  const context = opts.context ?? contextFromEnv(opts.env)
+  let octokit = opts.octokit
+  if (!octokit && context && effective.token && (effective.prComment || effective.deploymentEnvironment)) {
+    try {
+      octokit = createGithubClient(effective.token, effective.apiUrl)
+    } catch (error) {
+      core.warning(`PR comment and deployments are off: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+  if (!context) {
+    return new GithubReporter({
+      context: { repo: { owner: '', repo: '' }, eventName: '', sha: '', payload: {} },
+      config: { ...effective, prComment: false },
+      ...(opts.now ? { now: opts.now } : {})
+    })
+  }
+  return new GithubReporter({ ...(octokit ? { octokit } : {}), context, config: effective, ...(opts.now ? { now: opts.now } : {}) })
+}
