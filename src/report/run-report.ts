@@ -31,4 +31,6 @@ export interface RunReport {
   runUrl?: string
   startedAt: string
   finishedAt: string
+  /** Kubernetes API requests this run made (retries included). */
+  apiRequests?: number
 }

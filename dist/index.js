@@ -1,0 +1,2 @@
+import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
+import{e as o}from"./chunks/chunk-WAR7HJLZ.js";process.exitCode=await o();

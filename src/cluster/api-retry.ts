@@ -1,0 +1,109 @@
+/**
+ * The retry policy of every Kubernetes API call: 5xx, 429 (waiting at least Retry-After), network
+ * errors and request timeouts are retried with exponential backoff and jitter, bounded by a
+ * per-call deadline and an optional AbortSignal. Everything else fails at once.
+ *
+ * A write retried after a network error or timeout may have been applied the first time. With a
+ * resourceVersion precondition the retry then answers 409, which the caller turns into "read again,
+ * decide again" (ConflictError); it must never assume the first attempt failed.
+ */
+import pRetry, { AbortError } from 'p-retry'
+import { KubeApiError, toKubeApiError, type RequestTarget } from './kube-api-error.js'
+
+export interface ApiRetryOptions {
+  /** Whole call, all attempts and waits included. */
+  deadlineMs: number
+  /** One HTTP request. */
+  requestTimeoutMs: number
+  /** Cancellation of the whole run. */
+  signal?: AbortSignal
+  /** First backoff (doubles each retry, times a random 1..2 factor). */
+  minBackoffMs?: number
+  maxBackoffMs?: number
+  /** Wait used for Retry-After (injectable for tests). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+}
+
+export const DEFAULT_CALL_DEADLINE_MS = 30_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+
+/**
+ * Run `attempt` until it succeeds or fails for good. Each attempt gets a signal that fires on the
+ * per-request timeout or cancellation. Rejects with a KubeApiError (or the signal's reason).
+ */
+export async function withApiRetry<T>(
+  target: RequestTarget,
+  attempt: (signal: AbortSignal) => Promise<T>,
+  opts: ApiRetryOptions
+): Promise<T> {
+  const started = performance.now()
+  const remaining = () => opts.deadlineMs - (performance.now() - started)
+  const sleep = opts.sleep ?? abortableSleep
+  let attempts = 0
+  try {
+    return await pRetry(
+      async (attemptNumber) => {
+        attempts = attemptNumber
+        const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(opts.requestTimeoutMs, remaining()))))
+        const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout
+        try {
+          return await attempt(signal)
+        } catch (err) {
+          opts.signal?.throwIfAborted()
+          const failure = toKubeApiError(err, target, timeout.aborted)
+          // One more try on 401: exec / OIDC credentials are refreshed on the next request.
+          const retry = failure.retryable || (failure.status === 401 && attemptNumber === 1)
+          if (!retry) throw new AbortError(failure)
+          throw failure
+        }
+      },
+      {
+        retries: 20,
+        factor: 2,
+        minTimeout: opts.minBackoffMs ?? 250,
+        maxTimeout: opts.maxBackoffMs ?? 5_000,
+        randomize: true,
+        maxRetryTime: opts.deadlineMs,
+        signal: opts.signal,
+        onFailedAttempt: async ({ error }) => {
+          const wait = error instanceof KubeApiError ? error.retryAfterMs : undefined
+          if (wait !== undefined && wait > 0) {
+            // Retry-After longer than what is left of the deadline: give up now rather than hammer.
+            if (wait > remaining()) throw error
+            await sleep(wait, opts.signal)
+          }
+        }
+      }
+    )
+  } catch (err) {
+    if (opts.signal?.aborted && err === opts.signal.reason) throw err
+    const failure = toKubeApiError(err, target)
+    if (!failure.retryable || attempts <= 1) throw failure
+    const secs = ((performance.now() - started) / 1000).toFixed(1)
+    throw new KubeApiError(
+      `${failure.message} (gave up after ${attempts} attempts in ${secs}s)`,
+      failure.status,
+      failure.reason,
+      failure.retryable,
+      failure.retryAfterMs,
+      failure.apiMessage,
+      failure.causes
+    )
+  }
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const t = setTimeout(done, ms)
+    function done() {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }
+    function onAbort() {
+      clearTimeout(t)
+      reject(signal!.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

@@ -1,0 +1,278 @@
+import type { AccessCheck, KubeObject } from '../cluster/cluster.js'
+import type { Config } from '../config/config.js'
+import { loadManifests, selectorsOverlap, validateCanaryDeployment } from '../config/manifests.js'
+import { defaultCanarySubset } from '../config/kube-names.js'
+import { PreflightError, quote } from '../errors.js'
+import { stateOf } from '../rollout/state-codec.js'
+import type { RolloutState } from '../rollout/types.js'
+import { resolveTopology } from '../traffic/istio/route-topology.js'
+import type { CommandDeps } from './run-command.js'
+
+/** Everything a command needs to know before its first write. */
+export interface Preflight {
+  namespace: string
+  state?: RolloutState
+  route: RolloutState['route']
+  host: string
+  destinationRule: string
+  stable: RolloutState['stable']
+  canary: RolloutState['canary']
+  canaryManifest?: KubeObject
+  warnings: string[]
+}
+
+/**
+ * Reads and checks everything before any write: inputs and manifests, the VirtualService, route,
+ * DestinationRule and Service, the sidecar, RBAC, the gates' queries. Throws ConfigError or
+ * PreflightError naming the input or object, quoting the value and saying what was expected.
+ */
+export async function preflight(config: Config, deps: CommandDeps): Promise<Preflight> {
+  const { cluster } = deps
+  const warnings: string[] = []
+  let manifest: KubeObject | undefined
+  let canaryVersion: string | undefined
+  if (config.command === 'deploy') {
+    const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
+    const canary = validateCanaryDeployment(loaded.documents, {
+      versionLabel: config.versionLabel,
+      version: config.version,
+      namespace: config.namespace
+    })
+    manifest = canary.deployment as KubeObject
+    canaryVersion = canary.version
+  }
+  const namespace = config.namespace ?? manifest?.metadata.namespace ?? deps.defaultNamespace ?? 'default'
+  if (manifest) manifest = { ...manifest, metadata: { ...manifest.metadata, namespace } }
+
+  const vs = await cluster.getIstio('VirtualService', namespace, config.virtualService)
+  if (!vs) {
+    throw new PreflightError(
+      `VirtualService ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'virtual-service'). ` +
+        `Create it first with a route to the stable subset; istio-canary edits a VirtualService you own, it does not create one.`
+    )
+  }
+  const state = stateOf(vs)
+
+  if (config.command !== 'deploy') {
+    // promote / abort / status work from the state the rollout left on the VirtualService.
+    if (state) {
+      if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false)
+      return {
+        namespace,
+        state,
+        route: state.route,
+        host: state.host,
+        destinationRule: state.destinationRule,
+        stable: state.stable,
+        canary: state.canary,
+        warnings
+      }
+    }
+    return {
+      namespace,
+      state,
+      route: { index: 0 },
+      host: '',
+      destinationRule: config.destinationRule ?? '',
+      stable: { version: '', subset: '' },
+      canary: { version: config.version ?? '', subset: '', deployment: '' },
+      warnings
+    }
+  }
+
+  if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
+  const canaryDeployment = manifest.metadata.name
+  const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
+  const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
+
+  const drs = await cluster.listIstio('DestinationRule', namespace)
+  const hostGuess = firstHost(vs)
+  const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
+  // A rollout in flight of the same version is resumed; its subsets come from the state.
+  const resuming = state && !['promoted', 'rolled-back', 'aborted'].includes(state.phase) && state.canary.version === canaryVersion
+  const topology = resolveTopology({
+    vs,
+    drs,
+    destinationRuleName: config.destinationRule,
+    service,
+    namespace,
+    routeName: config.route,
+    versionLabel: config.versionLabel,
+    canaryVersion,
+    canarySubset,
+    canaryPodLabels: podLabels,
+    existingState: resuming ? state : undefined
+  })
+
+  // The stable Deployment: the one whose pods the stable subset selects.
+  const stableSubsetLabels = subsetLabels(drs, topology.destinationRuleName, topology.stableSubset)
+  const deployments = await cluster.listDeployments(namespace)
+  const stableDeployments = deployments.filter(
+    (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && matches(d.spec?.template?.metadata?.labels ?? {}, stableSubsetLabels)
+  )
+  if (stableDeployments.length > 1) {
+    warnings.push(
+      `several Deployments run the stable version (${stableDeployments.map((d) => d.metadata.name).join(', ')}); none will be retired after promotion`
+    )
+  }
+  const stableDeployment = stableDeployments.length === 1 ? stableDeployments[0] : undefined
+  if (stableDeployment) {
+    const stableSelector: Record<string, string> = stableDeployment.spec?.selector?.matchLabels ?? {}
+    const canarySelector: Record<string, string> = manifest.spec?.selector?.matchLabels ?? {}
+    if (selectorsOverlap(stableDeployment.spec?.selector, podLabels) || selectorsOverlap(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})) {
+      throw new PreflightError(
+        `Deployment ${quote(canaryDeployment)} and the stable Deployment ${quote(stableDeployment.metadata.name)} select each other's pods ` +
+          `(stable selector ${quote(stableSelector)}, canary selector ${quote(canarySelector)}); the two controllers would fight. ` +
+          `Give each version its own selector that includes the ${quote(config.versionLabel)} label.`
+      )
+    }
+  }
+  const existing = await cluster.getDeployment(namespace, canaryDeployment)
+  if (existing && stableDeployment && existing.metadata.name === stableDeployment.metadata.name) {
+    throw new PreflightError(`Deployment ${quote(canaryDeployment)} already runs the stable version; each version needs its own Deployment name.`)
+  }
+
+  await checkSidecar(deps, namespace, manifest, warnings)
+  await checkAccess(deps, namespace, config, topology.destinationRuleName, true)
+
+  const stable: RolloutState['stable'] = {
+    version: topology.stableVersion,
+    subset: topology.stableSubset,
+    deployment: stableDeployment?.metadata.name
+  }
+  const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
+  const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
+
+  for (const gate of deps.gates) {
+    await gate.preflight({
+      namespace,
+      host: topology.host,
+      virtualService: config.virtualService,
+      stable,
+      canary,
+      canaryWeight: 0,
+      stepIndex: -1,
+      schedule: config.steps,
+      windowSeconds: Math.max(1, config.intervalSeconds),
+      signal: deps.signal
+    })
+  }
+  if (managedByGitOps(vs)) {
+    warnings.push(
+      `VirtualService ${config.virtualService} is also managed by ${managedByGitOps(vs)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
+    )
+  }
+  return {
+    namespace,
+    state,
+    route,
+    host: topology.host,
+    destinationRule: topology.destinationRuleName,
+    stable,
+    canary,
+    canaryManifest: manifest,
+    warnings
+  }
+}
+
+function firstHost(vs: KubeObject): string | undefined {
+  for (const route of vs.spec?.http ?? []) {
+    for (const d of route.route ?? []) {
+      const host: unknown = d.destination?.host
+      if (typeof host === 'string') return host.split('.')[0]
+    }
+  }
+  return undefined
+}
+
+function subsetLabels(drs: KubeObject[], drName: string, subset: string): Record<string, string> | undefined {
+  const dr = drs.find((d) => d.metadata.name === drName)
+  const s = (dr?.spec?.subsets ?? []).find((x: { name?: string }) => x.name === subset)
+  return s?.labels
+}
+
+function matches(labels: Record<string, string>, selector: Record<string, string>): boolean {
+  const keys = Object.keys(selector)
+  return keys.length > 0 && keys.every((k) => labels[k] === selector[k])
+}
+
+/** Routing rules apply only to meshed callers and meshed pods: without Envoy the weights are ignored. */
+async function checkSidecar(deps: CommandDeps, namespace: string, manifest: KubeObject, warnings: string[]): Promise<void> {
+  // Namespaces are cluster-scoped: a least-privilege Role cannot read them, so a denial only warns.
+  let ns: KubeObject | undefined
+  let nsReadable = true
+  try {
+    ns = await deps.cluster.getNamespace(namespace)
+  } catch {
+    nsReadable = false
+  }
+  const nsLabels: Record<string, string> = ns?.metadata.labels ?? {}
+  const tpl = manifest.spec?.template?.metadata ?? {}
+  const podLabels: Record<string, string> = tpl.labels ?? {}
+  const podAnnotations: Record<string, string> = tpl.annotations ?? {}
+  const optOut = podLabels['sidecar.istio.io/inject'] ?? podAnnotations['sidecar.istio.io/inject']
+  if (optOut === 'false') {
+    throw new PreflightError(
+      `Deployment ${quote(manifest.metadata.name)} opts out of the Istio sidecar (sidecar.istio.io/inject: "false"); without Envoy the canary's routing rules are ignored. Remove the opt-out.`
+    )
+  }
+  const injectedTemplate = podAnnotations['sidecar.istio.io/status'] !== undefined || (manifest.spec?.template?.spec?.containers ?? []).some((c: { name?: string }) => c.name === 'istio-proxy')
+  const nsInjected = nsLabels['istio-injection'] === 'enabled' || (nsLabels['istio.io/rev'] !== undefined && nsLabels['istio-injection'] !== 'disabled')
+  const podOptIn = optOut === 'true'
+  if (!injectedTemplate && !nsInjected && !podOptIn && !nsReadable) {
+    warnings.push(
+      `could not read namespace ${namespace} (cluster-scoped; the Role does not cover it), so sidecar injection was not verified; the pods must get the Istio sidecar or the weights are ignored`
+    )
+    return
+  }
+  if (!injectedTemplate && !nsInjected && !podOptIn) {
+    throw new PreflightError(
+      `The pods of Deployment ${quote(manifest.metadata.name)} will not get the Istio sidecar: namespace ${quote(namespace)} has neither the label istio-injection=enabled nor istio.io/rev, ` +
+        `and the pod template is not injected (istioctl kube-inject) nor labelled sidecar.istio.io/inject: "true". Without Envoy the routing rules are ignored, as the weights would be. ` +
+        `Label the namespace: kubectl label namespace ${namespace} istio-injection=enabled`
+    )
+  }
+}
+
+/** SelfSubjectAccessReview for every verb the command will use; all missing ones in one error. */
+async function checkAccess(deps: CommandDeps, namespace: string, config: Config, destinationRule: string, deploy: boolean): Promise<void> {
+  const checks: AccessCheck[] = [
+    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
+    { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
+    { verb: 'get', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
+    { verb: 'update', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
+    { verb: 'get', group: 'apps', resource: 'deployments', namespace },
+    { verb: 'patch', group: 'apps', resource: 'deployments', namespace },
+    { verb: 'list', group: '', resource: 'pods', namespace },
+    { verb: 'get', group: 'coordination.k8s.io', resource: 'leases', namespace },
+    { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace },
+    { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace },
+    { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace }
+  ]
+  if (deploy) {
+    checks.push(
+      { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
+      { verb: 'create', group: 'apps', resource: 'deployments', namespace },
+      { verb: 'list', group: 'apps', resource: 'deployments', namespace },
+      { verb: 'get', group: '', resource: 'services', namespace }
+    )
+    if (config.retire === 'delete') checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
+  }
+  const results = await deps.cluster.canI(checks)
+  const denied = results.filter((r) => !r.allowed)
+  if (denied.length > 0) {
+    const list = denied.map((d) => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`).join(', ')
+    throw new PreflightError(
+      `The Kubernetes credentials may not: ${list} in namespace ${quote(namespace)}. Grant them (see the RBAC Role in the README); nothing was changed.`
+    )
+  }
+}
+
+/** The field manager of a GitOps tool that also writes this object, if any. */
+function managedByGitOps(vs: KubeObject): string | undefined {
+  const known = ['kustomize-controller', 'helm-controller', 'argocd-controller', 'argocd-application-controller', 'flux']
+  for (const m of vs.metadata.managedFields ?? []) {
+    if (m.manager && known.some((k) => m.manager?.startsWith(k))) return m.manager
+  }
+  return undefined
+}

@@ -1,0 +1,312 @@
+import type { Cluster, KubeObject } from '../cluster/cluster.js'
+import type { Config } from '../config/config.js'
+import { ConfigError, LockedError, PreflightError, quote } from '../errors.js'
+import type { HealthGate } from '../health/health-gate.js'
+import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
+import { STATE_ANNOTATION, encodeState, stateOf } from '../rollout/state-codec.js'
+import type { Result, RolloutState } from '../rollout/types.js'
+import type { GatePolicy } from '../rollout/verdict.js'
+import type { RunReport } from '../report/run-report.js'
+import { withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
+import { withSubset } from '../traffic/istio/destination-rule-transform.js'
+import { preflight, type Preflight } from './preflight.js'
+import { errorText, RolloutExecutor } from './rollout-executor.js'
+import type { RolloutLock } from './rollout-lock.js'
+import { iso, type Clock, type Log } from './runtime.js'
+
+export interface CommandDeps {
+  cluster: Cluster
+  clock: Clock
+  log: Log
+  /** Aborted on SIGINT/SIGTERM. */
+  signal: AbortSignal
+  gates: HealthGate[]
+  policy: GatePolicy
+  checkEveryMs: number
+  /** Who runs this (run URL or `host pid`), recorded as the lock holder and in the history. */
+  holder: string
+  runUrl?: string
+  cwd: string
+  /** The kubeconfig context's namespace, used when neither the input nor the manifest names one. */
+  defaultNamespace?: string
+  makeLock: (namespace: string, virtualService: string) => RolloutLock
+  /** Waits for a Deployment; returns a failure reason, or undefined once it is available. */
+  waitForDeployment: (namespace: string, name: string, deadlineMs: number, signal: AbortSignal) => Promise<string | undefined>
+  /** Called with a fresh report whenever the state was written. */
+  onProgress?: (report: RunReport) => void
+  /** Lets the cancellation handler reach the running executor. */
+  onExecutor?: (executor: RolloutExecutor | undefined) => void
+}
+
+/**
+ * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for
+ * errors the report cannot describe; preflight and rollout failures are in `report.error`.
+ */
+export async function runCommand(config: Config, deps: CommandDeps): Promise<RunReport> {
+  const startedAt = iso(deps.clock.now())
+  const namespace = config.namespace ?? 'default'
+  const base: RunReport = {
+    command: config.command,
+    namespace,
+    virtualService: config.virtualService,
+    result: 'unchanged',
+    canaryWeight: 0,
+    warnings: [...config.warnings],
+    dryRun: config.dryRun,
+    runUrl: deps.runUrl,
+    startedAt,
+    finishedAt: startedAt
+  }
+  let pre: Preflight
+  try {
+    pre = await preflight(config, deps)
+  } catch (err) {
+    return finish(base, deps, undefined, 'unchanged', err)
+  }
+  const report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
+  if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
+  if (config.dryRun) return dryRun(config, deps, pre, report)
+
+  const lock = deps.makeLock(pre.namespace, config.virtualService)
+  let acquired: { epoch: number; takeover: boolean; previousHolder?: string }
+  try {
+    acquired = await lock.acquire({ epochFloor: (pre.state?.epoch ?? 0) + 1 })
+  } catch (err) {
+    if (err instanceof LockedError) {
+      return finish(report, deps, pre.state, 'unchanged', err)
+    }
+    throw err
+  }
+  let lost: Error | undefined
+  lock.startRenewing(undefined, (err) => {
+    lost = err
+    deps.log.error(`Lost the lock: ${err.message}`)
+  })
+  let executor: RolloutExecutor | undefined
+  try {
+    let state = pre.state
+    const undone: string[] = []
+    // A run that died (lock expired, rollout in flight and not paused): traffic goes back to stable first.
+    if (state && isInFlight(state) && acquired.takeover && state.phase !== 'paused') {
+      deps.log.warning(
+        `Took over the lock from ${acquired.previousHolder ?? 'an earlier run'}, which stopped mid-rollout (phase ${state.phase}); bringing traffic back to ${state.stable.version} first.`
+      )
+      report.warnings.push(`took over from ${acquired.previousHolder ?? 'an earlier run'} that stopped mid-rollout; its canary ${state.canary.version} was rolled back first`)
+      state = reduce(state, { type: 'failed', at: iso(deps.clock.now()), reason: `the run holding the rollout (${acquired.previousHolder ?? 'unknown'}) stopped without finishing` })
+      state = { ...state, history: [...state.history, { at: iso(deps.clock.now()), kind: 'takeover', by: deps.holder, message: `lock taken over from ${acquired.previousHolder ?? 'unknown'}` }] }
+      const recovered = makeExecutor(config, deps, pre, state, acquired.epoch)
+      executor = recovered
+      deps.onExecutor?.(recovered)
+      state = await recovered.run()
+      undone.push(...recovered.undone)
+      report.warnings.push(...recovered.warnings)
+      if (config.command !== 'deploy') {
+        return finish({ ...report, undone }, deps, state, 'rolled-back')
+      }
+    } else if (state && state.phase === 'rolling-back') {
+      // A rollback some earlier run started: finish it whatever we were asked.
+      const resumed = makeExecutor(config, deps, pre, state, acquired.epoch)
+      executor = resumed
+      deps.onExecutor?.(resumed)
+      state = await resumed.run()
+      undone.push(...resumed.undone)
+      if (config.command !== 'deploy') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
+    }
+
+    let result: Result
+    switch (config.command) {
+      case 'deploy': {
+        const at = iso(deps.clock.now())
+        if (state && isInFlight(state) && state.canary.version !== pre.canary.version) {
+          if (!config.supersede) {
+            throw new PreflightError(
+              `VirtualService ${pre.namespace}/${config.virtualService} is mid-rollout of ${quote(state.canary.version)} (phase ${state.phase}, ${state.canaryWeight}% canary). ` +
+                `Promote or abort it first, or set input 'supersede' to true to roll it back and start ${quote(pre.canary.version)}.`
+            )
+          }
+          deps.log.warning(`Superseding the rollout of ${state.canary.version}: rolling it back first.`)
+          const old = makeExecutor(config, deps, pre, reduce(state, { type: 'abort-requested', at, reason: `superseded by ${pre.canary.version}`, by: deps.holder }), acquired.epoch)
+          executor = old
+          deps.onExecutor?.(old)
+          await old.run()
+          undone.push(...old.undone)
+          state = undefined
+        }
+        if (state && isInFlight(state)) {
+          // The same version again (a re-run): carry on from where the state says.
+          if (state.phase === 'paused') {
+            deps.log.info(`The rollout of ${state.canary.version} is paused at ${state.canaryWeight}%; run the promote command to continue.`)
+            return finish({ ...report, undone }, deps, state, 'paused')
+          }
+        } else {
+          state = newRollout({
+            at,
+            route: pre.route,
+            host: pre.host,
+            destinationRule: pre.destinationRule,
+            stable: pre.stable,
+            canary: pre.canary,
+            schedule: config.steps,
+            epoch: acquired.epoch,
+            startedBy: deps.runUrl ?? deps.holder
+          })
+        }
+        break
+      }
+      case 'promote': {
+        if (!state || !isInFlight(state)) {
+          throw new PreflightError(
+            `There is no rollout to promote on VirtualService ${pre.namespace}/${config.virtualService}${state ? ` (the last one ended ${state.phase})` : ''}.`
+          )
+        }
+        if (config.version && config.version !== state.canary.version) {
+          throw new PreflightError(
+            `Input 'version' is ${quote(config.version)} but the rollout in progress is of ${quote(state.canary.version)}; refusing to promote a different version.`
+          )
+        }
+        if (state.phase !== 'paused' && !config.full) {
+          throw new PreflightError(
+            `The rollout of ${quote(state.canary.version)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
+          )
+        }
+        state = reduce(state, { type: 'promote-requested', at: iso(deps.clock.now()), full: config.full, by: deps.runUrl ?? deps.holder })
+        break
+      }
+      case 'abort': {
+        if (!state || !isInFlight(state)) {
+          deps.log.info(`No rollout in progress on ${pre.namespace}/${config.virtualService}; nothing to abort.`)
+          return finish({ ...report, undone }, deps, state, 'unchanged')
+        }
+        state = reduce(state, { type: 'abort-requested', at: iso(deps.clock.now()), reason: 'aborted by request', by: deps.runUrl ?? deps.holder })
+        break
+      }
+    }
+    executor = makeExecutor(config, deps, pre, state, acquired.epoch)
+    deps.onExecutor?.(executor)
+    const ended = await executor.run()
+    undone.push(...executor.undone)
+    report.warnings.push(...executor.warnings)
+    if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
+    result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
+    const error = ended.phase === 'rolled-back' ? { kind: 'RolledBack', message: ended.reason ?? 'rolled back' } : undefined
+    return finish({ ...report, undone, error }, deps, ended, result)
+  } catch (err) {
+    if (deps.signal.aborted && executor && isInFlight(executor.current)) {
+      try {
+        await executor.cancel(config.onCancel === 'freeze')
+      } catch (cancelErr) {
+        deps.log.error(`Could not set the canary weight to 0 on cancellation: ${errorText(cancelErr)}. The post step or the next run will finish the rollback.`)
+      }
+    }
+    const state = executor?.current ?? pre.state
+    return finish({ ...report, undone: executor?.undone }, deps, state, state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged', err)
+  } finally {
+    deps.onExecutor?.(undefined)
+    // A cancelled run keeps the lock only if it could not finish its write; the post step re-takes it.
+    await lock.release().catch((err: unknown) => deps.log.warning(`Could not release the lock: ${errorText(err)}`))
+  }
+}
+
+function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: RolloutState, epoch: number): RolloutExecutor {
+  return new RolloutExecutor(
+    {
+      cluster: deps.cluster,
+      clock: deps.clock,
+      log: deps.log,
+      signal: deps.signal,
+      namespace: pre.namespace,
+      virtualService: config.virtualService,
+      destinationRule: pre.destinationRule,
+      versionLabel: config.versionLabel,
+      canaryManifest: pre.canaryManifest,
+      retire: config.retire,
+      intervalMs: config.intervalSeconds * 1000,
+      checkEveryMs: deps.checkEveryMs,
+      settleMs: config.settleSeconds * 1000,
+      progressDeadlineMs: config.progressDeadlineSeconds * 1000,
+      gates: deps.gates,
+      policy: deps.policy,
+      waitForCanary: (deadlineMs) => deps.waitForDeployment(pre.namespace, state.canary.deployment, deadlineMs, deps.signal),
+      onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s)),
+      epoch,
+      holder: deps.holder
+    },
+    state
+  )
+}
+
+function reportOf(config: Config, deps: CommandDeps, namespace: string, state: RolloutState): RunReport {
+  const now = iso(deps.clock.now())
+  return {
+    command: config.command,
+    namespace,
+    virtualService: config.virtualService,
+    result: state.phase === 'paused' ? 'paused' : (state.result ?? 'unchanged'),
+    phase: state.phase,
+    canaryWeight: state.canaryWeight,
+    stableVersion: state.stable.version,
+    canaryVersion: state.canary.version,
+    state,
+    warnings: [],
+    dryRun: config.dryRun,
+    runUrl: deps.runUrl,
+    startedAt: now,
+    finishedAt: now
+  }
+}
+
+function finish(report: RunReport, deps: CommandDeps, state: RolloutState | undefined, result: Result, err?: unknown): RunReport {
+  const out: RunReport = {
+    ...report,
+    result,
+    phase: state?.phase,
+    canaryWeight: state && !isTerminal(state.phase) ? state.canaryWeight : state?.phase === 'promoted' ? 100 : 0,
+    stableVersion: state ? (state.phase === 'promoted' ? state.canary.version : state.stable.version) : report.stableVersion,
+    canaryVersion: state?.canary.version ?? report.canaryVersion,
+    state,
+    finishedAt: iso(deps.clock.now())
+  }
+  if (err !== undefined) {
+    const e = err instanceof Error ? err : new Error(String(err))
+    out.error = { kind: e.name, message: e.message }
+  }
+  return out
+}
+
+async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report: RunReport): Promise<RunReport> {
+  const { cluster } = deps
+  const plan: string[] = []
+  const at = iso(deps.clock.now())
+  if (config.command === 'deploy') {
+    if (pre.canaryManifest) {
+      await cluster.applyDeployment(pre.canaryManifest, { dryRun: true })
+      plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
+    }
+    const dr = await cluster.getIstio('DestinationRule', pre.namespace, pre.destinationRule)
+    if (dr) {
+      await cluster.replaceIstio(withSubset(dr, pre.canary.subset, { [config.versionLabel]: pre.canary.version }), { dryRun: true })
+      plan.push(`add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`)
+    }
+    const vs = await cluster.getIstio('VirtualService', pre.namespace, config.virtualService)
+    const first = config.steps.find((s) => s.kind === 'weight')
+    if (vs && first && first.kind === 'weight') {
+      const state = newRollout({ at, route: pre.route, host: pre.host, destinationRule: pre.destinationRule, stable: pre.stable, canary: pre.canary, schedule: config.steps, epoch: 0 })
+      const next = withState(withSplit(vs, pre.route.index, pre.host, pre.stable.subset, pre.canary.subset, first.weight), STATE_ANNOTATION, encodeState(state))
+      await cluster.replaceIstio(next, { dryRun: true })
+    }
+    for (const step of config.steps) {
+      plan.push(
+        step.kind === 'pause'
+          ? 'pause until a promote run'
+          : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
+      )
+    }
+    plan.push(`remove destination ${pre.stable.subset}, then subset ${pre.stable.subset}, then ${config.retire} Deployment ${pre.stable.deployment ?? '(none found)'}`)
+  } else {
+    plan.push(`${config.command} the rollout on ${pre.namespace}/${config.virtualService} (current phase: ${pre.state?.phase ?? 'none'})`)
+  }
+  for (const line of plan) deps.log.info(`[dry-run] ${line}`)
+  return finish({ ...report, plan }, deps, pre.state, 'unchanged')
+}
+
+export { ConfigError }
