@@ -6,6 +6,8 @@ import { PreflightError, quote } from '../errors.js'
 import { stateOf } from '../rollout/state-codec.js'
 import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology } from '../traffic/istio/route-topology.js'
+import { withoutSubset } from '../traffic/istio/destination-rule-transform.js'
+import { withoutDestination, withSplit } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './run-command.js'
 
 /** Everything a command needs to know before its first write. */
@@ -85,13 +87,26 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
 
-  const drs = await cluster.listIstio('DestinationRule', namespace)
+  let drs = await cluster.listIstio('DestinationRule', namespace)
   const hostGuess = firstHost(vs)
   const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
   // A rollout in flight of the same version is resumed; its subsets come from the state.
-  const resuming = state && !['promoted', 'rolled-back', 'aborted'].includes(state.phase) && state.canary.version === canaryVersion
+  const inFlight = state !== undefined && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)
+  const resuming = inFlight && state.canary.version === canaryVersion
+  let routeView = vs
+  if (inFlight && !resuming) {
+    if (!config.supersede) {
+      throw new PreflightError(
+        `VirtualService ${quote(`${namespace}/${config.virtualService}`)} is mid-rollout of ${quote(state.canary.version)} (phase ${state.phase}, ${state.canaryWeight}% canary). ` +
+          `Promote or abort it first, or set input 'supersede' to true to roll it back and start ${quote(canaryVersion)}.`
+      )
+    }
+    // Judge the new rollout against the objects as they will be once the old canary is rolled back.
+    routeView = withoutCanary(vs, state)
+    drs = drs.map((d) => (d.metadata.name === state.destinationRule ? withoutSubset(d, state.canary.subset) : d))
+  }
   const topology = resolveTopology({
-    vs,
+    vs: routeView,
     drs,
     destinationRuleName: config.destinationRule,
     service,
@@ -173,6 +188,14 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     canaryManifest: manifest,
     warnings
   }
+}
+
+/** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
+function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
+  const index = state.route.name ? (vs.spec?.http ?? []).findIndex((r: { name?: string }) => r.name === state.route.name) : state.route.index
+  if (index < 0 || !(vs.spec?.http?.[index]?.route ?? []).some((d: { destination?: { subset?: string } }) => d.destination?.subset === state.canary.subset)) return vs
+  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
+  return withoutDestination(zero, index, state.canary.subset)
 }
 
 function firstHost(vs: KubeObject): string | undefined {
