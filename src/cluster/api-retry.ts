@@ -40,17 +40,24 @@ export async function withApiRetry<T>(
   const remaining = () => opts.deadlineMs - (performance.now() - started)
   const sleep = opts.sleep ?? abortableSleep
   let attempts = 0
+  // The last real answer: when the deadline runs out, that (e.g. "500 InternalError") is the
+  // cause to report, not the timeout of an attempt squeezed into the last millisecond.
+  let lastFailure: KubeApiError | undefined
   try {
     return await pRetry(
       async (attemptNumber) => {
+        if (lastFailure && remaining() < Math.min(50, opts.deadlineMs * 0.05)) throw new AbortError(lastFailure)
         attempts = attemptNumber
-        const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(opts.requestTimeoutMs, remaining()))))
+        const budget = Math.min(opts.requestTimeoutMs, remaining())
+        const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(budget)))
         const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout
         try {
           return await attempt(signal)
         } catch (err) {
           opts.signal?.throwIfAborted()
-          const failure = toKubeApiError(err, target, timeout.aborted)
+          let failure = toKubeApiError(err, target, timeout.aborted)
+          if (timeout.aborted && budget < opts.requestTimeoutMs && lastFailure) failure = lastFailure
+          lastFailure = failure
           // One more try on 401: exec / OIDC credentials are refreshed on the next request.
           const retry = failure.retryable || (failure.status === 401 && attemptNumber === 1)
           if (!retry) throw new AbortError(failure)

@@ -158,11 +158,11 @@ describe('row 17: apiserver 500/503', () => {
     expect((err as Error).message).toMatch(/^Kubernetes API GET virtualservices ".*\/reviews" .*\(gave up after \d+ attempts in 1\.\ds\)$/)
   })
 
-  // KNOWN BUG (api-retry.ts): p-retry clamps the last backoff to the time left, then starts one more
+  // Regression (api-retry.ts): p-retry clamps the last backoff to the time left, then starts one more
   // attempt with a 1 ms request timeout at the deadline; that attempt "times out", so the error
-  // reports a timeout (status undefined, reason Timeout) instead of the 500 the apiserver kept
-  // answering. `it.failing` passes while the bug is there: when it is fixed, make this a plain `it`.
-  it.failing('a persistent 500 is reported as the 500, not as a timeout', async () => {
+  // reported a timeout (status undefined, reason Timeout) instead of the 500 the apiserver kept
+  // answering (fixed: the last real answer is kept as the cause).
+  it('a persistent 500 is reported as the 500, not as a timeout', async () => {
     const c = await cluster({ callDeadlineMs: 1500 })
     proxy.addRule({ match: { method: 'GET', pathRegex: vsPath() }, times: Infinity, action: { kind: 'status', status: 500 } })
     const err = await c.getIstio('VirtualService', ns, 'reviews').catch((e: unknown) => e)
