@@ -55,9 +55,27 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
   const state = stateOf(vs)
 
+  if (config.command === 'promote') {
+    // Checked again under the lock; here so that a promote with nothing to promote writes nothing.
+    if (!state || ['promoted', 'rolled-back', 'aborted'].includes(state.phase)) {
+      throw new PreflightError(
+        `There is no rollout to promote on VirtualService ${quote(`${namespace}/${config.virtualService}`)}${state ? ` (the last one, of ${quote(state.canary.version)}, ended ${state.phase})` : ''}.`
+      )
+    }
+    if (state.phase !== 'paused' && !config.full && !(state.phase === 'rolling-back' || state.phase === 'promoting')) {
+      throw new PreflightError(
+        `The rollout of ${quote(state.canary.version)} on ${quote(`${namespace}/${config.virtualService}`)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
+      )
+    }
+  }
   if (config.command !== 'deploy') {
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
+      if (config.command !== 'status' && config.version && config.version !== state.canary.version && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)) {
+        throw new PreflightError(
+          `Input 'version' is ${quote(config.version)} but the rollout in progress on VirtualService ${quote(`${namespace}/${config.virtualService}`)} is of ${quote(state.canary.version)}; refusing to ${config.command} a different version.`
+        )
+      }
       if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false)
       return {
         namespace,

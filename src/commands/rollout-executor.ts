@@ -267,6 +267,12 @@ export class RolloutExecutor {
         reason: decided.reason
       }
       this.o.log.info(`Gates at ${this.state.canaryWeight}%: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join('; ') : ''}`)
+      if (decided.decision === 'rollback') {
+        // No write of its own: the verdict travels with the first rollback write (weight 0), so
+        // traffic leaves the failing canary one round trip after the gate said so.
+        this.state = reduce(this.state, event)
+        return
+      }
       await this.updateVirtualService((vs) => vs, reduce(this.state, event), { checkDrift: true })
       if (decided.decision !== 'continue') return
     }

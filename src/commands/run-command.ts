@@ -159,11 +159,6 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
             `There is no rollout to promote on VirtualService ${pre.namespace}/${config.virtualService}${state ? ` (the last one ended ${state.phase})` : ''}.`
           )
         }
-        if (config.version && config.version !== state.canary.version) {
-          throw new PreflightError(
-            `Input 'version' is ${quote(config.version)} but the rollout in progress is of ${quote(state.canary.version)}; refusing to promote a different version.`
-          )
-        }
         if (state.phase !== 'paused' && !config.full) {
           throw new PreflightError(
             `The rollout of ${quote(state.canary.version)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
@@ -176,6 +171,10 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
         if (!state || !isInFlight(state)) {
           deps.log.info(`No rollout in progress on ${pre.namespace}/${config.virtualService}; nothing to abort.`)
           return finish({ ...report, undone }, deps, state, 'unchanged')
+        }
+        if (state.phase === 'promoting') {
+          deps.log.warning(`The promotion of ${state.canary.version} had already begun (the old version may be retired): finishing it instead of aborting.`)
+          report.warnings.push('abort came after the promotion had begun: the promotion was finished instead')
         }
         state = reduce(state, { type: 'abort-requested', at: iso(deps.clock.now()), reason: 'aborted by request', by: deps.runUrl ?? deps.holder })
         break
