@@ -1,0 +1,18 @@
+// npm run bench: builds scripts/bench.ts with esbuild (dependencies stay external) and runs it on
+// the Node of `npm run` (24, from the node@24 dev dependency). Starts the local cluster if needed.
+import { spawnSync } from 'node:child_process'
+import { build } from 'esbuild'
+
+if (spawnSync('bash', ['cluster/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) process.exit(1)
+if (spawnSync('npm', ['run', 'bundle'], { stdio: 'ignore' }).status !== 0) process.exit(1)
+await build({
+  entryPoints: ['scripts/bench.ts'],
+  outfile: '.bench/out/bench.mjs', // two levels below the root, like __tests__/support/, so its paths resolve the same,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  packages: 'external',
+  logLevel: 'warning'
+})
+await import(new URL('../.bench/out/bench.mjs', import.meta.url).href)
