@@ -75,11 +75,12 @@ function eventLabel(kind: HistoryEvent['kind']): string {
 
 /** The canary version's name, or a neutral word when it is unknown. */
 function canaryName(report: RunReport): string {
-  return report.canaryVersion ?? report.state?.canary.version ?? 'canary'
+  return report.state?.canary.version ?? report.canaryVersion ?? '(none)'
 }
 
+/** The version the rollout started from (after a promotion the outputs call the canary stable). */
 function stableName(report: RunReport): string | undefined {
-  return report.stableVersion ?? report.state?.stable.version
+  return report.state?.stable.version ?? report.stableVersion
 }
 
 // A version is a label; a very long one must not push the rest of the headline out of sight.
@@ -193,7 +194,8 @@ function renderHead(report: RunReport, minimal: boolean): string {
     `**Phase:** ${report.phase ? escapeMarkdown(report.phase, 40) : 'no rollout'}`,
     `**Canary weight:** ${formatNumber(report.canaryWeight)} %`
   ]
-  const versions = `**Versions:** stable ${stable ? escapeMarkdown(stable, 120) : '(none)'} → canary ${escapeMarkdown(canaryName(report), 120)}`
+  const promoted = report.state?.phase === 'promoted' ? ` (now stable)` : ''
+  const versions = `**Versions:** stable ${stable ? escapeMarkdown(stable, 120) : '(none)'} → canary ${escapeMarkdown(canaryName(report), 120)}${promoted}`
   const run = safeUrl(report.runUrl)
   const ran = `**Run:** ${escapeMarkdown(report.command, 20)}${report.dryRun ? ' (dry run)' : ''}, ${formatDuration(between(report.startedAt, report.finishedAt))}${run ? `, [workflow run](${run})` : ''}`
   parts.push([facts.join(' · '), versions, ran].join('  \n'))
