@@ -231,9 +231,8 @@ async function main(): Promise<void> {
       }
       await applyManifests(ns5, [
         readSeedScenario('deployment-v1.yaml'),
-        strip(makeLargeService()),
-        strip(makeLargeDestinationRule(subsets)),
-        strip(makeLargeVirtualService(routes))
+        // The generators type their objects as the action's KubeObject (string timestamps).
+        ...[makeLargeService(), makeLargeDestinationRule(subsets), makeLargeVirtualService(routes)].map((o) => JSON.stringify(strip(o)))
       ])
       await waitForDeploymentCondition(ns5, 'istio-deployment-v1', 'Available')
       const vsBytes = JSON.stringify(await testCluster().getIstio('VirtualService', ns5, 'large')).length

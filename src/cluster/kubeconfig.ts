@@ -90,6 +90,10 @@ export function userSecrets(user: Partial<User>): string[] {
   }
   add(user.token)
   add(user.password)
+  // Basic auth goes over the wire as base64(user:password): mask that form too.
+  if (typeof user.username === 'string' && typeof user.password === 'string' && user.password) {
+    add(Buffer.from(`${user.username}:${user.password}`).toString('base64'))
+  }
   if (user.keyData) {
     add(user.keyData)
     const pem = Buffer.from(user.keyData, 'base64').toString('utf8')

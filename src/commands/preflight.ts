@@ -46,6 +46,8 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   const namespace = config.namespace ?? manifest?.metadata.namespace ?? deps.defaultNamespace ?? 'default'
   if (manifest) manifest = { ...manifest, metadata: { ...manifest.metadata, namespace } }
 
+  // The reads below are allowed or not before the first one: a missing permission is named, not a bare 403.
+  await requireAccess(deps, namespace, readChecks(config, namespace))
   const vs = await cluster.getIstio('VirtualService', namespace, config.virtualService)
   if (!vs) {
     throw new PreflightError(
@@ -76,7 +78,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
           `Input 'version' is ${quote(config.version)} but the rollout in progress on VirtualService ${quote(`${namespace}/${config.virtualService}`)} is of ${quote(state.canary.version)}; refusing to ${config.command} a different version.`
         )
       }
-      if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false)
+      if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
       return {
         namespace,
         state,
@@ -161,12 +163,16 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     }
   }
   const existing = await cluster.getDeployment(namespace, canaryDeployment)
-  if (existing && stableDeployment && existing.metadata.name === stableDeployment.metadata.name) {
-    throw new PreflightError(`Deployment ${quote(canaryDeployment)} already runs the stable version; each version needs its own Deployment name.`)
+  // stableDeployments leaves out the canary's name, so judge an existing one by its pods' labels.
+  if (existing && stableSubsetLabels && matches(existing.spec?.template?.metadata?.labels ?? {}, stableSubsetLabels)) {
+    throw new PreflightError(
+      `Deployment ${quote(canaryDeployment)} already runs the stable version ${quote(topology.stableVersion)} (its pods match subset ${quote(topology.stableSubset)}); ` +
+        `each version needs its own Deployment name: rename the canary Deployment in input 'manifests'.`
+    )
   }
 
   await checkSidecar(deps, namespace, manifest, warnings)
-  await checkAccess(deps, namespace, config, topology.destinationRuleName, true)
+  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -275,8 +281,22 @@ async function checkSidecar(deps: CommandDeps, namespace: string, manifest: Kube
   }
 }
 
+/** The reads preflight itself makes before it knows the DestinationRule. */
+function readChecks(config: Config, namespace: string): AccessCheck[] {
+  const checks: AccessCheck[] = [{ verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }]
+  if (config.command === 'deploy') {
+    checks.push(
+      { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
+      { verb: 'get', group: '', resource: 'services', namespace },
+      { verb: 'list', group: 'apps', resource: 'deployments', namespace },
+      { verb: 'get', group: 'apps', resource: 'deployments', namespace }
+    )
+  }
+  return checks
+}
+
 /** SelfSubjectAccessReview for every verb the command will use; all missing ones in one error. */
-async function checkAccess(deps: CommandDeps, namespace: string, config: Config, destinationRule: string, deploy: boolean): Promise<void> {
+async function checkAccess(deps: CommandDeps, namespace: string, config: Config, destinationRule: string, deploy: boolean, warnings: string[]): Promise<void> {
   const checks: AccessCheck[] = [
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
@@ -297,15 +317,26 @@ async function checkAccess(deps: CommandDeps, namespace: string, config: Config,
       { verb: 'list', group: 'apps', resource: 'deployments', namespace },
       { verb: 'get', group: '', resource: 'services', namespace }
     )
-    if (config.retire === 'delete') checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
   }
-  const results = await deps.cluster.canI(checks)
-  const denied = results.filter((r) => !r.allowed)
+  // A promote finishes the rollout too, and so retires the stable Deployment.
+  if (config.retire === 'delete' && config.command !== 'abort') checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
+  // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
+  const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
+  await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
+}
+
+/** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */
+async function requireAccess(deps: CommandDeps, namespace: string, checks: AccessCheck[], optional: AccessCheck[] = [], warnings: string[] = []): Promise<void> {
+  const results = await deps.cluster.canI([...checks, ...optional])
+  const describe = (d: AccessCheck): string => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
+  const denied = results.slice(0, checks.length).filter((r) => !r.allowed)
   if (denied.length > 0) {
-    const list = denied.map((d) => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`).join(', ')
     throw new PreflightError(
-      `The Kubernetes credentials may not: ${list} in namespace ${quote(namespace)}. Grant them (see the RBAC Role in the README); nothing was changed.`
+      `The Kubernetes credentials may not: ${denied.map(describe).join(', ')} in namespace ${quote(namespace)}. Grant them (see the RBAC Role in the README); nothing was changed.`
     )
+  }
+  for (const r of results.slice(checks.length)) {
+    if (!r.allowed) warnings.push(`the Kubernetes credentials may not ${describe(r)} in namespace ${namespace}: a canary that fails to start is reported without its pods' events`)
   }
 }
 

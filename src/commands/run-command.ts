@@ -66,6 +66,11 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   const report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
   if (config.dryRun) return dryRun(config, deps, pre, report)
+  if (config.command === 'abort' && !isInFlight(pre.state)) {
+    // Nothing to abort: said before the lock, so not even a Lease is written.
+    deps.log.info(`No rollout in progress on ${pre.namespace}/${config.virtualService}; nothing to abort.`)
+    return finish(report, deps, pre.state, 'unchanged')
+  }
 
   const lock = deps.makeLock(pre.namespace, config.virtualService)
   let acquired: { epoch: number; takeover: boolean; previousHolder?: string }
