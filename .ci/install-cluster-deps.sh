@@ -25,7 +25,7 @@ if ((${#need[@]})); then
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy" && made_policy=1
   fi
-  trap '[[ $made_policy == 1 ]] && $SUDO rm -f "$policy"' EXIT
+  trap 'if [[ $made_policy == 1 ]]; then $SUDO rm -f "$policy"; fi' EXIT
   log "apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq || { log "ERROR: apt-get update failed"; exit 1; }
