@@ -6,6 +6,8 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   resolver: 'ts-jest-resolver',
   testEnvironment: 'node',
+  // The local cluster's state (etcd's *.snap files look like Jest snapshots) and binaries.
+  modulePathIgnorePatterns: ['<rootDir>/.cluster/', '<rootDir>/.cluster-bin/', '<rootDir>/.bench/'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }]
   }

@@ -37,7 +37,14 @@ function readyz(stateDir: string): Promise<boolean> {
   }
 }
 
+/** dist/ is what the e2e and chaos tests run: build it once, before any test file starts. */
+function bundle(): void {
+  const r = spawnSync('npm', ['run', 'bundle'], { cwd: root, encoding: 'utf8' })
+  if (r.error || r.status !== 0) throw new Error(`npm run bundle failed: ${r.error?.message ?? ''}${r.stdout}${r.stderr}`)
+}
+
 export default async function globalSetup(): Promise<void> {
+  bundle()
   const external = process.env.ISTIO_CANARY_TEST_KUBECONFIG
   if (external) {
     if (!fs.existsSync(external)) throw new Error(`ISTIO_CANARY_TEST_KUBECONFIG=${external}: no such file`)

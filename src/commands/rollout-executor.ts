@@ -1,4 +1,4 @@
-import type { Cluster, KubeObject } from '../cluster/cluster.js'
+import { FIELD_MANAGER, type Cluster, type KubeObject } from '../cluster/cluster.js'
 import { ConflictError, RollbackIncompleteError } from '../errors.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import { isTerminal, nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
@@ -205,7 +205,11 @@ export class RolloutExecutor {
     const s = this.state
     await this.gate('pre-rollout')
     if (!this.o.canaryManifest) throw new Error('internal: no canary manifest to apply')
+    // Record the rollout before its first change: a run killed from here on (no post step) leaves
+    // an in-flight state, so the next run takes over and removes the canary and its subset.
+    if (stateOf(await this.getVs())?.id !== s.id) await this.commitState(s)
     this.o.log.info(`Applying Deployment ${namespace}/${s.canary.deployment} (server-side apply, field manager istio-canary)`)
+    await this.restoreScaledDownReplicas(this.o.canaryManifest)
     await cluster.applyDeployment(this.o.canaryManifest)
     const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
     if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
@@ -216,6 +220,26 @@ export class RolloutExecutor {
     this.o.log.info(`Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`)
     await this.settle()
     await this.commitState(reduce(this.state, { type: 'canary-ready', at: this.now(), message: `Deployment ${s.canary.deployment} available` }))
+  }
+
+  /**
+   * A rollback (or a retirement) scaled this Deployment to 0 with a plain patch, so our Update
+   * manager owns spec.replicas: a non-forced apply of the manifest would conflict with it, and a
+   * manifest without replicas would leave it at 0. Put the wanted count back the same way first.
+   */
+  private async restoreScaledDownReplicas(manifest: KubeObject): Promise<void> {
+    const { cluster, namespace } = this.o
+    const live = await cluster.getDeployment(namespace, manifest.metadata.name)
+    if (!live) return
+    const wanted = Number(manifest.spec?.replicas ?? 1)
+    const ownedByOurPatch = (live.metadata.managedFields ?? []).some((m) => {
+      const spec = (m.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']
+      return m.manager === FIELD_MANAGER && m.operation === 'Update' && spec?.['f:replicas'] !== undefined
+    })
+    if (ownedByOurPatch && live.spec?.replicas !== wanted) {
+      await cluster.scaleDeployment(namespace, manifest.metadata.name, wanted)
+      this.o.log.info(`Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`)
+    }
   }
 
   private async shift(weight: number, stepIndex: number): Promise<void> {
@@ -264,9 +288,10 @@ export class RolloutExecutor {
         decision: decided.decision,
         failedChecks: decided.counters.failedChecks,
         inconclusiveStreak: decided.counters.inconclusiveStreak,
-        reason: decided.reason
+        // Name what did not pass, so the report says "success-rate 92 % (>= 99 %)", not just "gates failed".
+        reason: verdict === 'pass' ? decided.reason : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
       }
-      this.o.log.info(`Gates at ${this.state.canaryWeight}%: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join('; ') : ''}`)
+      this.o.log.info(`Gates at ${this.state.canaryWeight}%: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}`)
       if (decided.decision === 'rollback') {
         // No write of its own: the verdict travels with the first rollback write (weight 0), so
         // traffic leaves the failing canary one round trip after the gate said so.
@@ -498,15 +523,19 @@ function routeLabel(s: RolloutState): string {
   return s.route.name ? `"${s.route.name}"` : `#${s.route.index}`
 }
 
+/** One check in a log line: `success-rate 99.9 % (>= 99 %) pass`, with the reason when it did not pass. */
 export function describeCheck(c: CheckResult): string {
-  const value = c.value === undefined ? 'no value' : `${round(c.value)}${c.unit ?? ''}`
+  const unit = c.unit ? (c.unit === '%' ? '%' : ` ${c.unit}`) : ''
+  const value = c.value === undefined ? 'no value' : `${formatNumber(c.value)}${unit}`
   const threshold = c.threshold ? ` (${c.threshold})` : ''
-  const detail = c.detail ? ` [${c.detail}]` : ''
-  return `${c.name} ${c.verdict}: ${value}${threshold}${detail}`
+  const detail = c.verdict !== 'pass' && c.detail ? `: ${c.detail}` : ''
+  return `${c.name} ${value}${threshold} ${c.verdict}${detail}`
 }
 
-function round(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/0+$/, '')
+/** Up to 3 decimals, without trailing zeros: 99.9, 80, 0.125. */
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n)
+  return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/\.?0+$/, '')
 }
 
 export function errorText(err: unknown): string {
