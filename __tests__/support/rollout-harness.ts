@@ -6,7 +6,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { KubeCluster } from '../../src/cluster/kube-cluster.js'
+import { KubeCluster, type KubeClusterOptions } from '../../src/cluster/kube-cluster.js'
 import type { KubeObject } from '../../src/cluster/cluster.js'
 import { loadKubeConfig } from '../../src/cluster/kubeconfig.js'
 import { makeCommandDeps } from '../../src/commands/command-deps.js'
@@ -22,6 +22,8 @@ export interface RunOptions {
   holder?: string
   signal?: AbortSignal
   kubeconfigPath?: string
+  /** E.g. a short callDeadlineMs for tests that make the apiserver fail on purpose. */
+  clusterOptions?: KubeClusterOptions
   onProgress?: (report: RunReport) => void
 }
 
@@ -32,16 +34,16 @@ export interface RunOutcome {
 }
 
 /** A KubeCluster on the test cluster's admin kubeconfig (or the one given). */
-export function testCluster(kubeconfigPath?: string): KubeCluster {
+export function testCluster(kubeconfigPath?: string, options?: KubeClusterOptions): KubeCluster {
   const kube = loadKubeConfig({ env: { KUBECONFIG: kubeconfigPath ?? loadTestEnv().kubeconfigPath } })
-  return new KubeCluster(kube.kubeConfig)
+  return new KubeCluster(kube.kubeConfig, options)
 }
 
 /** Runs one command with the given inputs (as the runner would pass them) and returns its report. */
 export async function runAction(inputs: Record<string, string>, opts: RunOptions = {}): Promise<RunOutcome> {
   const config = readConfig({ settle: '0s', interval: '1s', 'check-every': '0', ...inputs })
   const gateConfig = parseGateConfig({ 'check-every': '0', ...inputs }, process.env)
-  const cluster = testCluster(opts.kubeconfigPath)
+  const cluster = testCluster(opts.kubeconfigPath, opts.clusterOptions)
   const log = new MemoryLog()
   const report = await runCommand(
     config,
