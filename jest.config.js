@@ -14,6 +14,7 @@ const common = {
 }
 
 export default {
+  reporters: ['default', '<rootDir>/__tests__/support/closing-line-reporter.js'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
     {
