@@ -28,7 +28,9 @@ describe('canary pods die after taking traffic (row 15)', () => {
 
     expect(report.result).toBe('rolled-back')
     expect(report.error?.kind).toBe('RolledBack')
-    expect(report.error?.message).toMatch(/^gates failed: 1 of 1 failed evaluations allowed, rolling back$/)
+    expect(report.error?.message).toMatch(/^gates failed: 1 of 1 failed evaluations allowed, rolling back — /)
+    // The reason names the check that failed, not only that something did.
+    expect(report.error?.message).toMatch(/pods-ready .* fail: not ready: istio-deployment-v2-/)
     const kinds = report.state?.history.map((h) => h.kind) ?? []
     // Traffic had moved (20 %), the gates then failed during the bake, and the rollback followed.
     expect(kinds.indexOf('weight')).toBeGreaterThan(kinds.indexOf('canary-ready'))
