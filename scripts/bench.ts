@@ -191,7 +191,7 @@ async function main(): Promise<void> {
     })
     if (steps.report.result !== 'promoted') throw new Error(`step bench ended ${steps.report.result}: ${steps.report.error?.message}`)
     console.log(`\n3. one weight step, bake and gates excluded (seed VirtualService, ${steps.cost.ms.length} steps)`)
-    console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)} (GET + guarded PUT + read-back GET)   (target <= 3)`)
+    console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)} (guarded PUT + read-back GET; the read-back of the last write is the base of the next)   (target <= 3)`)
     console.log(`   time: median ${fmt(median(steps.cost.ms))} ms, max ${fmt(Math.max(...steps.cost.ms))} ms   (target < 20 ms)`)
     console.log(`   whole run: ${steps.report.apiRequests ?? 'n/a'} API requests`)
 

@@ -58,6 +58,8 @@ export class RolloutExecutor {
   readonly undone: string[] = []
   readonly warnings: string[] = []
   private state: RolloutState
+  /** The VirtualService as the read-back after our last write showed it. */
+  private lastReadBack?: KubeObject
 
   constructor(
     private readonly o: ExecutorOptions,
@@ -136,8 +138,13 @@ export class RolloutExecutor {
   ): Promise<KubeObject> {
     const { cluster, namespace, virtualService } = this.o
     let lastError: unknown
+    // Start from our own last read-back: if anyone wrote since, its resourceVersion is stale, the
+    // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
+    let cached = this.lastReadBack
+    this.lastReadBack = undefined
     for (let attempt = 1; attempt <= 5; attempt++) {
-      const vs = await cluster.getIstio('VirtualService', namespace, virtualService)
+      const vs = cached ?? (await cluster.getIstio('VirtualService', namespace, virtualService))
+      cached = undefined
       if (!vs) throw new Error(`VirtualService ${namespace}/${virtualService} disappeared mid-rollout`)
       const live = stateOf(vs)
       if (live && live.epoch > this.o.epoch) {
@@ -165,6 +172,7 @@ export class RolloutExecutor {
         continue
       }
       this.state = stamped
+      this.lastReadBack = back
       this.o.onProgress?.(stamped)
       return back
     }
