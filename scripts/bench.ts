@@ -23,7 +23,7 @@ import { parseGateConfig } from '../src/health/gate-config.js'
 import type { RunReport } from '../src/report/run-report.js'
 import { makeLargeDestinationRule, makeLargeService, makeLargeVirtualService } from '../__tests__/fixtures/istio/large.js'
 import { testCluster, writeManifest } from '../__tests__/support/rollout-harness.js'
-import { applyManifests, createTestNamespace, deleteNamespace, loadTestEnv, readSeedScenario, waitForDeploymentCondition } from '../__tests__/support/test-cluster.js'
+import { applyManifests, createTestNamespace, deleteNamespace, loadTestEnv, readSeedScenario, startSeedScenario, waitForDeploymentCondition } from '../__tests__/support/test-cluster.js'
 
 const root = process.cwd()
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -31,8 +31,7 @@ const fmt = (n: number, digits = 1): string => n.toFixed(digits)
 
 async function seedNamespace(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
-  for (const f of ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']) await applyManifests(ns, readSeedScenario(f))
-  await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
+  await startSeedScenario(ns)
   return ns
 }
 

@@ -11,7 +11,7 @@ import * as path from 'node:path'
 import { startAction } from '../support/action-process.js'
 import { startFakeGithub, type FakeGithub } from '../support/fake-github.js'
 import { routeOf, snapshot, testCluster, writeManifest } from '../support/rollout-harness.js'
-import { applyManifests, createTestNamespace, deleteNamespace, readSeedScenario, waitForDeploymentCondition } from '../support/test-cluster.js'
+import { createTestNamespace, deleteNamespace, readSeedScenario, startSeedScenario } from '../support/test-cluster.js'
 
 const SHA = 'a'.repeat(40)
 
@@ -21,10 +21,7 @@ describe('dist/index.js as the runner starts it', () => {
   let eventFile: string
   beforeAll(async () => {
     ns = await createTestNamespace('e2e')
-    for (const f of ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']) {
-      await applyManifests(ns, readSeedScenario(f))
-    }
-    await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
+    await startSeedScenario(ns)
     github = await startFakeGithub({
       owner: 'shop',
       repo: 'reviews',

@@ -12,7 +12,7 @@
  *   await run.exited
  *   const post = run.post()                          // dist/post.js with STATE_* from the state file
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'

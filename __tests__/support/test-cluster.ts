@@ -289,6 +289,15 @@ export function readSeedScenario(fileName: string): string {
   return fs.readFileSync(path.join(sharedDir, 'seed', 'scenario', fileName), 'utf8')
 }
 
+/** The seed's starting state: v1 serves all traffic (Deployment, Service, DestinationRule, VirtualService). */
+export const SEED_START_FILES = ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']
+
+/** Applies the seed's starting state in `namespace` as it stands and waits until v1 is Available. */
+export async function startSeedScenario(namespace: string): Promise<void> {
+  await applyManifests(namespace, SEED_START_FILES.map(readSeedScenario))
+  await waitForDeploymentCondition(namespace, 'istio-deployment-v1', 'Available')
+}
+
 // ------------------------------------------------------------------------------------------------
 // Pod behaviour (kwok stages in cluster/kwok/stages.yaml)
 

@@ -9,6 +9,7 @@
  */
 import pRetry, { AbortError } from 'p-retry'
 import { KubeApiError, toKubeApiError, type RequestTarget } from './kube-api-error.js'
+import { abortableSleep } from '../abortable-sleep.js'
 
 export interface ApiRetryOptions {
   /** Whole call, all attempts and waits included. */
@@ -97,20 +98,4 @@ export async function withApiRetry<T>(
       failure.causes
     )
   }
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const t = setTimeout(done, ms)
-    function done() {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }
-    function onAbort() {
-      clearTimeout(t)
-      reject(signal!.reason)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

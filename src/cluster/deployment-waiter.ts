@@ -5,6 +5,7 @@
  */
 import type { Cluster, KubeObject } from './cluster.js'
 import { goDuration, judgeDeployment, type DeploymentState } from '../rollout/deployment-health.js'
+import { abortableSleep } from '../abortable-sleep.js'
 
 export interface WaitForDeploymentOptions {
   /** Give up (state `failed`) after this long. */
@@ -96,19 +97,4 @@ async function withEvents(cluster: Cluster, namespace: string, pods: KubeObject[
     // The verdict stands without the events (e.g. RBAC without `list events`).
     return reason
   }
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(signal!.reason)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }

@@ -1,4 +1,5 @@
 /** The runtime the commands need besides the cluster: time, logging, cancellation. */
+import { abortableSleep } from '../abortable-sleep.js'
 
 export interface Clock {
   now(): number
@@ -14,19 +15,7 @@ export interface Log {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason)
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }, Math.max(0, ms))
-      const onAbort = (): void => {
-        clearTimeout(timer)
-        reject(signal?.reason)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+  sleep: abortableSleep
 }
 
 /** A log that keeps every line (tests, and the secret scan of issue 6). */

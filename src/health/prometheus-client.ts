@@ -4,6 +4,7 @@
  * Parsing is defensive: proxies answer with HTML, values are strings ("NaN", "+Inf"), and a gate
  * wants exactly one number.
  */
+import { sleepUnlessAborted } from '../abortable-sleep.js'
 
 /** The result of one instant query, reduced to what a gate needs. */
 export type QueryOutcome =
@@ -166,14 +167,7 @@ function describeFetchError(err: unknown, timeoutSeconds: number): { reason: str
   return { reason: `unreachable: ${e?.message ?? String(err)}${cause ? ` (${cause})` : ''}`, timeout: false }
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t)
-      resolve()
-    })
-  })
+const sleep = sleepUnlessAborted
 
 /** Instant queries against one Prometheus. */
 export class PrometheusClient {

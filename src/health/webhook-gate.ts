@@ -1,5 +1,6 @@
 import type { CheckResult } from '../rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from './health-gate.js'
+import { sleepUnlessAborted } from '../abortable-sleep.js'
 
 /** Moments that are events: told, never waited on; their result never blocks. */
 export const EVENT_MOMENTS: readonly GateMoment[] = ['rollback', 'success']
@@ -59,14 +60,7 @@ export function webhookPayload(config: WebhookConfig, moment: GateMoment, ctx: G
 
 const defaultBackoff = (retry: number) => Math.min(8000, 1000 * 2 ** (retry - 1))
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t)
-      resolve()
-    })
-  })
+const sleep = sleepUnlessAborted
 
 function bodySnippet(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim()

@@ -94,12 +94,6 @@ export function newRollout(input: NewRolloutInput): RolloutState {
   }
 }
 
-/** Index of the next weight step after `from`, skipping pauses; -1 when there is none. */
-function nextWeightIndex(schedule: Step[], from: number): number {
-  for (let i = from + 1; i < schedule.length; i++) if (schedule[i].kind === 'weight') return i
-  return -1
-}
-
 /** Decide the next action from the state alone. */
 export function nextAction(state: RolloutState): Action {
   switch (state.phase) {

@@ -8,13 +8,12 @@ import { leaseName } from '../../../src/cluster/lease-lock.js'
 import type { RolloutState } from '../../../src/rollout/types.js'
 import { stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
 import {
-  applyManifests,
   createTestNamespace,
   readSeedScenario,
-  waitForDeploymentCondition,
   withBehaviour,
   type BehaviourOptions,
-  type PodBehaviour
+  type PodBehaviour,
+  startSeedScenario
 } from '../../support/test-cluster.js'
 import * as yaml from 'js-yaml'
 import { Watch } from '@kubernetes/client-node'
@@ -25,7 +24,6 @@ export const DR = 'istio-destinationrule'
 export const STABLE_DEPLOYMENT = 'istio-deployment-v1'
 export const CANARY_DEPLOYMENT = 'istio-deployment-v2'
 export const LEASE = leaseName(VS)
-const SEED_START = ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']
 
 export interface Seed {
   ns: string
@@ -36,8 +34,7 @@ export interface Seed {
 /** A namespace with the seed scenario's v1 release running, and a v2 manifest (optionally with a pod behaviour). */
 export async function seedNamespace(prefix: string, canary?: { behaviour: PodBehaviour; opts?: BehaviourOptions }): Promise<Seed> {
   const ns = await createTestNamespace(prefix)
-  for (const f of SEED_START) await applyManifests(ns, readSeedScenario(f))
-  await waitForDeploymentCondition(ns, STABLE_DEPLOYMENT, 'Available')
+  await startSeedScenario(ns)
   const v2 = readSeedScenario('deployment-v2.yaml')
   const text = canary ? yaml.dump(withBehaviour(v2, canary.behaviour, canary.opts ?? {})) : v2
   return { ns, manifest: writeManifest(text) }

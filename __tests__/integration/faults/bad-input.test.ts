@@ -25,11 +25,12 @@ import {
   deleteNamespace,
   loadTestEnv,
   readSeedScenario,
+  SEED_START_FILES,
+  startSeedScenario,
   waitForDeploymentCondition
 } from '../../support/test-cluster.js'
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'manifests')
-const SEED_START = ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']
 const VS = 'istio-virtualservice'
 const VERSION_LABEL = 'istio-test-version'
 
@@ -171,7 +172,7 @@ let other: string
 
 beforeAll(async () => {
   ;[ns, other] = await Promise.all([createTestNamespace('bad-input'), createTestNamespace('bad-input-other')])
-  await applyManifests(ns, [...SEED_START.map(readSeedScenario), ...variants(ns, other)])
+  await applyManifests(ns, [...SEED_START_FILES.map(readSeedScenario), ...variants(ns, other)])
   await applyManifests(other, destinationRule('far-dr', `far.${ns}.svc.cluster.local`, [v1Subset]))
   await Promise.all([waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available'), waitForDeploymentCondition(ns, 'overlap-v1', 'Available')])
 })
@@ -369,8 +370,7 @@ describe('Istio sidecar', () => {
     const bare = await createTestNamespace('bad-input-no-sidecar')
     try {
       await clients.core.patchNamespace({ name: bare, body: [{ op: 'remove', path: '/metadata/labels/istio-injection' }] })
-      await applyManifests(bare, SEED_START.map(readSeedScenario))
-      await waitForDeploymentCondition(bare, 'istio-deployment-v1', 'Available')
+      await startSeedScenario(bare)
       await expectRefused(bare, {}, {
         kind: 'PreflightError',
         says: [`namespace "${bare}" has neither the label istio-injection=enabled nor istio.io/rev`, 'The pods of Deployment "istio-deployment-v2" will not get the Istio sidecar', `kubectl label namespace ${bare} istio-injection=enabled`]
@@ -442,8 +442,7 @@ describe('promote and deploy against the rollout state (row 37)', () => {
     let paused: string
     beforeAll(async () => {
       paused = await createTestNamespace('bad-input-paused')
-      await applyManifests(paused, SEED_START.map(readSeedScenario))
-      await waitForDeploymentCondition(paused, 'istio-deployment-v1', 'Available')
+      await startSeedScenario(paused)
       const { report } = await runAction({ ...seedInputs(paused), steps: '50,pause,100' })
       expect(report.error).toBeUndefined()
       expect(report.result).toBe('paused')

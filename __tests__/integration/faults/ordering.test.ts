@@ -10,13 +10,12 @@ import path from 'node:path'
 import { startFaultProxy, type FaultProxy, type ProxyRequestLog } from '../../support/fault-proxy.js'
 import { routeOf, runAction, snapshot, testCluster, writeManifest } from '../../support/rollout-harness.js'
 import {
-  applyManifests,
   createTestNamespace,
   deleteNamespace,
   kubeConfig,
   loadTestEnv,
   readSeedScenario,
-  waitForDeploymentCondition
+  startSeedScenario
 } from '../../support/test-cluster.js'
 
 let proxy: FaultProxy
@@ -44,8 +43,7 @@ afterAll(async () => {
 async function seedNamespace(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
   namespaces.push(ns)
-  for (const f of ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']) await applyManifests(ns, readSeedScenario(f))
-  await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
+  await startSeedScenario(ns)
   return ns
 }
 

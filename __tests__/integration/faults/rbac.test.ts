@@ -21,12 +21,12 @@ import {
   readSeedScenario,
   repoRoot,
   restrictedKubeConfig,
+  SEED_START_FILES,
   waitFor,
   waitForDeploymentCondition,
   withBehaviour
 } from '../../support/test-cluster.js'
 
-const SEED_START = ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']
 const USER = 'restricted'
 
 /** The Role exactly as docs/rbac.yaml has it. */
@@ -83,10 +83,7 @@ async function setRules(ns: string, rules: V1PolicyRule[], all: Grant[]): Promis
 
 /** Creates the documented Role and its RoleBinding for "restricted" in the namespace. */
 async function bindDocumentedRole(ns: string): Promise<void> {
-  /** Grants the action can do without: denied, preflight warns instead of refusing. */
-const OPTIONAL = ['list events']
-
-const role = documentedRole()
+  const role = documentedRole()
   await clients.rbac.createNamespacedRole({ namespace: ns, body: { ...role, metadata: { ...role.metadata, namespace: ns } } })
   await clients.rbac.createNamespacedRoleBinding({
     namespace: ns,
@@ -101,7 +98,7 @@ const role = documentedRole()
 
 async function seed(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
-  await applyManifests(ns, SEED_START.map(readSeedScenario))
+  await applyManifests(ns, SEED_START_FILES.map(readSeedScenario))
   await bindDocumentedRole(ns)
   await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
   return ns

@@ -26,16 +26,14 @@ import type { RunReport } from '../../../src/report/run-report.js'
 import { writeManifest } from '../../support/rollout-harness.js'
 import { NO_WRITES, namespaceFingerprint, namespaceWrites } from '../../support/namespace-fingerprint.js'
 import {
-  applyManifests,
   createTestNamespace,
   deleteNamespace,
   loadTestEnv,
   readSeedScenario,
   repoRoot,
-  waitForDeploymentCondition
+  startSeedScenario
 } from '../../support/test-cluster.js'
 
-const SEED_START = ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']
 const random = (prefix: string): string => `${prefix}-${Array.from({ length: 3 }, () => Math.random().toString(36).slice(2, 10)).join('')}`
 
 // ---- the secrets and their derived forms ------------------------------------------------------
@@ -245,8 +243,7 @@ describe('no secret in any log line, report or error', () => {
   beforeAll(async () => {
     ns = await createTestNamespace('secrets')
     ;[prometheus, hook] = await Promise.all([prometheusProxy(), webhook(() => failHook)])
-    await applyManifests(ns, SEED_START.map(readSeedScenario))
-    await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
+    await startSeedScenario(ns)
   })
   afterAll(async () => {
     await Promise.all([prometheus?.close(), hook?.close(), deleteNamespace(ns)])

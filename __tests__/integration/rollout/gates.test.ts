@@ -9,14 +9,13 @@ import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { RunReport } from '../../../src/report/run-report.js'
 import {
-  applyManifests,
   clearTraffic,
   createTestNamespace,
   deleteNamespace,
   loadTestEnv,
   readSeedScenario,
   setTraffic,
-  waitForDeploymentCondition
+  startSeedScenario
 } from '../../support/test-cluster.js'
 import { routeOf, runAction, snapshot, testCluster, writeManifest } from '../../support/rollout-harness.js'
 
@@ -32,10 +31,7 @@ const healthy = { rps: 40, errorRatio: 0.002, latencyMs: 60 }
 async function seedNamespace(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
   namespaces.push(ns)
-  for (const f of ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']) {
-    await applyManifests(ns, readSeedScenario(f))
-  }
-  await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
+  await startSeedScenario(ns)
   await setTraffic(ns, 'istio-deployment-v1', healthy)
   return ns
 }

@@ -5,14 +5,12 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
 import * as yaml from 'js-yaml'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
 import {
-  applyManifests,
   createTestNamespace,
   deleteNamespace,
   readSeedScenario,
-  waitForDeploymentCondition,
-  withBehaviour
+  withBehaviour,
+  startSeedScenario
 } from '../../support/test-cluster.js'
 import { routeOf, runAction, snapshot, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
 
@@ -25,10 +23,7 @@ afterAll(async () => {
 async function seedNamespace(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
   namespaces.push(ns)
-  for (const f of ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']) {
-    await applyManifests(ns, readSeedScenario(f))
-  }
-  await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
+  await startSeedScenario(ns)
   return ns
 }
 

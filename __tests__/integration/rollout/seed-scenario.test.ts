@@ -7,17 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import * as yaml from 'js-yaml'
 import type { KubeObject } from '../../../src/cluster/cluster.js'
-import { applyManifests, createTestNamespace, deleteNamespace, readSeedScenario, waitForDeploymentCondition } from '../../support/test-cluster.js'
+import { createTestNamespace, deleteNamespace, readSeedScenario, startSeedScenario } from '../../support/test-cluster.js'
 import { routeOf, runAction, snapshot, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
-
-const SEED_START = ['deployment-v1.yaml', 'service.yaml', 'destinationrule-v1.yaml', 'virtualservice-v1.yaml']
 
 describe('the seed scenario as it stands', () => {
   let ns: string
   beforeAll(async () => {
     ns = await createTestNamespace('seed')
-    for (const f of SEED_START) await applyManifests(ns, readSeedScenario(f))
-    await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
+    await startSeedScenario(ns)
   })
   afterAll(async () => {
     await deleteNamespace(ns)

@@ -1,6 +1,7 @@
 import { ConfigError } from '../../../src/errors.js'
 import type { Step } from '../../../src/rollout/types.js'
 import { describeSchedule, formatSchedule, parseSchedule } from '../../../src/config/schedule.js'
+import { seededRandom } from '../../support/seeded-random.js'
 
 const w = (weight: number): Step => ({ kind: 'weight', weight })
 const pause: Step = { kind: 'pause' }
@@ -71,17 +72,8 @@ describe('describeSchedule / formatSchedule', () => {
   })
 })
 
-/** mulberry32: a tiny seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded PRNG, so a failing case can be replayed from its seed. */
+const prng = seededRandom
 
 /** A random valid schedule: increasing weights ending at 100, single pauses between weights. */
 function randomSchedule(rand: () => number): Step[] {

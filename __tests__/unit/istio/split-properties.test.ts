@@ -7,7 +7,7 @@ import { makeLargeVirtualService } from '../../fixtures/istio/large.js'
 import { loadFixture, loadSeed } from '../../fixtures/istio/load-fixture.js'
 import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
 import { drOutsideOwned, vsOutsideOwned } from './owned-paths.js'
-import { seededRandom } from './seeded-random.js'
+import { seededRandom } from '../../support/seeded-random.js'
 
 const SEEDS = Array.from({ length: 25 }, (_, i) => 1000 + i * 7919)
 

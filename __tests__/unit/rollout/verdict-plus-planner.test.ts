@@ -2,18 +2,10 @@ import { isTerminal, nextAction, reduce, startPromotion, type Action, type Rollo
 import { decideAfterEvaluation, type GatePolicy, type OnNoData } from '../../../src/rollout/verdict.js'
 import type { RolloutState, Step, Verdict } from '../../../src/rollout/types.js'
 import { clock, events, rollout } from './rollout-fixtures.js'
+import { seededRandom } from '../../support/seeded-random.js'
 
-/** mulberry32: a small seeded PRNG so every run replays the same cases. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded PRNG, so every run replays the same cases. */
+const mulberry32 = seededRandom
 
 type Rng = () => number
 const int = (r: Rng, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1))
