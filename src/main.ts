@@ -80,6 +80,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env, overrides: Parti
     core.saveState(POST_STATE.holder, identity.holder)
     if (config.command !== 'status' && !config.dryRun) core.saveState(POST_STATE.pending, config.onCancel === 'freeze' ? 'false' : 'true')
 
+    let started = false
     const timeout = config.timeoutSeconds ? setTimeout(() => onSignal('SIGALRM' as NodeJS.Signals), config.timeoutSeconds * 1000) : undefined
     timeout?.unref()
     report = await runCommand(
@@ -94,7 +95,11 @@ export async function run(env: NodeJS.ProcessEnv = process.env, overrides: Parti
         runUrl: identity.runUrl,
         cwd: env.GITHUB_WORKSPACE ?? process.cwd(),
         defaultNamespace: kube.namespace,
-        onProgress: (r) => void reporter?.progress(r)
+        // The first write of the rollout starts the GitHub side (deployment in_progress, comment).
+        onProgress: (r) => {
+          void (started ? reporter?.progress(r) : reporter?.start(r))
+          started = true
+        }
       })
     )
     clearTimeout(timeout)

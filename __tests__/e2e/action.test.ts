@@ -59,7 +59,8 @@ describe('dist/index.js as the runner starts it', () => {
     settle: '0s',
     'check-every': '0',
     'github-token': 'ghs_e2eTestToken0123456789',
-    'pr-comment': 'true'
+    'pr-comment': 'true',
+    'deployment-environment': 'production'
   })
 
   it('releases v2 with a pause, reports it everywhere, and a dispatch promote finishes it', async () => {
@@ -93,6 +94,14 @@ describe('dist/index.js as the runner starts it', () => {
     expect(after.map((c) => c.id)).toEqual([firstId])
     expect(after[0].body).toMatch(/promoted/)
     expect(github.requests.some((r) => r.method === 'PATCH')).toBe(true)
+    // Each run is a GitHub Deployment: the release stays in_progress while paused, the promote succeeds.
+    expect(github.state.deployments.map((d) => [d.ref, d.environment])).toEqual([
+      [SHA, 'production'],
+      [SHA, 'production']
+    ])
+    const statesOf = (id: number): string[] => github.state.statuses.filter((s) => s.deploymentId === id).map((s) => s.state)
+    expect(statesOf(github.state.deployments[0].id)).toEqual(['in_progress', 'in_progress'])
+    expect(statesOf(github.state.deployments[1].id)).toEqual(['in_progress', 'success'])
     // The hostile branch name never reaches the comment as markup or a mention.
     expect(after[0].body).not.toMatch(/@octocat/)
     expect(github.violations).toEqual([])
