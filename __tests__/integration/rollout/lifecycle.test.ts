@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import * as yaml from 'js-yaml'
 import {
+  clients,
   createTestNamespace,
   deleteNamespace,
   readSeedScenario,
@@ -126,6 +127,17 @@ describe('rollout lifecycle on the local cluster', () => {
     expect(superseded.report.undone).toContain('Deployment istio-deployment-v2 scaled to 0')
     const vs = await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')
     expect(routeOf(vs)).toEqual([{ destination: { host: 'istio-service', subset: 'v3' }, weight: 100 }])
+  })
+
+  it('warns in preflight when a GitOps controller also writes the VirtualService (row 12)', async () => {
+    const ns = await seedNamespace('gitops')
+    // Flux's kustomize-controller re-applies the VirtualService: its field manager shows in managedFields.
+    const vs = await clients.objects.read({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'istio-virtualservice', namespace: ns } })
+    vs.metadata!.labels = { ...vs.metadata!.labels, 'kustomize.toolkit.fluxcd.io/name': 'apps' }
+    await clients.objects.replace(vs, undefined, undefined, 'kustomize-controller')
+    const { report } = await runAction(seedInputs(ns, { 'dry-run': 'true' }))
+    expect(report.error).toBeUndefined()
+    expect(report.warnings.join('\n')).toMatch(/also managed by kustomize-controller; configure it to ignore \.spec\.http\[\]\.route\[\]\.weight/)
   })
 
   it('dry-run validates every write with the API server and changes nothing', async () => {
