@@ -362,6 +362,15 @@ export class RolloutExecutor {
       if (routeHasSubset(vs, index, s.canary.subset)) {
         const split = readSplit(vs, index, s.stable.subset, s.canary.subset)
         if (split.canary !== 0) {
+          // Do not send everything to a stable version that cannot serve it (matrix row 16).
+          const broken = s.rollbackResult === 'rolled-back' ? await this.stableUnavailable() : undefined
+          if (broken) {
+            const reason = `rollback halted: the stable version ${s.stable.version} is unhealthy too (${broken}); traffic stays at ${split.canary}% ${s.canary.version}. Decide: run abort to move all traffic to ${s.stable.version} anyway, or promote.`
+            this.o.log.error(reason)
+            this.warnings.push(reason)
+            await this.commitState(reduce(this.state, { type: 'halted', at: this.now(), reason }))
+            return
+          }
           await this.updateVirtualService(
             (v) => withSplit(v, this.routeIndex(v), s.host, s.stable.subset, s.canary.subset, 0),
             { ...this.state, canaryWeight: 0 },
@@ -437,6 +446,16 @@ export class RolloutExecutor {
       { verify: (vs) => !routeHasSubset(vs, this.routeIndex(vs), s.canary.subset) || readSplit(vs, this.routeIndex(vs), s.stable.subset, s.canary.subset).canary === 0 }
     )
     this.undone.push(`canary weight ${s.canaryWeight}% → 0% on cancellation`)
+  }
+
+  /** Why the stable Deployment could not take all traffic, or undefined when it can (or is unknown). */
+  private async stableUnavailable(): Promise<string | undefined> {
+    const name = this.state.stable.deployment
+    if (!name) return undefined
+    const dep = await this.o.cluster.getDeployment(this.o.namespace, name)
+    if (!dep) return `Deployment ${name} is gone`
+    const available = Number(dep.status?.availableReplicas ?? 0)
+    return available > 0 ? undefined : `Deployment ${name} has no available replicas (${Number(dep.spec?.replicas ?? 1)} desired)`
   }
 
   private async getVs(): Promise<KubeObject> {

@@ -192,7 +192,13 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     report.warnings.push(...executor.warnings)
     if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
     result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
-    const error = ended.phase === 'rolled-back' ? { kind: 'RolledBack', message: ended.reason ?? 'rolled back' } : undefined
+    const halted = ended.phase === 'paused' && ended.reason?.startsWith('rollback halted')
+    const error =
+      ended.phase === 'rolled-back'
+        ? { kind: 'RolledBack', message: ended.reason ?? 'rolled back' }
+        : halted
+          ? { kind: 'RollbackHalted', message: ended.reason ?? 'rollback halted' }
+          : undefined
     return finish({ ...report, undone, error }, deps, ended, result)
   } catch (err) {
     if (deps.signal.aborted && executor && isInFlight(executor.current)) {

@@ -39,6 +39,8 @@ export type RolloutEvent =
       reason?: string
     }
   | { type: 'paused'; at: string; reason?: string }
+  /** An automatic rollback found the stable version unhealthy too: stop and let a person decide. */
+  | { type: 'halted'; at: string; reason: string }
   | { type: 'promote-requested'; at: string; full: boolean; by?: string }
   | { type: 'abort-requested'; at: string; reason: string; by?: string }
   | { type: 'failed'; at: string; reason: string }
@@ -224,6 +226,15 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
         message: reason
       })
     }
+    case 'halted':
+      // Only an automatic rollback that has undone nothing yet halts; a person's abort goes through.
+      if (state.phase !== 'rolling-back' || state.rollbackResult !== 'rolled-back') return state
+      return withHistory({ ...state, phase: 'paused', rollbackResult: undefined, reason: event.reason }, at, {
+        at,
+        kind: 'paused',
+        canaryWeight: state.canaryWeight,
+        message: event.reason
+      })
     case 'promote-requested': {
       if (state.phase !== 'paused' && !(event.full && state.phase === 'progressing')) return state
       const base = { ...state, phase: 'progressing' as Phase, reason: undefined }

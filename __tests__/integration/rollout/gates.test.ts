@@ -168,3 +168,25 @@ describe('health gates in a rollout', () => {
     }
   })
 })
+
+describe('a failing canary over a stable version that cannot take the traffic (row 16)', () => {
+  it('halts instead of routing everything to a broken stable, and a person’s abort then goes through', async () => {
+    const ns = await seedNamespace('gates-stable-down')
+    await setTraffic(ns, 'istio-deployment-v2', { ...healthy, errorRatio: 0.5 })
+    const { report } = await runAction(inputs(ns, loadTestEnv().prometheusUrl, { steps: '50,100' }), {
+      onProgress: (r) => {
+        // The stable version loses its pods once traffic is split.
+        if (r.state?.canaryWeight === 50) void testCluster().scaleDeployment(ns, 'istio-deployment-v1', 0)
+      }
+    })
+    expect(report.result).toBe('paused')
+    expect(report.error?.kind).toBe('RollbackHalted')
+    expect(report.error?.message).toMatch(/stable version v1 is unhealthy too \(Deployment istio-deployment-v1 has no available replicas/)
+    const vs = await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')
+    expect(routeOf(vs).map((d) => d.weight)).toEqual([50, 50])
+
+    const abort = await runAction({ command: 'abort', 'virtual-service': 'istio-virtualservice', namespace: ns })
+    expect(abort.report.result).toBe('aborted')
+    await expectOnStable(ns)
+  })
+})

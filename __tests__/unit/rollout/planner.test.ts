@@ -256,3 +256,28 @@ describe('terminal phases', () => {
     expect(isInFlight(undefined)).toBe(false)
   })
 })
+
+describe('halted (an automatic rollback over an unhealthy stable version)', () => {
+  const halt = { type: 'halted' as const, at: '2025-01-01T02:00:00.000Z', reason: 'rollback halted: the stable version v1 is unhealthy too' }
+
+  it('turns an automatic rollback into a pause at the same weight, waiting for a person', () => {
+    const { state } = at('rolling-back after a failure')
+    const next = reduce(state, halt)
+    expect(pick(next)).toEqual({ phase: 'paused', stepIndex: 1, canaryWeight: 50, stepDone: false })
+    expect(next.reason).toBe(halt.reason)
+    expect(next.history.at(-1)).toMatchObject({ kind: 'paused', canaryWeight: 50, message: halt.reason })
+    expect(nextAction(next)).toEqual({ kind: 'done', phase: 'paused' })
+  })
+
+  it('never stops an abort a person asked for', () => {
+    const { state } = at('rolling-back after an abort')
+    expect(reduce(state, halt)).toBe(state)
+  })
+
+  it('after the halt, a person’s abort rolls back', () => {
+    const { state, e } = at('rolling-back after a failure')
+    const aborted = reduce(reduce(state, halt), e.abort())
+    expect(pick(aborted)).toMatchObject({ phase: 'rolling-back', rollbackResult: 'aborted' })
+    expect(nextAction(aborted)).toEqual({ kind: 'rollback' })
+  })
+})
