@@ -93,6 +93,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env, overrides: Parti
         signal: controller.signal,
         holder: identity.holder,
         runUrl: identity.runUrl,
+        commit: env.GITHUB_SHA || undefined,
         cwd: env.GITHUB_WORKSPACE ?? process.cwd(),
         defaultNamespace: kube.namespace,
         // The first write of the rollout starts the GitHub side (deployment in_progress, comment).

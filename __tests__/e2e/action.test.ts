@@ -82,7 +82,12 @@ describe('dist/index.js as the runner starts it', () => {
     const firstId = ours[0].id
 
     // The person's promote: a workflow_dispatch run of the promote command.
-    const promote = startAction({ ...base(), command: 'promote' }, { env: runnerEnv({ GITHUB_EVENT_NAME: 'workflow_dispatch' }) })
+    // It runs on the default branch's HEAD, a commit no PR knows: the report still goes to the
+    // release's PR, through the commit the rollout recorded.
+    const promote = startAction(
+      { ...base(), command: 'promote' },
+      { env: runnerEnv({ GITHUB_EVENT_NAME: 'workflow_dispatch', GITHUB_SHA: 'b'.repeat(40) }) }
+    )
     expect((await promote.exited).code).toBe(0)
     expect(promote.outputs()).toMatchObject({ result: 'promoted', phase: 'promoted', 'canary-weight': '100', 'stable-version': 'v2' })
     expect(promote.summary()).toMatch(/promoted/)

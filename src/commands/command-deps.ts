@@ -15,6 +15,7 @@ export interface CommandDepsInput {
   signal: AbortSignal
   holder: string
   runUrl?: string
+  commit?: string
   cwd: string
   defaultNamespace?: string
   clock?: Clock
@@ -36,6 +37,7 @@ export function makeCommandDeps(input: CommandDepsInput): CommandDeps {
     checkEveryMs: (gateConfig.checkEverySeconds > 0 ? Math.min(gateConfig.checkEverySeconds, config.intervalSeconds) : config.intervalSeconds) * 1000,
     holder: input.holder,
     runUrl: input.runUrl,
+    commit: input.commit,
     cwd: input.cwd,
     defaultNamespace: input.defaultNamespace,
     makeLock: (namespace, virtualService) =>

@@ -26,6 +26,8 @@ export interface CommandDeps {
   /** Who runs this (run URL or `host pid`), recorded as the lock holder and in the history. */
   holder: string
   runUrl?: string
+  /** The commit this run was started for (GITHUB_SHA), recorded as the release's commit. */
+  commit?: string
   cwd: string
   /** The kubeconfig context's namespace, used when neither the input nor the manifest names one. */
   defaultNamespace?: string
@@ -153,7 +155,8 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
             canary: pre.canary,
             schedule: config.steps,
             epoch: acquired.epoch,
-            startedBy: deps.runUrl ?? deps.holder
+            startedBy: deps.runUrl ?? deps.holder,
+            commit: deps.commit
           })
         }
         break

@@ -117,12 +117,20 @@ export class GithubReporter implements Reporter {
     return { octokit, context, environment: config.deploymentEnvironment, productionEnvironment: config.productionEnvironment }
   }
 
+  /**
+   * The commit being released: given explicitly, else the one the rollout recorded (a dispatch
+   * promote runs on the default branch's HEAD, not on the release), else this run's.
+   */
+  private releaseSha(report: RunReport): string {
+    return this.opts.sha ?? report.state?.commit ?? this.opts.context.sha
+  }
+
   private async ensureDeployment(report: RunReport): Promise<void> {
     const target = this.target()
     // A status run looks, it does not deploy.
     if (!target || this.deploymentTried || report.command === 'status') return
     this.deploymentTried = true
-    this.deploymentId = await createDeployment(target, report, this.opts.sha ?? this.opts.context.sha)
+    this.deploymentId = await createDeployment(target, report, this.releaseSha(report))
   }
 
   private async comment(report: RunReport): Promise<void> {
@@ -137,7 +145,7 @@ export class GithubReporter implements Reporter {
       report,
       marker: reportMarker(report.namespace, report.virtualService),
       commentAuthors: config.commentAuthors,
-      ...(this.opts.sha ? { sha: this.opts.sha } : {}),
+      ...(this.releaseSha(report) ? { sha: this.releaseSha(report) } : {}),
       ...(this.prNumber ? { prNumber: this.prNumber } : {})
     })
     this.comments.push(outcome)

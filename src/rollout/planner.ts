@@ -69,6 +69,7 @@ export interface NewRolloutInput {
   schedule: Step[]
   epoch: number
   startedBy?: string
+  commit?: string
 }
 
 /** The state of a rollout that has just taken the lock: nothing shifted yet. */
@@ -92,6 +93,7 @@ export function newRollout(input: NewRolloutInput): RolloutState {
     startedAt: input.at,
     updatedAt: input.at,
     startedBy: input.startedBy,
+    ...(input.commit ? { commit: input.commit } : {}),
     history: [{ at: input.at, kind: 'started', canaryWeight: 0, by: input.startedBy }]
   }
 }

@@ -221,6 +221,7 @@ const stateShape: Check = shape({
   startedAt: str,
   updatedAt: str,
   startedBy: optional(str),
+  commit: optional(str),
   reason: optional(str),
   result: optional(oneOf(RESULTS)),
   history: list(event),

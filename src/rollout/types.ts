@@ -108,6 +108,8 @@ export interface RolloutState {
   updatedAt: string
   /** Who started the rollout (a run URL or holder id). */
   startedBy?: string
+  /** The commit being released (the deploy run's GITHUB_SHA): later promote/abort runs report on its PR. */
+  commit?: string
   /** Terminal or pause reason, for the reports. */
   reason?: string
   result?: Result
