@@ -504,7 +504,8 @@ export interface BackfilledPrometheus {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nobody listens on (free now: a server may take it, a client gets a refusal). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer()
     s.once('error', reject)

@@ -1,7 +1,7 @@
 import { FIELD_MANAGER, type Cluster, type KubeObject } from '../cluster/cluster.js'
 import { ConflictError, RollbackIncompleteError } from '../errors.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
-import { isTerminal, nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
+import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../rollout/state-codec.js'
 import type { CheckResult, GateEvaluation, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
@@ -121,10 +121,6 @@ export class RolloutExecutor {
   /** Apply an event and persist the resulting state on the VirtualService (weights untouched). */
   private async commitState(next: RolloutState): Promise<void> {
     await this.updateVirtualService((vs) => vs, next)
-  }
-
-  apply(event: RolloutEvent): void {
-    this.state = reduce(this.state, event)
   }
 
   /**
@@ -582,4 +578,3 @@ function rollbackHelp(o: ExecutorOptions, s: RolloutState, failures: string[]): 
   ].join('\n')
 }
 
-export { isTerminal }

@@ -1,6 +1,6 @@
 import type { Cluster, } from '../cluster/cluster.js'
 import type { Config } from '../config/config.js'
-import { ConfigError, LockedError, PreflightError, quote } from '../errors.js'
+import { LockedError, PreflightError, quote } from '../errors.js'
 import type { HealthGate } from '../health/health-gate.js'
 import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
 import { STATE_ANNOTATION, encodeState, } from '../rollout/state-codec.js'
@@ -322,4 +322,3 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
   return finish({ ...report, plan }, deps, pre.state, 'unchanged')
 }
 
-export { ConfigError }

@@ -3,7 +3,6 @@
  * source (Istio's standard metrics, scraped every second), and against a Prometheus started on
  * backfilled data for exact values at a fixed time.
  */
-import net from 'node:net'
 import { ConfigError, PreflightError } from '../../../src/errors.js'
 import { buildGates, parseGateConfig } from '../../../src/health/gate-config.js'
 import type { GateContext } from '../../../src/health/health-gate.js'
@@ -12,6 +11,7 @@ import { combine } from '../../../src/rollout/verdict.js'
 import type { CheckResult } from '../../../src/rollout/types.js'
 import {
   clearTraffic,
+  freePort,
   loadTestEnv,
   setTraffic,
   startBackfilledPrometheus,
@@ -215,16 +215,7 @@ describe('PrometheusGate on live Istio metrics', () => {
   })
 })
 
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
+const closedPort = freePort
 
 describe('PrometheusGate on backfilled data (exact values at a fixed time)', () => {
   // Every 15 s for 10 minutes ending at T: canary 97 ok + 3 errors per scrape, stable 99 + 1.
