@@ -117,7 +117,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   const inFlight = state !== undefined && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)
   const resuming = inFlight && state.canary.version === canaryVersion
   if (!inFlight) {
-    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion, subset: canarySubset })
+    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
     if (decision.kind === 'already-stable') {
       const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
@@ -243,12 +243,11 @@ interface RedeployView {
   state?: RolloutState
   manifest: KubeObject
   version: string
-  subset: string
 }
 
 /**
- * Gathers what decideRedeploy needs when no rollout is in flight. The version is stable when its
- * subset is the route's one live destination and selects that version. Whether the manifest matches
+ * Gathers what decideRedeploy needs when no rollout is in flight. The version is stable when the
+ * route's one live destination is a subset selecting that version (whatever the subset's name). Whether the manifest matches
  * a live Deployment is asked of the apiserver: a dry-run server-side apply with our field manager
  * (forced, so fields another manager owns show as changes instead of a conflict) returns the object
  * as the apply would leave it, and deploymentChanges compares that with the live one (see there).
@@ -259,8 +258,8 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   const serving = servingSubset(r.vs, namespace, config.route ?? state?.route.name)
   const drName = config.destinationRule ?? state?.destinationRule
   const stable =
-    serving === r.subset &&
-    r.drs.some((dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, r.subset)?.labels?.[config.versionLabel] === r.version)
+    serving !== undefined &&
+    r.drs.some((dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version)
   const lastOfVersion = state && ['rolled-back', 'aborted'].includes(state.phase) && state.canary.version === r.version
   const facts = {
     version: r.version,
