@@ -247,10 +247,11 @@ interface RedeployView {
 
 /**
  * Gathers what decideRedeploy needs when no rollout is in flight. The version is stable when the
- * route's one live destination is a subset selecting that version (whatever the subset's name). Whether the manifest matches
- * a live Deployment is asked of the apiserver: a dry-run server-side apply with our field manager
- * (forced, so fields another manager owns show as changes instead of a conflict) returns the object
- * as the apply would leave it, and deploymentChanges compares that with the live one (see there).
+ * route's one live destination is a subset selecting that version (whatever the subset's name).
+ * Whether the manifest matches a live Deployment is asked of the apiserver: a dry-run server-side
+ * apply with our field manager (forced, so fields another manager owns show up as changes instead
+ * of a conflict) returns the object as the apply would leave it, and deploymentChanges compares it
+ * with the live one, leaving out what only the apiserver sets (see there).
  */
 async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployView): Promise<RedeployDecision> {
   const { cluster } = deps
