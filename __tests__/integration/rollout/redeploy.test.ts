@@ -104,9 +104,14 @@ describe('deploying a version again after its rollout ended', () => {
   it('a version that was stable before any rollout (the seed v1) is a no-op too', async () => {
     const s = await seed('rerun-seed-v1')
     const before = await quietFingerprint(s.ns)
-    const { report } = await runAction({ ...seedInputs(s), manifests: writeManifest(readSeedScenario('deployment-v1.yaml')) })
+    const v1 = writeManifest(readSeedScenario('deployment-v1.yaml'))
+    const { report } = await runAction({ ...seedInputs(s), manifests: v1 })
     expect(report.error).toBeUndefined()
     expect(report).toMatchObject({ result: 'unchanged', alreadyStable: { version: 'v1', deployment: 'istio-deployment-v1' } })
+    // A dry run says the same, and has no plan to show.
+    const dry = await runAction({ ...seedInputs(s), manifests: v1, 'dry-run': 'true' })
+    expect(dry.report).toMatchObject({ result: 'unchanged', dryRun: true, alreadyStable: { version: 'v1' } })
+    expect(dry.report.plan).toBeUndefined()
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
   })
 
