@@ -236,6 +236,7 @@ EOF
 "${KUBECTL[@]}" wait --for condition=Established --timeout 60s \
   -f "$CRDS" >>"$S/logs/apply-crds.log" 2>&1 \
   || die "CRDs not Established: $(tail -5 "$S/logs/apply-crds.log")"
+T_CRDS=$(elapsed)
 "${KUBECTL[@]}" wait --for condition=Ready --timeout 60s node/kwok-node-0 node/kwok-node-1 >"$S/logs/wait-nodes.log" 2>&1 \
   || die "kwok nodes not Ready: $(cat "$S/logs/wait-nodes.log")"
 wait_http prometheus "http://127.0.0.1:$P_PROM/-/ready" 30
@@ -264,7 +265,7 @@ while read -r _ pid; do
   rss=$(( rss + ${kb:-0} ))
 done <"$S/pids"
 
-log "ready in $(elapsed)s (binaries checked at ${T_BUILT}s, apiserver ready at ${T_API}s); RSS $(( rss / 1024 )) MiB"
+log "ready in $(elapsed)s (binaries checked at ${T_BUILT}s, apiserver ready at ${T_API}s, CRDs established at ${T_CRDS}s); RSS $(( rss / 1024 )) MiB"
 log "apiserver  $API_URL (kubectl: $BIN/kubectl --kubeconfig $S/kubeconfig)"
 log "prometheus http://127.0.0.1:$P_PROM   traffic source http://127.0.0.1:$P_TRAFFIC"
 log "state and logs in $S; stop with: bash cluster/down.sh"
