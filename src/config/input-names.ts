@@ -23,6 +23,7 @@ export const INPUT = {
   supersede: 'supersede',
   onCancel: 'on-cancel',
   lockDuration: 'lock-duration',
+  lockWait: 'lock-wait',
   timeout: 'timeout'
 } as const
 
@@ -42,5 +43,6 @@ export const INPUT_DEFAULTS = {
   [INPUT.full]: 'false',
   [INPUT.supersede]: 'false',
   [INPUT.onCancel]: 'rollback',
-  [INPUT.lockDuration]: '2m'
+  [INPUT.lockDuration]: '2m',
+  [INPUT.lockWait]: '0'
 } as const satisfies Partial<Record<InputName, string>>
