@@ -536,10 +536,16 @@ export class RolloutExecutor {
     return vs
   }
 
-  /** Guarded read-modify-write of the DestinationRule; fenced by the state on the VirtualService. */
+  /**
+   * Guarded read-modify-write of the DestinationRule; fenced by the state on the VirtualService.
+   * One DestinationRule is shared by every VirtualService routing to its host, so many rollouts may
+   * add and remove their subsets at once: a conflict is retried (read again, edit again) with a
+   * growing, jittered pause, up to DR_ATTEMPTS times, so that twenty at once all get through.
+   */
   private async updateDestinationRule(edit: (dr: KubeObject) => KubeObject): Promise<void> {
     const { cluster, namespace, destinationRule } = this.o
-    for (let attempt = 1; attempt <= 5; attempt++) {
+    for (let attempt = 1; attempt <= DR_ATTEMPTS; attempt++) {
+      if (attempt > 1) await this.o.clock.sleep(Math.random() * Math.min(2_000, 50 * 2 ** attempt))
       const live = stateOf(await this.getVs())
       if (live && live.epoch > this.o.epoch) throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch}); this run stops writing`)
       const dr = await cluster.getIstio('DestinationRule', namespace, destinationRule)
@@ -554,7 +560,7 @@ export class RolloutExecutor {
         throw err
       }
     }
-    throw new ConflictError(`DestinationRule ${namespace}/${destinationRule} kept changing under us (5 conflicting writes)`)
+    throw new ConflictError(`DestinationRule ${namespace}/${destinationRule} kept changing under us (${DR_ATTEMPTS} conflicting writes)`)
   }
 
   /** Propagation wait after a routing write (no distribution-tracking API since Istio 1.23). */
@@ -606,6 +612,9 @@ export class RolloutExecutor {
     throw new Error(`${moment} gate did not pass: ${failed}`)
   }
 }
+
+/** Conflicting writes of a shared DestinationRule retried before giving up (see updateDestinationRule). */
+const DR_ATTEMPTS = 12
 
 export function routeHasSubset(vs: KubeObject, index: number, subset: string): boolean {
   const route: Array<{ destination?: { subset?: string } }> = vs.spec?.http?.[index]?.route ?? []
