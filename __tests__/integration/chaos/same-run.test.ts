@@ -67,11 +67,17 @@ describe('identical GitHub run variables (matrix legs, two steps of one job)', (
     await waitFor(async () => canaryWeightOf((await view(s.ns)).vs) === 20, { what: 'the winner at 20 %', timeoutMs: 60_000 })
     vsWatch.stop()
     drWatch.stop()
+    // What is there: one rollout (the winner's, epoch 1, its history only), one subset added.
+    const now = await view(s.ns)
+    expect(now.state?.epoch).toBe(1)
+    expect(now.state?.history.filter((h) => h.kind === 'started')).toHaveLength(1)
+    expect(now.dr.spec.subsets.map((x: { name: string }) => x.name)).toEqual(['v1', 'v2'])
+    // And every version written on the way, as far as the watches saw them (a watch can be cut
+    // off on a loaded machine; then only the end state above speaks).
     const vsWrites = vsWatch.events.filter((e) => e.type === 'MODIFIED')
-    const epochs = new Set(vsWrites.map((e) => stateOf(e.obj)?.epoch))
-    expect(vsWrites.length).toBeGreaterThanOrEqual(2) // canary-ready, 20 %
-    expect([...epochs]).toEqual([1])
-    expect(drWatch.events.filter((e) => e.type === 'MODIFIED')).toHaveLength(1)
+    expect(new Set(vsWrites.map((e) => stateOf(e.obj)?.epoch)).size).toBeLessThanOrEqual(1)
+    for (const e of vsWrites) expect(stateOf(e.obj)?.epoch).toBe(1)
+    expect(drWatch.events.filter((e) => e.type === 'MODIFIED').length).toBeLessThanOrEqual(1)
 
     // The winner's runner is lost (SIGKILL, its Lease stays held); its post step, with the saved
     // state, recognises the lock as its own and finishes the rollback at once.
@@ -83,7 +89,7 @@ describe('identical GitHub run variables (matrix legs, two steps of one job)', (
     expect(post.log()).toContain(`holder ${JSON.stringify(holder)}`)
     expect(posted.code).toBe(0)
     await expectBackOnStable(s.ns, ['aborted'])
-    console.log(`same run, ${n} processes: 1 winner (${holder}), ${n - 1} LockedError with no write; VirtualService writes ${vsWrites.length}, all epoch 1; post step resumed its own lock`)
+    console.log(`same run, ${n} processes: 1 winner (${holder}), ${n - 1} LockedError with no write; VirtualService writes seen by the watch ${vsWrites.length}, all epoch 1; post step resumed its own lock`)
   })
 
   it('a matrix over two routes of one VirtualService with lock-wait: both promoted, one after the other', async () => {
