@@ -336,7 +336,10 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
           : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
       )
     }
-    plan.push(`remove destination ${pre.stable.subset}, then subset ${pre.stable.subset}, then ${config.retire} Deployment ${pre.stable.deployment ?? '(none found)'}`)
+    plan.push(
+      `remove destination ${pre.stable.subset}, then subset ${pre.stable.subset}, then ${config.retire} Deployment ${pre.stable.deployment ?? '(none found)'} ` +
+        `(both kept while another route still sends traffic to subset ${pre.stable.subset})`
+    )
   } else {
     plan.push(`${config.command} the rollout on ${pre.namespace}/${config.virtualService} (current phase: ${pre.state?.phase ?? 'none'})`)
   }
