@@ -92,7 +92,7 @@ function unitStyle(text: string): string {
 /** A number and its unit never wrap apart in Markdown (`99.5 %`, `500 ms`, `4m 5s`). */
 function glue(text: string): string {
   return text
-    .replace(/([≥≤]) (?=\d)/g, '$1\u00a0').replace(/(\d) (?=%|ms\b|pp\b|req\.|s\b|requests\b)/g, '$1\u00a0').replace(/(\d+m) (\d+s)/g, '$1\u00a0$2')
+    .replace(/([≥≤]) (?=\d)/g, '$1\u00a0').replace(/(\d) (?=%|ms\b|pp\b|req\.|s\b|requests\b)/g, '$1\u00a0').replace(/(\d+[hm]) (\d+[ms])/g, '$1\u00a0$2')
 }
 
 /** `✗ latency-p99 **730 ms** (stable 180 ms), want ≤ 500 ms, 1 of 3 failed` (escaped). */
@@ -164,12 +164,13 @@ function alertLines(report: RunReport, rows: readonly StepRow[]): string[] {
   if (latest) {
     const failing = latest.checks.filter((c) => c.failed > 0 || c.worst.verdict === 'fail')
     const shown = (failing.length ? failing : latest.checks).slice(0, 4)
-    const label = failing.length ? `Failing at ${formatNumber(latest.weight ?? 0)} % (worst value)` : `Checks at ${formatNumber(latest.weight ?? 0)} % (worst so far)`
+    const label = failing.length ? `Failing at ${formatNumber(latest.weight ?? 0)} % (worst value)` : `Checks at ${formatNumber(latest.weight ?? 0)} % (worst value${IN_FLIGHT_KINDS.has(kind) ? ' so far' : ''})`
     lines.push(`${label}:`, ...shown.map((c) => `&nbsp;&nbsp;${checkLine(c, { counts: true })}`))
   }
 
   const reason = state?.reason
-  if (reason && kind !== 'promoted' && reason !== report.error?.message) lines.push(`Reason: ${escapeMarkdown(unitStyle(reason), 300)}`)
+  // A rolled-back run's error is its reason: said here, as there is no error section for it.
+  if (reason && kind !== 'promoted' && (kind === 'rolled-back' || reason !== report.error?.message)) lines.push(`Reason: ${escapeMarkdown(unitStyle(reason), 300)}`)
 
   const links = linksOf(report)
   const when: string[] = [`updated ${clock(report.finishedAt)} UTC`]
@@ -265,16 +266,76 @@ export function keepOrder(rows: readonly StepRow[]): number[] {
     .map(({ i }) => i)
 }
 
+/** Above this many steps, runs of passed or unreached steps fold into one summary row each. */
+export const FOLD_ABOVE = 15
+
+/**
+ * The rows a long table shows: failing and current steps, the first step, the newest done steps and
+ * the next pending ones; every other run of steps becomes one row ("5–52 · 9–87 % · 52 steps passed").
+ */
+export function foldRows(rows: readonly StepRow[]): Array<StepRow | { fold: StepRow[] }> {
+  if (rows.length <= FOLD_ABOVE) return [...rows]
+  const keep = new Set<number>([0])
+  const done = rows.map((r, i) => ({ r, i })).filter(({ r }) => r.from !== undefined)
+  for (const { i } of done.slice(-5)) keep.add(i)
+  rows.forEach((r, i) => {
+    if (r.failedEvaluations > 0 || r.status === 'current') keep.add(i)
+  })
+  rows
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => r.status === 'pending')
+    .slice(0, 2)
+    .forEach(({ i }) => keep.add(i))
+  const out: Array<StepRow | { fold: StepRow[] }> = []
+  let run: StepRow[] = []
+  const close = (): void => {
+    if (run.length === 1) out.push(run[0]!)
+    else if (run.length > 1) out.push({ fold: run })
+    run = []
+  }
+  rows.forEach((r, i) => {
+    if (keep.has(i)) {
+      close()
+      out.push(r)
+      return
+    }
+    // A run holds steps of one kind: passed ones, or ones not run yet.
+    if (run.length && foldKind(run[0]!) !== foldKind(r)) close()
+    run.push(r)
+  })
+  close()
+  return out
+}
+
+function foldKind(r: StepRow): string {
+  return r.from !== undefined || r.status === 'done' ? 'done' : r.status
+}
+
+function foldRow(fold: readonly StepRow[], end: string): string {
+  const first = fold[0]!
+  const last = fold.at(-1)!
+  const steps = `${first.number ?? '-'}–${last.number ?? '-'}`
+  const weights = fold.filter((r) => r.weight !== undefined).map((r) => r.weight!)
+  const range = weights.length ? `${formatNumber(Math.min(...weights))}–${formatNumber(Math.max(...weights))}\u00a0%` : 'pause'
+  if (foldKind(first) !== 'done') {
+    return `| ${steps} | ${range} | - | - | ${fold.length} steps ${first.status === 'pending' ? 'pending' : 'not reached'} |`
+  }
+  const time = fold.reduce((sum, r) => sum + (between(r.from, r.to ?? end) || 0), 0)
+  const evaluations = fold.reduce((sum, r) => sum + r.evaluations.length, 0)
+  return `| ${steps} | ${range} | ${glue(formatDuration(time))} | ${fold.length} steps, ${evaluations} evaluations: every check in the side-by-side table below | ✓ passed |`
+}
+
 function renderTable(report: RunReport, rows: readonly StepRow[], limit: number): string {
   if (rows.length === 0 || limit <= 0) return rows.length ? `*The steps table (${rows.length} steps) was left out: the report was too long.*` : ''
   const keep = new Set(keepOrder(rows).slice(0, limit))
-  const shown = rows.filter((_, i) => keep.has(i))
-  const omitted = rows.length - shown.length
+  const kept = rows.filter((_, i) => keep.has(i))
+  const omitted = rows.length - kept.length
+  const shown = omitted === 0 ? foldRows(rows) : kept
   return [
     `### Steps`,
     '',
     TABLE_HEADER,
-    ...shown.map((r) => tableRow(r, report.finishedAt)),
+    ...shown.map((r) => ('fold' in r ? foldRow(r.fold, report.finishedAt) : tableRow(r, report.finishedAt))),
     ...(omitted > 0 ? ['', `*${omitted} passing or pending steps not shown (the report was too long).*`] : [])
   ].join('\n')
 }

@@ -42,12 +42,17 @@ function sinceStart(at: string, start: number): string {
  * (runs of zero-width spaces), because the chart merges equal categories.
  */
 export function thinLabels(labels: readonly string[], max = CHART_LABELS): string[] {
-  // Every k-th label and the last one: never more than `max`.
-  const every = labels.length <= max ? 1 : Math.ceil((labels.length - 1) / (max - 1))
+  const n = labels.length
+  const every = n <= max ? 1 : Math.ceil((n - 1) / (max - 1))
+  const shownAt = new Set<number>()
+  for (let i = 0; i < n; i += every) shownAt.add(i)
+  // The last point always has its label; a shown label too close before it gives way.
+  const lastMultiple = Math.floor((n - 1) / every) * every
+  if (n - 1 - lastMultiple > 0 && n - 1 - lastMultiple < every / 2) shownAt.delete(lastMultiple)
+  shownAt.add(n - 1)
   const seen = new Set<string>()
   return labels.map((label, i) => {
-    const shown = i % every === 0 || i === labels.length - 1 ? label : ''
-    let out = shown
+    let out = shownAt.has(i) ? label : ''
     // Equal labels would be one category: make each distinct (invisibly).
     while (seen.has(out) || out === '') out += '\u200b'
     seen.add(out)
@@ -130,19 +135,27 @@ function metricChart(report: RunReport, name: string, evaluations: readonly Gate
 }
 
 /** The canary weight at each change, evaluation and end event, to the end (rollback to 0 included). */
-function weightPoints(history: readonly HistoryEvent[]): Array<{ at: string; weight: number }> {
-  const points: Array<{ at: string; weight: number }> = []
+function weightPoints(history: readonly HistoryEvent[]): Array<{ at: string; weight: number; kind: string }> {
+  const points: Array<{ at: string; weight: number; kind: string }> = []
   for (const e of history) {
-    if (e.kind === 'rolled-back' || e.kind === 'aborted') points.push({ at: e.at, weight: 0 })
-    else if (e.kind === 'promoted') points.push({ at: e.at, weight: 100 })
+    if (e.kind === 'rolled-back' || e.kind === 'aborted') points.push({ at: e.at, weight: 0, kind: e.kind })
+    else if (e.kind === 'promoted') points.push({ at: e.at, weight: 100, kind: e.kind })
     else if ((e.kind === 'weight' || e.kind === 'gates' || e.kind === 'rollback-started' || e.kind === 'paused') && typeof e.canaryWeight === 'number')
-      points.push({ at: e.at, weight: e.canaryWeight })
+      points.push({ at: e.at, weight: e.canaryWeight, kind: e.kind })
   }
   return points.filter((p) => Number.isFinite(p.weight))
 }
 
+/** At most `max` points: evaluations (same weight) go first, then an even sample keeping the first and the last. */
+function fewer<T extends { kind: string }>(points: readonly T[], max: number): T[] {
+  if (points.length <= max) return [...points]
+  const changes = points.filter((p) => p.kind !== 'gates')
+  if (changes.length <= max) return changes
+  return Array.from({ length: max }, (_, i) => changes[Math.round((i * (changes.length - 1)) / (max - 1))]!)
+}
+
 function weightChart(history: readonly HistoryEvent[], start: number): string | undefined {
-  const points = weightPoints(history).slice(-CHART_POINTS)
+  const points = fewer(weightPoints(history), CHART_POINTS)
   if (points.length < 2) return undefined
   const labels = thinLabels(points.map((p) => sinceStart(p.at, start)))
   const chart = block([
@@ -153,7 +166,7 @@ function weightChart(history: readonly HistoryEvent[], start: number): string | 
     '    y-axis "percent" 0 --> 100',
     `    bar [${points.map((p) => formatNumber(p.weight)).join(', ')}]`
   ])
-  return `${chart}\n\n**Canary weight** at each change and evaluation, to the end of the rollout.`
+  return `${chart}\n\n**Canary weight** at each change${points.some((p) => p.kind === 'gates') ? ' and evaluation' : ''}, from the start to the end of the rollout.`
 }
 
 /** The metrics worth a chart: every check with values, failing ones first, at most MAX_METRIC_CHARTS. */

@@ -65,8 +65,10 @@ export function situationOf(report: RunReport): SituationKind {
   return report.error ? 'failed' : 'unchanged'
 }
 
-// A version or name is a label: a very long one must not push the state out of the first line.
+// A version is a label a user chose: a very long one must not push the state out of the first line.
 export const LABEL_MAX = 40
+// Namespace (up to 63) and VirtualService names are DNS names: shown whole unless absurd.
+const NAME_MAX = 80
 
 export function canaryName(report: RunReport): string {
   return report.state?.canary.version ?? report.canaryVersion ?? '(none)'
@@ -88,7 +90,7 @@ export function scheduleText(schedule: readonly Step[]): string {
 
 /** The one headline, plain (escape before it goes into Markdown). */
 export function headline(report: RunReport): string {
-  const where = `${cut(report.namespace, LABEL_MAX)}/${cut(report.virtualService, LABEL_MAX)}`
+  const where = `${cut(report.namespace, NAME_MAX)}/${cut(report.virtualService, NAME_MAX)}`
   const canary = cut(canaryName(report), LABEL_MAX)
   const stable = previousStable(report)
   const weight = `${formatNumber(report.canaryWeight)} %`

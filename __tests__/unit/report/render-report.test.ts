@@ -95,7 +95,7 @@ describe('renderReport properties', () => {
     }
   })
 
-  test.each(FIXTURES.filter((n) => n !== 'hostile'))('%s at the comment limit shows every step weight and the whole history', (name) => {
+  test.each(FIXTURES.filter((n) => n !== 'hostile' && n !== 'sixty-steps'))('%s at the comment limit shows every step weight and the whole history', (name) => {
     const report = fixture(name)
     const md = renderReport(report, { marker: markerOf(report) })
     for (const w of weightsOf(report)) expect(md).toMatch(new RegExp(`\\| \\d+ \\| ${w}\u00a0% \\|`))
@@ -278,6 +278,28 @@ describe('cut for length', () => {
   })
 })
 
+describe('long tables fold', () => {
+  test('60 steps: the first, the newest five and a summary row for the 54 passed between', () => {
+    const md = renderReport(fixture('sixty-steps'))
+    const rows = md.split('### Steps')[1]!.split('\n\n')[1]!.split('\n').slice(2)
+    expect(rows).toHaveLength(7)
+    expect(rows[0]).toMatch(/^\| 1 \| 2\u00a0% \|/)
+    expect(rows[1]).toMatch(/^\| 2–55 \| 3–92\u00a0% \| 1h\u00a048m \| 54 steps, 54 evaluations/)
+    expect(rows[6]).toMatch(/^\| 60 \| 100\u00a0% \|/)
+  })
+
+  test('a failing step in the middle is never folded away', () => {
+    const report = fixture('sixty-steps')
+    const history = report.state!.history.map((e) =>
+      e.evaluation?.canaryWeight === 50 ? { ...e, evaluation: { ...e.evaluation, verdict: 'fail' as const, checks: e.evaluation.checks.map((c) => ({ ...c, verdict: 'fail' as const })) } } : e
+    )
+    const md = renderReport({ ...report, state: { ...report.state!, history } })
+    expect(md).toMatch(/\| 30 \| 50\u00a0% \|[^\n]*1 of 1 evaluations failed/)
+    expect(md).toMatch(/\| 2–29 \|/)
+    expect(md).toMatch(/\| 31–55 \|/)
+  })
+})
+
 describe('charts', () => {
   test('one chart per metric: canary, stable and threshold lines on an axis fitted to the data', () => {
     const md = renderReport(fixture('promoted'))
@@ -290,6 +312,14 @@ describe('charts', () => {
     expect(Number(axis[1])).toBeGreaterThan(90)
     expect(Number(axis[2])).toBeLessThanOrEqual(100)
     expect(md).toContain('Lines: blue: canary v2 · orange: stable v1 · red: threshold ≥ 99 %')
+  })
+
+  test('a long weight chart keeps its start and its end (weight changes, not the newest 60 points)', () => {
+    const md = renderReport(fixture('sixty-steps'))
+    const bars = /title "Canary weight \(percent\)"[\s\S]*?bar \[([^\]]*)\]/.exec(md)![1]!.split(', ').map(Number)
+    expect(bars.length).toBeLessThanOrEqual(60)
+    expect(bars[0]).toBe(2)
+    expect(bars.at(-1)).toBe(100)
   })
 
   test('the weight chart runs to the end: the rollback back to 0', () => {
