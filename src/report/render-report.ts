@@ -240,9 +240,11 @@ function rowResult(row: StepRow): string {
     else if (inconclusive === n) parts.push(`? ${n} inconclusive`)
     else parts.push(`✓ passed (${n} evaluation${n === 1 ? '' : 's'}${inconclusive ? `, ${inconclusive} inconclusive` : ''})`)
   }
-  if (row.status === 'current') parts.push(row.kind === 'pause' ? 'now' : 'in progress')
+  // A step paused at its weight (a halted rollback) is not in progress: its notes say 'paused'.
+  if (row.status === 'current' && !row.notes.includes('paused')) parts.push(row.kind === 'pause' ? 'now' : 'in progress')
   if (row.status === 'pending') parts.push('pending')
   if (row.status === 'not reached') parts.push('not reached')
+  if (row.status === 'planned') parts.push('planned')
   if (row.notes.length) parts.push(escapeMarkdown(row.notes.join(', '), 200))
   return parts.join('; ') || '-'
 }
@@ -318,7 +320,7 @@ function foldRow(fold: readonly StepRow[], end: string): string {
   const weights = fold.filter((r) => r.weight !== undefined).map((r) => r.weight!)
   const range = weights.length ? `${formatNumber(Math.min(...weights))}–${formatNumber(Math.max(...weights))}\u00a0%` : 'pause'
   if (foldKind(first) !== 'done') {
-    return `| ${steps} | ${range} | - | - | ${fold.length} steps ${first.status === 'pending' ? 'pending' : 'not reached'} |`
+    return `| ${steps} | ${range} | - | - | ${fold.length} steps ${first.status} |`
   }
   const time = fold.reduce((sum, r) => sum + (between(r.from, r.to ?? end) || 0), 0)
   const evaluations = fold.reduce((sum, r) => sum + r.evaluations.length, 0)

@@ -243,7 +243,7 @@ export interface CheckSummary {
   failed: number
 }
 
-export type StepStatus = 'done' | 'current' | 'pending' | 'not reached'
+export type StepStatus = 'done' | 'current' | 'pending' | 'not reached' | 'planned'
 
 /** One row of the steps table: a schedule step, or a stretch at a weight outside the schedule. */
 export interface StepRow {
@@ -334,7 +334,7 @@ export function stepRows(report: RunReport): StepRow[] {
       failedEvaluations: 0,
       checks: [],
       notes: current ? ['waiting for promote or abort'] : passed && step.kind === 'pause' ? ['promoted past the pause'] : [],
-      status: current ? 'current' : passed ? 'done' : live ? 'pending' : 'not reached'
+      status: report.dryRun ? 'planned' : current ? 'current' : passed ? 'done' : live ? 'pending' : 'not reached'
     }
   }
   let next = 0
@@ -361,7 +361,8 @@ export function stepRows(report: RunReport): StepRow[] {
       failedEvaluations: s.evaluations.filter((e) => e.verdict === 'fail').length,
       checks: summarise(s.evaluations),
       notes: s.notes,
-      status: s.to ? 'done' : live || phase === 'promoting' ? 'current' : 'done'
+      // Paused past this step (the pause is the current step): done, though the weight stays.
+      status: s.to || (index >= 0 && index < stepIndex && phase === 'paused') ? 'done' : live || phase === 'promoting' ? 'current' : 'done'
     })
   }
   for (let i = next; i < schedule.length; i++) rows.push(unmatched(i))
@@ -495,7 +496,9 @@ export function nextAction(report: RunReport): NextAction | undefined {
     case 'stopped':
       return { text: 'The next run of this action on the same VirtualService finishes the rollback first (the post step tries already).', commands: abort ? [abort] : [] }
     case 'failed':
-      return { text: 'Nothing changed in the cluster. Fix what the error names, then run again:', commands: rerun ? [rerun] : [] }
+      return rerun
+        ? { text: 'Nothing changed in the cluster. Fix what the error names, then run again:', commands: [rerun] }
+        : { text: 'Nothing changed in the cluster. Fix what the error names, then run again.', commands: [] }
     case 'dry-run':
       return { text: 'Nothing changed. Run again without `dry-run: true` to do it.', commands: [] }
     default:
