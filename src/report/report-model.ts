@@ -482,8 +482,8 @@ export function nextAction(report: RunReport): NextAction | undefined {
         : { text: `To continue, ${orRun('promote')}; to go back to stable, the same with \`command: abort\`.`, commands: [] }
     case 'halted':
       return abort
-        ? { text: 'The stable version has no available replicas, so traffic was left where it is. Restore stable, then abort (or promote if the canary is healthy):', commands: [abort, promote!] }
-        : { text: `The stable version has no available replicas, so traffic was left where it is. Restore stable, then ${orRun('abort')}.`, commands: [] }
+        ? { text: 'The stable version is unhealthy too, so traffic was left where it is. Restore stable, then abort (or promote if the canary is healthy):', commands: [abort, promote!] }
+        : { text: `The stable version is unhealthy too, so traffic was left where it is. Restore stable, then ${orRun('abort')}.`, commands: [] }
     case 'incomplete':
       return abort
         ? { text: 'Run abort again (it resumes the rollback where it stopped), or finish by hand with the steps below:', commands: [abort] }
