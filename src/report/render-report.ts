@@ -142,7 +142,8 @@ function alertLines(report: RunReport, rows: readonly StepRow[]): string[] {
   const state = report.state
 
   const facts: string[] = []
-  if (kind === 'promoted') facts.push(`**${escapeMarkdown(canary, LABEL_MAX)}** is stable now${stable ? ` (was ${escapeMarkdown(stable, LABEL_MAX)})` : ''}`)
+  if (kind === 'already-stable') facts.push(`**${escapeMarkdown(report.alreadyStable!.version, LABEL_MAX)}** is stable`)
+  else if (kind === 'promoted') facts.push(`**${escapeMarkdown(canary, LABEL_MAX)}** is stable now${stable ? ` (was ${escapeMarkdown(stable, LABEL_MAX)})` : ''}`)
   else if (stable || report.canaryVersion || state) facts.push(`stable **${escapeMarkdown(stable ?? '(none)', LABEL_MAX)}** → canary **${escapeMarkdown(canary, LABEL_MAX)}**`)
   if (kind !== 'dry-run' && kind !== 'failed') {
     const lastWeight = [...rows].reverse().find((r) => r.from !== undefined)?.weight
@@ -201,6 +202,13 @@ function renderHead(report: RunReport, rows: readonly StepRow[], minimal: boolea
   const kind = situationOf(report)
   const alert = [`> [!${ALERT_OF[kind]}]`, ...alertLines(report, rows).map((l, i, all) => `> ${l}${i < all.length - 1 ? '  ' : ''}`)].join('\n')
   const parts: string[] = [alert]
+  const done = report.alreadyStable
+  if (done && kind === 'already-stable') {
+    const made = report.state?.phase === 'promoted' && report.state.canary.version === done.version ? ' The steps below are those of the rollout that made it stable.' : ''
+    parts.push(
+      `${escapeMarkdown(done.version, 120)} is already stable; nothing to do: Deployment ${escapeMarkdown(done.deployment, 253)} matches the manifest, so this run changed nothing in the cluster.${made}`
+    )
+  }
   const next = renderNext(report)
   if (next) parts.push(next)
 

@@ -10,6 +10,7 @@ import type { RunReport } from './run-report.js'
 
 /** What the head says and which GitHub alert carries it. */
 export type SituationKind =
+  | 'already-stable'
   | 'dry-run'
   | 'incomplete'
   | 'halted'
@@ -29,6 +30,7 @@ export type SituationKind =
 export type AlertKind = 'NOTE' | 'TIP' | 'IMPORTANT' | 'WARNING' | 'CAUTION'
 
 export const ALERT_OF: Record<SituationKind, AlertKind> = {
+  'already-stable': 'NOTE',
   'dry-run': 'NOTE',
   incomplete: 'CAUTION',
   halted: 'WARNING',
@@ -51,6 +53,8 @@ const IN_FLIGHT: ReadonlySet<Phase> = new Set(['initializing', 'progressing', 'p
 /** The situation of a report: the phase decides while the rollout is in flight. */
 export function situationOf(report: RunReport): SituationKind {
   const phase = report.phase ?? report.state?.phase
+  // A re-run of a finished release (a dry run too): nothing was written, the state is the old rollout's.
+  if (report.alreadyStable && !report.error) return 'already-stable'
   if (report.dryRun) return 'dry-run'
   if (report.error?.kind === 'RollbackIncompleteError') return 'incomplete'
   if (report.error?.kind === 'RollbackHalted' || (phase === 'paused' && report.state?.reason?.startsWith('rollback halted'))) return 'halted'
@@ -97,6 +101,8 @@ export function headline(report: RunReport): string {
   const schedule = scheduleOf(report)
   const step = stepPosition(report)
   switch (situationOf(report)) {
+    case 'already-stable':
+      return `${cut(report.alreadyStable!.version, LABEL_MAX)} is already stable on ${where}; nothing to do`
     case 'dry-run': {
       if (report.command === 'deploy') {
         const over = stable ? ` over ${cut(stable, LABEL_MAX)}` : ''
