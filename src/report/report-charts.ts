@@ -106,6 +106,8 @@ function metricChart(report: RunReport, name: string, evaluations: readonly Gate
   const results = evaluations.map((e) => e.checks.find((c) => c.name === name))
   const canary = carry(results.map((c) => c?.value))
   if (!canary) return undefined
+  // A value that never moved and never failed (pods-ready 3 of 3) draws a flat line: the table says it.
+  if (canary.values.every((v) => v === canary.values[0]) && !results.some((c) => c?.verdict === 'fail')) return undefined
   const stable = carry(results.map((c) => c?.stableValue))
   const sample = results.find((c) => c !== undefined)!
   const limit = thresholdNumber(sample)

@@ -10,6 +10,7 @@ import type { RunReport } from '../../../src/report/run-report.js'
 import type { CheckResult } from '../../../src/rollout/types.js'
 
 const FIXTURES = [
+  'already-stable',
   'promoted',
   'promoting',
   'progressing',
@@ -133,6 +134,7 @@ describe('renderReport properties', () => {
 
 describe('the head says the state, from the phase while the rollout is in flight', () => {
   const expected: Record<(typeof FIXTURES)[number], [string, string]> = {
+    'already-stable': ['NOTE', 'v2 is already stable on shop/reviews; nothing to do'],
     promoted: ['TIP', 'v2 promoted on shop/reviews'],
     promoting: ['NOTE', 'v2 promoting on shop/reviews: 100 %, retiring v1'],
     progressing: ['NOTE', 'v2 progressing on shop/reviews: 25 %, step 2 of 4'],
@@ -320,6 +322,12 @@ describe('charts', () => {
     expect(bars.length).toBeLessThanOrEqual(60)
     expect(bars[0]).toBe(2)
     expect(bars.at(-1)).toBe(100)
+  })
+
+  test('a metric that never moved and never failed gets no chart', () => {
+    const md = renderReport(fixture('promoted'))
+    expect(md).toContain('pods-ready')
+    expect(md).not.toContain('title "pods-ready')
   })
 
   test('the weight chart runs to the end: the rollback back to 0', () => {
