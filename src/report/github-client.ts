@@ -1,4 +1,4 @@
-import { getOctokit } from '@actions/github'
+import type { getOctokit } from '@actions/github'
 import { readFileSync } from 'node:fs'
 
 /** The Octokit the reports use (REST methods + pagination), as @actions/github builds it. */
@@ -18,10 +18,12 @@ export interface GithubRunContext {
 }
 
 /**
- * An Octokit for `apiUrl`. @actions/github reads GITHUB_API_URL once, when it is first imported;
- * passing baseUrl explicitly makes the URL the one the config saw, whenever the module was loaded.
+ * An Octokit for `apiUrl`. @actions/github (Octokit and its HTTP stack) is loaded here, on first
+ * use: a run without a token never pays for it. It reads GITHUB_API_URL once, when it is first
+ * imported; passing baseUrl explicitly makes the URL the one the config saw.
  */
-export function createGithubClient(token: string, apiUrl: string): GithubClient {
+export async function createGithubClient(token: string, apiUrl: string): Promise<GithubClient> {
+  const { getOctokit } = await import('@actions/github')
   return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, '') })
 }
 

@@ -212,7 +212,8 @@ describe('KubeCluster over HTTP', () => {
     }))
     const events = await cluster().listEvents('shop', 'p')
     expect(events.map((e) => e.metadata.name)).toEqual(['e1', 'e2'])
-    expect(events[0]).toMatchObject({ kind: 'Event', lastTimestamp: '2026-11-25T10:00:01.000Z' })
+    // The API server's own timestamp, untouched (the typed client used to turn it into a Date and back).
+    expect(events[0]).toMatchObject({ kind: 'Event', lastTimestamp: '2026-11-25T10:00:01Z' })
     expect(decodeURIComponent(seen[0].url)).toBe('/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name=p')
   })
 })

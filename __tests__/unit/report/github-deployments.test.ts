@@ -17,10 +17,12 @@ const config = { prComment: false, commentAuthors: ['github-actions[bot]'], depl
 
 let gh: FakeGithub
 let out: CapturedCommands
+let octokit: Awaited<ReturnType<typeof createGithubClient>>
 
 beforeEach(async () => {
   out = captureWorkflowCommands()
   gh = await startFakeGithub({ owner: 'acme', repo: 'shop', prs: [{ number: 7, headSha: SHA }] })
+  octokit = await createGithubClient('test-token', gh.url)
 })
 
 afterEach(async () => {
@@ -29,7 +31,7 @@ afterEach(async () => {
 })
 
 function reporter(extra: Partial<ConstructorParameters<typeof GithubReporter>[0]> = {}): GithubReporter {
-  return new GithubReporter({ octokit: createGithubClient('test-token', gh.url), context, config, summary: false, outputs: false, ...extra })
+  return new GithubReporter({ octokit, context, config, summary: false, outputs: false, ...extra })
 }
 
 describe('GitHub Deployments', () => {
@@ -107,7 +109,7 @@ describe('GitHub Deployments', () => {
 
 describe('the stand-in checks requests and responses against the OpenAPI description', () => {
   test('a deployment status with state "done" is flagged', async () => {
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const { data } = await octokit.rest.repos.createDeployment({ owner: 'acme', repo: 'shop', ref: SHA, required_contexts: [] })
     const refused = octokit.request('POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses', {
       owner: 'acme',
