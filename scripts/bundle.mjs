@@ -13,7 +13,7 @@ import { builtinModules } from 'node:module'
 import { rm } from 'node:fs/promises'
 
 /** What Node parses and evaluates before the first API request: dist/index.js and the chunks it imports statically. */
-export const STARTUP_BUDGET_BYTES = 1_000_000
+export const STARTUP_BUDGET_BYTES = 450_000
 /** Never in that startup set: the generated client, any undici, Octokit. */
 const FORBIDDEN_AT_STARTUP = [/@kubernetes\/client-node\/dist\/gen\/(?!rxjsStub)/, /node_modules\/undici\//, /node_modules\/@octokit\//, /node_modules\/@actions\/github\//]
 
