@@ -22,6 +22,7 @@ let server: http.Server
 let base: string
 let seen: Seen[] = []
 let replies: Array<(req: Seen) => Reply> = []
+let connections = 0
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -36,6 +37,7 @@ beforeAll(async () => {
       res.end(JSON.stringify(r.body ?? {}))
     })
   })
+  server.on('connection', () => connections++)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 })
@@ -43,6 +45,7 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
 beforeEach(() => {
   seen = []
   replies = []
+  connections = 0
 })
 
 function cluster(server = base, opts: ConstructorParameters<typeof KubeCluster>[1] = {}): KubeCluster {
@@ -215,5 +218,21 @@ describe('KubeCluster over HTTP', () => {
     // The API server's own timestamp, untouched (the typed client used to turn it into a Date and back).
     expect(events[0]).toMatchObject({ kind: 'Event', lastTimestamp: '2026-11-25T10:00:01Z' })
     expect(decodeURIComponent(seen[0].url)).toBe('/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name=p')
+  })
+
+  it('sends consecutive requests over one kept-alive connection', async () => {
+    const c = cluster()
+    const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', resourceVersion: '3' } }
+    replies.push(
+      () => ({ status: 200, body: dep }),
+      () => ({ status: 200, body: dep }),
+      () => ({ status: 200, body: { ...dep, spec: { replicas: 1 } } })
+    )
+    await c.getDeployment('shop', 'web')
+    await c.getDeployment('shop', 'web')
+    await c.scaleDeployment('shop', 'web', 1)
+    expect(seen.map((s) => s.method)).toEqual(['GET', 'GET', 'PATCH'])
+    expect(connections).toBe(1)
+    c.close()
   })
 })
