@@ -49,6 +49,7 @@ const TLS_KEYS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized'
 export class KubeHttpClient {
   private agent?: http.Agent
   private agentKey?: string
+  private proxyAgent?: http.Agent
 
   constructor(private readonly kubeConfig: KubeConfig) {}
 
@@ -112,6 +113,7 @@ export class KubeHttpClient {
 
   /** Close kept-alive connections (the process exits without waiting for them anyway). */
   close(): void {
+    this.proxyAgent?.destroy()
     this.agent?.destroy()
     this.agent = undefined
     this.agentKey = undefined
@@ -127,6 +129,7 @@ export class KubeHttpClient {
     if (proxied && opts.agent instanceof http.Agent) {
       const a = opts.agent as http.Agent & { keepAlive?: boolean }
       a.keepAlive = true
+      this.proxyAgent = a
       return a
     }
     const tls: TlsOptions = {}
