@@ -6,7 +6,9 @@
 //    the generated API classes (gen/index.js and undici) become stubs that throw if ever called.
 //  - one js-yaml copy (ours, 4.x) also for client-node, whose KubeConfig only calls load().
 //  - @actions/http-client (undici 6) is side-effect free to esbuild, so @actions/core's unused
-//    OIDC client and what it pulls in are left out; @actions/github is a lazy chunk.
+//    OIDC client and what it pulls in are left out; @actions/github is a lazy chunk, and its
+//    requests go through src/report/github-fetch.ts, so undici 6 becomes a stub there too
+//    (fetch throws if ever called; ProxyAgent is inert: proxies come from Node's proxyEnv agent).
 // Then esbuild's metafile is checked against the budget below; the build fails over it.
 import { build } from 'esbuild'
 import { builtinModules } from 'node:module'
@@ -15,11 +17,14 @@ import { rm } from 'node:fs/promises'
 /** What Node parses and evaluates before the first API request: dist/index.js and the chunks it imports statically. */
 export const STARTUP_BUDGET_BYTES = 450_000
 /** Never in that startup set: the generated client, any undici, Octokit. */
+/** Never anywhere in dist/: Kubernetes and GitHub requests both go through Node's https. */
+const FORBIDDEN_ANYWHERE = [/node_modules\/undici\//, /@kubernetes\/client-node\/node_modules\/undici\//]
 const FORBIDDEN_AT_STARTUP = [/@kubernetes\/client-node\/dist\/gen\/(?!rxjsStub)/, /node_modules\/undici\//, /node_modules\/@octokit\//, /node_modules\/@actions\/github\//]
 
 const builtins = new Set(builtinModules.filter((m) => !m.startsWith('_')))
 const clientNodeConfig = /@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/
 const inClientNode = /@kubernetes[\\/]client-node[\\/]/
+const inActions = /@actions[\\/](github|http-client)[\\/]/
 
 /** @type {import('esbuild').Plugin} */
 const startupPlugin = {
@@ -35,9 +40,17 @@ const startupPlugin = {
       loader: 'js'
     }))
 
-    b.onResolve({ filter: /^(undici|\.\/gen\/index\.js)$/ }, (args) =>
-      clientNodeConfig.test(args.importer) ? { path: args.path, namespace: 'kubeconfig-stub' } : undefined
-    )
+    b.onResolve({ filter: /^(undici|\.\/gen\/index\.js)$/ }, (args) => {
+      if (clientNodeConfig.test(args.importer)) return { path: args.path, namespace: 'kubeconfig-stub' }
+      if (args.path === 'undici' && inActions.test(args.importer)) return { path: 'undici', namespace: 'github-undici-stub' }
+      return undefined
+    })
+    b.onLoad({ filter: /.*/, namespace: 'github-undici-stub' }, () => ({
+      contents:
+        "export function fetch() { throw new Error('istio-canary sends GitHub requests through githubFetch: undici is not included') }\n" +
+        'export class ProxyAgent {}',
+      loader: 'js'
+    }))
     b.onLoad({ filter: /.*/, namespace: 'kubeconfig-stub' }, (args) => {
       const names = args.path === 'undici' ? ['Agent', 'ProxyAgent'] : ['createConfiguration', 'ServerConfiguration']
       const body = names
@@ -101,6 +114,9 @@ export function checkBudget(metafile) {
     for (const input of Object.keys(metafile.outputs[f].inputs)) {
       if (FORBIDDEN_AT_STARTUP.some((re) => re.test(input))) problems.push(`${input} is loaded at startup (${f})`)
     }
+  }
+  for (const [f, o] of Object.entries(metafile.outputs)) {
+    for (const input of Object.keys(o.inputs)) if (FORBIDDEN_ANYWHERE.some((re) => re.test(input))) problems.push(`${input} is bundled (${f})`)
   }
   const yamlCopies = new Set(
     Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs).map((i) => i.match(/^(.*node_modules\/js-yaml)\//)?.[1]).filter(Boolean))

@@ -1,5 +1,6 @@
 import type { getOctokit } from '@actions/github'
 import { readFileSync } from 'node:fs'
+import { githubFetch } from './github-fetch.js'
 
 /** The Octokit the reports use (REST methods + pagination), as @actions/github builds it. */
 export type GithubClient = ReturnType<typeof getOctokit>
@@ -18,13 +19,14 @@ export interface GithubRunContext {
 }
 
 /**
- * An Octokit for `apiUrl`. @actions/github (Octokit and its HTTP stack) is loaded here, on first
- * use: a run without a token never pays for it. It reads GITHUB_API_URL once, when it is first
- * imported; passing baseUrl explicitly makes the URL the one the config saw.
+ * An Octokit for `apiUrl`. @actions/github (Octokit) is loaded here, on first use: a run without a
+ * token never pays for it. Its requests go through githubFetch (Node's https), not undici. It
+ * reads GITHUB_API_URL once, when it is first imported; passing baseUrl explicitly makes the URL
+ * the one the config saw.
  */
 export async function createGithubClient(token: string, apiUrl: string): Promise<GithubClient> {
   const { getOctokit } = await import('@actions/github')
-  return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, '') })
+  return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, ''), request: { fetch: githubFetch } })
 }
 
 /** The URL of this workflow run, when the context knows it. */
