@@ -10,6 +10,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import tls from 'node:tls'
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -41,6 +42,11 @@ export class KubeHttpError extends Error {
 
 /** Free sockets are closed after this long: below the API server's and load balancers' idle timeouts. */
 const IDLE_SOCKET_MS = 30_000
+/**
+ * Connections per API server. The preflight sends ~20 access reviews at once: without a bound each
+ * would open its own TLS connection (a handshake and a secure context apiece, at startup).
+ */
+const MAX_SOCKETS = 6
 const USER_AGENT = 'istio-canary'
 
 type TlsOptions = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername'>
@@ -132,13 +138,20 @@ export class KubeHttpClient {
       this.proxyAgent = a
       return a
     }
-    const tls: TlsOptions = {}
-    for (const k of TLS_KEYS) if (opts[k] !== undefined) (tls as Record<string, unknown>)[k] = opts[k]
-    const key = base.protocol + TLS_KEYS.map((k) => keyPart(tls[k])).join('|')
+    const tlsOpts: TlsOptions = {}
+    for (const k of TLS_KEYS) if (opts[k] !== undefined) (tlsOpts as Record<string, unknown>)[k] = opts[k]
+    const key = base.protocol + TLS_KEYS.map((k) => keyPart(tlsOpts[k])).join('|')
     if (!this.agent || key !== this.agentKey) {
       this.agent?.destroy()
-      const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const }
-      this.agent = base.protocol === 'http:' ? new http.Agent(common) : new https.Agent({ ...common, ...tls })
+      const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const, maxSockets: MAX_SOCKETS }
+      if (base.protocol === 'http:') {
+        this.agent = new http.Agent(common)
+      } else {
+        // One secure context (CA and client certificate parsed once) for every connection.
+        const { ca, cert, key, pfx, passphrase, ...rest } = tlsOpts
+        const secureContext = tls.createSecureContext({ ca, cert, key, pfx, passphrase })
+        this.agent = new https.Agent({ ...common, ...rest, secureContext })
+      }
       this.agentKey = key
     }
     return this.agent

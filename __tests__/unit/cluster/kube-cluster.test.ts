@@ -235,4 +235,16 @@ describe('KubeCluster over HTTP', () => {
     expect(connections).toBe(1)
     c.close()
   })
+
+  it('sends many concurrent requests (the preflight access reviews) over a bounded number of connections', async () => {
+    const c = cluster()
+    const checks = Array.from({ length: 20 }, (_, i) => ({ verb: 'get', group: '', resource: `r${i}`, namespace: 'shop' }))
+    replies.push(...checks.map(() => () => ({ status: 201, body: { status: { allowed: true } } })))
+    const results = await c.canI(checks)
+    expect(results.every((r) => r.allowed)).toBe(true)
+    expect(seen).toHaveLength(20)
+    expect(connections).toBeGreaterThan(1)
+    expect(connections).toBeLessThanOrEqual(6)
+    c.close()
+  })
 })
