@@ -130,6 +130,8 @@ class FailingGate implements HealthGate {
 interface StepCost {
   requests: number[]
   ms: number[]
+  /** Of ms, the time spent in Cluster calls. */
+  apiMs: number[]
 }
 
 interface Measured {
@@ -152,8 +154,22 @@ async function measureSteps(
 ): Promise<Measured> {
   const config = readConfig({ settle: '0s', interval: '1s', 'check-every': '0', ...inputs })
   const gateConfig = parseGateConfig(gateInputs, {})
-  const cluster = testCluster()
-  const marks: Array<{ t: number; requests: number; weight: number; kind?: string; phase?: string }> = []
+  const real = testCluster()
+  // Time spent waiting on the Cluster port, to tell API time from the rollout's own work.
+  let apiMs = 0
+  const cluster = new Proxy(real, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      return (...args: unknown[]) => {
+        const t0 = performance.now()
+        const out = v.apply(target, args)
+        if (out instanceof Promise) return out.finally(() => (apiMs += performance.now() - t0))
+        return out
+      }
+    }
+  })
+  const marks: Array<{ t: number; requests: number; apiMs: number; weight: number; kind?: string; phase?: string }> = []
   let weightZeroAt: number | undefined
   let bakeMs = 0
   let settleMs = 0
@@ -186,7 +202,7 @@ async function measureSteps(
       const t = performance.now()
       const s = r.state
       if (!s) return
-      marks.push({ t, requests: cluster.requestCount, weight: s.canaryWeight, kind: s.history.at(-1)?.kind, phase: s.phase })
+      marks.push({ t, requests: cluster.requestCount, apiMs, weight: s.canaryWeight, kind: s.history.at(-1)?.kind, phase: s.phase })
       if (s.phase === 'rolling-back' && s.canaryWeight === 0 && weightZeroAt === undefined) weightZeroAt = t
     }
   })
@@ -194,24 +210,31 @@ async function measureSteps(
   const t0 = performance.now()
   const report = await runCommand(config, deps)
   const wallMs = performance.now() - t0
-  const cost: StepCost = { requests: [], ms: [] }
+  const cost: StepCost = { requests: [], ms: [], apiMs: [] }
   for (let i = 1; i < marks.length; i++) {
     if (marks[i].kind === 'weight' && marks[i - 1].kind === 'gates') {
       cost.requests.push(marks[i].requests - marks[i - 1].requests)
       cost.ms.push(marks[i].t - marks[i - 1].t)
+      cost.apiMs.push(marks[i].apiMs - marks[i - 1].apiMs)
     }
   }
   const rollbackMs = extraGate && weightZeroAt !== undefined ? weightZeroAt - extraGate.failedAt : undefined
-  cluster.close()
+  real.close()
   return { cost, report, rollbackMs, wallMs, bakeMs, settleMs, apiRequests: cluster.requestCount }
 }
 
 /**
- * The API server's own time for one weight step: GET a VirtualService and PUT it back with one
- * annotation changed (a real write, guarded by its resourceVersion), over a keep-alive https agent
+ * The API server's own time for one weight step: GET a VirtualService and PUT it back with a
+ * weight and an annotation changed (a real write, guarded by its resourceVersion, same field
+ * manager), over a keep-alive https agent
  * with the credentials applied once. It works on a copy of the rolled-out VirtualService (same
  * size), sampled during the bakes of the rollout, so floor and step share the machine's load.
  */
+interface VsJson {
+  metadata: { annotations?: Record<string, string> }
+  spec: { http?: Array<{ route?: Array<{ weight?: number }> }> }
+}
+
 class FloorProbe {
   readonly times: number[] = []
   private agent?: https.Agent
@@ -246,11 +269,23 @@ class FloorProbe {
    * PUT is timed, unless warming up.
    */
   async sample(record = true): Promise<void> {
-    const live = JSON.parse(await this.send('GET', this.path.replace(/-floor$/, ''))) as { metadata: { annotations?: Record<string, string> } }
+    const live = JSON.parse(await this.send('GET', this.path.replace(/-floor$/, ''))) as VsJson
     const t0 = performance.now()
-    const vs = JSON.parse(await this.send('GET', this.path)) as { metadata: { annotations?: Record<string, string> } }
+    const vs = JSON.parse(await this.send('GET', this.path)) as VsJson
     vs.metadata.annotations = { ...live.metadata.annotations, 'bench.istio-canary/floor': String(++this.n) }
-    JSON.parse(await this.send('PUT', this.path, JSON.stringify(vs)))
+    // The live spec with one weight point moved back and forth: a spec change, like a step's.
+    const spec = structuredClone(live.spec)
+    const route = spec.http?.find((r) => (r.route?.length ?? 0) >= 2)?.route
+    if (route) {
+      const d = this.n % 2 === 0 ? 1 : -1
+      const [a, b] = [route[0].weight ?? 0, route[1].weight ?? 0]
+      if (a + d >= 0 && b - d >= 0) {
+        route[0].weight = a + d
+        route[1].weight = b - d
+      }
+    }
+    vs.spec = spec
+    JSON.parse(await this.send('PUT', `${this.path}?fieldManager=istio-canary`, JSON.stringify(vs)))
     if (record) this.times.push(performance.now() - t0)
   }
 
@@ -275,6 +310,46 @@ class FloorProbe {
   }
 }
 
+/** KubeCluster.getIstio against a raw GET of the same object over a keep-alive agent, interleaved. */
+async function clientOverhead(namespace: string): Promise<{ ours: number; raw: number }> {
+  const kc = kubeConfig()
+  const opts: https.RequestOptions = {}
+  await kc.applyToHTTPSOptions(opts)
+  const server = new URL(kc.getCurrentCluster()!.server)
+  const agent = new https.Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key })
+  const p = `/apis/networking.istio.io/v1/namespaces/${namespace}/virtualservices/istio-virtualservice`
+  const raw = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      https
+        .get({ host: server.hostname, port: server.port, path: p, agent, headers: { ...(opts.headers as Record<string, string>), Accept: 'application/json' } }, (res) => {
+          let t = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (t += c))
+          res.on('end', () => {
+            JSON.parse(t)
+            resolve()
+          })
+        })
+        .on('error', reject)
+    })
+  const cluster = testCluster()
+  await cluster.getIstio('VirtualService', namespace, 'istio-virtualservice')
+  await raw()
+  const ours: number[] = []
+  const rawTimes: number[] = []
+  for (let i = 0; i < 60; i++) {
+    let t = performance.now()
+    await raw()
+    rawTimes.push(performance.now() - t)
+    t = performance.now()
+    await cluster.getIstio('VirtualService', namespace, 'istio-virtualservice')
+    ours.push(performance.now() - t)
+  }
+  cluster.close()
+  agent.destroy()
+  return { ours: median(ours), raw: median(rawTimes) }
+}
+
 function seedInputs(ns: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
@@ -285,6 +360,9 @@ function seedInputs(ns: string, extra: Record<string, string> = {}): Record<stri
   }
 }
 
+/** BENCH_SECTIONS=3,4 runs only those sections (default: all). */
+const only = new Set((process.env.BENCH_SECTIONS ?? '1,2,3,4,5,6').split(',').map((x) => x.trim()))
+
 async function main(): Promise<void> {
   const env = loadTestEnv()
   const [l1, l5] = os.loadavg()
@@ -294,6 +372,7 @@ async function main(): Promise<void> {
   const floorScript = path.join(root, '.bench', 'out', 'floor.mjs')
   try {
     // 1. Cold start to the first API request, next to the floor, interleaved run by run.
+    if (only.has('1')) {
     const kc = fs.readFileSync(env.kubeconfigPath, 'utf8')
     const apiserver = new URL(/server: (\S+)/.exec(kc)![1])
     const ours: number[] = []
@@ -332,7 +411,10 @@ async function main(): Promise<void> {
     )
     console.log(`   peak RSS: status median ${fmt(median(oursRss))} MiB (goal <= 70 MiB); floor ${fmt(median(floorRss))} MiB`)
 
+    }
+
     // 2. Peak memory of a whole rollout through dist/index.js, without and with GitHub reporting.
+    if (only.has('2')) {
     console.log(`\n2. a whole rollout (seed v1 -> v2, steps 10,50,100, 1 s bake) through dist/index.js`)
     for (const github of [false, true]) {
       const ns2 = await seedNamespace('bench-mem')
@@ -368,7 +450,10 @@ async function main(): Promise<void> {
       if (whole.code !== 0 || (gh && ghCalls === 0)) console.log(`   (!) the run did not promote or made no GitHub request:\n${whole.stdout.split('\n').slice(-8).join('\n')}`)
     }
 
+    }
+
     // 3 and 4. Per-step cost against the API server's own GET + PUT of the same VirtualService.
+    if (only.has('3')) {
     const ns3 = await seedNamespace('bench-step')
     namespaces.push(ns3)
     const probe3 = new FloorProbe(ns3, 'istio-virtualservice')
@@ -380,8 +465,17 @@ async function main(): Promise<void> {
     console.log(`\n3. one weight step, bake and gates excluded (seed VirtualService, ${steps.cost.ms.length} steps)`)
     console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)}   (goal <= 2)`)
     console.log(`   time: median ${fmt(median(steps.cost.ms))} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floor GET + PUT ${fmt(floor3)} ms (median of ${probe3.times.length}, sampled during the bakes); ratio ${fmt(median(steps.cost.ms) / floor3, 2)}x   (goal <= 1.2x)`)
+    console.log(`   of the step time, waiting on the Cluster port: median ${fmt(median(steps.cost.apiMs))} ms`)
+    const overhead = await clientOverhead(ns3)
+    console.log(
+      `   the adapter alone: the same GET of the VirtualService through KubeCluster ${fmt(overhead.ours, 2)} ms vs a raw keep-alive request ` +
+        `${fmt(overhead.raw, 2)} ms (median of 60, interleaved): ${fmt(overhead.ours / overhead.raw, 2)}x`
+    )
     console.log(`   whole run: ${steps.apiRequests} API requests`)
 
+    }
+
+    if (only.has('4')) {
     for (const [routes, subsets] of [
       [1, 1],
       [100, 50]
@@ -416,13 +510,16 @@ async function main(): Promise<void> {
       console.log(`\n4. per step with ${routes} route(s) and ${subsets} subset(s) (VirtualService ${fmt(vsBytes / 1024)} KiB)`)
       console.log(
         `   requests median ${median(r.cost.requests)}, time median ${fmt(median(r.cost.ms))} ms, max ${fmt(Math.max(...r.cost.ms))} ms; ` +
-          `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x)`
+          `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x); waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms`
       )
+    }
+
     }
 
     // 5. A whole seed rollout: what is ours besides the configured waits. With a 1 s bake the
     // Prometheus gates cannot judge (their rate window is the bake), so they run in a second
     // rollout with a 5 s bake.
+    if (only.has('5')) {
     for (const [bake, gated] of [
       ['1s', false],
       ['5s', true]
@@ -455,7 +552,10 @@ async function main(): Promise<void> {
       }
     }
 
+    }
+
     // 6. Failed gate -> weight 0 confirmed.
+    if (only.has('6')) {
     const rollbacks: number[] = []
     for (let i = 0; i < 3; i++) {
       const ns6 = await seedNamespace('bench-rb')
@@ -467,6 +567,7 @@ async function main(): Promise<void> {
     }
     console.log(`\n6. a failed gate at 25 % to canary weight 0 confirmed by read-back (3 runs)`)
     console.log(`   median ${fmt(median(rollbacks))} ms, max ${fmt(Math.max(...rollbacks))} ms   (goal < 100 ms)`)
+    }
   } finally {
     await Promise.all(namespaces.map((n) => deleteNamespace(n).catch(() => undefined)))
   }
