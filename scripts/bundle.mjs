@@ -9,10 +9,12 @@
 //    OIDC client and what it pulls in are left out; @actions/github is a lazy chunk, and its
 //    requests go through src/report/github-fetch.ts, so undici 6 becomes a stub there too
 //    (fetch throws if ever called; ProxyAgent is inert: proxies come from Node's proxyEnv agent).
-// Then esbuild's metafile is checked against the budget below; the build fails over it.
+// Then esbuild's metafile is checked against the budget below (the build fails over it), and
+// dist/licenses.txt gets the licence of every package the bundle contains.
 import { build } from 'esbuild'
 import { builtinModules } from 'node:module'
 import { rm } from 'node:fs/promises'
+import { writeThirdPartyLicenses } from './third-party-licenses.ts'
 
 /** What Node parses and evaluates before the first API request: dist/index.js and the chunks it imports statically. */
 export const STARTUP_BUDGET_BYTES = 450_000
@@ -83,11 +85,11 @@ export const bundleOptions = {
   platform: 'node',
   target: 'node24',
   minify: true,
-  legalComments: 'linked',
+  legalComments: 'external', // folded into dist/licenses.txt below
+  metafile: true,
   chunkNames: 'chunks/[name]-[hash]',
   banner: { js: "import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);" },
   plugins: [startupPlugin],
-  metafile: true,
   logLevel: 'warning'
 }
 
@@ -128,6 +130,7 @@ export function checkBudget(metafile) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   await rm('dist', { recursive: true, force: true })
   const result = await build(bundleOptions)
+  writeThirdPartyLicenses(result.metafile, 'dist')
   const { bytes, files, problems } = checkBudget(result.metafile)
   const total = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
   console.log(`dist/: ${total} B in all; loaded at startup: ${bytes} B in ${files.length} file(s) (budget ${STARTUP_BUDGET_BYTES} B)`)

@@ -15,6 +15,7 @@ import {
   FIELD_MANAGER,
   type AccessCheck,
   type AccessResult,
+  type ApplyOptions,
   type Cluster,
   type IstioKind,
   type KubeObject,
@@ -177,7 +178,7 @@ export class KubeCluster implements Cluster {
     return items(list, 'apps/v1', 'Deployment')
   }
 
-  async applyDeployment(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
+  async applyDeployment(obj: KubeObject, opts: ApplyOptions = {}): Promise<KubeObject> {
     const { name, namespace } = obj.metadata
     if (!namespace) throw new Error(`applyDeployment: Deployment ${JSON.stringify(name)} needs metadata.namespace`)
     // The apiserver refuses managedFields in an apply; status is not ours to apply.
@@ -190,7 +191,8 @@ export class KubeCluster implements Cluster {
         {
           method: 'PATCH',
           path: apiPath('apps', 'v1', 'deployments', namespace, name),
-          query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: 'false' },
+          // A real apply never forces: taking fields from another manager must be the user's decision.
+          query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: String(opts.dryRun === true && opts.force === true) },
           body,
           contentType: APPLY_PATCH
         }

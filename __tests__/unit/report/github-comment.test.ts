@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals'
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../../support/fake-github.js'
 import { createGithubClient, type GithubRunContext } from '../../../src/report/github-client.js'
 import { upsertPullRequestComment } from '../../../src/report/pr-comment.js'
@@ -25,6 +25,11 @@ function push(sha = SHA): GithubRunContext {
 }
 
 const occurrences = (text: string, part: string): number => text.split(part).length - 1
+
+// createGithubClient loads @actions/github on first use: load it once here, outside any test's timeout.
+beforeAll(async () => {
+  await import('@actions/github')
+}, 60_000)
 
 beforeEach(() => {
   out = captureWorkflowCommands()

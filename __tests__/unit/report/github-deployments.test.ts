@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals'
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
 import { responseProblems, startFakeGithub, type FakeGithub } from '../../support/fake-github.js'
 import { createGithubClient, type GithubRunContext } from '../../../src/report/github-client.js'
 import { DESCRIPTION_MAX } from '../../../src/report/github-deployments.js'
@@ -18,6 +18,11 @@ const config = { prComment: false, commentAuthors: ['github-actions[bot]'], depl
 let gh: FakeGithub
 let out: CapturedCommands
 let octokit: Awaited<ReturnType<typeof createGithubClient>>
+
+// createGithubClient loads @actions/github on first use: load it once here, outside any test's timeout.
+beforeAll(async () => {
+  await import('@actions/github')
+}, 60_000)
 
 beforeEach(async () => {
   out = captureWorkflowCommands()
