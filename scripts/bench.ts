@@ -132,6 +132,14 @@ interface StepCost {
   ms: number[]
   /** Of ms, the time spent in Cluster calls. */
   apiMs: number[]
+  /** CPU time of this process (user + system) during the step: independent of the machine's load. */
+  cpuMs: number[]
+}
+
+/** CPU time (user + system) of this process so far, in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
 }
 
 interface Measured {
@@ -169,7 +177,7 @@ async function measureSteps(
       }
     }
   })
-  const marks: Array<{ t: number; requests: number; apiMs: number; weight: number; kind?: string; phase?: string }> = []
+  const marks: Array<{ t: number; cpu: number; requests: number; apiMs: number; weight: number; kind?: string; phase?: string }> = []
   let weightZeroAt: number | undefined
   let bakeMs = 0
   let settleMs = 0
@@ -202,7 +210,7 @@ async function measureSteps(
       const t = performance.now()
       const s = r.state
       if (!s) return
-      marks.push({ t, requests: cluster.requestCount, apiMs, weight: s.canaryWeight, kind: s.history.at(-1)?.kind, phase: s.phase })
+      marks.push({ t, cpu: cpuMs(), requests: cluster.requestCount, apiMs, weight: s.canaryWeight, kind: s.history.at(-1)?.kind, phase: s.phase })
       if (s.phase === 'rolling-back' && s.canaryWeight === 0 && weightZeroAt === undefined) weightZeroAt = t
     }
   })
@@ -210,12 +218,13 @@ async function measureSteps(
   const t0 = performance.now()
   const report = await runCommand(config, deps)
   const wallMs = performance.now() - t0
-  const cost: StepCost = { requests: [], ms: [], apiMs: [] }
+  const cost: StepCost = { requests: [], ms: [], apiMs: [], cpuMs: [] }
   for (let i = 1; i < marks.length; i++) {
     if (marks[i].kind === 'weight' && marks[i - 1].kind === 'gates') {
       cost.requests.push(marks[i].requests - marks[i - 1].requests)
       cost.ms.push(marks[i].t - marks[i - 1].t)
       cost.apiMs.push(marks[i].apiMs - marks[i - 1].apiMs)
+      cost.cpuMs.push(marks[i].cpu - marks[i - 1].cpu)
     }
   }
   const rollbackMs = extraGate && weightZeroAt !== undefined ? weightZeroAt - extraGate.failedAt : undefined
@@ -237,6 +246,7 @@ interface VsJson {
 
 class FloorProbe {
   readonly times: number[] = []
+  readonly cpu: number[] = []
   private agent?: https.Agent
   private headers: Record<string, string> = {}
   private server!: URL
@@ -271,6 +281,7 @@ class FloorProbe {
   async sample(record = true): Promise<void> {
     const live = JSON.parse(await this.send('GET', this.path.replace(/-floor$/, ''))) as VsJson
     const t0 = performance.now()
+    const c0 = cpuMs()
     const vs = JSON.parse(await this.send('GET', this.path)) as VsJson
     vs.metadata.annotations = { ...live.metadata.annotations, 'bench.istio-canary/floor': String(++this.n) }
     // The live spec with one weight point moved back and forth: a spec change, like a step's.
@@ -286,7 +297,10 @@ class FloorProbe {
     }
     vs.spec = spec
     JSON.parse(await this.send('PUT', `${this.path}?fieldManager=istio-canary`, JSON.stringify(vs)))
-    if (record) this.times.push(performance.now() - t0)
+    if (record) {
+      this.times.push(performance.now() - t0)
+      this.cpu.push(cpuMs() - c0)
+    }
   }
 
   close(): void {
@@ -466,6 +480,9 @@ async function main(): Promise<void> {
     console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)}   (goal <= 2)`)
     console.log(`   time: median ${fmt(median(steps.cost.ms))} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floor GET + PUT ${fmt(floor3)} ms (median of ${probe3.times.length}, sampled during the bakes); ratio ${fmt(median(steps.cost.ms) / floor3, 2)}x   (goal <= 1.2x)`)
     console.log(`   of the step time, waiting on the Cluster port: median ${fmt(median(steps.cost.apiMs))} ms`)
+    console.log(
+      `   CPU of this process (load-independent): step median ${fmt(median(steps.cost.cpuMs), 2)} ms, floor GET + PUT ${fmt(median(probe3.cpu), 2)} ms`
+    )
     const overhead = await clientOverhead(ns3)
     console.log(
       `   the adapter alone: the same GET of the VirtualService through KubeCluster ${fmt(overhead.ours, 2)} ms vs a raw keep-alive request ` +
@@ -510,7 +527,8 @@ async function main(): Promise<void> {
       console.log(`\n4. per step with ${routes} route(s) and ${subsets} subset(s) (VirtualService ${fmt(vsBytes / 1024)} KiB)`)
       console.log(
         `   requests median ${median(r.cost.requests)}, time median ${fmt(median(r.cost.ms))} ms, max ${fmt(Math.max(...r.cost.ms))} ms; ` +
-          `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x); waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms`
+          `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x); waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms; ` +
+          `CPU step ${fmt(median(r.cost.cpuMs), 2)} ms vs floor ${fmt(median(probe.cpu), 2)} ms`
       )
     }
 
