@@ -143,6 +143,8 @@ function cpuMs(): number {
 }
 
 interface Measured {
+  /** Durations of every Cluster call of the run, by method. */
+  byMethod: Record<string, number[]>
   cost: StepCost
   report: RunReport
   rollbackMs?: number
@@ -165,6 +167,7 @@ async function measureSteps(
   const real = testCluster()
   // Time spent waiting on the Cluster port, to tell API time from the rollout's own work.
   let apiMs = 0
+  const byMethod: Record<string, number[]> = {}
   const cluster = new Proxy(real, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver)
@@ -172,7 +175,12 @@ async function measureSteps(
       return (...args: unknown[]) => {
         const t0 = performance.now()
         const out = v.apply(target, args)
-        if (out instanceof Promise) return out.finally(() => (apiMs += performance.now() - t0))
+        if (out instanceof Promise)
+          return out.finally(() => {
+            const d = performance.now() - t0
+            apiMs += d
+            ;(byMethod[String(prop)] ??= []).push(d)
+          })
         return out
       }
     }
@@ -229,7 +237,7 @@ async function measureSteps(
   }
   const rollbackMs = extraGate && weightZeroAt !== undefined ? weightZeroAt - extraGate.failedAt : undefined
   real.close()
-  return { cost, report, rollbackMs, wallMs, bakeMs, settleMs, apiRequests: cluster.requestCount }
+  return { byMethod, cost, report, rollbackMs, wallMs, bakeMs, settleMs, apiRequests: cluster.requestCount }
 }
 
 /**
@@ -246,6 +254,8 @@ interface VsJson {
 
 class FloorProbe {
   readonly times: number[] = []
+  readonly gets: number[] = []
+  readonly puts: number[] = []
   readonly cpu: number[] = []
   private agent?: https.Agent
   private headers: Record<string, string> = {}
@@ -283,6 +293,7 @@ class FloorProbe {
     const t0 = performance.now()
     const c0 = cpuMs()
     const vs = JSON.parse(await this.send('GET', this.path)) as VsJson
+    const tGet = performance.now() - t0
     vs.metadata.annotations = { ...live.metadata.annotations, 'bench.istio-canary/floor': String(++this.n) }
     // The live spec with one weight point moved back and forth: a spec change, like a step's.
     const spec = structuredClone(live.spec)
@@ -298,6 +309,8 @@ class FloorProbe {
     vs.spec = spec
     JSON.parse(await this.send('PUT', `${this.path}?fieldManager=istio-canary`, JSON.stringify(vs)))
     if (record) {
+      this.gets.push(tGet)
+      this.puts.push(performance.now() - t0 - tGet)
       this.times.push(performance.now() - t0)
       this.cpu.push(cpuMs() - c0)
     }
@@ -480,6 +493,10 @@ async function main(): Promise<void> {
     console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)}   (goal <= 2)`)
     console.log(`   time: median ${fmt(median(steps.cost.ms))} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floor GET + PUT ${fmt(floor3)} ms (median of ${probe3.times.length}, sampled during the bakes); ratio ${fmt(median(steps.cost.ms) / floor3, 2)}x   (goal <= 1.2x)`)
     console.log(`   of the step time, waiting on the Cluster port: median ${fmt(median(steps.cost.apiMs))} ms`)
+    console.log(
+      `   one call, whole run: replaceIstio ${fmt(median(steps.byMethod.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.byMethod.getIstio ?? [0]))} ms; ` +
+        `floor PUT ${fmt(median(probe3.puts))} ms, GET ${fmt(median(probe3.gets))} ms (medians)`
+    )
     console.log(
       `   CPU of this process (load-independent): step median ${fmt(median(steps.cost.cpuMs), 2)} ms, floor GET + PUT ${fmt(median(probe3.cpu), 2)} ms`
     )
