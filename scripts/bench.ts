@@ -145,6 +145,7 @@ function cpuMs(): number {
 interface Measured {
   /** Durations of every Cluster call of the run, by method. */
   byMethod: Record<string, number[]>
+  inStep: Record<string, number[]>
   cost: StepCost
   report: RunReport
   rollbackMs?: number
@@ -168,18 +169,22 @@ async function measureSteps(
   // Time spent waiting on the Cluster port, to tell API time from the rollout's own work.
   let apiMs = 0
   const byMethod: Record<string, number[]> = {}
+  /** The same, only for calls made inside a weight step (after a gate commit, before the next commit). */
+  const inStep: Record<string, number[]> = {}
   const cluster = new Proxy(real, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver)
       if (typeof v !== 'function') return v
       return (...args: unknown[]) => {
         const t0 = performance.now()
+        const stepCall = marks.at(-1)?.kind === 'gates'
         const out = v.apply(target, args)
         if (out instanceof Promise)
           return out.finally(() => {
             const d = performance.now() - t0
             apiMs += d
             ;(byMethod[String(prop)] ??= []).push(d)
+            if (stepCall) (inStep[String(prop)] ??= []).push(d)
           })
         return out
       }
@@ -237,7 +242,7 @@ async function measureSteps(
   }
   const rollbackMs = extraGate && weightZeroAt !== undefined ? weightZeroAt - extraGate.failedAt : undefined
   real.close()
-  return { byMethod, cost, report, rollbackMs, wallMs, bakeMs, settleMs, apiRequests: cluster.requestCount }
+  return { byMethod, inStep, cost, report, rollbackMs, wallMs, bakeMs, settleMs, apiRequests: cluster.requestCount }
 }
 
 /**
@@ -496,6 +501,9 @@ async function main(): Promise<void> {
     console.log(
       `   one call, whole run: replaceIstio ${fmt(median(steps.byMethod.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.byMethod.getIstio ?? [0]))} ms; ` +
         `floor PUT ${fmt(median(probe3.puts))} ms, GET ${fmt(median(probe3.gets))} ms (medians)`
+    )
+    console.log(
+      `   in the weight steps only: replaceIstio ${fmt(median(steps.inStep.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.inStep.getIstio ?? [0]))} ms`
     )
     console.log(
       `   CPU of this process (load-independent): step median ${fmt(median(steps.cost.cpuMs), 2)} ms, floor GET + PUT ${fmt(median(probe3.cpu), 2)} ms`
