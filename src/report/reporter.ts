@@ -246,7 +246,7 @@ export async function createReporter(opts: CreateReporterOptions): Promise<Repor
   let octokit = opts.octokit
   if (!octokit && context && effective.token && (effective.prComment || effective.deploymentEnvironment)) {
     try {
-      octokit = createGithubClient(effective.token, effective.apiUrl)
+      octokit = await createGithubClient(effective.token, effective.apiUrl)
     } catch (error) {
       core.warning(`PR comment and deployments are off: ${error instanceof Error ? error.message : String(error)}`)
     }
