@@ -24,7 +24,11 @@ export const INPUT = {
   retry: 'retry',
   onCancel: 'on-cancel',
   lockDuration: 'lock-duration',
-  timeout: 'timeout'
+  timeout: 'timeout',
+  versionOrder: 'version-order',
+  allowDowngrade: 'allow-downgrade',
+  freezeWindows: 'freeze-windows',
+  minSoak: 'min-soak'
 } as const
 
 /** One of the core input names. */
@@ -44,5 +48,7 @@ export const INPUT_DEFAULTS = {
   [INPUT.supersede]: 'false',
   [INPUT.retry]: 'false',
   [INPUT.onCancel]: 'rollback',
-  [INPUT.lockDuration]: '2m'
+  [INPUT.lockDuration]: '2m',
+  [INPUT.versionOrder]: 'semver',
+  [INPUT.allowDowngrade]: 'false'
 } as const satisfies Partial<Record<InputName, string>>
