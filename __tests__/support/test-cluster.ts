@@ -405,6 +405,11 @@ export interface TrafficConfig {
   service?: string
   /** Status code of the errors (default 503). */
   errorCode?: number
+  /**
+   * Fraction of the requests (0..1) from a caller without a sidecar: reported by the destination
+   * only, with source_workload and source_principal "unknown" (default 0).
+   */
+  outsideMeshRatio?: number
 }
 
 async function trafficCall(method: string, pathPart: string, body?: unknown): Promise<Response> {

@@ -2,6 +2,7 @@ import type { Cluster, } from '../cluster/cluster.js'
 import type { Config } from '../config/config.js'
 import { LockedError, PreflightError, quote } from '../errors.js'
 import type { HealthGate } from '../health/health-gate.js'
+import type { OutsideMeshProbe } from '../health/outside-mesh.js'
 import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
 import { STATE_ANNOTATION, encodeState, } from '../rollout/state-codec.js'
 import type { Result, RolloutState } from '../rollout/types.js'
@@ -24,6 +25,8 @@ export interface CommandDeps {
   signal: AbortSignal
   gates: HealthGate[]
   policy: GatePolicy
+  /** Measures requests from callers outside the mesh (Prometheus configured, input 'outside-mesh' not ignore). */
+  outsideMesh?: OutsideMeshProbe
   checkEveryMs: number
   /** Who runs this (run URL or `host pid`), recorded as the lock holder and in the history. */
   holder: string
@@ -256,6 +259,7 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
       minSoakSeconds: config.minSoakSeconds,
       gates: deps.gates,
       policy: deps.policy,
+      outsideMesh: deps.outsideMesh,
       waitForCanary: (deadlineMs) => deps.waitForDeployment(pre.namespace, state.canary.deployment, deadlineMs, deps.signal),
       onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s)),
       epoch,
