@@ -5,7 +5,7 @@ import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
-import { soakRefusal } from '../rollout/soak.js'
+import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState } from '../rollout/types.js'
@@ -77,7 +77,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
        }
     if (state.phase === 'paused' || state.phase === 'progressing') {
       versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
-      const early = soakRefusal(state, deps.clock.now(), config.minSoakSeconds, config.full)
+      const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
       if (early) throw new PreflightError(early)
     }
   }

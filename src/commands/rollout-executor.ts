@@ -4,6 +4,7 @@ import { ConflictError, RollbackIncompleteError } from '../errors.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
+import { effectiveMinSoak } from '../rollout/soak.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../rollout/state-codec.js'
 import type { CheckResult, GateEvaluation, OutsideMeshShare, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
@@ -39,7 +40,7 @@ export interface ExecutorOptions {
   checkEveryMs: number
   settleMs: number
   progressDeadlineMs: number
-  /** Minimum soak before 100 %: the rollout keeps baking at its last weight until it is met; 0: none. */
+  /** This run's min-soak input; the larger of it and the one the state recorded applies. 0: none. */
   minSoakSeconds: number
   gates: HealthGate[]
   policy: GatePolicy
@@ -85,7 +86,7 @@ export class RolloutExecutor {
   /** Drives the rollout until it is paused or ends. Failures roll back; the rollback's failure throws. */
   async run(): Promise<RolloutState> {
     for (let guard = 0; guard < 1000; guard++) {
-      const action = nextAction(this.state, { nowMs: this.o.clock.now(), minSoakSeconds: this.o.minSoakSeconds })
+      const action = nextAction(this.state, { nowMs: this.o.clock.now(), minSoakSeconds: effectiveMinSoak(this.state, this.o.minSoakSeconds) })
       if (action.kind === 'done') return this.state
       try {
         switch (action.kind) {
@@ -329,7 +330,7 @@ export class RolloutExecutor {
     const every = Math.max(1000, Math.min(this.o.checkEveryMs, this.o.intervalMs))
     if (untilMs > clock.now()) {
       this.o.log.info(
-        `Holding at ${this.state.canaryWeight}% until the minimum soak (min-soak ${formatDuration(this.o.minSoakSeconds)}) is met: promotion to 100% from ${iso(untilMs)}`
+        `Holding at ${this.state.canaryWeight}% until the minimum soak (min-soak ${formatDuration(effectiveMinSoak(this.state, this.o.minSoakSeconds))}) is met: promotion to 100% from ${iso(untilMs)}`
       )
     }
     for (;;) {

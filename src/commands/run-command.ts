@@ -11,7 +11,7 @@ import type { RunReport } from '../report/run-report.js'
 import { withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
 import { withSubset } from '../traffic/istio/destination-rule-transform.js'
 import { freezeRefusal } from '../config/freeze-windows.js'
-import { soakRefusal } from '../rollout/soak.js'
+import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { preflight, type Preflight } from './preflight.js'
 import { errorText, RolloutExecutor } from './rollout-executor.js'
 import type { RolloutLock } from './rollout-lock.js'
@@ -172,7 +172,8 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
             schedule: config.steps,
             epoch: acquired.epoch,
             startedBy: deps.runUrl ?? deps.holder,
-            commit: deps.commit
+            commit: deps.commit,
+            minSoakSeconds: config.minSoakSeconds
           })
         }
         break
@@ -189,7 +190,7 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
           )
         }
         // Checked again under the lock: the state may have moved since preflight read it.
-        const early = soakRefusal(state, deps.clock.now(), config.minSoakSeconds, config.full)
+        const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
         if (early) throw new PreflightError(early)
         state = reduce(state, { type: 'promote-requested', at: iso(deps.clock.now()), full: config.full, by: deps.runUrl ?? deps.holder })
         break

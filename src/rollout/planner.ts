@@ -76,6 +76,7 @@ export interface NewRolloutInput {
   epoch: number
   startedBy?: string
   commit?: string
+  minSoakSeconds?: number
 }
 
 /** The state of a rollout that has just taken the lock: nothing shifted yet. */
@@ -100,6 +101,7 @@ export function newRollout(input: NewRolloutInput): RolloutState {
     updatedAt: input.at,
     startedBy: input.startedBy,
     ...(input.commit ? { commit: input.commit } : {}),
+    ...(input.minSoakSeconds ? { minSoakSeconds: input.minSoakSeconds } : {}),
     history: [{ at: input.at, kind: 'started', canaryWeight: 0, by: input.startedBy }]
   }
 }

@@ -46,6 +46,11 @@ export function soakStatus(history: readonly HistoryEvent[], nowMs: number, minS
   }
 }
 
+/** The soak a run applies: the larger of its own min-soak input and the one the deploy recorded. */
+export function effectiveMinSoak(state: RolloutState | undefined, inputSeconds: number): number {
+  return Math.max(inputSeconds, state?.minSoakSeconds ?? 0)
+}
+
 /** Whether a promote run moves the canary to 100 % at once: `full`, or a pause whose next step is 100. */
 export function promoteReachesFull(state: RolloutState, full: boolean): boolean {
   if (full) return true

@@ -107,12 +107,14 @@ describe('version order', () => {
 describe('minimum soak', () => {
   it('a promote to 100 % before the soak is refused with when it is allowed, nothing written; at that time it goes ahead', async () => {
     const s = await seed('guard-soak-manual')
-    const paused = await runAction(seedInputs(s, { steps: '20,pause,100' }))
+    // The deploy records its min-soak in the rollout state: a promote run without the input keeps it.
+    const paused = await runAction(seedInputs(s, { steps: '20,pause,100', 'min-soak': '30m' }))
     expect(paused.report.result).toBe('paused')
+    expect(paused.report.state?.minSoakSeconds).toBe(1800)
     const firstTraffic = Date.parse(paused.report.state!.history.find((e) => e.kind === 'weight')!.at)
 
     const before = await quietFingerprint(s.ns)
-    const promote = { command: 'promote', 'virtual-service': 'istio-virtualservice', namespace: s.ns, 'min-soak': '30m' }
+    const promote = { command: 'promote', 'virtual-service': 'istio-virtualservice', namespace: s.ns }
     const early = await runAction(promote)
     expect(early.report.result).toBe('unchanged')
     expect(early.report.error?.kind).toBe('PreflightError')
@@ -121,7 +123,7 @@ describe('minimum soak', () => {
       new RegExp(`^Input 'min-soak' is "30m": promoting "v2" to 100 % \\(the next step\\) needs the canary to have served traffic with its gates passing for that long; it has soaked [\\dhms]+ since ${paused.report.state!.history.find((e) => e.kind === 'weight')!.at.replace(/\./g, '\\.')}\\. Promotion to 100 % is allowed from ${allowedFrom.replace(/\./g, '\\.')} \\(in [\\dhms]+\\)\\. Nothing was changed\\.$`)
     )
     // 'full' is refused the same way.
-    const full = await runAction({ ...promote, full: 'true' })
+    const full = await runAction({ ...promote, full: 'true', 'min-soak': '10m' })
     expect(full.report.error?.message).toContain("promoting \"v2\" to 100 % (input 'full')")
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
 

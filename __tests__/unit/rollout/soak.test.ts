@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { nextAction, reduce, type RolloutEvent } from '../../../src/rollout/planner.js'
-import { promoteReachesFull, soakRefusal, soakStatus } from '../../../src/rollout/soak.js'
+import { effectiveMinSoak, promoteReachesFull, soakRefusal, soakStatus } from '../../../src/rollout/soak.js'
 import type { RolloutState, Verdict } from '../../../src/rollout/types.js'
 import { rollout, steps } from './rollout-fixtures.js'
 
@@ -122,5 +122,24 @@ describe('nextAction with a minimum soak (the automatic path)', () => {
     const first = play(steps(10, 50, 100), [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(3, 'pass')])
     expect(nextAction(first, { nowMs: ms(3), minSoakSeconds: 30 * 60 })).toEqual({ kind: 'shift', weight: 50, stepIndex: 1 })
     expect(nextAction(passed)).toEqual({ kind: 'shift', weight: 100, stepIndex: 1 })
+  })
+})
+
+describe('effectiveMinSoak', () => {
+  it('is the larger of the run input and the soak the deploy recorded', () => {
+    const recorded = { ...rollout(steps(10, 100)), minSoakSeconds: 1800 }
+    expect(effectiveMinSoak(recorded, 0)).toBe(1800)
+    expect(effectiveMinSoak(recorded, 3600)).toBe(3600)
+    expect(effectiveMinSoak(rollout(steps(10, 100)), 60)).toBe(60)
+    expect(effectiveMinSoak(undefined, 0)).toBe(0)
+  })
+})
+
+describe('the recorded min-soak in the state annotation', () => {
+  it('survives encoding, and a negative one is refused as a foreign annotation', async () => {
+    const { decodeState, encodeState } = await import('../../../src/rollout/state-codec.js')
+    const state = { ...rollout(steps(10, 100)), minSoakSeconds: 1800 }
+    expect(decodeState(encodeState(state), 'reviews').minSoakSeconds).toBe(1800)
+    expect(() => decodeState(encodeState({ ...state, minSoakSeconds: -1 }), 'reviews')).toThrow(/minSoakSeconds/)
   })
 })
