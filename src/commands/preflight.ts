@@ -4,6 +4,7 @@ import { loadManifests, selectorsOverlap, validateCanaryDeployment } from '../co
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
+import { retirementPending } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
@@ -65,12 +66,12 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
 
   if (config.command === 'promote') {
     // Checked again under the lock; here so that a promote with nothing to promote writes nothing.
-    if (!state || ['promoted', 'rolled-back', 'aborted'].includes(state.phase)) {
+    if (!state || (['promoted', 'rolled-back', 'aborted'].includes(state.phase) && !retirementPending(state))) {
       throw new PreflightError(
         `There is no rollout to promote on VirtualService ${quote(`${namespace}/${config.virtualService}`)}${state ? ` (the last one, of ${quote(state.canary.version)}, ended ${state.phase})` : ''}.`
       )
     }
-    if (state.phase !== 'paused' && !config.full && !(state.phase === 'rolling-back' || state.phase === 'promoting')) {
+    if (state.phase !== 'paused' && !config.full && !(state.phase === 'rolling-back' || state.phase === 'promoting' || retirementPending(state))) {
       throw new PreflightError(
         `The rollout of ${quote(state.canary.version)} on ${quote(`${namespace}/${config.virtualService}`)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
       )
@@ -426,6 +427,8 @@ async function checkAccess(deps: CommandDeps, namespace: string, config: Config,
   const checks: AccessCheck[] = [
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
+    // Before a version is retired: which other routes of the namespace still send traffic to it.
+    { verb: 'list', group: 'networking.istio.io', resource: 'virtualservices', namespace },
     { verb: 'get', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
     { verb: 'update', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
     { verb: 'get', group: 'apps', resource: 'deployments', namespace },
@@ -449,6 +452,22 @@ async function checkAccess(deps: CommandDeps, namespace: string, config: Config,
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
   await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
+  await checkMeshWideView(deps, namespace, warnings)
+}
+
+/**
+ * Routes in other namespaces can send traffic to our subsets too. Looking at them needs `list` on
+ * virtualservices cluster-wide (a ClusterRole); without it the retirement checks only this
+ * namespace, and the user is told so before anything changes.
+ */
+async function checkMeshWideView(deps: CommandDeps, namespace: string, warnings: string[]): Promise<void> {
+  const [r] = await deps.cluster.canI([{ verb: 'list', group: 'networking.istio.io', resource: 'virtualservices', namespace: '' }])
+  if (r && !r.allowed) {
+    warnings.push(
+      `the Kubernetes credentials may not list VirtualServices in all namespaces, so before retiring a version only the routes of namespace ${namespace} are checked for references to it; ` +
+        `a route in another namespace to that version would lose its pods. Grant the ClusterRole istio-canary-route-reader of the README to let the action look.`
+    )
+  }
 }
 
 /** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */

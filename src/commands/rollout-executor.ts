@@ -6,10 +6,11 @@ import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
 import { effectiveMinSoak } from '../rollout/soak.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../rollout/state-codec.js'
-import type { CheckResult, GateEvaluation, OutsideMeshShare, RolloutState } from '../rollout/types.js'
+import type { CheckResult, GateEvaluation, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
 import { readSplit, withoutDestination, withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
 import { hasSubset, withoutSubset, withSubset } from '../traffic/istio/destination-rule-transform.js'
+import { subsetReferences } from '../traffic/istio/subset-references.js'
 import { iso, type Clock, type Log } from './runtime.js'
 
 /** Raised when what we own on the route was changed by someone else (GitOps revert, a person). */
@@ -366,7 +367,6 @@ export class RolloutExecutor {
 
   private async finalizePromotion(): Promise<void> {
     const s = this.state
-    const { namespace } = this.o
     if (s.phase === 'progressing') {
       await this.updateVirtualService((vs) => vs, startPromotion(s, this.now()), { checkDrift: true })
     }
@@ -379,25 +379,87 @@ export class RolloutExecutor {
     )
     this.o.log.info(`Destination ${st.stable.subset} removed from the route; ${st.canary.subset} carries 100%`)
     await this.settle()
-    if (subsetReferencedElsewhere(await this.getVs(), st.stable.subset)) {
-      this.warnings.push(`subset ${st.stable.subset} is still referenced by another route; it was left in the DestinationRule`)
-    } else {
-      await this.updateDestinationRule((dr) => withoutSubset(dr, st.stable.subset))
+    const retirement = await this.retireOldVersion(st)
+    this.state = { ...this.state, retirement }
+    await this.gate('success')
+    await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
+  }
+
+  /**
+   * A promoted rollout whose old version was kept because other routes still served it: retire it
+   * now if they moved, else keep it and say so again. Writes the outcome into the state.
+   */
+  async finishRetirement(): Promise<RolloutState> {
+    const retirement = await this.retireOldVersion(this.state)
+    if (retirement.retired || !retirement.heldBy) this.o.log.info(`The old version ${retirement.version} of the rollout of ${this.state.canary.version} is no longer routed to: retired now`)
+    await this.commitState({ ...this.state, retirement })
+    return this.state
+  }
+
+  /**
+   * Retire the old version after promotion (its subset, then its Deployment per `retire`), unless
+   * a route other than ours still sends traffic to it anywhere we can look: then it is kept, said
+   * loudly, and recorded so that a later promote run retires it once those routes moved.
+   */
+  async retireOldVersion(st: RolloutState): Promise<Retirement> {
+    const { namespace } = this.o
+    const old = { version: st.stable.version, subset: st.stable.subset, ...(st.stable.deployment ? { deployment: st.stable.deployment } : {}) }
+    let refs: string[]
+    try {
+      refs = await this.routesServing(st.stable.subset)
+    } catch (err) {
+      refs = [`(could not list the VirtualServices of namespace ${namespace}: ${errorText(err)})`]
+    }
+    if (refs.length > 0) {
+      const message =
+        `the old version ${st.stable.version} was not retired: subset ${st.stable.subset} still serves ${refs.join('; ')}. ` +
+        `Subset ${st.stable.subset} stays in DestinationRule ${this.o.destinationRule}${st.stable.deployment ? ` and Deployment ${st.stable.deployment} keeps running` : ''}. ` +
+        `Move those routes off ${st.stable.subset} (e.g. to ${st.canary.subset}), then run the promote command again: it retires ${st.stable.version} once nothing routes to it.`
+      this.o.log.warning(message)
+      this.warnings.push(message)
+      return { ...old, retired: false, heldBy: refs }
+    }
+    const dr = await this.o.cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
+    if (dr && hasSubset(dr, st.stable.subset)) {
+      await this.updateDestinationRule((d) => withoutSubset(d, st.stable.subset))
       this.o.log.info(`Subset ${st.stable.subset} removed from DestinationRule ${this.o.destinationRule}`)
     }
+    let retired = false
     if (st.stable.deployment && st.stable.deployment !== st.canary.deployment) {
       if (this.o.retire === 'scale-down') {
         await this.o.cluster.scaleDeployment(namespace, st.stable.deployment, 0)
         this.o.log.info(`Deployment ${st.stable.deployment} scaled to 0 (retire: scale-down)`)
+        retired = true
       } else if (this.o.retire === 'delete') {
-        await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
+        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment)) await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
         this.o.log.info(`Deployment ${st.stable.deployment} deleted (retire: delete)`)
+        retired = true
       }
     } else if (!st.stable.deployment) {
       this.warnings.push(`no Deployment of the old version ${st.stable.version} was found to retire`)
     }
-    await this.gate('success')
-    await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
+    return { ...old, retired }
+  }
+
+  /**
+   * The routes other than this rollout's own that send traffic to `subset` of our host: in the
+   * driven VirtualService, the others of the namespace, and those of other namespaces when the
+   * credentials may list them cluster-wide (else that is said once in the warnings). Throws when
+   * not even the namespace's VirtualServices can be listed.
+   */
+  private async routesServing(subset: string): Promise<string[]> {
+    const { cluster, namespace, virtualService } = this.o
+    const vs = await this.getVs()
+    let others: KubeObject[]
+    try {
+      others = await cluster.listIstioInAllNamespaces('VirtualService')
+    } catch (err) {
+      const blind = `routes in namespaces other than ${namespace} were not checked for subset ${subset} (the credentials may not list VirtualServices cluster-wide: ${errorText(err)})`
+      if (!this.warnings.includes(blind)) this.warnings.push(blind)
+      others = await cluster.listIstio('VirtualService', namespace)
+    }
+    const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
+    return subsetReferences(all, { host: this.state.host, namespace, subset }, { namespace, virtualService, routeIndex: this.routeIndex(vs) })
   }
 
   /**
@@ -445,30 +507,44 @@ export class RolloutExecutor {
     } catch (err) {
       failures.push(`traffic: ${errorText(err)}`)
     }
-    if (failures.length === 0) {
+    // A route this rollout does not own may send traffic to the canary's subset: then neither the
+    // subset nor the canary's pods may go, or that route's callers get 503s.
+    let foreign: string[] = []
+    try {
+      foreign = await this.routesServing(s.canary.subset)
+    } catch (err) {
+      foreign = [`(could not list the VirtualServices of namespace ${namespace}: ${errorText(err)})`]
+    }
+    if (foreign.length > 0) {
+      const message =
+        `ROUTES THIS ROLLOUT DOES NOT OWN STILL SEND TRAFFIC TO THE CANARY ${s.canary.version}: ${foreign.join('; ')}. ` +
+        `Its subset ${s.canary.subset} stays in DestinationRule ${this.o.destinationRule} and Deployment ${s.canary.deployment} keeps running, so their callers are not cut off. ` +
+        `Decide for those routes: move them to ${s.stable.subset}, then remove subset ${s.canary.subset} and run: kubectl -n ${namespace} scale deployment ${s.canary.deployment} --replicas=0`
+      this.o.log.error(message)
+      this.warnings.push(message)
+      this.state = { ...this.state, retirement: { version: s.canary.version, subset: s.canary.subset, deployment: s.canary.deployment, retired: false, heldBy: foreign } }
+    }
+    if (failures.length === 0 && foreign.length === 0) {
       try {
-        const vs = await this.getVs()
-        if (subsetReferencedElsewhere(vs, s.canary.subset)) {
-          this.warnings.push(`subset ${s.canary.subset} is referenced by another route; it was left in the DestinationRule`)
-        } else {
-          const dr = await this.o.cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
-          if (dr && hasSubset(dr, s.canary.subset)) {
-            await this.updateDestinationRule((d) => withoutSubset(d, s.canary.subset))
-            this.undone.push(`subset ${s.canary.subset} removed from DestinationRule ${this.o.destinationRule}`)
-          }
+        const dr = await this.o.cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
+        if (dr && hasSubset(dr, s.canary.subset)) {
+          await this.updateDestinationRule((d) => withoutSubset(d, s.canary.subset))
+          this.undone.push(`subset ${s.canary.subset} removed from DestinationRule ${this.o.destinationRule}`)
         }
       } catch (err) {
         failures.push(`subset: ${errorText(err)}`)
       }
     }
-    try {
-      const dep = await this.o.cluster.getDeployment(namespace, s.canary.deployment)
-      if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
-        await this.o.cluster.scaleDeployment(namespace, s.canary.deployment, 0)
-        this.undone.push(`Deployment ${s.canary.deployment} scaled to 0`)
+    if (foreign.length === 0) {
+      try {
+        const dep = await this.o.cluster.getDeployment(namespace, s.canary.deployment)
+        if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
+          await this.o.cluster.scaleDeployment(namespace, s.canary.deployment, 0)
+          this.undone.push(`Deployment ${s.canary.deployment} scaled to 0`)
+        }
+      } catch (err) {
+        failures.push(`canary Deployment: ${errorText(err)}`)
       }
-    } catch (err) {
-      failures.push(`canary Deployment: ${errorText(err)}`)
     }
     if (failures.length > 0) {
       throw new RollbackIncompleteError(rollbackHelp(this.o, s, failures))
@@ -517,10 +593,16 @@ export class RolloutExecutor {
     return vs
   }
 
-  /** Guarded read-modify-write of the DestinationRule; fenced by the state on the VirtualService. */
+  /**
+   * Guarded read-modify-write of the DestinationRule; fenced by the state on the VirtualService.
+   * One DestinationRule is shared by every VirtualService routing to its host, so many rollouts may
+   * add and remove their subsets at once: a conflict is retried (read again, edit again) with a
+   * growing, jittered pause, up to DR_ATTEMPTS times, so that twenty at once all get through.
+   */
   private async updateDestinationRule(edit: (dr: KubeObject) => KubeObject): Promise<void> {
     const { cluster, namespace, destinationRule } = this.o
-    for (let attempt = 1; attempt <= 5; attempt++) {
+    for (let attempt = 1; attempt <= DR_ATTEMPTS; attempt++) {
+      if (attempt > 1) await this.o.clock.sleep(Math.random() * Math.min(2_000, 50 * 2 ** attempt))
       const live = stateOf(await this.getVs())
       if (live && live.epoch > this.o.epoch) throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch}); this run stops writing`)
       const dr = await cluster.getIstio('DestinationRule', namespace, destinationRule)
@@ -535,7 +617,7 @@ export class RolloutExecutor {
         throw err
       }
     }
-    throw new ConflictError(`DestinationRule ${namespace}/${destinationRule} kept changing under us (5 conflicting writes)`)
+    throw new ConflictError(`DestinationRule ${namespace}/${destinationRule} kept changing under us (${DR_ATTEMPTS} conflicting writes)`)
   }
 
   /** Propagation wait after a routing write (no distribution-tracking API since Istio 1.23). */
@@ -595,15 +677,12 @@ export class RolloutExecutor {
   }
 }
 
+/** Conflicting writes of a shared DestinationRule retried before giving up (see updateDestinationRule). */
+const DR_ATTEMPTS = 12
+
 export function routeHasSubset(vs: KubeObject, index: number, subset: string): boolean {
   const route: Array<{ destination?: { subset?: string } }> = vs.spec?.http?.[index]?.route ?? []
   return route.some((d) => d.destination?.subset === subset)
-}
-
-/** Whether any route other than ours (or any other kind of route) still refers to the subset. */
-function subsetReferencedElsewhere(vs: KubeObject, subset: string): boolean {
-  const text = JSON.stringify({ http: vs.spec?.http ?? [], tcp: vs.spec?.tcp ?? [], tls: vs.spec?.tls ?? [] })
-  return text.includes(`"subset":${JSON.stringify(subset)}`)
 }
 
 function routeLabel(s: RolloutState): string {

@@ -1,9 +1,9 @@
 import type { Cluster, } from '../cluster/cluster.js'
 import type { Config } from '../config/config.js'
-import { LockedError, PreflightError, quote } from '../errors.js'
+import { PreflightError, quote } from '../errors.js'
 import type { HealthGate } from '../health/health-gate.js'
 import type { OutsideMeshProbe } from '../health/outside-mesh.js'
-import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
+import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import { STATE_ANNOTATION, encodeState, } from '../rollout/state-codec.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { GatePolicy } from '../rollout/verdict.js'
@@ -12,7 +12,8 @@ import { withSplit, withState } from '../traffic/istio/virtual-service-transform
 import { withSubset } from '../traffic/istio/destination-rule-transform.js'
 import { freezeRefusal } from '../config/freeze-windows.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
-import { preflight, type Preflight } from './preflight.js'
+import { takeLock, preflightWaitingForLock } from './lock-wait.js'
+import type { Preflight } from './preflight.js'
 import { errorText, RolloutExecutor } from './rollout-executor.js'
 import type { RolloutLock } from './rollout-lock.js'
 import { iso, type Clock, type Log } from './runtime.js'
@@ -66,11 +67,11 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   }
   let pre: Preflight
   try {
-    pre = await preflight(config, deps)
+    pre = await preflightWaitingForLock(config, deps)
   } catch (err) {
     return finish(base, deps, undefined, 'unchanged', err)
   }
-  const report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
+  let report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
   if (pre.alreadyStable) {
     // A re-run of a finished release: said before the lock, so not even a Lease is written.
@@ -90,15 +91,12 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     return finish(report, deps, pre.state, 'unchanged')
   }
 
-  const lock = deps.makeLock(pre.namespace, config.virtualService)
-  let acquired: { epoch: number; takeover: boolean; previousHolder?: string }
-  try {
-    acquired = await lock.acquire({ epochFloor: (pre.state?.epoch ?? 0) + 1 })
-  } catch (err) {
-    if (err instanceof LockedError) {
-      return finish(report, deps, pre.state, 'unchanged', err)
-    }
-    throw err
+  const taken = await takeLock(config, deps, pre)
+  if ('error' in taken) return finish(report, deps, taken.pre.state, 'unchanged', taken.error)
+  const { lock, acquired } = taken
+  if (taken.pre !== pre) {
+    pre = taken.pre
+    report = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   }
   let lost: Error | undefined
   lock.startRenewing(undefined, (err) => {
@@ -155,6 +153,16 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
           undone.push(...old.undone)
           state = undefined
         }
+        if (retirementPending(state)) {
+          // The last rollout kept its old version for routes that still served it: retire it if they moved.
+          const previous = makeExecutor(config, deps, pre, state!, acquired.epoch)
+          const after = await previous.finishRetirement()
+          report.warnings.push(...previous.warnings)
+          if (retirementPending(after)) {
+            report.warnings.push(`the old version ${after.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${after.retirement!.subset}`)
+          }
+          state = after
+        }
         if (state && isInFlight(state)) {
           // The same version again (a re-run): carry on from where the state says.
           if (state.phase === 'paused') {
@@ -179,6 +187,14 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
         break
       }
       case 'promote': {
+        if (retirementPending(state)) {
+          // The promotion is done; only the old version waited for routes to move off it.
+          executor = makeExecutor(config, deps, pre, state!, acquired.epoch)
+          deps.onExecutor?.(executor)
+          const ended = await executor.finishRetirement()
+          report.warnings.push(...executor.warnings)
+          return finish({ ...report, undone }, deps, ended, 'promoted')
+        }
         if (!state || !isInFlight(state)) {
           throw new PreflightError(
             `There is no rollout to promote on VirtualService ${pre.namespace}/${config.virtualService}${state ? ` (the last one ended ${state.phase})` : ''}.`
@@ -336,7 +352,10 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
           : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
       )
     }
-    plan.push(`remove destination ${pre.stable.subset}, then subset ${pre.stable.subset}, then ${config.retire} Deployment ${pre.stable.deployment ?? '(none found)'}`)
+    plan.push(
+      `remove destination ${pre.stable.subset}, then subset ${pre.stable.subset}, then ${config.retire} Deployment ${pre.stable.deployment ?? '(none found)'} ` +
+        `(both kept while another route still sends traffic to subset ${pre.stable.subset})`
+    )
   } else {
     plan.push(`${config.command} the rollout on ${pre.namespace}/${config.virtualService} (current phase: ${pre.state?.phase ?? 'none'})`)
   }

@@ -55,6 +55,8 @@ export interface Config {
   retry: boolean
   onCancel: OnCancelMode
   lockDurationSeconds: number
+  /** How long to wait for another run's lock before giving up; 0: fail at once (the default). */
+  lockWaitSeconds: number
   /** Overall deadline of the run; undefined: none (the job's timeout-minutes applies). */
   timeoutSeconds?: number
   /** How the new version must compare with the stable one (deploy and promote). */
@@ -133,6 +135,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
   const settleSeconds = parseDuration(INPUT.settle, get(INPUT.settle), { max: 3600 })
   const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600 })
+  const lockWaitSeconds = parseDuration(INPUT.lockWait, get(INPUT.lockWait), { max: 6 * 3600 })
   const timeoutValue = optional(INPUT.timeout)
   const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
 
@@ -200,6 +203,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     retry,
     onCancel,
     lockDurationSeconds,
+    lockWaitSeconds,
     ...(timeoutSeconds !== undefined && { timeoutSeconds }),
     versionOrder,
     allowDowngrade,

@@ -24,6 +24,7 @@ export const INPUT = {
   retry: 'retry',
   onCancel: 'on-cancel',
   lockDuration: 'lock-duration',
+  lockWait: 'lock-wait',
   timeout: 'timeout',
   versionOrder: 'version-order',
   allowDowngrade: 'allow-downgrade',
@@ -49,6 +50,7 @@ export const INPUT_DEFAULTS = {
   [INPUT.retry]: 'false',
   [INPUT.onCancel]: 'rollback',
   [INPUT.lockDuration]: '2m',
+  [INPUT.lockWait]: '0',
   [INPUT.versionOrder]: 'semver',
   [INPUT.allowDowngrade]: 'false'
 } as const satisfies Partial<Record<InputName, string>>
