@@ -11,7 +11,7 @@ import type { KubeObject } from '../../src/cluster/cluster.js'
 import { loadKubeConfig } from '../../src/cluster/kubeconfig.js'
 import { makeCommandDeps } from '../../src/commands/command-deps.js'
 import { runCommand } from '../../src/commands/run-command.js'
-import { MemoryLog } from '../../src/commands/runtime.js'
+import { MemoryLog, type Clock } from '../../src/commands/runtime.js'
 import { readConfig } from '../../src/config/config.js'
 import { parseGateConfig } from '../../src/health/gate-config.js'
 import type { RunReport } from '../../src/report/run-report.js'
@@ -25,6 +25,8 @@ export interface RunOptions {
   /** E.g. a short callDeadlineMs for tests that make the apiserver fail on purpose. */
   clusterOptions?: KubeClusterOptions
   onProgress?: (report: RunReport) => void
+  /** The run's clock (default: the system's), e.g. one that starts at a fixed instant. */
+  clock?: Clock
 }
 
 export interface RunOutcome {
@@ -55,7 +57,8 @@ export async function runAction(inputs: Record<string, string>, opts: RunOptions
       signal: opts.signal ?? new AbortController().signal,
       holder: opts.holder ?? `test ${process.pid} ${Math.random().toString(36).slice(2, 8)}`,
       cwd: inputs.cwd ?? process.cwd(),
-      onProgress: opts.onProgress
+      onProgress: opts.onProgress,
+      clock: opts.clock
     })
   )
   return { report, log, cluster }

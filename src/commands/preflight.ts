@@ -6,7 +6,9 @@ import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
 import { retirementPending } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
+import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
+import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology, servingSubset } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
@@ -73,6 +75,11 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
       throw new PreflightError(
         `The rollout of ${quote(state.canary.version)} on ${quote(`${namespace}/${config.virtualService}`)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
       )
+       }
+    if (state.phase === 'paused' || state.phase === 'progressing') {
+      versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
+      const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
+      if (early) throw new PreflightError(early)
     }
   }
   if (config.command !== 'deploy') {
@@ -163,6 +170,9 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     existingState: resuming ? state : undefined
   })
 
+  // A resumed rollout passed this guard when it started.
+  if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
+
   // The stable Deployment: the one whose pods the stable subset selects.
   const stableSubsetLabels = subsetLabels(drs, topology.destinationRuleName, topology.stableSubset)
   const deployments = await cluster.listDeployments(namespace)
@@ -237,6 +247,14 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     canaryManifest: manifest,
     warnings
   }
+}
+
+/** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
+function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
+  const decision = decideVersionOrder({ stable, canary, order: config.versionOrder, allowDowngrade: config.allowDowngrade, target: `VirtualService ${quote(target)}` })
+  if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
+  if (decision.kind === 'downgrade') warnings.push(decision.note)
+  else if (decision.note) deps.log.info(decision.note)
 }
 
 interface RedeployView {

@@ -1,8 +1,10 @@
 import { FIELD_MANAGER, type Cluster, type KubeObject } from '../cluster/cluster.js'
+import { formatDuration } from '../config/duration.js'
 import { ConflictError, RollbackIncompleteError } from '../errors.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
+import { effectiveMinSoak } from '../rollout/soak.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../rollout/state-codec.js'
 import type { CheckResult, GateEvaluation, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
@@ -39,6 +41,8 @@ export interface ExecutorOptions {
   checkEveryMs: number
   settleMs: number
   progressDeadlineMs: number
+  /** This run's min-soak input; the larger of it and the one the state recorded applies. 0: none. */
+  minSoakSeconds: number
   gates: HealthGate[]
   policy: GatePolicy
   /** Records, per evaluation, the share of the canary's requests from callers outside the mesh. */
@@ -83,7 +87,7 @@ export class RolloutExecutor {
   /** Drives the rollout until it is paused or ends. Failures roll back; the rollback's failure throws. */
   async run(): Promise<RolloutState> {
     for (let guard = 0; guard < 1000; guard++) {
-      const action = nextAction(this.state)
+      const action = nextAction(this.state, { nowMs: this.o.clock.now(), minSoakSeconds: effectiveMinSoak(this.state, this.o.minSoakSeconds) })
       if (action.kind === 'done') return this.state
       try {
         switch (action.kind) {
@@ -95,6 +99,9 @@ export class RolloutExecutor {
             break
           case 'bake':
             await this.bake()
+            break
+          case 'soak':
+            await this.soak(action.untilMs)
             break
           case 'pause':
             await this.commitState(reduce(this.state, { type: 'paused', at: this.now() }))
@@ -310,6 +317,51 @@ export class RolloutExecutor {
       }
       await this.updateVirtualService((vs) => vs, reduce(this.state, event), { checkDrift: true })
       if (decided.decision !== 'continue') return
+    }
+  }
+
+  /**
+   * The schedule's last step is 100 % but the minimum soak is not met: stay at the current weight and
+   * evaluate the gates every check period, as in a bake, until `untilMs`. A failed evaluation ends
+   * this call so the planner judges the soak again (it starts over after a failure); the policy's
+   * rollback and pause apply as in any bake.
+   */
+  private async soak(untilMs: number): Promise<void> {
+    const { clock, signal } = this.o
+    const every = Math.max(1000, Math.min(this.o.checkEveryMs, this.o.intervalMs))
+    if (untilMs > clock.now()) {
+      this.o.log.info(
+        `Holding at ${this.state.canaryWeight}% until the minimum soak (min-soak ${formatDuration(effectiveMinSoak(this.state, this.o.minSoakSeconds))}) is met: promotion to 100% from ${iso(untilMs)}`
+      )
+    }
+    for (;;) {
+      const now = clock.now()
+      const wakeAt = untilMs > now ? Math.min(now + every, untilMs) : now + every
+      await clock.sleep(wakeAt - now, signal)
+      const checks = await this.evaluate('bake')
+      const verdict = combine(checks)
+      const decided = decideAfterEvaluation(
+        this.o.policy,
+        { failedChecks: this.state.failedChecks, inconclusiveStreak: this.state.inconclusiveStreak },
+        verdict,
+        { final: false }
+      )
+      const event: RolloutEvent = {
+        type: 'evaluated',
+        at: this.now(),
+        evaluation: { at: this.now(), canaryWeight: this.state.canaryWeight, checks, verdict },
+        decision: decided.decision,
+        failedChecks: decided.counters.failedChecks,
+        inconclusiveStreak: decided.counters.inconclusiveStreak,
+        reason: verdict === 'pass' ? `${decided.reason} (minimum soak)` : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
+      }
+      this.o.log.info(`Gates at ${this.state.canaryWeight}% (soaking): ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}`)
+      if (decided.decision === 'rollback') {
+        this.state = reduce(this.state, event)
+        return
+      }
+      await this.updateVirtualService((vs) => vs, reduce(this.state, event), { checkDrift: true })
+      if (decided.decision !== 'continue' || verdict === 'fail' || clock.now() >= untilMs) return
     }
   }
 

@@ -10,6 +10,8 @@ import type { GatePolicy } from '../rollout/verdict.js'
 import type { RunReport } from '../report/run-report.js'
 import { withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
 import { withSubset } from '../traffic/istio/destination-rule-transform.js'
+import { freezeRefusal } from '../config/freeze-windows.js'
+import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { takeLock, preflightWaitingForLock } from './lock-wait.js'
 import type { Preflight } from './preflight.js'
 import { errorText, RolloutExecutor } from './rollout-executor.js'
@@ -77,6 +79,11 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     deps.log.info(pre.alreadyStable.note)
     const { version, deployment } = pre.alreadyStable
     return finish({ ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version }, deps, pre.state, 'unchanged')
+  }
+  if (config.command === 'deploy' || config.command === 'promote') {
+    // Before the lock: a refused run writes nothing, not even a Lease.
+    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
+    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
   }
   if (config.dryRun) return dryRun(config, deps, pre, report)
   if (config.command === 'abort' && !isInFlight(pre.state)) {
@@ -174,7 +181,8 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
             schedule: config.steps,
             epoch: acquired.epoch,
             startedBy: deps.runUrl ?? deps.holder,
-            commit: deps.commit
+            commit: deps.commit,
+            minSoakSeconds: config.minSoakSeconds
           })
         }
         break
@@ -198,6 +206,9 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
             `The rollout of ${quote(state.canary.version)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
           )
         }
+        // Checked again under the lock: the state may have moved since preflight read it.
+        const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
+        if (early) throw new PreflightError(early)
         state = reduce(state, { type: 'promote-requested', at: iso(deps.clock.now()), full: config.full, by: deps.runUrl ?? deps.holder })
         break
       }
@@ -263,6 +274,7 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
       checkEveryMs: deps.checkEveryMs,
       settleMs: config.settleSeconds * 1000,
       progressDeadlineMs: config.progressDeadlineSeconds * 1000,
+      minSoakSeconds: config.minSoakSeconds,
       gates: deps.gates,
       policy: deps.policy,
       outsideMesh: deps.outsideMesh,
