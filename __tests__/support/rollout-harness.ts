@@ -17,6 +17,7 @@ import { parseGateConfig } from '../../src/health/gate-config.js'
 import type { RunReport } from '../../src/report/run-report.js'
 import { stateOf } from '../../src/rollout/state-codec.js'
 import { loadTestEnv } from './test-cluster.js'
+import { loadTimeZones } from '../../src/config/freeze-windows.js'
 
 export interface RunOptions {
   holder?: string
@@ -43,6 +44,7 @@ export function testCluster(kubeconfigPath?: string, options?: KubeClusterOption
 
 /** Runs one command with the given inputs (as the runner would pass them) and returns its report. */
 export async function runAction(inputs: Record<string, string>, opts: RunOptions = {}): Promise<RunOutcome> {
+  if (inputs['freeze-windows']?.trim()) await loadTimeZones()
   const config = readConfig({ settle: '0s', interval: '1s', 'check-every': '0', ...inputs })
   const gateConfig = parseGateConfig({ 'check-every': '0', ...inputs }, process.env)
   const cluster = testCluster(opts.kubeconfigPath, opts.clusterOptions)

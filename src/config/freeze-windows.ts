@@ -1,4 +1,4 @@
-import { DateTime, IANAZone } from 'luxon'
+import type * as Luxon from 'luxon'
 import { quote } from '../errors.js'
 import { INPUT } from './input-names.js'
 import { inputError } from './input-error.js'
@@ -18,6 +18,20 @@ export interface WeekMinute {
   weekday: number
   hour: number
   minute: number
+}
+
+// The time zone library is loaded only by runs that have freeze windows, so it costs the others
+// nothing at start-up: loadTimeZones() first, then the functions below.
+let luxon: typeof Luxon | undefined
+
+/** Loads the time zone library the functions below need; call (and await) it once before them. */
+export async function loadTimeZones(): Promise<void> {
+  luxon ??= await import('luxon')
+}
+
+function tz(): typeof Luxon {
+  if (!luxon) throw new Error('freeze windows: loadTimeZones() was not awaited before the first use')
+  return luxon
 }
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']
@@ -52,7 +66,7 @@ function parseWindow(text: string, line: number): FreezeWindow {
   }
   const zoneOf = (zone: string): string => {
     if (zone.toUpperCase() === 'UTC') return 'UTC'
-    if (!IANAZone.isValidZone(zone)) fail(`${quote(zone)} is not a time zone: expected an IANA name like "Europe/Berlin", "America/New_York" or "UTC"`)
+    if (!tz().IANAZone.isValidZone(zone)) fail(`${quote(zone)} is not a time zone: expected an IANA name like "Europe/Berlin", "America/New_York" or "UTC"`)
     return zone
   }
   const time = (h: string, m: string): { hour: number; minute: number } => {
@@ -79,7 +93,7 @@ function parseWindow(text: string, line: number): FreezeWindow {
     const [, day1, h1, m1, day2, h2, m2, z] = dates as unknown as Array<string | undefined>
     const zone = zoneOf(z!)
     const at = (day: string, h: string | undefined, m: string | undefined, endOfRange: boolean): number => {
-      const d = DateTime.fromISO(day!, { zone })
+      const d = tz().DateTime.fromISO(day!, { zone })
       if (!d.isValid) fail(`${quote(day)} is not a date: expected YYYY-MM-DD`)
       // A bare end date is frozen through the whole day: the window ends when the next day starts.
       if (h === undefined) return (endOfRange ? d.plus({ days: 1 }) : d).toMillis()
@@ -99,7 +113,7 @@ function weekMinutes(w: WeekMinute): number {
 
 /** Whether the wall clock of `w`'s zone at `ms` is inside weekly window `w`. */
 function insideWeekly(w: Extract<FreezeWindow, { kind: 'weekly' }>, ms: number): boolean {
-  const local = DateTime.fromMillis(ms, { zone: w.zone })
+  const local = tz().DateTime.fromMillis(ms, { zone: w.zone })
   const m = weekMinutes({ weekday: local.weekday, hour: local.hour, minute: local.minute })
   const s = weekMinutes(w.start)
   const e = weekMinutes(w.end)
@@ -113,11 +127,11 @@ function activeUntil(w: FreezeWindow, nowMs: number): number | undefined {
   if (w.kind === 'dates') return nowMs >= w.startMs && nowMs < w.endMs ? w.endMs : undefined
   if (!insideWeekly(w, nowMs)) return undefined
   // The next time the wall clock shows the end time: calendar days, so DST moves the instant, not the time.
-  const local = DateTime.fromMillis(nowMs, { zone: w.zone })
+  const local = tz().DateTime.fromMillis(nowMs, { zone: w.zone })
   const daysAhead = (w.end.weekday - local.weekday + 7) % 7
   const day = daysAhead === 0 ? local : local.startOf('day').plus({ days: daysAhead })
   let end = day.set({ hour: w.end.hour, minute: w.end.minute, second: 0, millisecond: 0 }).toMillis()
-  if (end <= nowMs) end = DateTime.fromMillis(end, { zone: w.zone }).plus({ weeks: 1 }).toMillis()
+  if (end <= nowMs) end = tz().DateTime.fromMillis(end, { zone: w.zone }).plus({ weeks: 1 }).toMillis()
   // An end time the DST change skips (or repeats) lands off the wall time: settle on the first minute
   // the zone's clock is outside the window, a few steps around luxon's answer.
   for (let i = 0; i < 24 * 60 && insideWeekly(w, end); i++) end += MINUTE
@@ -148,7 +162,7 @@ export function activeFreeze(windows: readonly FreezeWindow[], nowMs: number): A
 
 /** An instant as a reader in the window's zone sees it: `Mon 2026-11-30 08:00 Europe/Berlin`. */
 export function formatInZone(ms: number, zone: string): string {
-  return `${DateTime.fromMillis(ms, { zone }).toFormat('ccc yyyy-LL-dd HH:mm', { locale: 'en' })} ${zone}`
+  return `${tz().DateTime.fromMillis(ms, { zone }).toFormat('ccc yyyy-LL-dd HH:mm', { locale: 'en' })} ${zone}`
 }
 
 /**

@@ -1,6 +1,9 @@
 import { ConfigError } from '../../../src/errors.js'
 import { readBoolean, readConfig, splitList } from '../../../src/config/config.js'
 import { INPUT, INPUT_DEFAULTS } from '../../../src/config/input-names.js'
+import { loadTimeZones } from '../../../src/config/freeze-windows.js'
+
+beforeAll(loadTimeZones)
 
 /** The inputs as the runner gives them: every core input present, '' when not set. */
 function inputs(set: Record<string, string> = {}): Record<string, string> {

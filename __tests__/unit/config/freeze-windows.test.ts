@@ -1,6 +1,8 @@
-import { describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { ConfigError } from '../../../src/errors.js'
-import { activeFreeze, freezeRefusal, parseFreezeWindows } from '../../../src/config/freeze-windows.js'
+import { activeFreeze, freezeRefusal, loadTimeZones, parseFreezeWindows } from '../../../src/config/freeze-windows.js'
+
+beforeAll(loadTimeZones)
 
 const at = (iso: string): number => Date.parse(iso)
 const endOf = (windows: string, iso: string): string | undefined => {
