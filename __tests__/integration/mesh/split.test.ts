@@ -19,8 +19,11 @@ import {
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
 import { type Mark, recordMarks, shareOf, sleep, startSeedCaller } from './mesh-support.js'
 
+// Callers stop before their namespaces go (deleting a VirtualService under a caller fails its calls).
+const callers: Array<() => Promise<void>> = []
 const cleanup: Array<() => Promise<void>> = []
 afterAll(async () => {
+  await Promise.all(callers.map((f) => f()))
   await Promise.all(cleanup.map((f) => f()))
 })
 
@@ -33,7 +36,8 @@ const PROPAGATION_MS = 1500
 describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
   it('splits real calls by the weights at each step, 50/50 included, and promotes v1 -> v2 with zero failed calls', async () => {
     const ns = await createTestNamespace('mesh-split')
-    cleanup.push(() => stopCaller(ns, 'client'), () => deleteNamespace(ns))
+    callers.push(() => stopCaller(ns, 'client'))
+    cleanup.push(() => deleteNamespace(ns))
     await startSeedScenario(ns)
     await startSeedCaller(ns, 'client', RPS)
 
@@ -80,11 +84,8 @@ describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
 
   it('a client without xDS (straight to the pods) ignores the weights; one through istiod follows them', async () => {
     const ns = await createTestNamespace('mesh-plain')
-    cleanup.push(
-      () => stopCaller(ns, 'sidecar'),
-      () => stopCaller(ns, 'plain'),
-      () => deleteNamespace(ns)
-    )
+    callers.push(() => stopCaller(ns, 'sidecar'), () => stopCaller(ns, 'plain'))
+    cleanup.push(() => deleteNamespace(ns))
     await startSeedScenario(ns)
     await applyManifests(ns, [readSeedScenario('deployment-v2.yaml'), readSeedScenario('destinationrule-v1-v2.yaml')])
     await waitForDeploymentCondition(ns, 'istio-deployment-v2', 'Available')

@@ -313,7 +313,8 @@ func classify(st *status.Status) (int, string) {
 		return 504, "UT" // upstream request timeout
 	case strings.Contains(msg, "no matching route") || strings.Contains(msg, "no route"):
 		return 404, "NR" // no route configured
-	case strings.Contains(msg, "cluster") && (strings.Contains(msg, "removed") || strings.Contains(msg, "not found") || strings.Contains(msg, "does not exist")):
+	case strings.Contains(msg, "unknown cluster") ||
+		strings.Contains(msg, "cluster") && (strings.Contains(msg, "removed") || strings.Contains(msg, "not found") || strings.Contains(msg, "does not exist")):
 		return 503, "NC" // upstream cluster not found
 	case strings.Contains(msg, "no targets to pick from") || strings.Contains(msg, "no children to pick from") ||
 		strings.Contains(msg, "zero addresses") || strings.Contains(msg, "no healthy") || strings.Contains(msg, "empty address list") ||
