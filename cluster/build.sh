@@ -131,7 +131,7 @@ build_istio() {
   mkdir -p "$BIN"
   rm -f "$BIN/.stamp-istio"
   local t=$(date +%s)
-  log "building istiod (istio.io/istio $ISTIO_VERSION) and meshsim into $BIN (cold: ~12 min on 2 cores; warm: ~1 min)"
+  log "building istiod (istio.io/istio $ISTIO_VERSION) and meshsim into $BIN (cold: 6 min idle to 30 min on a busy 2-core machine; warm: 30-60 s)"
   (cd "$dir" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" istio.io/istio/pilot/cmd/pilot-discovery ./meshsim) \
     || die "building istiod/meshsim from istio.io/istio $ISTIO_VERSION failed"
   echo "$want" >"$BIN/.stamp-istio"
