@@ -93,7 +93,7 @@ describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
     expect(vs).toMatch(/weight: 90[\s\S]*weight: 10/)
     await applyManifests(ns, vs)
 
-    await startSeedCaller(ns, 'sidecar', 100)
+    await startSeedCaller(ns, 'sidecar', 100, null)
     await startCaller(ns, 'plain', { service: 'istio-service', rps: 100, mode: 'plain' })
     await sleep(2000)
     const since = Date.now()
