@@ -249,20 +249,7 @@ EOF
 "${KUBECTL[@]}" wait --for condition=Established --timeout 60s \
   -f "$SHARED_K8S/istio-crds.yaml" -f "$SHARED_K8S/gateway-api-httproute-crd.yaml" >>"$S/logs/apply-crds.log" 2>&1 \
   || die "CRDs not Established: $(tail -5 "$S/logs/apply-crds.log")"
-"${KUBECTL[@]}" wait --for condition=Ready --timeout 60s node/kwok-node-0 node/kwok-node-1 >"$S/logs/wait-nodes.log" 2>&1 \
-  || die "kwok nodes not Ready: $(cat "$S/logs/wait-nodes.log")"
-wait_http prometheus "http://127.0.0.1:$P_PROM/-/ready" 30
-wait_http traffic-source "http://127.0.0.1:$P_TRAFFIC/healthz" 10
-wait_http kube-controller-manager "https://127.0.0.1:$P_KCM/healthz" 30 -k
-wait_http kube-scheduler "https://127.0.0.1:$P_SCHED/healthz" 30 -k
-# Prometheus applies its scrape config a few seconds after start: wait for the first scrape.
-deadline=$(( $(date +%s) + 30 ))
-until curl -sf --max-time 1 "http://127.0.0.1:$P_PROM/api/v1/query" --data-urlencode 'query=up{job="traffic-source"} == 1' | grep -q '"value"'; do
-  (( $(date +%s) > deadline )) && die "prometheus did not scrape the traffic source within 30s"
-  sleep 0.2
-done
-
-# --- istio: istiod and meshsim ------------------------------------------------------------------
+# --- istio: istiod, started as soon as the CRDs it watches are there ------------------------------
 # istiod as a plain process with the admin kubeconfig: plaintext xDS on loopback, no CA, no
 # webhooks, no injection; from an empty working directory (it looks for ./etc/istio/config/mesh
 # and ./var/lib/istio/inject and uses its defaults without them). See docs/test-cluster.md.
@@ -277,12 +264,27 @@ start istiod env -C "$S/istiod" POD_NAMESPACE=istio-system POD_NAME=istiod-local
   --httpAddr "127.0.0.1:$P_ISTIOD_HTTP" --grpcAddr "127.0.0.1:$P_ISTIOD_XDS" \
   --monitoringAddr "127.0.0.1:$P_ISTIOD_MON" --secureGRPCAddr "" --httpsAddr "" \
   --domain cluster.local --log_output_level default:warn
+# --- end istio ----------------------------------------------------------------------------------
+"${KUBECTL[@]}" wait --for condition=Ready --timeout 60s node/kwok-node-0 node/kwok-node-1 >"$S/logs/wait-nodes.log" 2>&1 \
+  || die "kwok nodes not Ready: $(cat "$S/logs/wait-nodes.log")"
+wait_http prometheus "http://127.0.0.1:$P_PROM/-/ready" 30
+wait_http traffic-source "http://127.0.0.1:$P_TRAFFIC/healthz" 10
+wait_http kube-controller-manager "https://127.0.0.1:$P_KCM/healthz" 30 -k
+wait_http kube-scheduler "https://127.0.0.1:$P_SCHED/healthz" 30 -k
+# Prometheus applies its scrape config a few seconds after start: wait for the first scrape.
+deadline=$(( $(date +%s) + 30 ))
+until curl -sf --max-time 1 "http://127.0.0.1:$P_PROM/api/v1/query" --data-urlencode 'query=up{job="traffic-source"} == 1' | grep -q '"value"'; do
+  (( $(date +%s) > deadline )) && die "prometheus did not scrape the traffic source within 30s"
+  sleep 0.2
+done
+
+# --- istio: wait for istiod, then meshsim (its callers need istiod's xDS) ----------------------
 wait_http istiod "http://127.0.0.1:$P_ISTIOD_HTTP/ready" 60
 T_ISTIOD=$(elapsed)
 start meshsim "$BIN/meshsim" serve --kubeconfig "$S/kubeconfig" --listen "127.0.0.1:$P_MESHSIM" \
   --xds "127.0.0.1:$P_ISTIOD_XDS"
 wait_http meshsim "http://127.0.0.1:$P_MESHSIM/ready" 60
-log "istiod ready in $(awk -v a="$T_ISTIOD0" -v b="$T_ISTIOD" 'BEGIN { printf "%.1f", b - a }')s, meshsim at $(elapsed)s"
+log "istiod ready at most $(awk -v a="$T_ISTIOD0" -v b="$T_ISTIOD" 'BEGIN { printf "%.1f", b - a }')s after its start, meshsim at $(elapsed)s"
 # --- end istio ----------------------------------------------------------------------------------
 check_alive
 

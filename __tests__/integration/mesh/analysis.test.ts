@@ -105,6 +105,7 @@ describe("Istio's analysis after every write", () => {
         settle: '4s'
       })
     )
+    console.log(`[mesh] analysis of a rollout and promotion: ${verdicts.length} states analyzed`)
     expect(result.report.result).toBe('promoted')
     // initial, canary subset added, 25, 50, 100, promoted (+ old subset removed): at least 5 states.
     expect(verdicts.length).toBeGreaterThanOrEqual(5)
@@ -135,6 +136,7 @@ describe("Istio's analysis after every write", () => {
         'min-requests': '5'
       })
     )
+    console.log(`[mesh] analysis of a rollback: ${verdicts.length} states analyzed`)
     expect(result.report.result).toBe('rolled-back')
     expect(verdicts.length).toBeGreaterThanOrEqual(4)
     expect(verdicts.filter((v) => v.exitCode !== 0 || v.problems.length > 0)).toEqual([])
