@@ -4,7 +4,7 @@
 //
 //   npm run cluster:up && node scripts/mesh-propagation.mjs [writes=20] [rps=200]
 //
-// Needs the seed manifests (../shared/seed/scenario) beside the checkout, like the tests.
+// Uses the seed's manifests in examples/seed/.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import https from 'node:https'
@@ -15,7 +15,7 @@ const state = process.env.ISTIO_CANARY_CLUSTER_STATE ?? path.join(root, '.cluste
 const env = Object.fromEntries(
   fs.readFileSync(path.join(state, 'env'), 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])
 )
-const seed = process.env.ISTIO_CANARY_SHARED_DIR ? path.join(process.env.ISTIO_CANARY_SHARED_DIR, 'seed/scenario') : path.join(root, '../shared/seed/scenario')
+const seed = path.join(root, 'examples/seed')
 const writes = Number(process.argv[2] ?? 20)
 const rps = Number(process.argv[3] ?? 200)
 const token = fs.readFileSync(path.join(state, 'admin-token'), 'utf8').trim()

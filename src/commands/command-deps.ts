@@ -2,7 +2,7 @@ import type { Cluster } from '../cluster/cluster.js'
 import { waitForDeployment } from '../cluster/deployment-waiter.js'
 import { LeaseLock } from '../cluster/lease-lock.js'
 import type { Config } from '../config/config.js'
-import { buildGates, type GateConfig } from '../health/gate-config.js'
+import { buildGates, buildOutsideMeshProbe, type GateConfig } from '../health/gate-config.js'
 import { KubernetesGate } from '../health/kubernetes-gate.js'
 import type { CommandDeps } from './run-command.js'
 import { systemClock, type Clock, type Log } from './runtime.js'
@@ -34,6 +34,7 @@ export function makeCommandDeps(input: CommandDepsInput): CommandDeps {
     // The Kubernetes gate needs no metrics: a crashing canary is caught even without Prometheus.
     gates: [new KubernetesGate(cluster), ...buildGates(gateConfig)],
     policy: gateConfig.policy,
+    outsideMesh: buildOutsideMeshProbe(gateConfig),
     checkEveryMs: (gateConfig.checkEverySeconds > 0 ? Math.min(gateConfig.checkEverySeconds, config.intervalSeconds) : config.intervalSeconds) * 1000,
     holder: input.holder,
     runUrl: input.runUrl,

@@ -1,9 +1,10 @@
 import { FIELD_MANAGER, type Cluster, type KubeObject } from '../cluster/cluster.js'
 import { ConflictError, RollbackIncompleteError } from '../errors.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
+import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../rollout/state-codec.js'
-import type { CheckResult, GateEvaluation, RolloutState } from '../rollout/types.js'
+import type { CheckResult, GateEvaluation, OutsideMeshShare, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
 import { readSplit, withoutDestination, withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
 import { hasSubset, withoutSubset, withSubset } from '../traffic/istio/destination-rule-transform.js'
@@ -39,6 +40,8 @@ export interface ExecutorOptions {
   progressDeadlineMs: number
   gates: HealthGate[]
   policy: GatePolicy
+  /** Records, per evaluation, the share of the canary's requests from callers outside the mesh. */
+  outsideMesh?: OutsideMeshProbe
   /** Waits for the canary Deployment; returns a failure reason or undefined when available. */
   waitForCanary: (deadlineMs: number) => Promise<string | undefined>
   /** Called whenever the state was written (reports update the PR comment from it). */
@@ -276,9 +279,9 @@ export class RolloutExecutor {
       const final = wakeAt >= end
       if (wakeAt > now) await clock.sleep(wakeAt - now, signal)
       first = false
-      const checks = await this.evaluate('bake')
+      const [checks, outsideMesh] = await Promise.all([this.evaluate('bake'), this.outsideMeshShare()])
       const verdict = combine(checks)
-      const evaluation: GateEvaluation = { at: this.now(), canaryWeight: this.state.canaryWeight, checks, verdict }
+      const evaluation: GateEvaluation = { at: this.now(), canaryWeight: this.state.canaryWeight, checks, verdict, ...(outsideMesh ? { outsideMesh } : {}) }
       const decided = decideAfterEvaluation(
         this.o.policy,
         { failedChecks: this.state.failedChecks, inconclusiveStreak: this.state.inconclusiveStreak },
@@ -295,7 +298,9 @@ export class RolloutExecutor {
         // Name what did not pass, so the report says "success-rate 92 % (>= 99 %)", not just "gates failed".
         reason: verdict === 'pass' ? decided.reason : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
       }
-      this.o.log.info(`Gates at ${this.state.canaryWeight}%: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}`)
+      this.o.log.info(
+        `Gates at ${this.state.canaryWeight}%: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}${outsideMesh ? `; ${describeOutsideMesh(outsideMesh)}` : ''}`
+      )
       if (decided.decision === 'rollback') {
         // No write of its own: the verdict travels with the first rollback write (weight 0), so
         // traffic leaves the failing canary one round trip after the gate said so.
@@ -504,6 +509,13 @@ export class RolloutExecutor {
     }
   }
 
+  /** The canary's requests from outside the mesh over the evaluation window: what the weights did not decide. */
+  private async outsideMeshShare(): Promise<OutsideMeshShare | undefined> {
+    if (!this.o.outsideMesh) return undefined
+    const ctx = this.gateContext()
+    return this.o.outsideMesh.share({ namespace: ctx.namespace, workload: ctx.canary.deployment }, ctx.windowSeconds, ctx.signal)
+  }
+
   private async evaluate(moment: GateMoment, nextWeight?: number): Promise<CheckResult[]> {
     const ctx = this.gateContext(nextWeight)
     const results: CheckResult[] = []
@@ -559,6 +571,13 @@ export function describeCheck(c: CheckResult): string {
 export function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return String(n)
   return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/\.?0+$/, '')
+}
+
+/** The per-step outside-mesh figure in a log line: `outside the mesh: 12.5 % of canary requests`. */
+export function describeOutsideMesh(share: OutsideMeshShare): string {
+  return share.percent === undefined
+    ? `outside the mesh: unknown (${share.detail ?? 'no data'})`
+    : `outside the mesh: ${formatPercent(share.percent)} of canary requests`
 }
 
 export function errorText(err: unknown): string {

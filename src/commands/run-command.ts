@@ -2,6 +2,7 @@ import type { Cluster, } from '../cluster/cluster.js'
 import type { Config } from '../config/config.js'
 import { LockedError, PreflightError, quote } from '../errors.js'
 import type { HealthGate } from '../health/health-gate.js'
+import type { OutsideMeshProbe } from '../health/outside-mesh.js'
 import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
 import { STATE_ANNOTATION, encodeState, } from '../rollout/state-codec.js'
 import type { Result, RolloutState } from '../rollout/types.js'
@@ -22,6 +23,8 @@ export interface CommandDeps {
   signal: AbortSignal
   gates: HealthGate[]
   policy: GatePolicy
+  /** Measures requests from callers outside the mesh (Prometheus configured, input 'outside-mesh' not ignore). */
+  outsideMesh?: OutsideMeshProbe
   checkEveryMs: number
   /** Who runs this (run URL or `host pid`), recorded as the lock holder and in the history. */
   holder: string
@@ -67,6 +70,12 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   }
   const report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
+  if (pre.alreadyStable) {
+    // A re-run of a finished release: said before the lock, so not even a Lease is written.
+    deps.log.info(pre.alreadyStable.note)
+    const { version, deployment } = pre.alreadyStable
+    return finish({ ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version }, deps, pre.state, 'unchanged')
+  }
   if (config.dryRun) return dryRun(config, deps, pre, report)
   if (config.command === 'abort' && !isInFlight(pre.state)) {
     // Nothing to abort: said before the lock, so not even a Lease is written.
@@ -239,6 +248,7 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
       progressDeadlineMs: config.progressDeadlineSeconds * 1000,
       gates: deps.gates,
       policy: deps.policy,
+      outsideMesh: deps.outsideMesh,
       waitForCanary: (deadlineMs) => deps.waitForDeployment(pre.namespace, state.canary.deployment, deadlineMs, deps.signal),
       onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s)),
       epoch,

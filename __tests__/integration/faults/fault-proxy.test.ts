@@ -1,9 +1,8 @@
 /**
  * KubeCluster's retry behaviour against the REAL local kube-apiserver, with faults injected by a
- * real HTTPS proxy in between (__tests__/support/fault-proxy.ts). Rows of the fault matrix in
- * shared/docs/reliability.md §5: 17 (500/503), 18 (429 + Retry-After), 19 (409), 22 (401),
- * 23 (validation webhook down), plus dropped connections, slow answers and "the write landed but
- * the answer was lost".
+ * real HTTPS proxy in between (__tests__/support/fault-proxy.ts): 500/503, 429 + Retry-After,
+ * 409, 401, the Istio validation webhook down, dropped connections, slow answers and "the write
+ * landed but the answer was lost".
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -115,7 +114,7 @@ describe('passthrough', () => {
   })
 })
 
-describe('row 17: apiserver 500/503', () => {
+describe('apiserver 500/503', () => {
   it('a GET answered 503 once succeeds on the retry (2 requests)', async () => {
     const c = await cluster()
     proxy.addRule({ match: { method: 'GET', pathRegex: vsPath() }, action: { kind: 'status', status: 503 } })
@@ -172,7 +171,7 @@ describe('row 17: apiserver 500/503', () => {
   })
 })
 
-describe('row 18: 429 + Retry-After', () => {
+describe('429 + Retry-After', () => {
   it('waits at least Retry-After before the retry', async () => {
     const c = await cluster()
     proxy.addRule({ match: { method: 'GET', pathRegex: vsPath() }, action: { kind: 'status', status: 429, retryAfterSeconds: 1 } })
@@ -200,7 +199,7 @@ describe('row 18: 429 + Retry-After', () => {
   })
 })
 
-describe('row 19: 409 on a VirtualService update', () => {
+describe('409 on a VirtualService update', () => {
   it('is a ConflictError at once, never retried', async () => {
     const c = await cluster()
     const vs = (await c.getIstio('VirtualService', ns, 'reviews'))!
@@ -211,7 +210,7 @@ describe('row 19: 409 on a VirtualService update', () => {
   })
 })
 
-describe('row 22: 401 (expired credentials)', () => {
+describe('401 (expired credentials)', () => {
   it('one 401 is retried once (credentials may have been refreshed)', async () => {
     const c = await cluster()
     proxy.addRule({ match: { method: 'GET', pathRegex: vsPath() }, action: { kind: 'status', status: 401 } })
@@ -233,7 +232,7 @@ describe('row 22: 401 (expired credentials)', () => {
   })
 })
 
-describe('row 23: Istio validation webhook down', () => {
+describe('Istio validation webhook down', () => {
   it('"failed calling webhook" 500s on the VS write are retried until the webhook is back', async () => {
     const c = await cluster()
     const vs = (await c.getIstio('VirtualService', ns, 'reviews'))!
