@@ -258,6 +258,16 @@ EOF
 "${KUBECTL[@]}" wait --for condition=Established --timeout 60s \
   -f "$CRDS" >>"$S/logs/apply-crds.log" 2>&1 \
   || die "CRDs not Established: $(tail -5 "$S/logs/apply-crds.log")"
+# Established is not yet served: a new CRD's storage answers 429 "storage is (re)initializing" for a
+# moment, so wait until every CRD lists (clients that retry 429, like kubectl, would hide it).
+for res in $("${KUBECTL[@]}" get -f "$CRDS" -o jsonpath='{range .items[*]}{.spec.group}/{.spec.versions[?(@.storage==true)].name}/{.spec.names.plural}{"\n"}{end}'); do
+  for i in $(seq 1 150); do
+    code="$(curl -sk --max-time 2 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" "$API_URL/apis/$res?limit=1" || true)"
+    [[ "$code" == 200 ]] && break
+    [[ $i == 150 ]] && die "the CRD resource $res is not served (HTTP $code after 30 s)"
+    sleep 0.2
+  done
+done
 T_CRDS=$(elapsed)
 # --- istio: istiod, started as soon as the CRDs it watches are there ------------------------------
 # istiod as a plain process with the admin kubeconfig: plaintext xDS on loopback, no CA, no
