@@ -5,9 +5,8 @@
  * with the stable version's share (warn), refuses with nothing written (fail), or says nothing
  * (ignore); during the rollout each evaluation records the canary's share, and the report shows it.
  *
- * Not here: a real caller that bypasses xDS through istiod and kube-proxy. That needs the mesh of
- * the local cluster (sidecar-less client, real Envoy or proxyless data plane), which is not part of
- * this cluster yet.
+ * A real caller that bypasses xDS (meshsim's sidecar-less "plain" caller beside an xDS one) is in
+ * __tests__/integration/mesh/outside-mesh-caller.test.ts.
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { outsideMeshQueries } from '../../../src/health/outside-mesh.js'
