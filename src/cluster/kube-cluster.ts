@@ -23,15 +23,8 @@ import {
 } from '@kubernetes/client-node'
 import { ConflictError } from '../errors.js'
 import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_REQUEST_TIMEOUT_MS, withApiRetry } from './api-retry.js'
-import {
-  FIELD_MANAGER,
-  type AccessCheck,
-  type AccessResult,
-  type Cluster,
-  type IstioKind,
-  type KubeObject,
-  type WriteOptions
-} from './cluster.js'
+import { FIELD_MANAGER, type AccessCheck, type AccessResult, type Cluster, type IstioKind, type WriteOptions } from './cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { KubeApiError, type RequestTarget } from './kube-api-error.js'
 
 export const ISTIO_GROUP = 'networking.istio.io'

@@ -1,6 +1,8 @@
-import type { AccessCheck, KubeObject } from '../cluster/cluster.js'
+import type { AccessCheck } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
+import { labelsMatch, selectorMatches } from '../kube/label-selector.js'
 import type { Config } from '../config/config.js'
-import { loadManifests, selectorsOverlap, validateCanaryDeployment } from '../config/manifests.js'
+import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { stateOf } from '../rollout/state-codec.js'
@@ -143,7 +145,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   const stableSubsetLabels = subsetLabels(drs, topology.destinationRuleName, topology.stableSubset)
   const deployments = await cluster.listDeployments(namespace)
   const stableDeployments = deployments.filter(
-    (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && matches(d.spec?.template?.metadata?.labels ?? {}, stableSubsetLabels)
+    (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && selectsPods(stableSubsetLabels, d.spec?.template?.metadata?.labels ?? {})
   )
   if (stableDeployments.length > 1) {
     warnings.push(
@@ -154,7 +156,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   if (stableDeployment) {
     const stableSelector: Record<string, string> = stableDeployment.spec?.selector?.matchLabels ?? {}
     const canarySelector: Record<string, string> = manifest.spec?.selector?.matchLabels ?? {}
-    if (selectorsOverlap(stableDeployment.spec?.selector, podLabels) || selectorsOverlap(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})) {
+    if (selectorMatches(stableDeployment.spec?.selector, podLabels) || selectorMatches(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})) {
       throw new PreflightError(
         `Deployment ${quote(canaryDeployment)} and the stable Deployment ${quote(stableDeployment.metadata.name)} select each other's pods ` +
           `(stable selector ${quote(stableSelector)}, canary selector ${quote(canarySelector)}); the two controllers would fight. ` +
@@ -164,7 +166,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
   const existing = await cluster.getDeployment(namespace, canaryDeployment)
   // stableDeployments leaves out the canary's name, so judge an existing one by its pods' labels.
-  if (existing && stableSubsetLabels && matches(existing.spec?.template?.metadata?.labels ?? {}, stableSubsetLabels)) {
+  if (existing && stableSubsetLabels && selectsPods(stableSubsetLabels, existing.spec?.template?.metadata?.labels ?? {})) {
     throw new PreflightError(
       `Deployment ${quote(canaryDeployment)} already runs the stable version ${quote(topology.stableVersion)} (its pods match subset ${quote(topology.stableSubset)}); ` +
         `each version needs its own Deployment name: rename the canary Deployment in input 'manifests'.`
@@ -238,9 +240,9 @@ function subsetLabels(drs: KubeObject[], drName: string, subset: string): Record
   return s?.labels
 }
 
-function matches(labels: Record<string, string>, selector: Record<string, string>): boolean {
-  const keys = Object.keys(selector)
-  return keys.length > 0 && keys.every((k) => labels[k] === selector[k])
+/** A subset's labels pick out these pods; a subset without labels is taken to pick out none of them. */
+function selectsPods(subsetLabels: Record<string, string>, podLabels: Record<string, string>): boolean {
+  return Object.keys(subsetLabels).length > 0 && labelsMatch(subsetLabels, podLabels)
 }
 
 /** Routing rules apply only to meshed callers and meshed pods: without Envoy the weights are ignored. */

@@ -1,4 +1,5 @@
-import { FIELD_MANAGER, type Cluster, type KubeObject } from '../cluster/cluster.js'
+import { FIELD_MANAGER, type Cluster } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { ConflictError, RollbackIncompleteError } from '../errors.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'

@@ -2,7 +2,8 @@ import { glob, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import * as jsYaml from 'js-yaml'
 import { CORE_SCHEMA, YAMLException, loadAll, type Type } from 'js-yaml'
-import type { KubeObject } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
+import { selectorMatches, type LabelSelector } from '../kube/label-selector.js'
 import { ConfigError, quote } from '../errors.js'
 import { INPUT } from './input-names.js'
 import { inputError } from './input-error.js'
@@ -163,41 +164,6 @@ function formatBytes(n: number): string {
 
 // ---------------------------------------------------------------------------------------------
 
-/** A Kubernetes label selector (matchLabels and/or matchExpressions). */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>
-  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>
-}
-
-/**
- * True when `selector` selects pods labelled `labels`, with Kubernetes semantics (all terms must
- * hold). Use it both ways between the canary and the stable Deployment (each selector against the
- * other's template labels): two Deployments selecting the same pods fight over them. An empty or
- * missing selector selects everything; an unknown operator is treated as overlapping, to be safe.
- */
-export function selectorsOverlap(selector: LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
-  const l = labels ?? {}
-  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (l[k] !== v) return false
-  for (const e of selector?.matchExpressions ?? []) {
-    const has = Object.hasOwn(l, e.key)
-    const inValues = has && (e.values ?? []).includes(l[e.key]!)
-    switch (e.operator) {
-      case 'In':
-        if (!inValues) return false
-        break
-      case 'NotIn':
-        if (inValues) return false
-        break
-      case 'Exists':
-        if (!has) return false
-        break
-      case 'DoesNotExist':
-        if (has) return false
-        break
-    }
-  }
-  return true
-}
 
 /** The one Deployment the action applies, checked. */
 export interface CanaryDeployment {
@@ -310,7 +276,7 @@ function checkDeployment(doc: ManifestDocument, opts: CanaryDeploymentOptions): 
         `two Deployments selecting the same pods fight over them, and a selector cannot be changed after creation (got matchLabels ${quote(formatLabels(matchLabels))})`
     )
   }
-  if (!selectorsOverlap(sel as LabelSelector, labels)) {
+  if (!selectorMatches(sel as LabelSelector, labels)) {
     fail(`spec.selector does not match spec.template.metadata.labels: every selector term must hold for the pod labels (got selector ${quote(formatLabels(matchLabels))}, labels ${quote(formatLabels(labels))})`)
   }
   return { deployment: d, version: version!, file: doc.file, ...(namespace !== undefined ? { namespace: namespace as string } : {}) }

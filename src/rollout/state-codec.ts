@@ -2,7 +2,7 @@
  * The rollout state as the JSON of one VirtualService annotation: compact, under a size cap, and
  * checked on the way back in so a hand-edited or foreign annotation never drives a rollout.
  */
-import type { KubeObject } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { PreflightError, quote } from '../errors.js'
 import type { HistoryEvent, Phase, Result, RolloutState } from './types.js'
 

@@ -3,7 +3,7 @@
  * fresh namespace, its inputs, and what "converged back to stable" means, checked on the cluster.
  */
 import { expect } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { leaseName } from '../../../src/cluster/lease-lock.js'
 import type { RolloutState } from '../../../src/rollout/types.js'
 import { stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'

@@ -5,7 +5,7 @@
  * annotation. Everything else is compared as the apiserver stores it, before and after.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { applyManifests, createTestNamespace, deleteNamespace, waitForDeploymentCondition } from '../../support/test-cluster.js'
 import { runAction, snapshot, testCluster, writeManifest } from '../../support/rollout-harness.js'

@@ -6,7 +6,6 @@ import {
   MAX_MANIFEST_BYTES,
   type ManifestDocument,
   loadManifests,
-  selectorsOverlap,
   validateCanaryDeployment
 } from '../../../src/config/manifests.js'
 
@@ -356,48 +355,5 @@ describe('validateCanaryDeployment', () => {
 
   it('accepts unset replicas', () => {
     expect(validateCanaryDeployment(doc((d) => delete d.spec.replicas), opts).version).toBe('v2')
-  })
-})
-
-describe('selectorsOverlap', () => {
-  const stable = { app: 'web', version: 'v1' }
-  const canary = { app: 'web', version: 'v2' }
-
-  it('keyed on the version label, the canary and stable selectors are disjoint', () => {
-    expect(selectorsOverlap({ matchLabels: canary }, stable)).toBe(false)
-    expect(selectorsOverlap({ matchLabels: stable }, canary)).toBe(false)
-    expect(selectorsOverlap({ matchLabels: canary }, canary)).toBe(true)
-  })
-
-  it('a stable selector without the version label selects the canary pods too (row 3)', () => {
-    expect(selectorsOverlap({ matchLabels: { app: 'web' } }, canary)).toBe(true)
-  })
-
-  it('the seed: v1 and v2 selectors do not overlap', () => {
-    expect(selectorsOverlap({ matchLabels: { 'istio-test-version': 'v1' } }, { 'istio-test-app': 'istio-test-app', 'istio-test-version': 'v2' })).toBe(false)
-  })
-
-  it('an empty or missing selector selects everything', () => {
-    expect(selectorsOverlap({}, canary)).toBe(true)
-    expect(selectorsOverlap(undefined, undefined)).toBe(true)
-  })
-
-  it.each<[string, string[] | undefined, boolean]>([
-    ['In', ['v1', 'v2'], true],
-    ['In', ['v1'], false],
-    ['NotIn', ['v1'], true],
-    ['NotIn', ['v2'], false],
-    ['Exists', undefined, true],
-    ['DoesNotExist', undefined, false],
-    ['SomethingNew', undefined, true]
-  ])('matchExpressions %s %j on version=v2 -> %s', (operator, values, expected) => {
-    const expr = { key: 'version', operator, ...(values && { values }) }
-    expect(selectorsOverlap({ matchExpressions: [expr] }, canary)).toBe(expected)
-  })
-
-  it('matchExpressions on an absent key', () => {
-    expect(selectorsOverlap({ matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] }, canary)).toBe(true)
-    expect(selectorsOverlap({ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['x'] }] }, canary)).toBe(true)
-    expect(selectorsOverlap({ matchExpressions: [{ key: 'tier', operator: 'In', values: ['x'] }] }, canary)).toBe(false)
   })
 })

@@ -1,4 +1,4 @@
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { PreflightError } from '../../../src/errors.js'
 import { resolveTopology, type TopologyInput } from '../../../src/traffic/istio/route-topology.js'
 import { parseServiceHost, sameServiceHost } from '../../../src/traffic/istio/service-host.js'

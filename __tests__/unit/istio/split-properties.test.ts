@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION, decodeState, encodeState } from '../../../src/rollout/state-codec.js'
 import { withoutSubset, withSubset } from '../../../src/traffic/istio/destination-rule-transform.js'
 import { readSplit, withoutDestination, withSplit, withState } from '../../../src/traffic/istio/virtual-service-transform.js'

@@ -1,4 +1,4 @@
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { PreflightError } from '../../../src/errors.js'
 import { MAX_STATE_BYTES, STATE_ANNOTATION, decodeState, encodeState, stateOf } from '../../../src/rollout/state-codec.js'
 import type { HistoryEvent } from '../../../src/rollout/types.js'

@@ -1,4 +1,4 @@
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { ConflictError } from '../../../src/errors.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import {

@@ -3,7 +3,8 @@
  * it uses, and whether the Service and subsets can carry the canary. Pure: no I/O, throws
  * PreflightError naming the object, quoting the value and saying what was expected.
  */
-import type { KubeObject } from '../../cluster/cluster.js'
+import type { KubeObject } from '../../kube/kube-object.js'
+import { labelsMatch } from '../../kube/label-selector.js'
 import { PreflightError, quote } from '../../errors.js'
 import type { Phase, RolloutState } from '../../rollout/types.js'
 import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
@@ -137,7 +138,7 @@ export function resolveTopology(input: TopologyInput): Topology {
   const stableVersion = state
     ? state.stable.version
     : (stable?.labels?.[versionLabel] ?? stableSubset)
-  if (stable && selects(stable.labels ?? {}, input.canaryPodLabels)) {
+  if (stable && labelsMatch(stable.labels ?? {}, input.canaryPodLabels)) {
     throw new PreflightError(
       `The stable subset ${quote(stableSubset)} of ${drRef} selects labels ${quote(labelString(stable.labels))}, ` +
         `which the canary pods (labels ${quote(labelString(input.canaryPodLabels))}) also carry: the canary would ` +
@@ -190,11 +191,6 @@ export function resolveTopology(input: TopologyInput): Topology {
     resuming: state !== undefined,
     currentSplit: { stable: split.stable, canary: split.canary }
   }
-}
-
-/** Whether `selector` (label map) matches `labels`: every pair of the selector is in the labels. */
-export function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === v)
 }
 
 function findRoute(
@@ -374,7 +370,7 @@ function checkService(input: TopologyInput, service: ServiceHost, host: string):
         `the pods of every version (e.g. the app label).`
     )
   }
-  if (!selects(selector, input.canaryPodLabels)) {
+  if (!labelsMatch(selector, input.canaryPodLabels)) {
     throw new PreflightError(
       `${ref} selects ${quote(labelString(selector))}, which the canary pods (labels ${quote(labelString(input.canaryPodLabels))}) ` +
         `do not carry: no traffic could reach them. Expected the canary pod template to carry every label of the Service selector.`

@@ -4,7 +4,7 @@
  * not change with the input (only the route's destination list and metadata are copied), so each
  * call is O(size of the route): treat inputs and results as immutable.
  */
-import type { KubeObject } from '../../cluster/cluster.js'
+import type { KubeObject } from '../../kube/kube-object.js'
 import { ConflictError, quote } from '../../errors.js'
 import { objectRef, routeRef } from './object-ref.js'
 

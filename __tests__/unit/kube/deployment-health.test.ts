@@ -1,10 +1,5 @@
-import {
-  goDuration,
-  judgeCanaryPods,
-  judgeDeployment,
-  restartCounts
-} from '../../../src/rollout/deployment-health.js'
-import { deployment, event, pod } from './snapshots.js'
+import { goDuration, judgeDeployment } from '../../../src/kube/deployment-health.js'
+import { deployment, event, pod } from '../cluster/snapshots.js'
 
 const now = new Date('2026-11-25T10:00:00Z')
 
@@ -135,39 +130,4 @@ describe('goDuration', () => {
     [5, '5s'],
     [3661, '1h1m1s']
   ])('%i s -> %s', (s, text) => expect(goDuration(s)).toBe(text))
-})
-
-describe('judgeCanaryPods', () => {
-  const crashing = (restarts: number) => pod('b', { ready: false, containers: [{ restartCount: restarts, waiting: { reason: 'CrashLoopBackOff' } }] })
-
-  it.each([
-    ['all ready, no restarts', [pod('a'), pod('b')], { a: 0, b: 0 }, 'pass', 'pass', 'pass'],
-    ['restarts before the baseline do not count', [pod('a', { containers: [{ restartCount: 3 }] })], { a: 3 }, 'pass', 'pass', 'pass'],
-    ['a pod not ready', [pod('a'), pod('b', { ready: false })], { a: 0, b: 0 }, 'fail', 'fail', 'pass'],
-    ['restarts grew', [pod('a'), pod('b', { containers: [{ restartCount: 1 }] })], { a: 0, b: 0 }, 'fail', 'pass', 'fail'],
-    ['crash loop', [pod('a'), crashing(4)], { a: 0, b: 2 }, 'fail', 'fail', 'fail'],
-    ['a replacement pod counts all its restarts', [pod('c', { containers: [{ restartCount: 1 }] })], { a: 0 }, 'fail', 'pass', 'fail'],
-    ['no pods at all', [], {}, 'fail', 'fail', 'pass']
-  ])('%s -> %s', (_name, pods, baseline, verdict, ready, restarts) => {
-    const j = judgeCanaryPods(pods, baseline)
-    expect(j.verdict).toBe(verdict)
-    expect(j.checks.map((c) => [c.name, c.verdict])).toEqual([
-      ['pods-ready', ready],
-      ['restarts', restarts]
-    ])
-  })
-
-  it('says which pods are not ready and which restarted', () => {
-    const j = judgeCanaryPods([pod('a', { containers: [{ restartCount: 2 }] }), crashing(5)], { a: 1, b: 2 })
-    expect(j.checks[0]).toMatchObject({ value: 1, detail: 'not ready: b (reviews: CrashLoopBackOff)' })
-    expect(j.checks[1]).toMatchObject({ value: 4, detail: 'a: +1 (2 total), b: +3 (5 total)' })
-  })
-
-  it('ignores terminating pods', () => {
-    expect(judgeCanaryPods([pod('a'), pod('old', { ready: false, deleting: true })], { a: 0 }).verdict).toBe('pass')
-  })
-
-  it('restartCounts sums containers per pod', () => {
-    expect(restartCounts([pod('a', { containers: [{ name: 'x', restartCount: 1 }, { name: 'y', restartCount: 2 }] }), pod('b')])).toEqual({ a: 3, b: 0 })
-  })
 })
