@@ -10,7 +10,7 @@ import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology } from '../traffic/istio/route-topology.js'
 import { withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutDestination, withSplit } from '../traffic/istio/virtual-service-transform.js'
-import type { CommandDeps } from './run-command.js'
+import type { CommandDeps } from './command-deps.js'
 
 /** Everything a command needs to know before its first write. */
 export interface Preflight {

@@ -8,6 +8,7 @@ import type { CheckResult, GateEvaluation, RolloutState } from '../rollout/types
 import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
 import { readSplit, withoutDestination, withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
 import { hasSubset, withoutSubset, withSubset } from '../traffic/istio/destination-rule-transform.js'
+import { errorText, formatNumber } from '../format.js'
 import { iso, type Clock, type Log } from './runtime.js'
 
 /** Raised when what we own on the route was changed by someone else (GitOps revert, a person). */
@@ -554,16 +555,6 @@ export function describeCheck(c: CheckResult): string {
   const threshold = c.threshold ? ` (${c.threshold})` : ''
   const detail = c.verdict !== 'pass' && c.detail ? `: ${c.detail}` : ''
   return `${c.name} ${value}${threshold} ${c.verdict}${detail}`
-}
-
-/** Up to 3 decimals, without trailing zeros: 99.9, 80, 0.125. */
-export function formatNumber(n: number): string {
-  if (!Number.isFinite(n)) return String(n)
-  return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/\.?0+$/, '')
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
 }
 
 function rollbackHelp(o: ExecutorOptions, s: RolloutState, failures: string[]): string {

@@ -1,44 +1,16 @@
-import type { Cluster, } from '../cluster/cluster.js'
 import type { Config } from '../config/config.js'
 import { LockedError, PreflightError, quote } from '../errors.js'
-import type { HealthGate } from '../health/health-gate.js'
 import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
-import { STATE_ANNOTATION, encodeState, } from '../rollout/state-codec.js'
+import { STATE_ANNOTATION, encodeState } from '../rollout/state-codec.js'
 import type { Result, RolloutState } from '../rollout/types.js'
-import type { GatePolicy } from '../rollout/verdict.js'
 import type { RunReport } from '../report/run-report.js'
 import { withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
 import { withSubset } from '../traffic/istio/destination-rule-transform.js'
 import { preflight, type Preflight } from './preflight.js'
-import { errorText, RolloutExecutor } from './rollout-executor.js'
-import type { RolloutLock } from './rollout-lock.js'
-import { iso, type Clock, type Log } from './runtime.js'
-
-export interface CommandDeps {
-  cluster: Cluster
-  clock: Clock
-  log: Log
-  /** Aborted on SIGINT/SIGTERM. */
-  signal: AbortSignal
-  gates: HealthGate[]
-  policy: GatePolicy
-  checkEveryMs: number
-  /** Who runs this (run URL or `host pid`), recorded as the lock holder and in the history. */
-  holder: string
-  runUrl?: string
-  /** The commit this run was started for (GITHUB_SHA), recorded as the release's commit. */
-  commit?: string
-  cwd: string
-  /** The kubeconfig context's namespace, used when neither the input nor the manifest names one. */
-  defaultNamespace?: string
-  makeLock: (namespace: string, virtualService: string) => RolloutLock
-  /** Waits for a Deployment; returns a failure reason, or undefined once it is available. */
-  waitForDeployment: (namespace: string, name: string, deadlineMs: number, signal: AbortSignal) => Promise<string | undefined>
-  /** Called with a fresh report whenever the state was written. */
-  onProgress?: (report: RunReport) => void
-  /** Lets the cancellation handler reach the running executor. */
-  onExecutor?: (executor: RolloutExecutor | undefined) => void
-}
+import { errorText } from '../format.js'
+import { RolloutExecutor } from './rollout-executor.js'
+import { iso } from './runtime.js'
+import type { CommandDeps } from './command-deps.js'
 
 /**
  * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for

@@ -3,6 +3,7 @@
  * Needs no metrics, so it catches a crashing canary even when Prometheus has no data for it.
  */
 import type { Cluster } from '../cluster/cluster.js'
+import { errorText } from '../format.js'
 import { isPodReady, podWhy, restartCounts, type RestartBaseline } from '../kube/deployment-health.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { labelSelectorQuery } from '../kube/label-selector.js'
@@ -47,7 +48,7 @@ export class KubernetesGate implements HealthGate {
       this.baseline ??= restartCounts(pods)
       return judgeCanaryPods(pods, this.baseline).checks
     } catch (err) {
-      const detail = `Kubernetes API error: ${err instanceof Error ? err.message : String(err)}`
+      const detail = `Kubernetes API error: ${errorText(err)}`
       return [
         { name: 'pods-ready', verdict: 'inconclusive', detail },
         { name: 'restarts', verdict: 'inconclusive', detail }

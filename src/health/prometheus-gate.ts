@@ -1,3 +1,4 @@
+import { formatNumber } from '../format.js'
 import { ConfigError, PreflightError, quote } from '../errors.js'
 import type { CheckResult } from '../rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from './health-gate.js'
@@ -53,11 +54,6 @@ function valuesFor(ctx: GateContext, side: Side): TemplateValues {
     stable_version: ctx.stable.version,
     intervalSeconds: ctx.windowSeconds
   }
-}
-
-/** Numbers for people: at most 4 decimals, no trailing zeros. */
-export function formatNumber(n: number): string {
-  return String(Number(n.toFixed(4)))
 }
 
 function withUnit(n: number, unit?: string): string {

@@ -1,3 +1,4 @@
+import { formatNumber } from '../format.js'
 import type { CheckResult, GateEvaluation, HistoryEvent, Step } from '../rollout/types.js'
 import { codeBlock, cut, escapeMarkdown, mermaidLabel, plainLine, safeUrl } from './escape-markdown.js'
 import type { RunReport } from './run-report.js'
@@ -129,13 +130,6 @@ function formatDuration(ms: number): string {
 function between(from: string | undefined, to: string | undefined): number {
   if (!from || !to) return NaN
   return Date.parse(to) - Date.parse(from)
-}
-
-function formatNumber(n: number): string {
-  if (!Number.isFinite(n)) return String(n)
-  const abs = Math.abs(n)
-  const digits = abs >= 100 ? 1 : abs >= 1 ? 2 : 4
-  return String(Number(n.toFixed(digits)))
 }
 
 function formatValue(check: CheckResult, escape: (s: string) => string = (s) => s): string {
