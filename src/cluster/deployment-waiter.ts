@@ -38,7 +38,7 @@ export async function waitForDeployment(
   const sleep = opts.sleep ?? abortableSleep
   const pollMs = opts.pollMs ?? 1000
   const started = now().getTime()
-  let last = 'not observed yet'
+  let last: string
   let lastPods: KubeObject[] = []
   for (let polls = 1; ; polls++) {
     opts.signal?.throwIfAborted()

@@ -92,7 +92,6 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
       if (config.command !== 'deploy') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
     }
 
-    let result: Result
     switch (config.command) {
       case 'deploy': {
         const at = iso(deps.clock.now())
@@ -166,7 +165,7 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     undone.push(...executor.undone)
     report.warnings.push(...executor.warnings)
     if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
-    result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
+    const result: Result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
     const halted = ended.phase === 'paused' && ended.reason?.startsWith('rollback halted')
     const error =
       ended.phase === 'rolled-back'
