@@ -8,8 +8,9 @@ import { PreflightError, quote } from '../errors.js'
 import { stateOf } from '../rollout/state-codec.js'
 import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology } from '../traffic/istio/route-topology.js'
-import { withoutSubset } from '../traffic/istio/destination-rule-transform.js'
-import { withoutDestination, withSplit } from '../traffic/istio/virtual-service-transform.js'
+import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
+import { withoutCanary } from '../traffic/istio/istio-router.js'
+import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
 
 /** Everything a command needs to know before its first write. */
@@ -110,7 +111,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
 
   let drs = await cluster.listIstio('DestinationRule', namespace)
-  const hostGuess = firstHost(vs)
+  const hostGuess = firstDestinationHost(vs)
   const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
   // A rollout in flight of the same version is resumed; its subsets come from the state.
   const inFlight = state !== undefined && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)
@@ -142,7 +143,8 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   })
 
   // The stable Deployment: the one whose pods the stable subset selects.
-  const stableSubsetLabels = subsetLabels(drs, topology.destinationRuleName, topology.stableSubset)
+  const stableDr = drs.find((d) => d.metadata.name === topology.destinationRuleName)
+  const stableSubsetLabels = stableDr ? findSubset(stableDr, topology.stableSubset)?.labels : undefined
   const deployments = await cluster.listDeployments(namespace)
   const stableDeployments = deployments.filter(
     (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && selectsPods(stableSubsetLabels, d.spec?.template?.metadata?.labels ?? {})
@@ -214,30 +216,6 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     canaryManifest: manifest,
     warnings
   }
-}
-
-/** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
-function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
-  const index = state.route.name ? (vs.spec?.http ?? []).findIndex((r: { name?: string }) => r.name === state.route.name) : state.route.index
-  if (index < 0 || !(vs.spec?.http?.[index]?.route ?? []).some((d: { destination?: { subset?: string } }) => d.destination?.subset === state.canary.subset)) return vs
-  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
-  return withoutDestination(zero, index, state.canary.subset)
-}
-
-function firstHost(vs: KubeObject): string | undefined {
-  for (const route of vs.spec?.http ?? []) {
-    for (const d of route.route ?? []) {
-      const host: unknown = d.destination?.host
-      if (typeof host === 'string') return host.split('.')[0]
-    }
-  }
-  return undefined
-}
-
-function subsetLabels(drs: KubeObject[], drName: string, subset: string): Record<string, string> | undefined {
-  const dr = drs.find((d) => d.metadata.name === drName)
-  const s = (dr?.spec?.subsets ?? []).find((x: { name?: string }) => x.name === subset)
-  return s?.labels
 }
 
 /** A subset's labels pick out these pods; a subset without labels is taken to pick out none of them. */

@@ -1,28 +1,19 @@
 import { FIELD_MANAGER, type Cluster } from '../cluster/cluster.js'
-import type { KubeObject } from '../kube/kube-object.js'
-import { ConflictError, RollbackIncompleteError } from '../errors.js'
+import { DriftError, FencedError, RollbackIncompleteError } from '../errors.js'
+import { errorText, formatNumber } from '../format.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
-import { encodeState, STATE_ANNOTATION, stateOf } from '../rollout/state-codec.js'
 import type { CheckResult, GateEvaluation, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
-import { readSplit, withoutDestination, withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
-import { hasSubset, withoutSubset, withSubset } from '../traffic/istio/destination-rule-transform.js'
-import { errorText, formatNumber } from '../format.js'
+import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
 import { iso, type Clock, type Log } from './runtime.js'
 
-/** Raised when what we own on the route was changed by someone else (GitOps revert, a person). */
-export class DriftError extends Error {
-  override readonly name = 'DriftError'
-}
-
-/** Raised when a later lock holder has written the state: this run must stop writing. */
-export class FencedError extends Error {
-  override readonly name = 'FencedError'
-}
-
 export interface ExecutorOptions {
+  /** Deployments: apply, scale, retire. */
   cluster: Cluster
+  /** The route and the backends: weights and state, never mesh objects. */
+  router: TrafficRouter
   clock: Clock
   log: Log
   /** Aborts waits and bakes on cancellation. */
@@ -45,23 +36,18 @@ export interface ExecutorOptions {
   waitForCanary: (deadlineMs: number) => Promise<string | undefined>
   /** Called whenever the state was written (reports update the PR comment from it). */
   onProgress?: (state: RolloutState) => void
-  /** Lease epoch of this run: every write checks that no later holder has written. */
-  epoch: number
-  holder: string
 }
 
 /**
- * Carries out what the planner decides, one guarded write at a time. Every VirtualService write
- * carries the weights and the state together, with the resourceVersion read just before as its
- * precondition; a conflict means read again and decide again.
+ * Carries out what the planner decides. Traffic moves through the TrafficRouter, whose every write
+ * carries the weights and the state together and is guarded (conflict: read again, decide again;
+ * fenced by the lock epoch; confirmed by reading back). The executor speaks in weights and state.
  */
 export class RolloutExecutor {
   /** What the rollback undid, in order, for the report. */
   readonly undone: string[] = []
   readonly warnings: string[] = []
   private state: RolloutState
-  /** The VirtualService as the read-back after our last write showed it. */
-  private lastReadBack?: KubeObject
 
   constructor(
     private readonly o: ExecutorOptions,
@@ -120,90 +106,22 @@ export class RolloutExecutor {
     throw new Error('internal: the rollout did not end after 1000 actions')
   }
 
-  /** Apply an event and persist the resulting state on the VirtualService (weights untouched). */
+  /** Persist `next` with the route (weights untouched). */
   private async commitState(next: RolloutState): Promise<void> {
-    await this.updateVirtualService((vs) => vs, next)
+    await this.write(next)
   }
 
-  /**
-   * Read the VirtualService, let `edit` change what we own, and PUT it with the new state under
-   * the resourceVersion just read. Retries on conflict (read again, decide again), then reads back.
-   */
-  async updateVirtualService(
-    edit: (vs: KubeObject, live: RolloutState | undefined) => KubeObject,
-    next: RolloutState,
-    opts: { checkDrift?: boolean; verify?: (vs: KubeObject) => boolean } = {}
-  ): Promise<KubeObject> {
-    const { cluster, namespace, virtualService } = this.o
-    let lastError: unknown
-    // Start from our own last read-back: if anyone wrote since, its resourceVersion is stale, the
-    // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
-    let cached = this.lastReadBack
-    this.lastReadBack = undefined
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      const vs = cached ?? (await cluster.getIstio('VirtualService', namespace, virtualService))
-      cached = undefined
-      if (!vs) throw new Error(`VirtualService ${namespace}/${virtualService} disappeared mid-rollout`)
-      const live = stateOf(vs)
-      if (live && live.epoch > this.o.epoch) {
-        throw new FencedError(
-          `another run took over this rollout (lock epoch ${live.epoch} > ours ${this.o.epoch}); this run stops writing`
-        )
-      }
-      if (opts.checkDrift) this.checkDrift(vs)
-      const stamped: RolloutState = { ...next, epoch: this.o.epoch, updatedAt: this.now() }
-      const body = withState(edit(vs, live), STATE_ANNOTATION, encodeState(stamped))
-      try {
-        await cluster.replaceIstio(body)
-      } catch (err) {
-        if (err instanceof ConflictError) {
-          lastError = err
-          continue
-        }
-        throw err
-      }
-      // A write counts only once a read shows it (a retried PUT may have landed twice or not at all).
-      const back = await cluster.getIstio('VirtualService', namespace, virtualService)
-      const backState = back ? stateOf(back) : undefined
-      if (!back || backState?.updatedAt !== stamped.updatedAt || backState.epoch !== stamped.epoch || (opts.verify && !opts.verify(back))) {
-        lastError = new ConflictError('read-back did not show our write')
-        continue
-      }
-      this.state = stamped
-      this.lastReadBack = back
-      this.o.onProgress?.(stamped)
-      return back
-    }
-    throw new ConflictError(
-      `VirtualService ${namespace}/${virtualService} kept changing under us (5 conflicting writes): ${errorText(lastError)}`
-    )
+  /** One guarded write through the router; the state as written becomes ours. */
+  private async write(next: RolloutState, change?: RouteChange, opts?: WriteOptions): Promise<void> {
+    this.state = await this.o.router.write(next, change, opts)
+    this.o.onProgress?.(this.state)
   }
 
-  /** The weights on the route must be the ones we last wrote; anything else is someone else's edit. */
-  private checkDrift(vs: KubeObject): void {
+  /** The weight on the route must be the one we last wrote, once we have written one. */
+  private driftGuard(): WriteOptions {
     const s = this.state
-    if (s.phase === 'initializing' || s.phase === 'rolling-back') return
-    const index = this.routeIndex(vs)
-    const split = readSplit(vs, index, s.stable.subset, s.canary.subset)
-    const expectCanaryDest = s.phase === 'progressing' || s.phase === 'paused' || s.phase === 'promoting'
-    if (s.stepIndex < 0 && s.phase === 'progressing') return
-    if (expectCanaryDest && split.canary !== s.canaryWeight) {
-      throw new DriftError(
-        `route ${routeLabel(s)} of VirtualService ${this.o.namespace}/${this.o.virtualService} has canary weight ${split.canary}, but this rollout last set ${s.canaryWeight}; someone else changed it`
-      )
-    }
-  }
-
-  private routeIndex(vs: KubeObject): number {
-    const http: Array<{ name?: string }> = vs.spec?.http ?? []
-    const { index, name } = this.state.route
-    if (name) {
-      const found = http.findIndex((r) => r.name === name)
-      if (found < 0) throw new DriftError(`route "${name}" is no longer in VirtualService ${this.o.virtualService}`)
-      return found
-    }
-    if (index >= http.length) throw new DriftError(`route ${index} is no longer in VirtualService ${this.o.virtualService}`)
-    return index
+    const routed = (s.phase === 'progressing' && s.stepIndex >= 0) || s.phase === 'paused' || s.phase === 'promoting'
+    return routed ? { expectCanaryWeight: s.canaryWeight } : {}
   }
 
   private async prepareCanary(): Promise<void> {
@@ -213,16 +131,14 @@ export class RolloutExecutor {
     if (!this.o.canaryManifest) throw new Error('internal: no canary manifest to apply')
     // Record the rollout before its first change: a run killed from here on (no post step) leaves
     // an in-flight state, so the next run takes over and removes the canary and its subset.
-    if (stateOf(await this.getVs())?.id !== s.id) await this.commitState(s)
+    if ((await this.o.router.readState())?.id !== s.id) await this.commitState(s)
     this.o.log.info(`Applying Deployment ${namespace}/${s.canary.deployment} (server-side apply, field manager istio-canary)`)
     await this.restoreScaledDownReplicas(this.o.canaryManifest)
     await cluster.applyDeployment(this.o.canaryManifest)
     const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
     if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
     // Make before break: the subset exists before any route refers to it.
-    await this.updateDestinationRule((dr) =>
-      hasSubset(dr, s.canary.subset) ? dr : withSubset(dr, s.canary.subset, { [this.o.versionLabel]: s.canary.version })
-    )
+    await this.o.router.addCanaryBackend(s, { [this.o.versionLabel]: s.canary.version })
     this.o.log.info(`Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`)
     await this.settle()
     await this.commitState(reduce(this.state, { type: 'canary-ready', at: this.now(), message: `Deployment ${s.canary.deployment} available` }))
@@ -253,11 +169,7 @@ export class RolloutExecutor {
     const last = stepIndex === s.schedule.length - 1
     await this.gate(last ? 'before-promotion' : 'before-increase', weight)
     const next = reduce(s, { type: 'shifted', at: this.now(), weight, stepIndex })
-    await this.updateVirtualService(
-      (vs) => withSplit(vs, this.routeIndex(vs), s.host, s.stable.subset, s.canary.subset, weight),
-      next,
-      { checkDrift: true, verify: (vs) => readSplit(vs, this.routeIndex(vs), s.stable.subset, s.canary.subset).canary === weight }
-    )
+    await this.write(next, { kind: 'split', canaryWeight: weight }, this.driftGuard())
     this.o.log.info(`Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight} (step ${stepIndex + 1} of ${s.schedule.length})`)
     await this.settle()
   }
@@ -304,7 +216,7 @@ export class RolloutExecutor {
         this.state = reduce(this.state, event)
         return
       }
-      await this.updateVirtualService((vs) => vs, reduce(this.state, event), { checkDrift: true })
+      await this.write(reduce(this.state, event), { kind: 'state' }, this.driftGuard())
       if (decided.decision !== 'continue') return
     }
   }
@@ -313,21 +225,16 @@ export class RolloutExecutor {
     const s = this.state
     const { namespace } = this.o
     if (s.phase === 'progressing') {
-      await this.updateVirtualService((vs) => vs, startPromotion(s, this.now()), { checkDrift: true })
+      await this.write(startPromotion(s, this.now()), { kind: 'state' }, this.driftGuard())
     }
     const st = this.state
     // Break after make: the old destination leaves the route, then (after propagation) its subset.
-    await this.updateVirtualService(
-      (vs) => withoutDestination(vs, this.routeIndex(vs), st.stable.subset),
-      st,
-      { verify: (vs) => !routeHasSubset(vs, this.routeIndex(vs), st.stable.subset) }
-    )
+    await this.write(st, { kind: 'remove-destination', side: 'stable' })
     this.o.log.info(`Destination ${st.stable.subset} removed from the route; ${st.canary.subset} carries 100%`)
     await this.settle()
-    if (subsetReferencedElsewhere(await this.getVs(), st.stable.subset)) {
+    if ((await this.o.router.removeBackend(st.stable.subset)) === 'still-referenced') {
       this.warnings.push(`subset ${st.stable.subset} is still referenced by another route; it was left in the DestinationRule`)
     } else {
-      await this.updateDestinationRule((dr) => withoutSubset(dr, st.stable.subset))
       this.o.log.info(`Subset ${st.stable.subset} removed from DestinationRule ${this.o.destinationRule}`)
     }
     if (st.stable.deployment && st.stable.deployment !== st.canary.deployment) {
@@ -355,34 +262,24 @@ export class RolloutExecutor {
     const { namespace } = this.o
     const failures: string[] = []
     try {
-      const vs = await this.getVs()
-      const index = this.routeIndex(vs)
-      if (routeHasSubset(vs, index, s.canary.subset)) {
-        const split = readSplit(vs, index, s.stable.subset, s.canary.subset)
-        if (split.canary !== 0) {
-          // Do not send everything to a stable version that cannot serve it (matrix row 16).
+      const split = await this.o.router.readRoute(s)
+      if (split.canaryRouted) {
+        if (split.canaryWeight !== 0) {
+          // Do not send everything to a stable version that cannot serve it: halt and let a person decide.
           const broken = s.rollbackResult === 'rolled-back' ? await this.stableUnavailable() : undefined
           if (broken) {
-            const reason = `rollback halted: the stable version ${s.stable.version} is unhealthy too (${broken}); traffic stays at ${split.canary}% ${s.canary.version}. Decide: run abort to move all traffic to ${s.stable.version} anyway, or promote.`
+            const reason = `rollback halted: the stable version ${s.stable.version} is unhealthy too (${broken}); traffic stays at ${split.canaryWeight}% ${s.canary.version}. Decide: run abort to move all traffic to ${s.stable.version} anyway, or promote.`
             this.o.log.error(reason)
             this.warnings.push(reason)
             await this.commitState(reduce(this.state, { type: 'halted', at: this.now(), reason }))
             return
           }
-          await this.updateVirtualService(
-            (v) => withSplit(v, this.routeIndex(v), s.host, s.stable.subset, s.canary.subset, 0),
-            { ...this.state, canaryWeight: 0 },
-            { verify: (v) => readSplit(v, this.routeIndex(v), s.stable.subset, s.canary.subset).canary === 0 }
-          )
-          this.undone.push(`canary weight ${split.canary}% → 0% (${s.stable.subset} 100%)`)
+          await this.write({ ...this.state, canaryWeight: 0 }, { kind: 'split', canaryWeight: 0 })
+          this.undone.push(`canary weight ${split.canaryWeight}% → 0% (${s.stable.subset} 100%)`)
           this.o.log.info(`Rollback: canary weight 0, ${s.stable.subset} carries 100%`)
           await this.settle(true)
         }
-        await this.updateVirtualService(
-          (v) => withoutDestination(v, this.routeIndex(v), s.canary.subset),
-          { ...this.state, canaryWeight: 0 },
-          { verify: (v) => !routeHasSubset(v, this.routeIndex(v), s.canary.subset) }
-        )
+        await this.write({ ...this.state, canaryWeight: 0 }, { kind: 'remove-destination', side: 'canary' })
         this.undone.push(`destination ${s.canary.subset} removed from the route`)
         this.o.log.info(`Rollback: destination ${s.canary.subset} removed`)
         await this.settle(true)
@@ -392,15 +289,11 @@ export class RolloutExecutor {
     }
     if (failures.length === 0) {
       try {
-        const vs = await this.getVs()
-        if (subsetReferencedElsewhere(vs, s.canary.subset)) {
+        const removal = await this.o.router.removeBackend(s.canary.subset)
+        if (removal === 'still-referenced') {
           this.warnings.push(`subset ${s.canary.subset} is referenced by another route; it was left in the DestinationRule`)
-        } else {
-          const dr = await this.o.cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
-          if (dr && hasSubset(dr, s.canary.subset)) {
-            await this.updateDestinationRule((d) => withoutSubset(d, s.canary.subset))
-            this.undone.push(`subset ${s.canary.subset} removed from DestinationRule ${this.o.destinationRule}`)
-          }
+        } else if (removal === 'removed') {
+          this.undone.push(`subset ${s.canary.subset} removed from DestinationRule ${this.o.destinationRule}`)
         }
       } catch (err) {
         failures.push(`subset: ${errorText(err)}`)
@@ -432,17 +325,10 @@ export class RolloutExecutor {
     const next = reduce(s, { type: 'cancelled', at: this.now(), freeze })
     if (next === s) return
     if (freeze || s.phase === 'initializing' || s.stepIndex < 0) {
-      await this.updateVirtualService((vs) => vs, next)
+      await this.write(next)
       return
     }
-    await this.updateVirtualService(
-      (vs) => {
-        const index = this.routeIndex(vs)
-        return routeHasSubset(vs, index, s.canary.subset) ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0) : vs
-      },
-      { ...next, canaryWeight: 0 },
-      { verify: (vs) => !routeHasSubset(vs, this.routeIndex(vs), s.canary.subset) || readSplit(vs, this.routeIndex(vs), s.stable.subset, s.canary.subset).canary === 0 }
-    )
+    await this.write({ ...next, canaryWeight: 0 }, { kind: 'canary-to-zero' })
     this.undone.push(`canary weight ${s.canaryWeight}% → 0% on cancellation`)
   }
 
@@ -454,33 +340,6 @@ export class RolloutExecutor {
     if (!dep) return `Deployment ${name} is gone`
     const available = Number(dep.status?.availableReplicas ?? 0)
     return available > 0 ? undefined : `Deployment ${name} has no available replicas (${Number(dep.spec?.replicas ?? 1)} desired)`
-  }
-
-  private async getVs(): Promise<KubeObject> {
-    const vs = await this.o.cluster.getIstio('VirtualService', this.o.namespace, this.o.virtualService)
-    if (!vs) throw new Error(`VirtualService ${this.o.namespace}/${this.o.virtualService} not found`)
-    return vs
-  }
-
-  /** Guarded read-modify-write of the DestinationRule; fenced by the state on the VirtualService. */
-  private async updateDestinationRule(edit: (dr: KubeObject) => KubeObject): Promise<void> {
-    const { cluster, namespace, destinationRule } = this.o
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      const live = stateOf(await this.getVs())
-      if (live && live.epoch > this.o.epoch) throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch}); this run stops writing`)
-      const dr = await cluster.getIstio('DestinationRule', namespace, destinationRule)
-      if (!dr) throw new Error(`DestinationRule ${namespace}/${destinationRule} disappeared mid-rollout`)
-      const next = edit(dr)
-      if (JSON.stringify(next.spec) === JSON.stringify(dr.spec)) return
-      try {
-        await cluster.replaceIstio(next)
-        return
-      } catch (err) {
-        if (err instanceof ConflictError) continue
-        throw err
-      }
-    }
-    throw new ConflictError(`DestinationRule ${namespace}/${destinationRule} kept changing under us (5 conflicting writes)`)
   }
 
   /** Propagation wait after a routing write (no distribution-tracking API since Istio 1.23). */
@@ -533,21 +392,6 @@ export class RolloutExecutor {
   }
 }
 
-export function routeHasSubset(vs: KubeObject, index: number, subset: string): boolean {
-  const route: Array<{ destination?: { subset?: string } }> = vs.spec?.http?.[index]?.route ?? []
-  return route.some((d) => d.destination?.subset === subset)
-}
-
-/** Whether any route other than ours (or any other kind of route) still refers to the subset. */
-function subsetReferencedElsewhere(vs: KubeObject, subset: string): boolean {
-  const text = JSON.stringify({ http: vs.spec?.http ?? [], tcp: vs.spec?.tcp ?? [], tls: vs.spec?.tls ?? [] })
-  return text.includes(`"subset":${JSON.stringify(subset)}`)
-}
-
-function routeLabel(s: RolloutState): string {
-  return s.route.name ? `"${s.route.name}"` : `#${s.route.index}`
-}
-
 /** One check in a log line: `success-rate 99.9 % (>= 99 %) pass`, with the reason when it did not pass. */
 export function describeCheck(c: CheckResult): string {
   const unit = c.unit ? (c.unit === '%' ? '%' : ` ${c.unit}`) : ''
@@ -558,15 +402,13 @@ export function describeCheck(c: CheckResult): string {
 }
 
 function rollbackHelp(o: ExecutorOptions, s: RolloutState, failures: string[]): string {
-  const ns = o.namespace
+  const { routing, clearState } = o.router.manualRollback(s)
+  const steps = [...routing, `kubectl -n ${o.namespace} scale deployment ${s.canary.deployment} --replicas=0`, clearState]
   return [
-    `ROLLBACK INCOMPLETE: traffic may still be split between ${s.stable.subset} and ${s.canary.subset} on VirtualService ${ns}/${o.virtualService}.`,
+    `ROLLBACK INCOMPLETE: traffic may still be split between ${s.stable.subset} and ${s.canary.subset} on ${o.router.name}.`,
     `What failed: ${failures.join('; ')}.`,
     `Run the abort command again (it resumes the rollback where it stopped), or by hand:`,
-    `  1. kubectl -n ${ns} edit virtualservice ${o.virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
-    `  2. wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${o.destinationRule}   # remove subset ${s.canary.subset}`,
-    `  3. kubectl -n ${ns} scale deployment ${s.canary.deployment} --replicas=0`,
-    `  4. kubectl -n ${ns} annotate virtualservice ${o.virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
+    ...steps.map((step, i) => `  ${i + 1}. ${step}`)
   ].join('\n')
 }
 

@@ -6,6 +6,7 @@ import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
 import { withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
 import { withSubset } from '../traffic/istio/destination-rule-transform.js'
+import { IstioRouter } from '../traffic/istio/istio-router.js'
 import { preflight, type Preflight } from './preflight.js'
 import { errorText } from '../format.js'
 import { RolloutExecutor } from './rollout-executor.js'
@@ -195,6 +196,14 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
+      router: new IstioRouter({
+        cluster: deps.cluster,
+        namespace: pre.namespace,
+        virtualService: config.virtualService,
+        destinationRule: pre.destinationRule,
+        epoch,
+        now: () => iso(deps.clock.now())
+      }),
       clock: deps.clock,
       log: deps.log,
       signal: deps.signal,
@@ -211,9 +220,7 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
       gates: deps.gates,
       policy: deps.policy,
       waitForCanary: (deadlineMs) => deps.waitForDeployment(pre.namespace, state.canary.deployment, deadlineMs, deps.signal),
-      onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s)),
-      epoch,
-      holder: deps.holder
+      onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s))
     },
     state
   )

@@ -43,7 +43,7 @@ describe.each(cases())('random weight sequences on the %s VirtualService', (_nam
       const split = readSplit(current, routeIndex, 'v1', 'v2')
       expect(Number.isInteger(split.stable) && Number.isInteger(split.canary)).toBe(true)
       expect(split.stable + split.canary).toBe(100)
-      expect(split).toEqual({ stable: 100 - w, canary: w, canaryPresent: true })
+      expect(split).toEqual({ stable: 100 - w, canary: w, canaryPresent: true, stablePresent: true })
       expect(current.spec.http[routeIndex].route).toHaveLength(2)
       // isDeepStrictEqual per step (fast); toEqual with its diff at the end.
       expect(isDeepStrictEqual(vsOutsideOwned(current, routeIndex), outside)).toBe(true)

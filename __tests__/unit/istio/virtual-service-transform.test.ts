@@ -23,18 +23,18 @@ function weights(vs: KubeObject, routeIndex: number): Array<[string, number | un
 
 describe('readSplit', () => {
   it('reads a lone destination without weight as 100 (the seed)', () => {
-    expect(readSplit(loadSeed('virtualservice-v1.yaml'), 0, 'v1', 'v2')).toEqual({ stable: 100, canary: 0, canaryPresent: false })
+    expect(readSplit(loadSeed('virtualservice-v1.yaml'), 0, 'v1', 'v2')).toEqual({ stable: 100, canary: 0, canaryPresent: false, stablePresent: true })
   })
 
   it('reads the seed 50/50 split', () => {
-    expect(readSplit(loadSeed('virtualservice-50-50.yaml'), 0, 'v1', 'v2')).toEqual({ stable: 50, canary: 50, canaryPresent: true })
+    expect(readSplit(loadSeed('virtualservice-50-50.yaml'), 0, 'v1', 'v2')).toEqual({ stable: 50, canary: 50, canaryPresent: true, stablePresent: true })
   })
 
   it('reads an omitted weight beside another destination as 0, as Istio does', () => {
     const vs = loadSeed('virtualservice-50-50.yaml')
     delete vs.spec.http[0].route[1].weight
     vs.spec.http[0].route[0].weight = 100
-    expect(readSplit(vs, 0, 'v1', 'v2')).toEqual({ stable: 100, canary: 0, canaryPresent: true })
+    expect(readSplit(vs, 0, 'v1', 'v2')).toEqual({ stable: 100, canary: 0, canaryPresent: true, stablePresent: true })
   })
 
   it('reads a lone destination as 100 whatever its weight', () => {
@@ -123,7 +123,8 @@ describe('withSplit on the seed', () => {
     expect(readSplit(withSplit(vs, 0, 'istio-service', 'v1', 'v2', 30), 0, 'v1', 'v2')).toEqual({
       stable: 70,
       canary: 30,
-      canaryPresent: true
+      canaryPresent: true,
+      stablePresent: true
     })
   })
 })

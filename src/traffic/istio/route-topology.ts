@@ -10,7 +10,7 @@ import type { Phase, RolloutState } from '../../rollout/types.js'
 import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
 import { labelString, objectRef, routeRef } from './object-ref.js'
 import { parseServiceHost, type ServiceHost } from './service-host.js'
-import { effectiveWeight, httpRoutes, readSplit, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
+import { effectiveWeight, httpRoutes, readSplit, routeIndexOf, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
 
 /** What resolveTopology looks at: the objects as read, and the rollout's inputs. */
 export interface TopologyInput {
@@ -216,16 +216,16 @@ function findRoute(
   let found: { route: HttpRoute; routeIndex: number }
   if (input.routeName !== undefined) {
     found = named(input.routeName, "input 'route'")
-  } else if (state?.route.name !== undefined) {
-    found = named(state.route.name, `recorded by rollout ${quote(state.id)}`)
   } else if (state) {
-    if (state.route.index >= http.length) {
+    const routeIndex = routeIndexOf(input.vs, state.route)
+    if (routeIndex < 0 && state.route.name !== undefined) named(state.route.name, `recorded by rollout ${quote(state.id)}`)
+    if (routeIndex < 0) {
       throw new PreflightError(
         `${vsRef} has ${http.length} http routes, but rollout ${quote(state.id)} recorded route #${state.route.index}; ` +
           `expected the route it left. Restore the route, or clear the state annotation and start again.`
       )
     }
-    found = { route: http[state.route.index], routeIndex: state.route.index }
+    found = { route: http[routeIndex], routeIndex }
   } else if (http.length === 1) {
     found = { route: http[0], routeIndex: 0 }
   } else {

@@ -28,6 +28,7 @@ export interface RouteSplit {
   stable: number
   canary: number
   canaryPresent: boolean
+  stablePresent: boolean
 }
 
 /** Options of withoutDestination. */
@@ -43,6 +44,36 @@ export interface RemoveDestinationOptions {
 export function httpRoutes(vs: KubeObject): HttpRoute[] {
   const http: unknown = vs.spec?.http
   return Array.isArray(http) ? (http as HttpRoute[]) : []
+}
+
+/** Where a rollout's route is: by name when it has one, else by position. */
+export interface RouteRef {
+  index: number
+  name?: string
+}
+
+/** The index of the route `ref` points at (by name, else by index); -1 when there is none. */
+export function routeIndexOf(vs: KubeObject, ref: RouteRef): number {
+  const http = httpRoutes(vs)
+  if (ref.name !== undefined) return http.findIndex((r) => r.name === ref.name)
+  return Number.isInteger(ref.index) && ref.index >= 0 && ref.index < http.length ? ref.index : -1
+}
+
+/** The short name of the first destination host of any http route (`reviews` of `reviews.shop.svc`). */
+export function firstDestinationHost(vs: KubeObject): string | undefined {
+  for (const route of httpRoutes(vs)) {
+    for (const d of route.route ?? []) {
+      const host: unknown = d.destination?.host
+      if (typeof host === 'string') return host.split('.')[0]
+    }
+  }
+  return undefined
+}
+
+/** Whether any route of any kind (http, tcp, tls) still sends traffic to `subset`. */
+export function referencesSubset(vs: KubeObject, subset: string): boolean {
+  const text = JSON.stringify({ http: vs.spec?.http ?? [], tcp: vs.spec?.tcp ?? [], tls: vs.spec?.tls ?? [] })
+  return text.includes(`"subset":${JSON.stringify(subset)}`)
 }
 
 /**
@@ -64,7 +95,8 @@ export function readSplit(vs: KubeObject, routeIndex: number, stableSubset: stri
   return {
     stable: weightOf(stableSubset),
     canary: weightOf(canarySubset),
-    canaryPresent: dests.some((d) => d.destination?.subset === canarySubset)
+    canaryPresent: dests.some((d) => d.destination?.subset === canarySubset),
+    stablePresent: dests.some((d) => d.destination?.subset === stableSubset)
   }
 }
 
