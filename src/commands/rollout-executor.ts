@@ -4,8 +4,8 @@ import { errorText, formatNumber } from '../format.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
-import type { CheckResult, GateEvaluation, RolloutState } from '../rollout/types.js'
-import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
+import type { CheckResult, GateEvaluation, JudgedMoment, RolloutState } from '../rollout/types.js'
+import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
 import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
 import { iso, type Clock, type Log } from './runtime.js'
 
@@ -126,8 +126,8 @@ export class RolloutExecutor {
 
   private async prepareCanary(): Promise<void> {
     const { cluster, namespace } = this.o
+    if (!(await this.hold('pre-rollout'))) return
     const s = this.state
-    await this.gate('pre-rollout')
     if (!this.o.canaryManifest) throw new Error('internal: no canary manifest to apply')
     // Record the rollout before its first change: a run killed from here on (no post step) leaves
     // an in-flight state, so the next run takes over and removes the canary and its subset.
@@ -165,9 +165,9 @@ export class RolloutExecutor {
   }
 
   private async shift(weight: number, stepIndex: number): Promise<void> {
+    const last = stepIndex === this.state.schedule.length - 1
+    if (!(await this.hold(last ? 'before-promotion' : 'before-increase', weight))) return
     const s = this.state
-    const last = stepIndex === s.schedule.length - 1
-    await this.gate(last ? 'before-promotion' : 'before-increase', weight)
     const next = reduce(s, { type: 'shifted', at: this.now(), weight, stepIndex })
     await this.write(next, { kind: 'split', canaryWeight: weight }, this.driftGuard())
     this.o.log.info(`Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight} (step ${stepIndex + 1} of ${s.schedule.length})`)
@@ -190,35 +190,65 @@ export class RolloutExecutor {
       const final = wakeAt >= end
       if (wakeAt > now) await clock.sleep(wakeAt - now, signal)
       first = false
-      const checks = await this.evaluate('bake')
-      const verdict = combine(checks)
-      const evaluation: GateEvaluation = { at: this.now(), canaryWeight: this.state.canaryWeight, checks, verdict }
-      const decided = decideAfterEvaluation(
-        this.o.policy,
-        { failedChecks: this.state.failedChecks, inconclusiveStreak: this.state.inconclusiveStreak },
-        verdict,
-        { final }
-      )
-      const event: RolloutEvent = {
-        type: 'evaluated',
-        at: this.now(),
-        evaluation,
-        decision: decided.decision,
-        failedChecks: decided.counters.failedChecks,
-        inconclusiveStreak: decided.counters.inconclusiveStreak,
-        // Name what did not pass, so the report says "success-rate 92 % (>= 99 %)", not just "gates failed".
-        reason: verdict === 'pass' ? decided.reason : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
-      }
-      this.o.log.info(`Gates at ${this.state.canaryWeight}%: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}`)
-      if (decided.decision === 'rollback') {
-        // No write of its own: the verdict travels with the first rollback write (weight 0), so
-        // traffic leaves the failing canary one round trip after the gate said so.
-        this.state = reduce(this.state, event)
-        return
-      }
-      await this.write(reduce(this.state, event), { kind: 'state' }, this.driftGuard())
-      if (decided.decision !== 'continue') return
+      if ((await this.judge('bake', { final })) !== 'continue') return
     }
+  }
+
+  /**
+   * Hold an action until the gates of `moment` let it go on: true to go on, false when the verdict
+   * moved the rollout to pause or rollback. No gate answering the moment means go on.
+   */
+  private async hold(moment: Exclude<JudgedMoment, 'bake'>, nextWeight?: number): Promise<boolean> {
+    const every = Math.max(1000, Math.min(this.o.checkEveryMs, this.o.intervalMs))
+    for (;;) {
+      const decision = await this.judge(moment, { final: true, nextWeight })
+      if (decision === 'advance') return true
+      if (decision !== 'continue') return false
+      await this.o.clock.sleep(every, this.o.signal)
+    }
+  }
+
+  /**
+   * The one route of every judged evaluation: ask the gates, decide by the verdict policy, record
+   * the evaluation in the history. A bake writes every evaluation; a blocking moment's pass or
+   * rollback travels with the write that follows it (the shift, or the rollback's weight 0), so
+   * traffic leaves a failing canary one round trip after the gate said so.
+   */
+  private async judge(moment: JudgedMoment, position: { final: boolean; nextWeight?: number }): Promise<Decision> {
+    const checks = await this.evaluate(moment, position.nextWeight)
+    if (checks.length === 0 && moment !== 'bake') return 'advance'
+    const verdict = combine(checks)
+    const evaluation: GateEvaluation = {
+      at: this.now(),
+      ...(moment === 'bake' ? {} : { moment }),
+      canaryWeight: this.state.canaryWeight,
+      checks,
+      verdict
+    }
+    const decided = decideAfterEvaluation(
+      this.o.policy,
+      { failedChecks: this.state.failedChecks, inconclusiveStreak: this.state.inconclusiveStreak },
+      verdict,
+      { final: position.final, moment }
+    )
+    const event: RolloutEvent = {
+      type: 'evaluated',
+      at: this.now(),
+      ...(moment === 'bake' ? {} : { moment }),
+      evaluation,
+      decision: decided.decision,
+      failedChecks: decided.counters.failedChecks,
+      inconclusiveStreak: decided.counters.inconclusiveStreak,
+      // Name what did not pass, so the report says "success-rate 92 % (>= 99 %)", not just "gates failed".
+      reason: verdict === 'pass' ? decided.reason : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
+    }
+    const at = moment === 'bake' ? '' : ` (${moment})`
+    this.o.log.info(`Gates at ${this.state.canaryWeight}%${at}: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}`)
+    const next = reduce(this.state, event)
+    const carried = decided.decision === 'rollback' || (moment !== 'bake' && decided.decision === 'advance')
+    if (carried) this.state = next
+    else await this.write(next, { kind: 'state' }, this.driftGuard())
+    return decided.decision
   }
 
   private async finalizePromotion(): Promise<void> {
@@ -248,7 +278,7 @@ export class RolloutExecutor {
     } else if (!st.stable.deployment) {
       this.warnings.push(`no Deployment of the old version ${st.stable.version} was found to retire`)
     }
-    await this.gate('success')
+    await this.notify('success')
     await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
   }
 
@@ -311,7 +341,7 @@ export class RolloutExecutor {
     if (failures.length > 0) {
       throw new RollbackIncompleteError(rollbackHelp(this.o, s, failures))
     }
-    await this.gate('rollback')
+    await this.notify('rollback')
     await this.commitState(reduce(this.state, { type: 'rolled-back', at: this.now() }))
   }
 
@@ -380,15 +410,10 @@ export class RolloutExecutor {
     return results
   }
 
-  /** Blocking moments fail the rollout on a failed check; event moments never block. */
-  private async gate(moment: GateMoment, nextWeight?: number): Promise<void> {
-    const checks = await this.evaluate(moment, nextWeight)
-    if (checks.length === 0) return
-    if (moment === 'rollback' || moment === 'success') return
-    const verdict = combine(checks)
-    if (verdict === 'pass') return
-    const failed = checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join('; ')
-    throw new Error(`${moment} gate did not pass: ${failed}`)
+  /** Event moments only notify: their answers are logged, never judged, never block. */
+  private async notify(moment: 'rollback' | 'success'): Promise<void> {
+    const checks = await this.evaluate(moment)
+    if (checks.length > 0) this.o.log.info(`Gates notified (${moment}): ${checks.map(describeCheck).join(', ')}`)
   }
 }
 

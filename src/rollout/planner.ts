@@ -1,4 +1,4 @@
-import type { GateEvaluation, HistoryEvent, Phase, RolloutState, Step } from './types.js'
+import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutState, Step } from './types.js'
 
 /**
  * The step planner: a pure reducer over the rollout state. `nextAction(state)` says what to do
@@ -31,6 +31,8 @@ export type RolloutEvent =
   | {
       type: 'evaluated'
       at: string
+      /** When the gates were asked; absent means `bake`. */
+      moment?: JudgedMoment
       evaluation: GateEvaluation
       /** The verdict policy's decision for this evaluation. */
       decision: 'continue' | 'advance' | 'rollback' | 'pause'
@@ -185,7 +187,9 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
       )
     }
     case 'evaluated': {
-      if (state.phase !== 'progressing') return state
+      const moment = event.moment ?? 'bake'
+      // pre-rollout is asked before the canary exists; every other judged moment while progressing.
+      if (state.phase !== 'progressing' && !(state.phase === 'initializing' && moment === 'pre-rollout')) return state
       const counted: RolloutState = {
         ...state,
         failedChecks: event.failedChecks,
@@ -202,7 +206,8 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
         case 'continue':
           return recorded
         case 'advance':
-          return { ...recorded, stepDone: true }
+          // Only a bake finishes a step; a blocking moment's pass lets its action go on.
+          return moment === 'bake' ? { ...recorded, stepDone: true } : recorded
         case 'pause':
           return withHistory({ ...recorded, phase: 'paused', reason: event.reason }, at, {
             at,

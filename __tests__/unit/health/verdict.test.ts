@@ -17,6 +17,40 @@ describe('combine', () => {
   })
 })
 
+describe('decideAfterEvaluation at the blocking moments', () => {
+  const policy: GatePolicy = { failureThreshold: 2, inconclusiveLimit: 2, onNoData: 'pause' }
+  const zero = { failedChecks: 0, inconclusiveStreak: 0 }
+  const streak1 = { failedChecks: 0, inconclusiveStreak: 1 }
+
+  it.each([
+    // moment, verdict, counters before, on-no-data, decision
+    ['before-increase', 'pass', zero, 'pause', 'advance'],
+    ['before-increase', 'fail', zero, 'pause', 'continue'],
+    ['before-increase', 'fail', { failedChecks: 1, inconclusiveStreak: 0 }, 'pause', 'rollback'],
+    ['before-increase', 'inconclusive', zero, 'pause', 'continue'],
+    ['before-increase', 'inconclusive', streak1, 'pause', 'pause'],
+    ['before-increase', 'inconclusive', streak1, 'skip', 'advance'],
+    ['before-increase', 'inconclusive', streak1, 'fail', 'continue'],
+    ['before-promotion', 'inconclusive', streak1, 'pause', 'pause'],
+    ['before-promotion', 'pass', zero, 'pause', 'advance'],
+    ['pre-rollout', 'pass', zero, 'pause', 'advance'],
+    ['pre-rollout', 'inconclusive', zero, 'pause', 'continue'],
+    ['pre-rollout', 'inconclusive', streak1, 'pause', 'rollback'],
+    ['pre-rollout', 'inconclusive', streak1, 'skip', 'advance']
+  ] as const)('%s: %s from %j with on-no-data %s -> %s', (moment, verdict, before, onNoData, decision) => {
+    // A blocking moment's evaluation is always final: `final: false` must not change it.
+    const d = decideAfterEvaluation({ ...policy, onNoData }, before, verdict, { final: false, moment })
+    expect(d.decision).toBe(decision)
+  })
+
+  it('says which action may go on, and why pre-rollout cannot pause', () => {
+    expect(decideAfterEvaluation(policy, zero, 'pass', { final: true, moment: 'before-increase' }).reason).toBe('gates passed; before-increase may go on')
+    expect(decideAfterEvaluation(policy, streak1, 'inconclusive', { final: true, moment: 'pre-rollout' }).reason).toMatch(
+      /on-no-data: pause; promote or abort by hand: nothing is routed to the canary yet, so the attempt ends; run deploy again$/
+    )
+  })
+})
+
 describe('decideAfterEvaluation', () => {
   const policy = (over: Partial<GatePolicy> = {}): GatePolicy => ({ failureThreshold: 2, inconclusiveLimit: 3, onNoData: 'pause', ...over })
   const zero = { failedChecks: 0, inconclusiveStreak: 0 }
