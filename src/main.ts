@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import * as os from 'node:os'
-import { readConfig, type Config } from './config/config.js'
+import { COMMANDS, readConfig, type Command, type Config } from './config/config.js'
 import { INPUT, INPUT_DEFAULTS } from './config/input-names.js'
 import { KubeCluster } from './cluster/kube-cluster.js'
 import { loadKubeConfig } from './cluster/kubeconfig.js'
@@ -119,7 +119,7 @@ function configFailure(inputs: Record<string, string>, err: unknown): RunReport 
   const e = err instanceof Error ? err : new Error(String(err))
   const now = new Date().toISOString()
   return {
-    command: (['deploy', 'promote', 'abort', 'status'].includes(inputs[INPUT.command]) ? inputs[INPUT.command] : INPUT_DEFAULTS[INPUT.command]) as RunReport['command'],
+    command: ((COMMANDS as readonly string[]).includes(inputs[INPUT.command]) ? inputs[INPUT.command] : INPUT_DEFAULTS[INPUT.command]) as Command,
     namespace: inputs[INPUT.namespace] || '',
     virtualService: inputs[INPUT.virtualService] || '',
     result: 'unchanged',

@@ -5,6 +5,8 @@ import type { Config } from '../config/config.js'
 import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
+import { planCommand } from '../rollout/command-plan.js'
+import { isInFlight } from '../rollout/planner.js'
 import { stateOf } from '../rollout/state-codec.js'
 import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology } from '../traffic/istio/route-topology.js'
@@ -60,27 +62,19 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
   const state = stateOf(vs)
 
-  if (config.command === 'promote') {
-    // Checked again under the lock; here so that a promote with nothing to promote writes nothing.
-    if (!state || ['promoted', 'rolled-back', 'aborted'].includes(state.phase)) {
-      throw new PreflightError(
-        `There is no rollout to promote on VirtualService ${quote(`${namespace}/${config.virtualService}`)}${state ? ` (the last one, of ${quote(state.canary.version)}, ended ${state.phase})` : ''}.`
-      )
-    }
-    if (state.phase !== 'paused' && !config.full && !(state.phase === 'rolling-back' || state.phase === 'promoting')) {
-      throw new PreflightError(
-        `The rollout of ${quote(state.canary.version)} on ${quote(`${namespace}/${config.virtualService}`)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
-      )
-    }
-  }
+  // Decided again under the lock; here so that a command that may not run writes nothing.
+  const plan = planCommand({
+    command: config.command,
+    state,
+    target: `${namespace}/${config.virtualService}`,
+    version: config.command === 'deploy' ? canaryVersion : config.version,
+    full: config.full,
+    supersede: config.supersede
+  })
+  if (plan.kind === 'refuse') throw new PreflightError(plan.message)
   if (config.command !== 'deploy') {
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
-      if (config.command !== 'status' && config.version && config.version !== state.canary.version && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)) {
-        throw new PreflightError(
-          `Input 'version' is ${quote(config.version)} but the rollout in progress on VirtualService ${quote(`${namespace}/${config.virtualService}`)} is of ${quote(state.canary.version)}; refusing to ${config.command} a different version.`
-        )
-      }
       if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
       return {
         namespace,
@@ -114,16 +108,11 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   const hostGuess = firstDestinationHost(vs)
   const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
   // A rollout in flight of the same version is resumed; its subsets come from the state.
-  const inFlight = state !== undefined && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)
-  const resuming = inFlight && state.canary.version === canaryVersion
+  const inFlight = isInFlight(state)
+  const resuming = inFlight && state!.canary.version === canaryVersion
   let routeView = vs
-  if (inFlight && !resuming) {
-    if (!config.supersede) {
-      throw new PreflightError(
-        `VirtualService ${quote(`${namespace}/${config.virtualService}`)} is mid-rollout of ${quote(state.canary.version)} (phase ${state.phase}, ${state.canaryWeight}% canary). ` +
-          `Promote or abort it first, or set input 'supersede' to true to roll it back and start ${quote(canaryVersion)}.`
-      )
-    }
+  if (state && inFlight && !resuming) {
+    // planCommand refused this without input 'supersede'.
     // Judge the new rollout against the objects as they will be once the old canary is rolled back.
     routeView = withoutCanary(vs, state)
     drs = drs.map((d) => (d.metadata.name === state.destinationRule ? withoutSubset(d, state.canary.subset) : d))

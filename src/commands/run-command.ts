@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js'
-import { LockedError, PreflightError, quote } from '../errors.js'
+import { LockedError, PreflightError } from '../errors.js'
+import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
 import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
 import { STATE_ANNOTATION, encodeState } from '../rollout/state-codec.js'
 import type { Result, RolloutState } from '../rollout/types.js'
@@ -41,10 +42,19 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   const report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
   if (config.dryRun) return dryRun(config, deps, pre, report)
-  if (config.command === 'abort' && !isInFlight(pre.state)) {
-    // Nothing to abort: said before the lock, so not even a Lease is written.
-    deps.log.info(`No rollout in progress on ${pre.namespace}/${config.virtualService}; nothing to abort.`)
-    return finish(report, deps, pre.state, 'unchanged')
+  const situation: CommandSituation = {
+    command: config.command,
+    state: pre.state,
+    target: `${pre.namespace}/${config.virtualService}`,
+    version: config.command === 'deploy' ? pre.canary.version : config.version,
+    full: config.full,
+    supersede: config.supersede
+  }
+  const early = planCommand(situation)
+  if (early.kind === 'nothing') {
+    // Said before the lock, so not even a Lease is written.
+    deps.log.info(early.message)
+    return finish(report, deps, pre.state, early.result)
   }
 
   const lock = deps.makeLock(pre.namespace, config.virtualService)
@@ -63,108 +73,56 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     deps.log.error(`Lost the lock: ${err.message}`)
   })
   let executor: RolloutExecutor | undefined
-  try {
-    let state = pre.state
-    const undone: string[] = []
-    // A run that died (lock expired, rollout in flight and not paused): traffic goes back to stable first.
-    if (state && isInFlight(state) && acquired.takeover && state.phase !== 'paused') {
-      deps.log.warning(
-        `Took over the lock from ${acquired.previousHolder ?? 'an earlier run'}, which stopped mid-rollout (phase ${state.phase}); bringing traffic back to ${state.stable.version} first.`
-      )
-      report.warnings.push(`took over from ${acquired.previousHolder ?? 'an earlier run'} that stopped mid-rollout; its canary ${state.canary.version} was rolled back first`)
-      state = reduce(state, { type: 'failed', at: iso(deps.clock.now()), reason: `the run holding the rollout (${acquired.previousHolder ?? 'unknown'}) stopped without finishing` })
-      state = { ...state, history: [...state.history, { at: iso(deps.clock.now()), kind: 'takeover', by: deps.holder, message: `lock taken over from ${acquired.previousHolder ?? 'unknown'}` }] }
-      const recovered = makeExecutor(config, deps, pre, state, acquired.epoch)
-      executor = recovered
-      deps.onExecutor?.(recovered)
-      state = await recovered.run()
-      undone.push(...recovered.undone)
-      report.warnings.push(...recovered.warnings)
-      if (config.command !== 'deploy') {
-        return finish({ ...report, undone }, deps, state, 'rolled-back')
-      }
-    } else if (state && state.phase === 'rolling-back') {
-      // A rollback some earlier run started: finish it whatever we were asked.
-      const resumed = makeExecutor(config, deps, pre, state, acquired.epoch)
-      executor = resumed
-      deps.onExecutor?.(resumed)
-      state = await resumed.run()
-      undone.push(...resumed.undone)
-      if (config.command !== 'deploy') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
-    }
-
-    switch (config.command) {
-      case 'deploy': {
-        const at = iso(deps.clock.now())
-        if (state && isInFlight(state) && state.canary.version !== pre.canary.version) {
-          if (!config.supersede) {
-            throw new PreflightError(
-              `VirtualService ${pre.namespace}/${config.virtualService} is mid-rollout of ${quote(state.canary.version)} (phase ${state.phase}, ${state.canaryWeight}% canary). ` +
-                `Promote or abort it first, or set input 'supersede' to true to roll it back and start ${quote(pre.canary.version)}.`
-            )
-          }
-          deps.log.warning(`Superseding the rollout of ${state.canary.version}: rolling it back first.`)
-          const old = makeExecutor(config, deps, pre, reduce(state, { type: 'abort-requested', at, reason: `superseded by ${pre.canary.version}`, by: deps.holder }), acquired.epoch)
-          executor = old
-          deps.onExecutor?.(old)
-          await old.run()
-          undone.push(...old.undone)
-          state = undefined
-        }
-        if (state && isInFlight(state)) {
-          // The same version again (a re-run): carry on from where the state says.
-          if (state.phase === 'paused') {
-            deps.log.info(`The rollout of ${state.canary.version} is paused at ${state.canaryWeight}%; run the promote command to continue.`)
-            return finish({ ...report, undone }, deps, state, 'paused')
-          }
-        } else {
-          state = newRollout({
-            at,
-            route: pre.route,
-            host: pre.host,
-            destinationRule: pre.destinationRule,
-            stable: pre.stable,
-            canary: pre.canary,
-            schedule: config.steps,
-            epoch: acquired.epoch,
-            startedBy: deps.runUrl ?? deps.holder,
-            commit: deps.commit
-          })
-        }
-        break
-      }
-      case 'promote': {
-        if (!state || !isInFlight(state)) {
-          throw new PreflightError(
-            `There is no rollout to promote on VirtualService ${pre.namespace}/${config.virtualService}${state ? ` (the last one ended ${state.phase})` : ''}.`
-          )
-        }
-        if (state.phase !== 'paused' && !config.full) {
-          throw new PreflightError(
-            `The rollout of ${quote(state.canary.version)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
-          )
-        }
-        state = reduce(state, { type: 'promote-requested', at: iso(deps.clock.now()), full: config.full, by: deps.runUrl ?? deps.holder })
-        break
-      }
-      case 'abort': {
-        if (!state || !isInFlight(state)) {
-          deps.log.info(`No rollout in progress on ${pre.namespace}/${config.virtualService}; nothing to abort.`)
-          return finish({ ...report, undone }, deps, state, 'unchanged')
-        }
-        if (state.phase === 'promoting') {
-          deps.log.warning(`The promotion of ${state.canary.version} had already begun (the old version may be retired): finishing it instead of aborting.`)
-          report.warnings.push('abort came after the promotion had begun: the promotion was finished instead')
-        }
-        state = reduce(state, { type: 'abort-requested', at: iso(deps.clock.now()), reason: 'aborted by request', by: deps.runUrl ?? deps.holder })
-        break
-      }
-    }
+  const undone: string[] = []
+  const execute = async (state: RolloutState): Promise<RolloutState> => {
     executor = makeExecutor(config, deps, pre, state, acquired.epoch)
     deps.onExecutor?.(executor)
     const ended = await executor.run()
     undone.push(...executor.undone)
     report.warnings.push(...executor.warnings)
+    return ended
+  }
+  try {
+    const plan = planCommand({ ...situation, takeover: acquired.takeover })
+    if (plan.kind === 'refuse') throw new PreflightError(plan.message)
+    if (plan.kind === 'nothing') {
+      deps.log.info(plan.message)
+      return finish(report, deps, pre.state, plan.result)
+    }
+    let state = pre.state
+    if (state && plan.recover) {
+      state = await execute(recoveryState(plan.recover, state, acquired.previousHolder, deps, report, pre.canary.version))
+      if (plan.then === 'stop') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
+    }
+    for (const w of plan.warnings) {
+      deps.log.warning(w)
+      report.warnings.push(w)
+    }
+    const at = iso(deps.clock.now())
+    const by = deps.runUrl ?? deps.holder
+    switch (plan.then) {
+      case 'start':
+        state = newRollout({
+          at,
+          route: pre.route,
+          host: pre.host,
+          destinationRule: pre.destinationRule,
+          stable: pre.stable,
+          canary: pre.canary,
+          schedule: config.steps,
+          epoch: acquired.epoch,
+          startedBy: by,
+          commit: deps.commit
+        })
+        break
+      case 'promote':
+        state = reduce(state!, { type: 'promote-requested', at, full: config.full, by })
+        break
+      case 'abort':
+        state = reduce(state!, { type: 'abort-requested', at, reason: 'aborted by request', by })
+        break
+    }
+    const ended = await execute(state!)
     if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
     const result: Result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
     const halted = ended.phase === 'paused' && ended.reason?.startsWith('rollback halted')
@@ -176,19 +134,46 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
           : undefined
     return finish({ ...report, undone, error }, deps, ended, result)
   } catch (err) {
-    if (deps.signal.aborted && executor && isInFlight(executor.current)) {
+    const running = executor as RolloutExecutor | undefined
+    if (deps.signal.aborted && running && isInFlight(running.current)) {
       try {
-        await executor.cancel(config.onCancel === 'freeze')
+        await running.cancel(config.onCancel === 'freeze')
       } catch (cancelErr) {
         deps.log.error(`Could not set the canary weight to 0 on cancellation: ${errorText(cancelErr)}. The post step or the next run will finish the rollback.`)
       }
     }
-    const state = executor?.current ?? pre.state
-    return finish({ ...report, undone: executor?.undone }, deps, state, state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged', err)
+    const state = running?.current ?? pre.state
+    return finish({ ...report, undone: running ? undone : undefined }, deps, state, state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged', err)
   } finally {
     deps.onExecutor?.(undefined)
     // A cancelled run keeps the lock only if it could not finish its write; the post step re-takes it.
     await lock.release().catch((err: unknown) => deps.log.warning(`Could not release the lock: ${errorText(err)}`))
+  }
+}
+
+/** The state a recovery starts from: the rollback of a dead run's or an old version's rollout, or one already under way. */
+function recoveryState(
+  recover: Recovery,
+  state: RolloutState,
+  previousHolder: string | undefined,
+  deps: CommandDeps,
+  report: RunReport,
+  newVersion: string
+): RolloutState {
+  const at = iso(deps.clock.now())
+  const previous = previousHolder ?? 'an earlier run'
+  switch (recover) {
+    case 'rolling-back':
+      return state
+    case 'supersede':
+      deps.log.warning(`Superseding the rollout of ${state.canary.version}: rolling it back first.`)
+      return reduce(state, { type: 'abort-requested', at, reason: `superseded by ${newVersion}`, by: deps.holder })
+    case 'takeover': {
+      deps.log.warning(`Took over the lock from ${previous}, which stopped mid-rollout (phase ${state.phase}); bringing traffic back to ${state.stable.version} first.`)
+      report.warnings.push(`took over from ${previous} that stopped mid-rollout; its canary ${state.canary.version} was rolled back first`)
+      const failed = reduce(state, { type: 'failed', at, reason: `the run holding the rollout (${previousHolder ?? 'unknown'}) stopped without finishing` })
+      return { ...failed, history: [...failed.history, { at, kind: 'takeover', by: deps.holder, message: `lock taken over from ${previousHolder ?? 'unknown'}` }] }
+    }
   }
 }
 

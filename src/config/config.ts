@@ -1,14 +1,13 @@
 import { load } from 'js-yaml'
 import { ConfigError } from '../errors.js'
-import type { Step } from '../rollout/types.js'
+import { COMMANDS, type Command, type Step } from '../rollout/types.js'
 import { formatDuration, parseDuration } from './duration.js'
 import { INPUT, INPUT_DEFAULTS } from './input-names.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
 
-export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
-export type Command = (typeof COMMANDS)[number]
+export { COMMANDS, type Command }
 export const RETIRE_MODES = ['scale-down', 'delete', 'keep'] as const
 /** What happens to the stable Deployment after a promotion. */
 export type RetireMode = (typeof RETIRE_MODES)[number]

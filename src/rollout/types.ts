@@ -39,6 +39,10 @@ export interface CheckResult {
 }
 
 /** One evaluation of every gate at one weight. */
+/** What a run is asked to do. */
+export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
+export type Command = (typeof COMMANDS)[number]
+
 /** The moments at which gates are asked (webhooks follow Flagger's names). */
 export type GateMoment =
   | 'pre-rollout' // before the first write that sends traffic

@@ -6,7 +6,8 @@
 import type { KubeObject } from '../../kube/kube-object.js'
 import { labelsMatch } from '../../kube/label-selector.js'
 import { PreflightError, quote } from '../../errors.js'
-import type { Phase, RolloutState } from '../../rollout/types.js'
+import { isInFlight } from '../../rollout/planner.js'
+import type { RolloutState } from '../../rollout/types.js'
 import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
 import { labelString, objectRef, routeRef } from './object-ref.js'
 import { parseServiceHost, type ServiceHost } from './service-host.js'
@@ -56,18 +57,11 @@ export interface Topology {
   currentSplit: { stable: number; canary: number }
 }
 
-const TERMINAL: ReadonlySet<Phase> = new Set<Phase>(['promoted', 'rolled-back', 'aborted'])
-
-/** Whether a state is an unfinished rollout. */
-export function inFlight(state: RolloutState | undefined): state is RolloutState {
-  return state !== undefined && !TERMINAL.has(state.phase)
-}
-
 /** Resolve and check the topology of a rollout; throws PreflightError on the first problem. */
 export function resolveTopology(input: TopologyInput): Topology {
   const { vs, namespace, versionLabel } = input
   const vsRef = objectRef(vs, namespace)
-  const state = inFlight(input.existingState) ? input.existingState : undefined
+  const state = isInFlight(input.existingState) ? input.existingState : undefined
 
   const { route, routeIndex } = findRoute(input, vsRef, state)
   const where = `${routeRef(route, routeIndex)} of ${vsRef}`
