@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.js'
 import { COMMANDS, type Command, type Step } from '../rollout/types.js'
 import { formatDuration, parseDuration } from './duration.js'
 import { INPUT, INPUT_DEFAULTS } from './input-names.js'
+import { readBoolean } from './boolean.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
@@ -119,7 +120,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const intervalSeconds = parseDuration(INPUT.interval, get(INPUT.interval), { min: 1 })
   const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
   const settleSeconds = parseDuration(INPUT.settle, get(INPUT.settle), { max: 3600 })
-  const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600 })
+  const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600, whole: true })
   const timeoutValue = optional(INPUT.timeout)
   const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
 
@@ -175,13 +176,6 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T
   throw inputError(name, `expected one of ${allowed.join(', ')}`, value)
-}
-
-/** YAML 1.2 core booleans only: `yes`, `on`, `1` are typos as often as they are intent. */
-export function readBoolean(name: string, value: string): boolean {
-  if (value === 'true' || value === 'True' || value === 'TRUE') return true
-  if (value === 'false' || value === 'False' || value === 'FALSE') return false
-  throw inputError(name, 'expected true or false', value)
 }
 
 /** Split a list input on newlines and commas (not commas inside a glob's `{a,b}`); drop empty entries. */

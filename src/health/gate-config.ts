@@ -6,6 +6,8 @@ import type { PrometheusAuth } from './prometheus-client.js'
 import { PrometheusGate, type CheckSpec, type CompareSpec, type GateDeps, type PrometheusGateConfig } from './prometheus-gate.js'
 import { parseTemplate, type QueryTemplate } from './promql-template.js'
 import { WebhookGate, type WebhookConfig } from './webhook-gate.js'
+import { readDuration } from '../config/duration.js'
+import { got, inputError } from '../config/input-error.js'
 
 /** One action input of the gates: what action.yml says about it. */
 export interface GateInput {
@@ -85,28 +87,14 @@ const MOMENTS: readonly GateMoment[] = ['pre-rollout', 'before-increase', 'bake'
 const NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/
 const BUILT_IN_NAMES = ['success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable', 'min-requests']
 
-/** A YAML value as the user wrote it, quoted: `"{max-increase: 1}"`, `"99"`, `nothing`. */
-function got(value: unknown): string {
-  if (value === undefined || value === null) return 'nothing'
-  if (typeof value === 'string') return quote(value)
-  return quote(yaml.dump(value, { flowLevel: 0, lineWidth: -1 }).trim())
-}
-
 function invalid(input: GateInputName, what: string, value: unknown): ConfigError {
-  return new ConfigError(`Input '${input}' is invalid: ${what} (got ${got(value)}).`)
+  return inputError(input, what, value)
 }
 
-/** Parse `30s`, `1m30s`, `500ms`, `2h` or a bare number of seconds. Returns seconds, or undefined. */
+/** Seconds of a duration in the one grammar of config/duration.ts, or undefined when it is not one. */
 export function parseDurationSeconds(text: string): number | undefined {
-  const s = text.trim()
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s)
-  if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(s)) return undefined
-  let total = 0
-  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
-    const n = Number(m[1])
-    total += m[2] === 'ms' ? n / 1000 : m[2] === 's' ? n : m[2] === 'm' ? n * 60 : n * 3600
-  }
-  return total
+  const read = readDuration(text)
+  return 'seconds' in read ? read.seconds : undefined
 }
 
 function numberFrom(value: unknown): number | undefined {

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../../src/errors.js'
-import { readBoolean, readConfig, splitList } from '../../../src/config/config.js'
+import { readBoolean } from '../../../src/config/boolean.js'
+import { readConfig, splitList } from '../../../src/config/config.js'
 import { INPUT, INPUT_DEFAULTS } from '../../../src/config/input-names.js'
 
 /** The inputs as the runner gives them: every core input present, '' when not set. */
@@ -176,12 +177,13 @@ describe('readConfig errors', () => {
     ],
     ['bad steps', { steps: '10,50,120' }, `Input 'steps' is invalid: weight 120 at position 3 must be between 1 and 100 (got "10,50,120").`],
     ['an interval of 0', { interval: '0s' }, `Input 'interval' is invalid: must be more than 0 (got "0s").`],
-    ['an interval in words', { interval: '2 minutes' }, `Input 'interval' is invalid: expected a duration like "30s", "2m" or "1h30m" (got "2 minutes").`],
+    ['an interval in words', { interval: '2 minutes' }, `Input 'interval' is invalid: expected a duration like "30s", "1m30s", "1.5s" or "1500ms" (got "2 minutes").`],
     ['a progress deadline of 0', { 'progress-deadline': '0' }, `Input 'progress-deadline' is invalid: must be more than 0 (got "0").`],
     ['a negative settle', { settle: '-1s' }, `Input 'settle' is invalid: must not be negative (got "-1s").`],
     ['a settle over an hour', { settle: '2h' }, `Input 'settle' is invalid: must be at most 1h (got "2h").`],
     ['a lock shorter than 15s', { 'lock-duration': '10s' }, `Input 'lock-duration' is invalid: must be at least 15s (got "10s").`],
     ['a lock longer than 1h', { 'lock-duration': '90m' }, `Input 'lock-duration' is invalid: must be at most 1h (got "90m").`],
+    ['a lock of a fraction of a second', { 'lock-duration': '15.5s' }, `Input 'lock-duration' is invalid: must be whole seconds (write "15s", not "15.5s") (got "15.5s").`],
     ['a timeout under a minute', { timeout: '30s' }, `Input 'timeout' is invalid: must be at least 1m (got "30s").`],
     ['a timeout over 35 days', { timeout: '1000h' }, `Input 'timeout' is invalid: must be at most 840h (35 days) (got "1000h").`],
     ['an unknown retire mode', { retire: 'scale-to-zero' }, `Input 'retire' is invalid: expected one of scale-down, delete, keep (got "scale-to-zero").`],
