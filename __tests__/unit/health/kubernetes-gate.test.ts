@@ -1,8 +1,8 @@
 import { judgeCanaryPods, KubernetesGate } from '../../../src/health/kubernetes-gate.js'
 import { restartCounts } from '../../../src/kube/deployment-health.js'
 import type { GateContext } from '../../../src/health/health-gate.js'
-import { RecordedCluster } from './recorded-cluster.js'
-import { deployment, pod } from './snapshots.js'
+import { RecordedCluster } from '../cluster/recorded-cluster.js'
+import { deployment, pod } from '../cluster/snapshots.js'
 
 const ctx: GateContext = {
   namespace: 'shop',

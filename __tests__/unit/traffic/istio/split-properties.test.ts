@@ -1,13 +1,13 @@
 import { isDeepStrictEqual } from 'node:util'
-import type { KubeObject } from '../../../src/kube/kube-object.js'
-import { STATE_ANNOTATION, decodeState, encodeState } from '../../../src/rollout/state-codec.js'
-import { withoutSubset, withSubset } from '../../../src/traffic/istio/destination-rule-transform.js'
-import { readSplit, withoutDestination, withSplit, withState } from '../../../src/traffic/istio/virtual-service-transform.js'
-import { makeLargeVirtualService } from '../../fixtures/istio/large.js'
-import { loadFixture, loadSeed } from '../../fixtures/istio/load-fixture.js'
-import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
+import type { KubeObject } from '../../../../src/kube/kube-object.js'
+import { STATE_ANNOTATION, decodeState, encodeState } from '../../../../src/rollout/state-codec.js'
+import { withoutSubset, withSubset } from '../../../../src/traffic/istio/destination-rule-transform.js'
+import { readSplit, withoutDestination, withSplit, withState } from '../../../../src/traffic/istio/virtual-service-transform.js'
+import { makeLargeVirtualService } from '../../../fixtures/istio/large.js'
+import { loadFixture, loadSeed } from '../../../fixtures/istio/load-fixture.js'
+import { makeRolloutState } from '../../../fixtures/istio/rollout-state.js'
 import { drOutsideOwned, vsOutsideOwned } from './owned-paths.js'
-import { seededRandom } from '../../support/seeded-random.js'
+import { seededRandom } from '../../../support/seeded-random.js'
 
 const SEEDS = Array.from({ length: 25 }, (_, i) => 1000 + i * 7919)
 

@@ -1,14 +1,14 @@
-import type { KubeObject } from '../../../src/kube/kube-object.js'
-import { ConflictError } from '../../../src/errors.js'
-import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
+import type { KubeObject } from '../../../../src/kube/kube-object.js'
+import { ConflictError } from '../../../../src/errors.js'
+import { STATE_ANNOTATION } from '../../../../src/rollout/state-codec.js'
 import {
   readSplit,
   withoutDestination,
   withSplit,
   withState
-} from '../../../src/traffic/istio/virtual-service-transform.js'
-import { makeLargeVirtualService } from '../../fixtures/istio/large.js'
-import { loadFixture, loadSeed } from '../../fixtures/istio/load-fixture.js'
+} from '../../../../src/traffic/istio/virtual-service-transform.js'
+import { makeLargeVirtualService } from '../../../fixtures/istio/large.js'
+import { loadFixture, loadSeed } from '../../../fixtures/istio/load-fixture.js'
 import { destinationWithoutWeight, vsOutsideOwned } from './owned-paths.js'
 import { thrown } from './thrown.js'
 

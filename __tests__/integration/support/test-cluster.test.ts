@@ -24,7 +24,7 @@ import {
   waitFor,
   waitForDeploymentCondition,
   withBehaviour
-} from '../support/test-cluster.js'
+} from '../../support/test-cluster.js'
 import { AppsV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 
 const VS = { group: 'networking.istio.io', plural: 'virtualservices' }

@@ -5,7 +5,7 @@ import type { HistoryEvent } from '../../../src/rollout/types.js'
 import { withState } from '../../../src/traffic/istio/virtual-service-transform.js'
 import { loadSeed } from '../../fixtures/istio/load-fixture.js'
 import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
-import { thrown } from './thrown.js'
+import { thrown } from '../traffic/istio/thrown.js'
 
 const CLEAR = 'kubectl -n shop annotate virtualservice istio-virtualservice istio-canary.io/rollout-'
 
