@@ -1,5 +1,5 @@
 /**
- * Issue 6, row 15: the canary's pods are Ready (the Deployment wait passes, traffic moves), then
+ * The canary's pods are Ready (the Deployment wait passes, traffic moves), then
  * die. The Kubernetes gate catches it during the bake, with no metrics at all, and the rollback
  * puts the canary weight to 0 before anything else changes: before the canary destination leaves
  * the route and before the DestinationRule loses the subset.
@@ -15,7 +15,7 @@ afterAll(async () => {
   await Promise.all(namespaces.map((ns) => deleteNamespace(ns)))
 })
 
-describe('canary pods die after taking traffic (row 15)', () => {
+describe('canary pods die after taking traffic', () => {
   it('the Kubernetes gate rolls back: weight 0 first, then the destination, then the subset', async () => {
     // Ready for 8 s: longer than the Deployment wait (~1-2 s), shorter than the 30 s bake.
     const s = await seedNamespace('canary-dies', { behaviour: 'fail-after', opts: { failAfter: '8s', restartInterval: '2s' } })

@@ -1,5 +1,5 @@
 /**
- * Issue 6, rows 33 and 34 of the fault matrix (docs/reliability.md): the bundled action
+ * Cancellation and lost runners: the bundled action
  * (dist/index.js) is stopped the way the runner stops it — SIGINT (cancel), SIGTERM (7.5 s later),
  * SIGKILL (runner lost) — at step boundaries and in the middle of waits, and must end with all
  * traffic on stable: after SIGINT/SIGTERM through its own cancellation path plus the post step,
@@ -152,7 +152,7 @@ const CASES: CaseSpec[] = [
   }
 ]
 
-describe('cancellation and lost runners (rows 33, 34)', () => {
+describe('cancellation and lost runners', () => {
   const outcomes = new Map<string, Promise<CaseOutcome>>()
   const converged = new Set<string>()
   const started = Date.now()

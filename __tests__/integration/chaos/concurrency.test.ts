@@ -1,5 +1,5 @@
 /**
- * Issue 6, rows 35 and 36: one writer per VirtualService. Runs race for an absent lease (exactly one
+ * One writer per VirtualService. Runs race for an absent lease (exactly one
  * Lease create wins), runs arriving while it is held fail fast naming the holder and change
  * nothing, and a holder whose lease was taken over after expiry can no longer write (fencing).
  */
@@ -71,7 +71,7 @@ async function cleanUp(ns: string, winner: Racer, inputs: Record<string, string>
   await expectBackOnStable(ns)
 }
 
-describe('one writer per VirtualService (rows 35, 36)', () => {
+describe('one writer per VirtualService', () => {
   it.each([2, 10])('%i simultaneous deploys: exactly one proceeds; every other fails naming it and writes nothing', async (n) => {
     const s = await seed(`race-${n}`)
     const inputs = seedInputs(s, { steps: '20,100', interval: '60s' })

@@ -1,5 +1,5 @@
 /**
- * Issue 6, rows 12 and 19: mid-rollout another writer (a GitOps revert, a person) changes the
+ * Drift: mid-rollout another writer (a GitOps revert, a person) changes the
  * route the rollout owns. The next guarded write sees it, the rollout stops and rolls back to
  * stable instead of writing its weights again, and the report says drift.
  */
@@ -59,7 +59,7 @@ const EDITS: Array<[string, ForeignEdit]> = [
   ]
 ]
 
-describe('drift: someone else changes the route mid-rollout (rows 12, 19)', () => {
+describe('drift: someone else changes the route mid-rollout', () => {
   it.concurrent.each(EDITS)('%s: the rollout stops and rolls back, it does not fight', async (_what, edit) => {
     const s = await seedNamespace('drift')
     namespaces.push(s.ns)

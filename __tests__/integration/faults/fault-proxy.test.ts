@@ -115,7 +115,7 @@ describe('passthrough', () => {
   })
 })
 
-describe('row 17: apiserver 500/503', () => {
+describe('apiserver 500/503', () => {
   it('a GET answered 503 once succeeds on the retry (2 requests)', async () => {
     const c = await cluster()
     proxy.addRule({ match: { method: 'GET', pathRegex: vsPath() }, action: { kind: 'status', status: 503 } })
@@ -172,7 +172,7 @@ describe('row 17: apiserver 500/503', () => {
   })
 })
 
-describe('row 18: 429 + Retry-After', () => {
+describe('429 + Retry-After', () => {
   it('waits at least Retry-After before the retry', async () => {
     const c = await cluster()
     proxy.addRule({ match: { method: 'GET', pathRegex: vsPath() }, action: { kind: 'status', status: 429, retryAfterSeconds: 1 } })
@@ -200,7 +200,7 @@ describe('row 18: 429 + Retry-After', () => {
   })
 })
 
-describe('row 19: 409 on a VirtualService update', () => {
+describe('409 on a VirtualService update', () => {
   it('is a ConflictError at once, never retried', async () => {
     const c = await cluster()
     const vs = (await c.getIstio('VirtualService', ns, 'reviews'))!
@@ -211,7 +211,7 @@ describe('row 19: 409 on a VirtualService update', () => {
   })
 })
 
-describe('row 22: 401 (expired credentials)', () => {
+describe('401 (expired credentials)', () => {
   it('one 401 is retried once (credentials may have been refreshed)', async () => {
     const c = await cluster()
     proxy.addRule({ match: { method: 'GET', pathRegex: vsPath() }, action: { kind: 'status', status: 401 } })
@@ -233,7 +233,7 @@ describe('row 22: 401 (expired credentials)', () => {
   })
 })
 
-describe('row 23: Istio validation webhook down', () => {
+describe('Istio validation webhook down', () => {
   it('"failed calling webhook" 500s on the VS write are retried until the webhook is back', async () => {
     const c = await cluster()
     const vs = (await c.getIstio('VirtualService', ns, 'reviews'))!

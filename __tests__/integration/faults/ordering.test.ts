@@ -1,6 +1,6 @@
 /**
  * The ordering rules, read off the wire: every request the action sends to the real apiserver
- * passes through the fault proxy, whose log is the call log of matrix rows 41 and 42. And a
+ * passes through the fault proxy, whose log is the call log. And a
  * rollback the apiserver will not let finish says so loudly, with what to run by hand.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
@@ -58,7 +58,7 @@ function writes(ns: string): Array<{ what: string; at: number }> {
 const SETTLE_MS = 1500
 
 describe('ordering on the wire', () => {
-  it('adds the subset a settle before any weight moves, and removes the old one a settle after its destination left (rows 41, 42)', async () => {
+  it('adds the subset a settle before any weight moves, and removes the old one a settle after its destination left', async () => {
     const ns = await seedNamespace('order')
     proxy.clearLog()
     const { report } = await runAction(

@@ -1,5 +1,5 @@
 /**
- * Least privilege (reliability.md §0 item 9, §3 "Minimal Kubernetes RBAC", §5 row 21), as the README
+ * Least privilege (the minimal Kubernetes RBAC), as the README
  * shows it: docs/rbac.yaml. The whole seed rollout (v1 -> v2, steps 50,100) runs as the cluster's
  * user "restricted" bound to exactly that Role. Then, for every verb the Role grants, a Role without
  * just that verb: the run must stop in preflight with an error naming the verb and resource, and

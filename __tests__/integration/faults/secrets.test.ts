@@ -1,5 +1,5 @@
 /**
- * Secret leakage (reliability.md §3 "Secrets", §5 row 40). Runs whose kubeconfig comes from the
+ * Secret leakage (no secret reaches a log, an output, a report or the cluster). Runs whose kubeconfig comes from the
  * `kubeconfig` input (the admin token inline), with a Prometheus bearer token and webhook
  * Authorization headers, wired as main.ts wires them. Every log line, the rendered report, the
  * outputs and every error message of a successful run, of preflight failures and of a rollback must

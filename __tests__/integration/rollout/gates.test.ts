@@ -169,7 +169,7 @@ describe('health gates in a rollout', () => {
   })
 })
 
-describe('a failing canary over a stable version that cannot take the traffic (row 16)', () => {
+describe('a failing canary over a stable version that cannot take the traffic', () => {
   it('halts instead of routing everything to a broken stable, and a person’s abort then goes through', async () => {
     const ns = await seedNamespace('gates-stable-down')
     await setTraffic(ns, 'istio-deployment-v2', { ...healthy, errorRatio: 0.5 })

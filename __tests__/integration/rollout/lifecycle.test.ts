@@ -129,7 +129,7 @@ describe('rollout lifecycle on the local cluster', () => {
     expect(routeOf(vs)).toEqual([{ destination: { host: 'istio-service', subset: 'v3' }, weight: 100 }])
   })
 
-  it('warns in preflight when a GitOps controller also writes the VirtualService (row 12)', async () => {
+  it('warns in preflight when a GitOps controller also writes the VirtualService', async () => {
     const ns = await seedNamespace('gitops')
     // Flux's kustomize-controller re-applies the VirtualService: its field manager shows in managedFields.
     const vs = await clients.objects.read({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'istio-virtualservice', namespace: ns } })

@@ -81,19 +81,19 @@ describe('loadManifests', () => {
     expect(e.message).toBe(`Input 'manifests' is invalid: "glob/" is a directory: name the file, or use a glob like "glob/*.yaml".`)
   })
 
-  it('rejects bad indentation with file:line:column (row 1)', async () => {
+  it('rejects bad indentation with file:line:column', async () => {
     const e = await loadError('malformed-indent.yaml')
     expect(e.message).toBe('Manifest malformed-indent.yaml:5:13 is not valid YAML: bad indentation of a mapping entry.')
   })
 
-  it('rejects an unclosed quote with file:line:column (row 1)', async () => {
+  it('rejects an unclosed quote with file:line:column', async () => {
     const e = await loadError('malformed-quote.yaml')
     expect(e.message).toBe(
       'Manifest malformed-quote.yaml:9:1 is not valid YAML: unexpected end of the stream within a double quoted scalar (a quote opened earlier is never closed).'
     )
   })
 
-  it('rejects duplicate keys with the line of the second one (row 1)', async () => {
+  it('rejects duplicate keys with the line of the second one', async () => {
     const e = await loadError('duplicate-keys.yaml')
     expect(e.message).toBe('Manifest duplicate-keys.yaml:12:9 is not valid YAML: duplicate key (each key may appear once in a mapping).')
   })
@@ -103,7 +103,7 @@ describe('loadManifests', () => {
     expect(e.message).not.toContain('namespace: shop')
   })
 
-  it('rejects an alias bomb without expanding it (row 1)', async () => {
+  it('rejects an alias bomb without expanding it', async () => {
     const e = await loadError('alias-bomb.yaml')
     expect(e.message).toBe(
       'Manifest alias-bomb.yaml:1 has more than 100000 nodes once YAML aliases (*name) are expanded: refusing it as a possible alias bomb.'
@@ -124,7 +124,7 @@ describe('loadManifests', () => {
       await rm(dir, { recursive: true, force: true })
     })
 
-    it('rejects a file over 1 MiB before parsing it (row 1)', async () => {
+    it('rejects a file over 1 MiB before parsing it', async () => {
       const file = path.join(dir, 'big.yaml')
       await writeFile(file, `# ${'x'.repeat(MAX_MANIFEST_BYTES)}\n`)
       await expect(loadManifests(['big.yaml'], { cwd: dir })).rejects.toThrow(
@@ -184,7 +184,7 @@ describe('validateCanaryDeployment', () => {
     expect(canary.deployment.spec.replicas).toBe(2)
   })
 
-  it('rejects extra kinds, listing each with file:line (row 2)', async () => {
+  it('rejects extra kinds, listing each with file:line', async () => {
     const { documents } = await load('extra-kinds.yaml')
     expect(() => validateCanaryDeployment(documents, opts)).toThrow(
       new ConfigError(
@@ -202,7 +202,7 @@ describe('validateCanaryDeployment', () => {
     )
   })
 
-  it('rejects two Deployments, listing both (row 2)', async () => {
+  it('rejects two Deployments, listing both', async () => {
     const { documents } = await load('two-deployments.yaml')
     expect(() => validateCanaryDeployment(documents, opts)).toThrow(
       new ConfigError(
@@ -211,7 +211,7 @@ describe('validateCanaryDeployment', () => {
     )
   })
 
-  it('rejects no Deployment (row 2)', async () => {
+  it('rejects no Deployment', async () => {
     const { documents } = await load('comments-only.yaml')
     expect(() => validateCanaryDeployment(documents, opts)).toThrow(
       new ConfigError(`Input 'manifests' is invalid: expected exactly one Deployment, the canary's, found none: the files hold no YAML documents.`)
@@ -227,7 +227,7 @@ describe('validateCanaryDeployment', () => {
     )
   })
 
-  it('rejects a selector without the version label, saying why (row 3)', async () => {
+  it('rejects a selector without the version label, saying why', async () => {
     const { documents } = await load('selector-without-version.yaml')
     expect(() => validateCanaryDeployment(documents, opts)).toThrow(
       new ConfigError(
