@@ -12,6 +12,14 @@ export interface WriteOptions {
   dryRun?: boolean
 }
 
+export interface ApplyOptions extends WriteOptions {
+  /**
+   * Take the fields other managers own. Honoured only with dryRun: it previews what the manifest
+   * would make of the object (a diff) without ever forcing a real write.
+   */
+  force?: boolean
+}
+
 export interface AccessCheck {
   verb: string
   group: string // '' for the core group
@@ -45,8 +53,8 @@ export interface Cluster {
   getService(namespace: string, name: string): Promise<KubeObject | undefined>
   getDeployment(namespace: string, name: string): Promise<KubeObject | undefined>
   listDeployments(namespace: string, labelSelector?: string): Promise<KubeObject[]>
-  /** Server-side apply with field manager istio-canary (force=false first: ownership conflicts surface). */
-  applyDeployment(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+  /** Server-side apply with field manager istio-canary (force=false unless a forced dry run: ownership conflicts surface). */
+  applyDeployment(obj: KubeObject, opts?: ApplyOptions): Promise<KubeObject>
   /** Sets spec.replicas (merge patch guarded by resourceVersion when given). */
   scaleDeployment(namespace: string, name: string, replicas: number, opts?: WriteOptions): Promise<KubeObject>
   deleteDeployment(namespace: string, name: string, opts?: WriteOptions): Promise<void>

@@ -23,7 +23,15 @@ import {
 } from '@kubernetes/client-node'
 import { ConflictError } from '../errors.js'
 import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_REQUEST_TIMEOUT_MS, withApiRetry } from './api-retry.js'
-import { FIELD_MANAGER, type AccessCheck, type AccessResult, type Cluster, type IstioKind, type WriteOptions } from './cluster.js'
+import {
+  FIELD_MANAGER,
+  type AccessCheck,
+  type AccessResult,
+  type ApplyOptions,
+  type Cluster,
+  type IstioKind,
+  type WriteOptions
+} from './cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { KubeApiError, type RequestTarget } from './kube-api-error.js'
 
@@ -201,7 +209,7 @@ export class KubeCluster implements Cluster {
     return items(list, 'apps/v1', 'Deployment')
   }
 
-  async applyDeployment(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
+  async applyDeployment(obj: KubeObject, opts: ApplyOptions = {}): Promise<KubeObject> {
     const { name, namespace } = obj.metadata
     if (!namespace) throw new Error(`applyDeployment: Deployment ${JSON.stringify(name)} needs metadata.namespace`)
     // The apiserver refuses managedFields in an apply; status is not ours to apply.
@@ -211,7 +219,8 @@ export class KubeCluster implements Cluster {
     try {
       return await this.call({ verb: 'APPLY', resource: 'deployments', namespace, name }, (o) =>
         this.custom.patchNamespacedCustomObject(
-          { ...DEPLOYMENTS, namespace, name, body, dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: false },
+          // A real apply never forces: taking fields from another manager must be the user's decision.
+          { ...DEPLOYMENTS, namespace, name, body, dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: opts.dryRun === true && opts.force === true },
           contentType(PatchStrategy.ServerSideApply, o)
         )
       )

@@ -7,9 +7,10 @@ import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { planCommand } from '../rollout/command-plan.js'
 import { isInFlight } from '../rollout/planner.js'
+import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { stateOf } from '../rollout/state-codec.js'
 import type { RolloutState } from '../rollout/types.js'
-import { resolveTopology } from '../traffic/istio/route-topology.js'
+import { resolveTopology, servingSubset } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
@@ -26,6 +27,8 @@ export interface Preflight {
   canary: RolloutState['canary']
   canaryManifest?: KubeObject
   warnings: string[]
+  /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
+  alreadyStable?: { version: string; deployment: string; note: string }
 }
 
 /**
@@ -110,6 +113,25 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   // A rollout in flight of the same version is resumed; its subsets come from the state.
   const inFlight = isInFlight(state)
   const resuming = inFlight && state!.canary.version === canaryVersion
+  if (!inFlight) {
+    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
+    if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
+    if (decision.kind === 'already-stable') {
+      const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
+      return {
+        namespace,
+        state,
+        route: state?.route ?? { index: 0 },
+        host: state?.host ?? '',
+        destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
+        stable: released,
+        canary: released,
+        warnings,
+        alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
+      }
+    }
+    if (decision.note) deps.log.info(decision.note)
+  }
   let routeView = vs
   if (state && inFlight && !resuming) {
     // planCommand refused this without input 'supersede'.
@@ -205,6 +227,53 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     canaryManifest: manifest,
     warnings
   }
+}
+
+interface RedeployView {
+  namespace: string
+  vs: KubeObject
+  drs: KubeObject[]
+  state?: RolloutState
+  manifest: KubeObject
+  version: string
+}
+
+/**
+ * Gathers what decideRedeploy needs when no rollout is in flight. The version is stable when the
+ * route's one live destination is a subset selecting that version (whatever the subset's name).
+ * Whether the manifest matches a live Deployment is asked of the apiserver: a dry-run server-side
+ * apply with our field manager (forced, so fields another manager owns show up as changes instead
+ * of a conflict) returns the object as the apply would leave it, and deploymentChanges compares it
+ * with the live one, leaving out what only the apiserver sets (see there).
+ */
+async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployView): Promise<RedeployDecision> {
+  const { cluster } = deps
+  const { namespace, state, manifest } = r
+  const serving = servingSubset(r.vs, namespace, config.route ?? state?.route.name)
+  const drName = config.destinationRule ?? state?.destinationRule
+  const stable =
+    serving !== undefined &&
+    r.drs.some((dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version)
+  const lastOfVersion = state && ['rolled-back', 'aborted'].includes(state.phase) && state.canary.version === r.version
+  const facts = {
+    version: r.version,
+    versionLabel: config.versionLabel,
+    deployment: manifest.metadata.name,
+    virtualService: `${namespace}/${config.virtualService}`,
+    stable,
+    last: state,
+    retry: config.retry
+  }
+  if (!stable && !lastOfVersion) return decideRedeploy({ ...facts, changes: [] })
+  // A rolled-back release is compared with the Deployment that rollout used (scaled to 0 since).
+  const name = stable ? manifest.metadata.name : state!.canary.deployment
+  if (name !== manifest.metadata.name) return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
+  await requireAccess(deps, namespace, [{ verb: 'patch', group: 'apps', resource: 'deployments', namespace }])
+  const live = await cluster.getDeployment(namespace, name)
+  if (!live) return decideRedeploy({ ...facts, changes: undefined })
+  const applied = await cluster.applyDeployment(manifest, { dryRun: true, force: true })
+  // The rollback scaled the old canary to 0: its replica count says nothing about the release.
+  return decideRedeploy({ ...facts, changes: deploymentChanges(live, applied, stable ? [] : ['spec.replicas']) })
 }
 
 /** A subset's labels pick out these pods; a subset without labels is taken to pick out none of them. */

@@ -41,6 +41,12 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   }
   const report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
+  if (pre.alreadyStable) {
+    // A re-run of a finished release: said before the lock, so not even a Lease is written.
+    deps.log.info(pre.alreadyStable.note)
+    const { version, deployment } = pre.alreadyStable
+    return finish({ ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version }, deps, pre.state, 'unchanged')
+  }
   if (config.dryRun) return dryRun(config, deps, pre, report)
   const situation: CommandSituation = {
     command: config.command,

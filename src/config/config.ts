@@ -49,6 +49,8 @@ export interface Config {
   full: boolean
   /** With deploy: a rollout of another version in progress is rolled back first instead of failing. */
   supersede: boolean
+  /** With deploy: roll out again the release whose last rollout was rolled back or aborted. */
+  retry: boolean
   onCancel: OnCancelMode
   lockDurationSeconds: number
   /** Overall deadline of the run; undefined: none (the job's timeout-minutes applies). */
@@ -130,6 +132,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const dryRun = readBoolean(INPUT.dryRun, get(INPUT.dryRun))
   let full = readBoolean(INPUT.full, get(INPUT.full))
   let supersede = readBoolean(INPUT.supersede, get(INPUT.supersede))
+  let retry = readBoolean(INPUT.retry, get(INPUT.retry))
 
   // Warnings, not errors: a workflow_dispatch form commonly passes every input to every command.
   if (full && command !== 'promote') {
@@ -139,6 +142,10 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   if (supersede && command !== 'deploy') {
     warnings.push(`Input '${INPUT.supersede}' is ignored with command '${command}': it only lets a deploy replace a rollout in progress.`)
     supersede = false
+  }
+  if (retry && command !== 'deploy') {
+    warnings.push(`Input '${INPUT.retry}' is ignored with command '${command}': it only lets a deploy roll out again a release that was rolled back.`)
+    retry = false
   }
   if (command === 'deploy' && steps.length === 1) {
     warnings.push(`Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`)
@@ -166,6 +173,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     dryRun,
     full,
     supersede,
+    retry,
     onCancel,
     lockDurationSeconds,
     ...(timeoutSeconds !== undefined && { timeoutSeconds }),

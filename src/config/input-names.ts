@@ -21,6 +21,7 @@ export const INPUT = {
   dryRun: 'dry-run',
   full: 'full',
   supersede: 'supersede',
+  retry: 'retry',
   onCancel: 'on-cancel',
   lockDuration: 'lock-duration',
   timeout: 'timeout'
@@ -41,6 +42,7 @@ export const INPUT_DEFAULTS = {
   [INPUT.dryRun]: 'false',
   [INPUT.full]: 'false',
   [INPUT.supersede]: 'false',
+  [INPUT.retry]: 'false',
   [INPUT.onCancel]: 'rollback',
   [INPUT.lockDuration]: '2m'
 } as const satisfies Partial<Record<InputName, string>>

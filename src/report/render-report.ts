@@ -111,7 +111,11 @@ function headline(report: RunReport): string {
         what = `${canary} paused at ${report.canaryWeight} % on ${where}`
         break
       case 'unchanged':
-        what = report.error ? `${report.command} failed on ${where}, nothing changed` : `${canary} unchanged on ${where}`
+        what = report.error
+          ? `${report.command} failed on ${where}, nothing changed`
+          : report.alreadyStable
+            ? `${cut(report.alreadyStable.version, NAME_MAX)} is already stable on ${where}; nothing to do`
+            : `${canary} unchanged on ${where}`
         break
     }
   return `istio-canary: ${prefix}${what}`
@@ -194,6 +198,13 @@ function renderHead(report: RunReport, minimal: boolean): string {
   const ran = `**Run:** ${escapeMarkdown(report.command, 20)}${report.dryRun ? ' (dry run)' : ''}, ${formatDuration(between(report.startedAt, report.finishedAt))}${run ? `, [workflow run](${run})` : ''}`
   parts.push([facts.join(' · '), versions, ran].join('  \n'))
 
+  const done = report.alreadyStable
+  if (done && !report.error) {
+    const made = report.state?.phase === 'promoted' && report.state.canary.version === done.version ? ' The steps below are those of the rollout that made it stable.' : ''
+    parts.push(
+      `${escapeMarkdown(done.version, 120)} is already stable; nothing to do: Deployment ${escapeMarkdown(done.deployment, 253)} matches the manifest, so this run changed nothing in the cluster.${made}`
+    )
+  }
   if (report.error) {
     parts.push(`### What went wrong`)
     parts.push(`${escapeMarkdown(report.error.kind, 80)}:`)

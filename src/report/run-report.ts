@@ -19,6 +19,8 @@ export interface RunReport {
   canaryVersion?: string
   /** The rollout's state as stored on the VirtualService after this run. */
   state?: RolloutState
+  /** A deploy whose version is already stable, its Deployment as the manifest says: nothing was written. */
+  alreadyStable?: { version: string; deployment: string }
   /** Set when the run ended in an error (preflight, rollback incomplete, ...). */
   error?: { kind: string; message: string }
   /** What was undone on failure, in order (e.g. `canary weight 0`, `destination v2 removed`). */

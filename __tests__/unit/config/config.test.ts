@@ -50,6 +50,7 @@ describe('readConfig defaults', () => {
       dryRun: false,
       full: false,
       supersede: false,
+      retry: false,
       onCancel: 'rollback',
       lockDurationSeconds: 120,
       warnings: []
@@ -83,6 +84,7 @@ describe('readConfig defaults', () => {
         kubeconfig: `\n${KUBECONFIG}\n`,
         'dry-run': ' TRUE ',
         supersede: 'True',
+        retry: ' true ',
         'on-cancel': 'freeze',
         'lock-duration': '15s',
         timeout: '50m'
@@ -107,6 +109,7 @@ describe('readConfig defaults', () => {
       dryRun: true,
       full: false,
       supersede: true,
+      retry: true,
       onCancel: 'freeze',
       lockDurationSeconds: 15,
       timeoutSeconds: 3000,
@@ -259,6 +262,13 @@ describe('readConfig warnings', () => {
     const config = readConfig(inputs({ command: 'status', manifests: '', supersede: 'true' }))
     expect(config.supersede).toBe(false)
     expect(config.warnings).toEqual([`Input 'supersede' is ignored with command 'status': it only lets a deploy replace a rollout in progress.`])
+  })
+
+  it('ignores retry except with deploy', () => {
+    const config = readConfig(inputs({ command: 'promote', manifests: '', retry: 'true' }))
+    expect(config.retry).toBe(false)
+    expect(config.warnings).toEqual([`Input 'retry' is ignored with command 'promote': it only lets a deploy roll out again a release that was rolled back.`])
+    expect(() => readConfig(inputs({ retry: 'yes' }))).toThrow(`Input 'retry' is invalid: expected true or false (got "yes").`)
   })
 
   it('warns about a schedule of 100 alone', () => {

@@ -146,3 +146,38 @@ describe('escaping', () => {
     expect(reportMarker('shop', 'x --> <b>')).toBe('<!-- istio-canary:shop/x_--___b_ -->')
   })
 })
+
+describe('a re-run of a release that is already stable', () => {
+  const promoted = fixture('promoted')
+  const rerun: RunReport = {
+    ...promoted,
+    result: 'unchanged',
+    warnings: [],
+    alreadyStable: { version: 'v2', deployment: 'reviews-v2' },
+    startedAt: '2026-11-26T08:00:00.000Z',
+    finishedAt: '2026-11-26T08:00:01.000Z'
+  }
+
+  test('says the version is already stable and that there is nothing to do, in the head and the one line', () => {
+    const md = renderReport(rerun, { marker: markerOf(rerun) })
+    expect(md).toContain('## istio-canary: v2 is already stable on shop/reviews; nothing to do\n')
+    expect(md).toContain(
+      'v2 is already stable; nothing to do: Deployment reviews-v2 matches the manifest, so this run changed nothing in the cluster. The steps below are those of the rollout that made it stable.'
+    )
+    expect(renderOneLine(rerun)).toBe('istio-canary: v2 is already stable on shop/reviews; nothing to do')
+  })
+
+  test('a plain unchanged run, or one with an error, does not claim it', () => {
+    const { alreadyStable: _, ...plain } = rerun
+    expect(renderReport(plain)).not.toContain('already stable')
+    const failed = { ...rerun, error: { kind: 'PreflightError', message: 'no' } }
+    expect(renderReport(failed)).not.toContain('already stable')
+  })
+
+  test('without the rollout that made it stable, the steps are not attributed to one', () => {
+    const { state: _, ...noState } = rerun
+    const md = renderReport({ ...noState, phase: undefined, canaryWeight: 0 })
+    expect(md).toContain('v2 is already stable; nothing to do: Deployment reviews-v2 matches the manifest, so this run changed nothing in the cluster.\n')
+    expect(md).not.toContain('The steps below')
+  })
+})

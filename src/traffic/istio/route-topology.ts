@@ -187,8 +187,25 @@ export function resolveTopology(input: TopologyInput): Topology {
   }
 }
 
+/**
+ * The subset that carries all traffic on the route a new rollout would split (input 'route', else
+ * the only http route), or undefined when there is no such single destination. Never throws: the
+ * problems are resolveTopology's to name.
+ */
+export function servingSubset(vs: KubeObject, namespace: string, routeName?: string): string | undefined {
+  try {
+    const { route } = findRoute({ vs, routeName }, objectRef(vs, namespace), undefined)
+    const dests = Array.isArray(route.route) ? route.route : []
+    const live = dests.filter((d) => effectiveWeight(d, dests.length) > 0)
+    const subset = live.length === 1 ? live[0].destination?.subset : undefined
+    return typeof subset === 'string' ? subset : undefined
+  } catch {
+    return undefined
+  }
+}
+
 function findRoute(
-  input: TopologyInput,
+  input: Pick<TopologyInput, 'vs' | 'routeName'>,
   vsRef: string,
   state: RolloutState | undefined
 ): { route: HttpRoute; routeIndex: number } {

@@ -1,6 +1,6 @@
 import type { KubeObject } from '../../../../src/kube/kube-object.js'
 import { PreflightError } from '../../../../src/errors.js'
-import { resolveTopology, type TopologyInput } from '../../../../src/traffic/istio/route-topology.js'
+import { resolveTopology, servingSubset, type TopologyInput } from '../../../../src/traffic/istio/route-topology.js'
 import { parseServiceHost, sameServiceHost } from '../../../../src/traffic/istio/service-host.js'
 import { makeLargeDestinationRule, makeLargeService, makeLargeVirtualService } from '../../../fixtures/istio/large.js'
 import { loadFixture, loadSeed } from '../../../fixtures/istio/load-fixture.js'
@@ -439,6 +439,24 @@ describe('resolveTopology errors: the Service', () => {
         '(labels "istio-test-app=istio-test-app,istio-test-version=v2") do not carry: no traffic could reach them. Expected ' +
         'the canary pod template to carry every label of the Service selector.'
     )
+  })
+})
+
+describe('servingSubset', () => {
+  it('names the one destination carrying all traffic on the only route, or on the named one', () => {
+    expect(servingSubset(loadSeed('virtualservice-v1.yaml', NS), NS)).toBe('v1')
+    expect(servingSubset(loadFixture('complex-virtualservice.yaml'), NS, 'primary')).toBe('v1')
+  })
+
+  it('is undefined where resolveTopology would refuse: a split, an ambiguous or missing route', () => {
+    expect(servingSubset(loadSeed('virtualservice-50-50.yaml', NS), NS)).toBeUndefined()
+    expect(servingSubset(loadFixture('complex-virtualservice.yaml'), NS)).toBeUndefined()
+    expect(servingSubset(loadSeed('virtualservice-v1.yaml', NS), NS, 'nope')).toBeUndefined()
+    const allZero = withRoute(loadSeed('virtualservice-v1.yaml', NS), 0, [
+      { destination: { host: 'istio-service', subset: 'v1' }, weight: 0 },
+      { destination: { host: 'istio-service', subset: 'v2' }, weight: 0 }
+    ])
+    expect(servingSubset(allZero, NS)).toBeUndefined()
   })
 })
 
