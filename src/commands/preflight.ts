@@ -10,7 +10,7 @@ import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { stateOf } from '../rollout/state-codec.js'
 import type { RolloutState } from '../rollout/types.js'
-import { resolveTopology, servingSubset } from '../traffic/istio/route-topology.js'
+import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
@@ -103,6 +103,23 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
+  return preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings })
+}
+
+/** What preflight has read when it comes to a deploy's own checks. */
+interface DeployRead {
+  namespace: string
+  vs: KubeObject
+  state?: RolloutState
+  manifest: KubeObject
+  canaryVersion: string
+  warnings: string[]
+}
+
+/** A deploy's checks: the re-run decision, the topology, the stable Deployment, sidecar, RBAC, gates. */
+async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRead): Promise<Preflight> {
+  const { cluster } = deps
+  const { namespace, vs, state, manifest, canaryVersion, warnings } = read
   const canaryDeployment = manifest.metadata.name
   const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
@@ -153,38 +170,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     existingState: resuming ? state : undefined
   })
 
-  // The stable Deployment: the one whose pods the stable subset selects.
-  const stableDr = drs.find((d) => d.metadata.name === topology.destinationRuleName)
-  const stableSubsetLabels = stableDr ? findSubset(stableDr, topology.stableSubset)?.labels : undefined
-  const deployments = await cluster.listDeployments(namespace)
-  const stableDeployments = deployments.filter(
-    (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && selectsPods(stableSubsetLabels, d.spec?.template?.metadata?.labels ?? {})
-  )
-  if (stableDeployments.length > 1) {
-    warnings.push(
-      `several Deployments run the stable version (${stableDeployments.map((d) => d.metadata.name).join(', ')}); none will be retired after promotion`
-    )
-  }
-  const stableDeployment = stableDeployments.length === 1 ? stableDeployments[0] : undefined
-  if (stableDeployment) {
-    const stableSelector: Record<string, string> = stableDeployment.spec?.selector?.matchLabels ?? {}
-    const canarySelector: Record<string, string> = manifest.spec?.selector?.matchLabels ?? {}
-    if (selectorMatches(stableDeployment.spec?.selector, podLabels) || selectorMatches(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})) {
-      throw new PreflightError(
-        `Deployment ${quote(canaryDeployment)} and the stable Deployment ${quote(stableDeployment.metadata.name)} select each other's pods ` +
-          `(stable selector ${quote(stableSelector)}, canary selector ${quote(canarySelector)}); the two controllers would fight. ` +
-          `Give each version its own selector that includes the ${quote(config.versionLabel)} label.`
-      )
-    }
-  }
-  const existing = await cluster.getDeployment(namespace, canaryDeployment)
-  // stableDeployments leaves out the canary's name, so judge an existing one by its pods' labels.
-  if (existing && stableSubsetLabels && selectsPods(stableSubsetLabels, existing.spec?.template?.metadata?.labels ?? {})) {
-    throw new PreflightError(
-      `Deployment ${quote(canaryDeployment)} already runs the stable version ${quote(topology.stableVersion)} (its pods match subset ${quote(topology.stableSubset)}); ` +
-        `each version needs its own Deployment name: rename the canary Deployment in input 'manifests'.`
-    )
-  }
+  const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
   await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
@@ -274,6 +260,55 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   const applied = await cluster.applyDeployment(manifest, { dryRun: true, force: true })
   // The rollback scaled the old canary to 0: its replica count says nothing about the release.
   return decideRedeploy({ ...facts, changes: deploymentChanges(live, applied, stable ? [] : ['spec.replicas']) })
+}
+
+/**
+ * The stable Deployment: the one whose pods the stable subset selects (none, with a warning, when
+ * several do). Refuses a canary whose selector and the stable one's select each other's pods, and
+ * a canary Deployment name that already runs the stable version.
+ */
+async function findStableDeployment(
+  config: Config,
+  deps: CommandDeps,
+  r: { namespace: string; drs: KubeObject[]; topology: Topology; manifest: KubeObject; warnings: string[] }
+): Promise<KubeObject | undefined> {
+  const { cluster } = deps
+  const { namespace, drs, topology, manifest, warnings } = r
+  const canaryDeployment = manifest.metadata.name
+  const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
+  const stableDr = drs.find((d) => d.metadata.name === topology.destinationRuleName)
+  const stableSubsetLabels = stableDr ? findSubset(stableDr, topology.stableSubset)?.labels : undefined
+  const deployments = await cluster.listDeployments(namespace)
+  const stableDeployments = deployments.filter(
+    (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && selectsPods(stableSubsetLabels, d.spec?.template?.metadata?.labels ?? {})
+  )
+  if (stableDeployments.length > 1) {
+    warnings.push(
+      `several Deployments run the stable version (${stableDeployments.map((d) => d.metadata.name).join(', ')}); none will be retired after promotion`
+    )
+  }
+  const stableDeployment = stableDeployments.length === 1 ? stableDeployments[0] : undefined
+  if (stableDeployment) {
+    const stableSelector: Record<string, string> = stableDeployment.spec?.selector?.matchLabels ?? {}
+    const canarySelector: Record<string, string> = manifest.spec?.selector?.matchLabels ?? {}
+    if (selectorMatches(stableDeployment.spec?.selector, podLabels) || selectorMatches(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})) {
+      throw new PreflightError(
+        `Deployment ${quote(canaryDeployment)} and the stable Deployment ${quote(stableDeployment.metadata.name)} select each other's pods ` +
+          `(stable selector ${quote(stableSelector)}, canary selector ${quote(canarySelector)}); the two controllers would fight. ` +
+          `Give each version its own selector that includes the ${quote(config.versionLabel)} label.`
+      )
+    }
+  }
+  const existing = await cluster.getDeployment(namespace, canaryDeployment)
+  // stableDeployments leaves out the canary's name, so judge an existing one by its pods' labels.
+  if (existing && stableSubsetLabels && selectsPods(stableSubsetLabels, existing.spec?.template?.metadata?.labels ?? {})) {
+    throw new PreflightError(
+      `Deployment ${quote(canaryDeployment)} already runs the stable version ${quote(topology.stableVersion)} (its pods match subset ${quote(topology.stableSubset)}); ` +
+        `each version needs its own Deployment name: rename the canary Deployment in input 'manifests'.`
+    )
+  }
+
+  return stableDeployment
 }
 
 /** A subset's labels pick out these pods; a subset without labels is taken to pick out none of them. */

@@ -104,40 +104,10 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
       deps.log.warning(w)
       report.warnings.push(w)
     }
-    const at = iso(deps.clock.now())
-    const by = deps.runUrl ?? deps.holder
-    switch (plan.then) {
-      case 'start':
-        state = newRollout({
-          at,
-          route: pre.route,
-          host: pre.host,
-          destinationRule: pre.destinationRule,
-          stable: pre.stable,
-          canary: pre.canary,
-          schedule: config.steps,
-          epoch: acquired.epoch,
-          startedBy: by,
-          commit: deps.commit
-        })
-        break
-      case 'promote':
-        state = reduce(state!, { type: 'promote-requested', at, full: config.full, by })
-        break
-      case 'abort':
-        state = reduce(state!, { type: 'abort-requested', at, reason: 'aborted by request', by })
-        break
-    }
+    state = commandState(plan.then, state, config, deps, pre, acquired.epoch)
     const ended = await execute(state!)
     if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
-    const result: Result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
-    const halted = ended.phase === 'paused' && ended.reason?.startsWith('rollback halted')
-    const error =
-      ended.phase === 'rolled-back'
-        ? { kind: 'RolledBack', message: ended.reason ?? 'rolled back' }
-        : halted
-          ? { kind: 'RollbackHalted', message: ended.reason ?? 'rollback halted' }
-          : undefined
+    const { result, error } = outcome(ended)
     return finish({ ...report, undone, error }, deps, ended, result)
   } catch (err) {
     const running = executor as RolloutExecutor | undefined
@@ -155,6 +125,49 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     // A cancelled run keeps the lock only if it could not finish its write; the post step re-takes it.
     await lock.release().catch((err: unknown) => deps.log.warning(`Could not release the lock: ${errorText(err)}`))
   }
+}
+
+/** The state the command itself starts from, once any recovery is done. */
+function commandState(
+  then: 'start' | 'resume' | 'promote' | 'abort' | 'stop',
+  state: RolloutState | undefined,
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  epoch: number
+): RolloutState {
+  const at = iso(deps.clock.now())
+  const by = deps.runUrl ?? deps.holder
+  switch (then) {
+    case 'start':
+      return newRollout({
+        at,
+        route: pre.route,
+        host: pre.host,
+        destinationRule: pre.destinationRule,
+        stable: pre.stable,
+        canary: pre.canary,
+        schedule: config.steps,
+        epoch,
+        startedBy: by,
+        commit: deps.commit
+      })
+    case 'promote':
+      return reduce(state!, { type: 'promote-requested', at, full: config.full, by })
+    case 'abort':
+      return reduce(state!, { type: 'abort-requested', at, reason: 'aborted by request', by })
+    default:
+      return state!
+  }
+}
+
+/** How an ended run reads in the report: its result, and the error a rollback or a halt is. */
+function outcome(ended: RolloutState): { result: Result; error?: RunReport['error'] } {
+  const result: Result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
+  const halted = ended.phase === 'paused' && ended.reason?.startsWith('rollback halted')
+  if (ended.phase === 'rolled-back') return { result, error: { kind: 'RolledBack', message: ended.reason ?? 'rolled back' } }
+  if (halted) return { result, error: { kind: 'RollbackHalted', message: ended.reason ?? 'rollback halted' } }
+  return { result }
 }
 
 /** The state a recovery starts from: the rollback of a dead run's or an old version's rollout, or one already under way. */
