@@ -62,7 +62,8 @@ export class MemoryCluster implements Cluster {
     return this.replace(obj, opts)
   }
   async getNamespace(name: string): Promise<KubeObject | undefined> {
-    return this.get('Namespace', '', name)
+    const ns = [...this.objects.values()].find((o) => o.kind === 'Namespace' && o.metadata.name === name)
+    return ns && structuredClone(ns)
   }
   async getService(namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.get('Service', namespace, name)
@@ -113,7 +114,8 @@ export class MemoryCluster implements Cluster {
     this.objects.delete(key('Lease', namespace, name))
   }
 
-  private list(kind: string, namespace: string): KubeObject[] {
+  /** Every stored object of `kind` in `namespace`. */
+  list(kind: string, namespace: string): KubeObject[] {
     return [...this.objects.values()].filter((o) => o.kind === kind && (o.metadata.namespace ?? 'default') === namespace).map((o) => structuredClone(o))
   }
 }
