@@ -2,12 +2,10 @@ import type { Config } from '../config/config.js'
 import { LockedError, PreflightError } from '../errors.js'
 import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
 import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
-import { STATE_ANNOTATION, encodeState } from '../rollout/state-codec.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
-import { withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
-import { withSubset } from '../traffic/istio/destination-rule-transform.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
+import type { TrafficRouter } from '../traffic/traffic-router.js'
 import { preflight, type Preflight } from './preflight.js'
 import { errorText } from '../format.js'
 import { RolloutExecutor } from './rollout-executor.js'
@@ -196,18 +194,23 @@ function recoveryState(
   }
 }
 
+/** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
+function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
+  return new IstioRouter({
+    cluster: deps.cluster,
+    namespace: pre.namespace,
+    virtualService: config.virtualService,
+    destinationRule: pre.destinationRule,
+    epoch,
+    now: () => iso(deps.clock.now())
+  })
+}
+
 function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: RolloutState, epoch: number): RolloutExecutor {
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
-      router: new IstioRouter({
-        cluster: deps.cluster,
-        namespace: pre.namespace,
-        virtualService: config.virtualService,
-        destinationRule: pre.destinationRule,
-        epoch,
-        now: () => iso(deps.clock.now())
-      }),
+      router: router(config, deps, pre, epoch),
       clock: deps.clock,
       log: deps.log,
       signal: deps.signal,
@@ -277,17 +280,11 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       await cluster.applyDeployment(pre.canaryManifest, { dryRun: true })
       plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
     }
-    const dr = await cluster.getIstio('DestinationRule', pre.namespace, pre.destinationRule)
-    if (dr) {
-      await cluster.replaceIstio(withSubset(dr, pre.canary.subset, { [config.versionLabel]: pre.canary.version }), { dryRun: true })
-      plan.push(`add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`)
-    }
-    const vs = await cluster.getIstio('VirtualService', pre.namespace, config.virtualService)
     const first = config.steps.find((s) => s.kind === 'weight')
-    if (vs && first && first.kind === 'weight') {
-      const state = newRollout({ at, route: pre.route, host: pre.host, destinationRule: pre.destinationRule, stable: pre.stable, canary: pre.canary, schedule: config.steps, epoch: 0 })
-      const next = withState(withSplit(vs, pre.route.index, pre.host, pre.stable.subset, pre.canary.subset, first.weight), STATE_ANNOTATION, encodeState(state))
-      await cluster.replaceIstio(next, { dryRun: true })
+    const state = newRollout({ at, route: pre.route, host: pre.host, destinationRule: pre.destinationRule, stable: pre.stable, canary: pre.canary, schedule: config.steps, epoch: 0 })
+    const checked = await router(config, deps, pre, 0).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first?.kind === 'weight' ? first.weight : undefined)
+    if (checked.backend) {
+      plan.push(`add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`)
     }
     for (const step of config.steps) {
       plan.push(

@@ -53,6 +53,11 @@ export interface TrafficRouter {
   addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void>
   /** Remove a version's backend, unless another route still sends traffic to it. */
   removeBackend(subset: string): Promise<SubsetRemoval>
+  /**
+   * Server-side dry runs of a deploy's first writes: the canary's backend, then the first split
+   * with `state` (when `canaryWeight` is given). Nothing is stored; says which objects were found.
+   */
+  dryRunStart(state: RolloutState, labels: Record<string, string>, canaryWeight?: number): Promise<{ backend: boolean; route: boolean }>
   /** How a person undoes the routing of `state` by hand, when the rollback itself could not. */
   manualRollback(state: RolloutState): { routing: string[]; clearState: string }
 }

@@ -141,4 +141,15 @@ describe('runCommand without a cluster', () => {
     expect(cluster.get('DestinationRule', NS, 'web')!.spec.subsets.map((s: { name: string }) => s.name)).toEqual(['v1'])
     expect(cluster.get('Deployment', NS, 'web-v2')!.spec.replicas).toBe(0)
   })
+
+  it('a dry run checks the first writes and changes nothing', async () => {
+    const cluster = seed()
+    let dryRuns = 0
+    cluster.beforeReplace = () => void dryRuns++
+    const { report } = await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v2'), steps: '20,100', 'dry-run': 'true' })
+    expect(report.error).toBeUndefined()
+    expect(report.plan).toContain('add subset v2 (version=v2) to DestinationRule web (dry run accepted)')
+    expect(dryRuns).toBe(2)
+    expect(cluster.writes).toEqual([])
+  })
 })

@@ -85,6 +85,18 @@ export class IstioRouter implements TrafficRouter {
     return 'removed'
   }
 
+  async dryRunStart(state: RolloutState, labels: Record<string, string>, canaryWeight?: number): Promise<{ backend: boolean; route: boolean }> {
+    const { cluster, namespace } = this.o
+    const dr = await cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
+    if (dr) await cluster.replaceIstio(withSubset(dr, state.canary.subset, labels), { dryRun: true })
+    const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
+    if (vs && canaryWeight !== undefined) {
+      const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
+      await cluster.replaceIstio(withState(split, STATE_ANNOTATION, encodeState(state)), { dryRun: true })
+    }
+    return { backend: dr !== undefined, route: vs !== undefined && canaryWeight !== undefined }
+  }
+
   manualRollback(s: RolloutState): { routing: string[]; clearState: string } {
     const { namespace: ns, virtualService, destinationRule } = this.o
     return {
