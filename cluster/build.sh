@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the local test cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok) from published Go modules into .cluster-bin/.
+# kube-scheduler, kubectl, kwok) from published Go modules into .cluster-bin/, and copies the CRDs
+# the cluster serves (Istio, Gateway API) from their published modules into .cluster-bin/crds/.
 #
 # Versions are pinned in cluster/versions.env only. Each component has its own wrapper module
 # under cluster/go/<name>/ (go.mod + go.sum committed); when a pin in versions.env changes, this
 # script rewrites that wrapper's go.mod from the pin and runs `go mod tidy` (needs the Go module
 # proxy). The binaries are rebuilt only when the stamp (a hash of versions.env and the wrapper
-# go.mod/go.sum files) differs from .cluster-bin/.stamp, or a binary is missing.
+# go.mod/go.sum files) differs from .cluster-bin/.stamp, or a binary is missing; the CRDs are
+# copied again only when their pins differ from .cluster-bin/crds/.stamp.
 #
 #   bash cluster/build.sh          # build if needed
 #   bash cluster/build.sh --force  # rebuild even if the stamp matches
@@ -48,6 +50,7 @@ export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
 # shellcheck source=/dev/null
 source "$CLUSTER/versions.env"
 : "${KUBERNETES_VERSION:?missing in versions.env}" "${ETCD_VERSION:?missing in versions.env}" "${KWOK_VERSION:?missing in versions.env}"
+: "${ISTIO_VERSION:?missing in versions.env}" "${ISTIO_API_VERSION:?missing in versions.env}" "${GATEWAY_API_VERSION:?missing in versions.env}"
 
 K8S_TOOLS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
@@ -108,6 +111,47 @@ sync_kubernetes
 sync_simple etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
 sync_simple kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 
+# --- CRDs --------------------------------------------------------------------------------------
+# Copied verbatim from the pinned modules (cluster/up.sh applies every file of $CRDS): istio.io/api's
+# generated CRDs, and each CustomResourceDefinition of the Gateway API's standard channel (its
+# ValidatingAdmissionPolicy, a guard against mixing channels, is not a CRD and is left out).
+CRDS="$BIN/crds"
+CRD_PINS="istio.io/api@$ISTIO_API_VERSION sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
+json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p"; }
+module_dir() { # module@version: its folder in the Go module cache (downloaded once)
+  local dir
+  dir="$(cd "$CLUSTER" && "$GO" mod download -json "$1" | json_field Dir)" || true
+  [[ -d "$dir" ]] || die "could not download $1 (go mod download -json $1)"
+  echo "$dir"
+}
+copy_crds() {
+  # ISTIO_API_VERSION must be the istio.io/api that Istio itself builds with (only its go.mod is fetched).
+  local modfile want api gw f f_name n=0 tmp="$CRDS.tmp"
+  modfile="$(cd "$CLUSTER" && "$GO" list -m -json "istio.io/istio@$ISTIO_VERSION" | json_field GoMod)" || true
+  [[ -f "$modfile" ]] || die "could not fetch the go.mod of istio.io/istio@$ISTIO_VERSION (ISTIO_VERSION in cluster/versions.env)"
+  want="$(sed -n 's#^[[:space:]]*istio.io/api \(v[^[:space:]]*\).*$#\1#p' "$modfile" | head -n 1)"
+  [[ "$want" == "$ISTIO_API_VERSION" ]] \
+    || die "ISTIO_API_VERSION in cluster/versions.env is $ISTIO_API_VERSION, but istio.io/istio@$ISTIO_VERSION requires istio.io/api ${want:-(none)}: set ISTIO_API_VERSION=$want"
+  api="$(module_dir "istio.io/api@$ISTIO_API_VERSION")"
+  gw="$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  cp "$api/kubernetes/customresourcedefinitions.gen.yaml" "$tmp/istio.yaml" \
+    || die "istio.io/api@$ISTIO_API_VERSION has no kubernetes/customresourcedefinitions.gen.yaml"
+  for f in "$gw"/config/crd/standard/*.yaml; do
+    grep -q '^kind: CustomResourceDefinition$' "$f" || continue
+    f_name="$(basename "$f")"
+    cp "$f" "$tmp/gateway-api-${f_name#*_}"
+    n=$(( n + 1 ))
+  done
+  (( n > 0 )) || die "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION has no CRDs in config/crd/standard/"
+  chmod -R u+w "$tmp"
+  echo "$CRD_PINS" >"$tmp/.stamp"
+  rm -rf "$CRDS" && mv "$tmp" "$CRDS"
+  log "CRDs: $(grep -c '^kind: CustomResourceDefinition$' "$CRDS/istio.yaml") from istio.io/api@$ISTIO_API_VERSION, $n from sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION (standard channel) in $CRDS"
+}
+mkdir -p "$BIN"
+if [[ $FORCE == 1 || "$(cat "$CRDS/.stamp" 2>/dev/null)" != "$CRD_PINS" ]]; then copy_crds; fi
+
 # --- stamp -------------------------------------------------------------------------------------
 stamp() {
   (cd "$CLUSTER" && cat versions.env go/*/go.mod go/*/go.sum 2>/dev/null; echo "$GOVER") | sha256sum | cut -d' ' -f1
@@ -121,29 +165,33 @@ if [[ $FORCE == 0 && $missing == 0 && "$(cat "$BIN/.stamp" 2>/dev/null)" == "$WA
   exit 0
 fi
 
-mkdir -p "$BIN"
 rm -f "$BIN/.stamp"
 T0=$(date +%s)
-log "building into $BIN with $GOVER on $(nproc) cores (cold: ~19 min; warm Go cache: ~30 s)"
+log "building ${#ALL_BINS[@]} binaries into $BIN with $GOVER on $(nproc) cores (cold: ~20 min, nearly all kube-apiserver; warm Go cache: ~1 min)"
 
 minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
 K8S_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
-t=$(date +%s)
-(cd "$CLUSTER/go/kubernetes" && "$GO" build -trimpath -ldflags "$K8S_LDFLAGS" -o "$BIN/" \
-  $(for x in "${K8S_TOOLS[@]}"; do printf 'k8s.io/kubernetes/cmd/%s ' "$x"; done)) \
-  || die "building k8s.io/kubernetes $KUBERNETES_VERSION failed (try an older pin in cluster/versions.env, e.g. v1.36.3)"
-log "kubernetes $KUBERNETES_VERSION built in $(( $(date +%s) - t ))s"
+# One binary at a time, so the log says which one is building and how many are done (the
+# Kubernetes ones share their compiled packages through the Go build cache).
+DONE=0
+build_bin() { # name module-version wrapper-dir ldflags package
+  local name="$1" what="$2" dir="$3" ldflags="$4" pkg="$5" t
+  t=$(date +%s)
+  log "[$(( DONE + 1 ))/${#ALL_BINS[@]}] building $name ($what) ..."
+  (cd "$dir" && "$GO" build -trimpath -ldflags "$ldflags" -o "$BIN/$name" "$pkg") || return 1
+  DONE=$(( DONE + 1 ))
+  log "[$DONE/${#ALL_BINS[@]}] $name built in $(( $(date +%s) - t ))s"
+}
 
-t=$(date +%s)
-(cd "$CLUSTER/go/etcd" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3) \
+for x in "${K8S_TOOLS[@]}"; do
+  build_bin "$x" "k8s.io/kubernetes $KUBERNETES_VERSION" "$CLUSTER/go/kubernetes" "$K8S_LDFLAGS" "k8s.io/kubernetes/cmd/$x" \
+    || die "building $x of k8s.io/kubernetes $KUBERNETES_VERSION failed (try an older pin in cluster/versions.env, e.g. v1.36.3)"
+done
+build_bin etcd "go.etcd.io/etcd/server/v3 $ETCD_VERSION" "$CLUSTER/go/etcd" "-s -w" go.etcd.io/etcd/server/v3 \
   || die "building etcd $ETCD_VERSION failed (try ETCD_VERSION=v3.6.x in cluster/versions.env)"
-log "etcd $ETCD_VERSION built in $(( $(date +%s) - t ))s"
-
-t=$(date +%s)
-(cd "$CLUSTER/go/kwok" && "$GO" build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" -o "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok) \
+build_bin kwok "sigs.k8s.io/kwok $KWOK_VERSION" "$CLUSTER/go/kwok" "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok \
   || die "building kwok $KWOK_VERSION failed"
-log "kwok $KWOK_VERSION built in $(( $(date +%s) - t ))s"
 
 echo "$WANT" >"$BIN/.stamp"
 log "done in $(( $(date +%s) - T0 ))s: $(cd "$BIN" && echo "${ALL_BINS[*]}")"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the local test cluster (idempotent): etcd, kube-apiserver (RBAC), kube-controller-manager,
 # kube-scheduler, kwok (fake nodes and pod status), the Istio metrics traffic source and Prometheus,
-# all on free loopback ports, with state in .cluster/ and binaries from .cluster-bin/.
+# all on free loopback ports, with state in .cluster/ and binaries from .cluster-bin/. The Istio
+# and Gateway API CRDs come from .cluster-bin/crds/ (cluster/build.sh copies them from the pinned
+# modules).
 #
 #   bash cluster/up.sh        # or: npm run cluster:up
 #   source .cluster/env       # KUBECONFIG, PROMETHEUS_URL, TRAFFIC_URL
@@ -16,7 +18,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER="$ROOT/cluster"
 S="${ISTIO_CANARY_CLUSTER_STATE:-$ROOT/.cluster}"
 BIN="${ISTIO_CANARY_CLUSTER_BIN:-$ROOT/.cluster-bin}"
-SHARED_K8S="${ISTIO_CANARY_SHARED_K8S:-$ROOT/../shared/k8s}"
 T0=$(date +%s.%N)
 
 log() { printf '[cluster:up] %s\n' "$*" >&2; }
@@ -72,10 +73,9 @@ done
 NODE="$ROOT/node_modules/.bin/node"
 [[ -x "$NODE" ]] || NODE="$(command -v node || true)"
 [[ -n "$NODE" ]] || die "node not found (the traffic source is a Node.js program)"
-for f in istio-crds.yaml gateway-api-httproute-crd.yaml; do
-  [[ -f "$SHARED_K8S/$f" ]] || die "CRD file $SHARED_K8S/$f not found (expected ../shared/k8s/ beside the checkout; set ISTIO_CANARY_SHARED_K8S to override)"
-done
 bash "$CLUSTER/build.sh" || die "building the cluster binaries failed"
+CRDS="$BIN/crds"
+[[ -f "$CRDS/istio.yaml" ]] || die "no CRDs in $CRDS (cluster/build.sh copies them there)"
 T_BUILT=$(elapsed)
 
 # --- fresh state ------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ start kwok "$BIN/kwok" --kubeconfig "$S/kubeconfig" --config "$CLUSTER/kwok/stag
 
 # CRDs (server-side: HTTPRoute's CRD is too big for client-side apply's annotation), nodes, SA.
 "${KUBECTL[@]}" apply --server-side --force-conflicts \
-  -f "$SHARED_K8S/istio-crds.yaml" -f "$SHARED_K8S/gateway-api-httproute-crd.yaml" >"$S/logs/apply-crds.log" 2>&1 \
+  -f "$CRDS" >"$S/logs/apply-crds.log" 2>&1 \
   || die "applying the CRDs failed: $(tail -5 "$S/logs/apply-crds.log")"
 "${KUBECTL[@]}" apply --server-side -f - >"$S/logs/apply-nodes.log" 2>&1 <<'EOF' || die "creating nodes failed: $(cat "$S/logs/apply-nodes.log")"
 apiVersion: v1
@@ -234,8 +234,9 @@ kind: ServiceAccount
 metadata: {name: default, namespace: default}
 EOF
 "${KUBECTL[@]}" wait --for condition=Established --timeout 60s \
-  -f "$SHARED_K8S/istio-crds.yaml" -f "$SHARED_K8S/gateway-api-httproute-crd.yaml" >>"$S/logs/apply-crds.log" 2>&1 \
+  -f "$CRDS" >>"$S/logs/apply-crds.log" 2>&1 \
   || die "CRDs not Established: $(tail -5 "$S/logs/apply-crds.log")"
+T_CRDS=$(elapsed)
 "${KUBECTL[@]}" wait --for condition=Ready --timeout 60s node/kwok-node-0 node/kwok-node-1 >"$S/logs/wait-nodes.log" 2>&1 \
   || die "kwok nodes not Ready: $(cat "$S/logs/wait-nodes.log")"
 wait_http prometheus "http://127.0.0.1:$P_PROM/-/ready" 30
@@ -264,7 +265,7 @@ while read -r _ pid; do
   rss=$(( rss + ${kb:-0} ))
 done <"$S/pids"
 
-log "ready in $(elapsed)s (binaries checked at ${T_BUILT}s, apiserver ready at ${T_API}s); RSS $(( rss / 1024 )) MiB"
+log "ready in $(elapsed)s (binaries checked at ${T_BUILT}s, apiserver ready at ${T_API}s, CRDs established at ${T_CRDS}s); RSS $(( rss / 1024 )) MiB"
 log "apiserver  $API_URL (kubectl: $BIN/kubectl --kubeconfig $S/kubeconfig)"
 log "prometheus http://127.0.0.1:$P_PROM   traffic source http://127.0.0.1:$P_TRAFFIC"
 log "state and logs in $S; stop with: bash cluster/down.sh"

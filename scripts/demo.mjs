@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const seed = path.resolve(root, '..', 'shared', 'seed', 'scenario')
+const seed = path.join(root, 'examples', 'seed')
 const kubectlBin = path.join(root, '.cluster-bin', 'kubectl')
 
 function sh(cmd, args, opts = {}) {

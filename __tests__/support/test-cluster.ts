@@ -39,8 +39,8 @@ import yaml from 'js-yaml'
 
 /** Root of the repository (two levels above __tests__/support/). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-/** The shared folder beside the checkout (read-only in CI): ../shared, or ISTIO_CANARY_SHARED_DIR. */
-export const sharedDir = process.env.ISTIO_CANARY_SHARED_DIR ?? path.resolve(repoRoot, '..', 'shared')
+/** The seed scenario's manifests (the project's example), read as they stand. */
+export const seedDir = path.join(repoRoot, 'examples', 'seed')
 /** State folder written by cluster/up.sh. */
 export const clusterStateDir = process.env.ISTIO_CANARY_CLUSTER_STATE ?? path.join(repoRoot, '.cluster')
 
@@ -284,9 +284,9 @@ export async function applyManifests(namespace: string, manifests: Manifests): P
   return out
 }
 
-/** Text of ../shared/seed/scenario/<fileName> (the seed article's manifests). */
+/** Text of examples/seed/<fileName> (the seed scenario's manifests). */
 export function readSeedScenario(fileName: string): string {
-  return fs.readFileSync(path.join(sharedDir, 'seed', 'scenario', fileName), 'utf8')
+  return fs.readFileSync(path.join(seedDir, fileName), 'utf8')
 }
 
 /** The seed's starting state: v1 serves all traffic (Deployment, Service, DestinationRule, VirtualService). */
@@ -405,6 +405,11 @@ export interface TrafficConfig {
   service?: string
   /** Status code of the errors (default 503). */
   errorCode?: number
+  /**
+   * Fraction of the requests (0..1) from a caller without a sidecar: reported by the destination
+   * only, with source_workload and source_principal "unknown" (default 0).
+   */
+  outsideMeshRatio?: number
 }
 
 async function trafficCall(method: string, pathPart: string, body?: unknown): Promise<Response> {

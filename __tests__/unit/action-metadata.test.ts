@@ -61,10 +61,17 @@ describe('README', () => {
     expect(readme.indexOf('```sh')).toBeLessThan(40)
   })
 
-  it('is what CI runs', () => {
+  it('is what CI runs, in a clone with nothing beside it', () => {
     const ci = fs.readFileSync('.ci/run', 'utf8')
-    expect(ci).toMatch(/^bash scripts\/setup\.sh$/m)
-    expect(ci).toMatch(/^npm test( \|\| status=\$\?)?$/m)
+    const block = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
+    const commands = block.trim().split('\n').map((line) => line.replace(/\s*#.*$/, ''))
+    expect(commands).toEqual(['bash scripts/setup.sh && npm run demo', 'bash scripts/setup.sh && npm test'])
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    for (const command of commands) expect(ci).toMatch(new RegExp(`^${escape(command)}( \\|\\| \\w+=\\$\\?)?$`, 'm'))
+    // The commands run after `cd "$clone"`, a fresh clone in an empty temporary folder.
+    expect(ci).toMatch(/^git .*clone .*"\$clone"$/m)
+    expect(ci.indexOf('cd "$clone"')).toBeGreaterThan(ci.indexOf('clone "file://'))
+    expect(ci.indexOf('cd "$clone"')).toBeLessThan(ci.indexOf(commands[0]!))
   })
 
   it('lists every input and output', () => {

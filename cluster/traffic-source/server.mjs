@@ -12,7 +12,7 @@
 // API (JSON):
 //   PUT|POST /workloads/{namespace}/{workload}
 //            {rps, errorRatio, latencyMs, version?, reporters?, service?, errorCode?,
-//             sourceWorkload?, sourceNamespace?}
+//             sourceWorkload?, sourceNamespace?, outsideMeshRatio?}
 //     rps         requests per second (>= 0)
 //     errorRatio  fraction of requests answered 5xx (0..1), response_code = errorCode (default 503)
 //     latencyMs   p99 latency in ms: histogram_quantile(0.99, ...) over the exported buckets gives it
@@ -20,6 +20,10 @@
 //     version     destination_version and destination_canonical_revision (default "unknown"/"latest")
 //     reporters   which reporter label values to emit (default ["destination", "source"])
 //     service     destination service name (default: the workload name)
+//     outsideMeshRatio  fraction of requests (0..1) from a caller without a sidecar: only the
+//                 destination reporter sees them, with source_workload, source_principal and the
+//                 other source labels "unknown" and connection_security_policy "none", as Istio
+//                 reports a client outside the mesh (default 0)
 //   DELETE /workloads/{namespace}/{workload}   the workload's series disappear (like a deleted pod)
 //   GET    /workloads                          {"workloads":[{namespace, workload, config, since}]}
 //   GET    /metrics                            Prometheus text format 0.0.4
@@ -70,15 +74,18 @@ function esc(v) {
   return String(v).replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
 }
 
-function labelsOf(w, reporter, code) {
+function labelsOf(w, reporter, code, outside = false) {
   const c = w.config
   const service = c.service || w.workload
   const ns = w.namespace
+  const sourceWorkload = outside ? 'unknown' : (c.sourceWorkload ?? 'istio-ingressgateway')
+  const sourceNamespace = outside ? 'unknown' : (c.sourceNamespace ?? 'istio-system')
   return {
     reporter,
-    source_workload: c.sourceWorkload ?? 'istio-ingressgateway',
-    source_workload_namespace: c.sourceNamespace ?? 'istio-system',
-    source_canonical_service: c.sourceWorkload ?? 'istio-ingressgateway',
+    source_workload: sourceWorkload,
+    source_workload_namespace: sourceNamespace,
+    source_canonical_service: sourceWorkload,
+    source_principal: outside ? 'unknown' : `spiffe://cluster.local/ns/${sourceNamespace}/sa/${sourceWorkload}`,
     destination_workload: w.workload,
     destination_workload_namespace: ns,
     destination_service: `${service}.${ns}.svc.cluster.local`,
@@ -90,7 +97,7 @@ function labelsOf(w, reporter, code) {
     response_code: String(code),
     response_flags: '-',
     request_protocol: 'http',
-    connection_security_policy: reporter === 'destination' ? 'mutual_tls' : 'unknown'
+    connection_security_policy: outside ? 'none' : reporter === 'destination' ? 'mutual_tls' : 'unknown'
   }
 }
 
@@ -111,18 +118,28 @@ function accrue(w, seconds) {
     [200, total * (1 - c.errorRatio)],
     [c.errorCode ?? 503, total * c.errorRatio]
   ]
+  const outsideRatio = c.outsideMeshRatio ?? 0
+  // A caller outside the mesh has no sidecar: only the destination reporter sees its requests.
+  const callers = [
+    [false, 1 - outsideRatio],
+    [true, outsideRatio]
+  ]
   for (const reporter of c.reporters) {
-    for (const [code, n] of codes) {
-      const labels = fmtLabels(labelsOf(w, reporter, code))
-      const put = (metric, lbl, value) => {
-        const key = `${metric}{${lbl}}`
-        out.set(key, { metric, text: key, value })
+    for (const [outside, share] of callers) {
+      if (share <= 0 || (outside && reporter !== 'destination')) continue
+      for (const [code, all] of codes) {
+        const n = all * share
+        const labels = fmtLabels(labelsOf(w, reporter, code, outside))
+        const put = (metric, lbl, value) => {
+          const key = `${metric}{${lbl}}`
+          out.set(key, { metric, text: key, value })
+        }
+        put('istio_requests_total', labels, n)
+        ISTIO_BUCKETS.forEach((b, k) => put('istio_request_duration_milliseconds_bucket', `${labels},le="${b}"`, n * shape.cdf[k]))
+        put('istio_request_duration_milliseconds_bucket', `${labels},le="+Inf"`, n)
+        put('istio_request_duration_milliseconds_sum', labels, n * shape.mean)
+        put('istio_request_duration_milliseconds_count', labels, n)
       }
-      put('istio_requests_total', labels, n)
-      ISTIO_BUCKETS.forEach((b, k) => put('istio_request_duration_milliseconds_bucket', `${labels},le="${b}"`, n * shape.cdf[k]))
-      put('istio_request_duration_milliseconds_bucket', `${labels},le="+Inf"`, n)
-      put('istio_request_duration_milliseconds_sum', labels, n * shape.mean)
-      put('istio_request_duration_milliseconds_count', labels, n)
     }
   }
   return out
@@ -148,6 +165,8 @@ function validate(body) {
     if (!Array.isArray(body.reporters) || body.reporters.some((r) => !['destination', 'source', 'waypoint'].includes(r)))
       errs.push('reporters must be an array of "destination", "source", "waypoint"')
   }
+  if (body.outsideMeshRatio !== undefined && (!num(body.outsideMeshRatio) || body.outsideMeshRatio < 0 || body.outsideMeshRatio > 1))
+    errs.push('outsideMeshRatio must be a number in [0, 1]')
   if (body.errorCode !== undefined && (!Number.isInteger(body.errorCode) || body.errorCode < 500 || body.errorCode > 599))
     errs.push('errorCode must be an integer 500..599')
   return errs
@@ -164,7 +183,8 @@ function setWorkload(namespace, workload, body, nowMs) {
     service: body.service,
     errorCode: body.errorCode ?? 503,
     sourceWorkload: body.sourceWorkload,
-    sourceNamespace: body.sourceNamespace
+    sourceNamespace: body.sourceNamespace,
+    outsideMeshRatio: body.outsideMeshRatio ?? 0
   }
   const prev = workloads.get(key)
   if (prev) {

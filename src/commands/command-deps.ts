@@ -2,9 +2,10 @@ import type { Cluster } from '../cluster/cluster.js'
 import { waitForDeployment } from '../cluster/deployment-waiter.js'
 import { LeaseLock } from '../cluster/lease-lock.js'
 import type { Config } from '../config/config.js'
-import { buildGates, type GateConfig } from '../health/gate-config.js'
+import { buildGates, buildOutsideMeshProbe, type GateConfig } from '../health/gate-config.js'
 import { KubernetesGate } from '../health/kubernetes-gate.js'
 import type { HealthGate } from '../health/health-gate.js'
+import type { OutsideMeshProbe } from '../health/outside-mesh.js'
 import type { RunReport } from '../report/run-report.js'
 import type { GatePolicy } from '../rollout/verdict.js'
 import type { RolloutExecutor } from './rollout-executor.js'
@@ -20,6 +21,8 @@ export interface CommandDeps {
   signal: AbortSignal
   gates: HealthGate[]
   policy: GatePolicy
+  /** Measures requests from callers outside the mesh (Prometheus configured, input 'outside-mesh' not ignore). */
+  outsideMesh?: OutsideMeshProbe
   checkEveryMs: number
   /** Who runs this (run URL or `host pid`), recorded as the lock holder and in the history. */
   holder: string
@@ -65,6 +68,7 @@ export function makeCommandDeps(input: CommandDepsInput): CommandDeps {
     // The Kubernetes gate needs no metrics: a crashing canary is caught even without Prometheus.
     gates: [new KubernetesGate(cluster), ...buildGates(gateConfig)],
     policy: gateConfig.policy,
+    outsideMesh: buildOutsideMeshProbe(gateConfig),
     checkEveryMs: (gateConfig.checkEverySeconds > 0 ? Math.min(gateConfig.checkEverySeconds, config.intervalSeconds) : config.intervalSeconds) * 1000,
     holder: input.holder,
     runUrl: input.runUrl,

@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js'
 import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
+import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
 import { planCommand } from '../rollout/command-plan.js'
 import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
@@ -197,6 +198,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
       signal: deps.signal
     })
   }
+  await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
   if (managedByGitOps(vs)) {
     warnings.push(
       `VirtualService ${config.virtualService} is also managed by ${managedByGitOps(vs)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
@@ -351,6 +353,43 @@ async function checkSidecar(deps: CommandDeps, namespace: string, manifest: Kube
         `and the pod template is not injected (istioctl kube-inject) nor labelled sidecar.istio.io/inject: "true". Without Envoy the routing rules are ignored, as the weights would be. ` +
         `Label the namespace: kubectl label namespace ${namespace} istio-injection=enabled`
     )
+  }
+}
+
+/**
+ * Callers without a sidecar ignore the weights: once the canary has a Ready pod behind their Service
+ * they reach it by pod count. Istio's metrics of the stable version show how many there are.
+ */
+async function checkOutsideMesh(
+  deps: CommandDeps,
+  where: { namespace: string; stable: RolloutState['stable']; service?: KubeObject; canaryPodLabels: Record<string, string> },
+  warnings: string[]
+): Promise<void> {
+  const probe = deps.outsideMesh
+  if (!probe) return
+  const { namespace, stable, service } = where
+  const window = OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS
+  const reading: OutsideMeshReading = stable.deployment
+    ? await probe.measure({ namespace, workload: stable.deployment }, window, deps.signal)
+    : { kind: 'unknown', windowSeconds: window, reason: 'the Deployment of the stable version is not known, so its requests cannot be looked up' }
+  const selector: Record<string, string> | undefined = service?.spec?.selector
+  const decision = decideOutsideMesh(probe.policy, reading, {
+    stableVersion: stable.version,
+    stableWorkload: stable.deployment,
+    ...(service && selector ? { service: { name: service.metadata.name, selectsCanary: selectsPods(selector, where.canaryPodLabels) } } : {})
+  })
+  switch (decision.level) {
+    case 'none':
+      return
+    case 'info':
+      deps.log.info(decision.message)
+      return
+    case 'warning':
+      deps.log.warning(decision.message)
+      warnings.push(decision.message)
+      return
+    case 'refuse':
+      throw new PreflightError(decision.message)
   }
 }
 

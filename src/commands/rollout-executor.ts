@@ -2,9 +2,10 @@ import { FIELD_MANAGER, type Cluster } from '../cluster/cluster.js'
 import { DriftError, FencedError, RollbackIncompleteError } from '../errors.js'
 import { errorText, formatNumber } from '../format.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
+import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
-import type { CheckResult, GateEvaluation, JudgedMoment, RolloutState } from '../rollout/types.js'
+import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
 import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
 import { iso, type Clock, type Log } from './runtime.js'
@@ -32,6 +33,8 @@ export interface ExecutorOptions {
   progressDeadlineMs: number
   gates: HealthGate[]
   policy: GatePolicy
+  /** Records, per evaluation, the share of the canary's requests from callers outside the mesh. */
+  outsideMesh?: OutsideMeshProbe
   /** Waits for the canary Deployment; returns a failure reason or undefined when available. */
   waitForCanary: (deadlineMs: number) => Promise<string | undefined>
   /** Called whenever the state was written (reports update the PR comment from it). */
@@ -215,7 +218,11 @@ export class RolloutExecutor {
    * traffic leaves a failing canary one round trip after the gate said so.
    */
   private async judge(moment: JudgedMoment, position: { final: boolean; nextWeight?: number }): Promise<Decision> {
-    const checks = await this.evaluate(moment, position.nextWeight)
+    // A bake also measures the share of canary requests from outside the mesh, for the report.
+    const [checks, outsideMesh] = await Promise.all([
+      this.evaluate(moment, position.nextWeight),
+      moment === 'bake' ? this.outsideMeshShare() : undefined
+    ])
     if (checks.length === 0 && moment !== 'bake') return 'advance'
     const verdict = combine(checks)
     const evaluation: GateEvaluation = {
@@ -223,7 +230,8 @@ export class RolloutExecutor {
       ...(moment === 'bake' ? {} : { moment }),
       canaryWeight: this.state.canaryWeight,
       checks,
-      verdict
+      verdict,
+      ...(outsideMesh ? { outsideMesh } : {})
     }
     const decided = decideAfterEvaluation(
       this.o.policy,
@@ -243,7 +251,9 @@ export class RolloutExecutor {
       reason: verdict === 'pass' ? decided.reason : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
     }
     const at = moment === 'bake' ? '' : ` (${moment})`
-    this.o.log.info(`Gates at ${this.state.canaryWeight}%${at}: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}`)
+    this.o.log.info(
+      `Gates at ${this.state.canaryWeight}%${at}: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}${outsideMesh ? `; ${describeOutsideMesh(outsideMesh)}` : ''}`
+    )
     const next = reduce(this.state, event)
     const carried = decided.decision === 'rollback' || (moment !== 'bake' && decided.decision === 'advance')
     if (carried) this.state = next
@@ -395,6 +405,13 @@ export class RolloutExecutor {
     }
   }
 
+  /** The canary's requests from outside the mesh over the evaluation window: what the weights did not decide. */
+  private async outsideMeshShare(): Promise<OutsideMeshShare | undefined> {
+    if (!this.o.outsideMesh) return undefined
+    const ctx = this.gateContext()
+    return this.o.outsideMesh.share({ namespace: ctx.namespace, workload: ctx.canary.deployment }, ctx.windowSeconds, ctx.signal)
+  }
+
   private async evaluate(moment: GateMoment, nextWeight?: number): Promise<CheckResult[]> {
     const ctx = this.gateContext(nextWeight)
     const results: CheckResult[] = []
@@ -424,6 +441,13 @@ export function describeCheck(c: CheckResult): string {
   const threshold = c.threshold ? ` (${c.threshold})` : ''
   const detail = c.verdict !== 'pass' && c.detail ? `: ${c.detail}` : ''
   return `${c.name} ${value}${threshold} ${c.verdict}${detail}`
+}
+
+/** The per-step outside-mesh figure in a log line: `outside the mesh: 12.5 % of canary requests`. */
+export function describeOutsideMesh(share: OutsideMeshShare): string {
+  return share.percent === undefined
+    ? `outside the mesh: unknown (${share.detail ?? 'no data'})`
+    : `outside the mesh: ${formatPercent(share.percent)} of canary requests`
 }
 
 function rollbackHelp(o: ExecutorOptions, s: RolloutState, failures: string[]): string {

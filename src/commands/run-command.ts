@@ -226,6 +226,7 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
       progressDeadlineMs: config.progressDeadlineSeconds * 1000,
       gates: deps.gates,
       policy: deps.policy,
+      outsideMesh: deps.outsideMesh,
       waitForCanary: (deadlineMs) => deps.waitForDeployment(pre.namespace, state.canary.deployment, deadlineMs, deps.signal),
       onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s))
     },

@@ -2,9 +2,10 @@ import yaml from 'js-yaml'
 import { ConfigError, quote } from '../errors.js'
 import type { GatePolicy, OnNoData } from '../rollout/verdict.js'
 import type { GateMoment, HealthGate } from './health-gate.js'
-import type { PrometheusAuth } from './prometheus-client.js'
 import { PrometheusGate, type CheckSpec, type CompareSpec, type GateDeps, type PrometheusGateConfig } from './prometheus-gate.js'
 import { parseTemplate, type QueryTemplate } from './promql-template.js'
+import { OUTSIDE_MESH_POLICIES, OutsideMeshProbe, type OutsideMeshPolicy } from './outside-mesh.js'
+import { PrometheusClient, type PrometheusAuth } from './prometheus-client.js'
 import { WebhookGate, type WebhookConfig } from './webhook-gate.js'
 import { readDuration } from '../config/duration.js'
 import { got, inputError } from '../config/input-error.js'
@@ -44,6 +45,11 @@ export const GATE_INPUTS = {
       'Custom Prometheus checks, a YAML list of {name, query, min, max, unit, compare: {max-increase | max-increase-percent | max-decrease | max-decrease-percent}}. ' +
       'Placeholders: {{namespace}} {{workload}} {{canary_workload}} {{stable_workload}} {{version}} {{canary_version}} {{stable_version}} (each with a _re twin for =~), {{interval}}.'
   },
+  'outside-mesh': {
+    description:
+      'What the deploy preflight does when Prometheus shows requests to the stable version from callers outside the mesh (no sidecar: they ignore the weights and reach the canary by pod count): warn, fail (refuse; nothing written) or ignore. Only with prometheus-url.',
+    default: 'warn'
+  },
   'min-requests': {
     description: 'Metric checks are inconclusive while the canary served fewer requests than this in the window (0 = off).',
     default: '10'
@@ -74,7 +80,7 @@ export type Reporter = 'destination' | 'source' | 'waypoint'
 
 /** Everything the gates were configured with. Holds secrets: log it only through gateSecrets masking. */
 export interface GateConfig {
-  prometheus?: PrometheusGateConfig & { reporter: Reporter }
+  prometheus?: PrometheusGateConfig & { reporter: Reporter; outsideMesh: OutsideMeshPolicy }
   webhooks: WebhookConfig[]
   policy: GatePolicy
   /** Seconds between evaluations during a bake; 0 = only at the end of each step. */
@@ -368,6 +374,9 @@ export function parseGateConfig(inputs: Record<string, string | undefined>, env:
   const minRequests = num('min-requests', (n) => Number.isInteger(n) && n >= 0, 'expected a whole number of requests, 0 or more') as number
   const timeoutSeconds = duration('prometheus-timeout', (s) => s >= 1 && s <= 300, 'expected a duration from 1s to 5m, e.g. 10s')
 
+  const outsideMesh = get('outside-mesh') as OutsideMeshPolicy
+  if (!OUTSIDE_MESH_POLICIES.includes(outsideMesh)) throw invalid('outside-mesh', 'expected warn, fail or ignore', outsideMesh)
+
   const url = get('prometheus-url')
   const metricInputs = (['success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable', 'checks'] as const).filter(
     (n) => get(n) !== ''
@@ -377,6 +386,11 @@ export function parseGateConfig(inputs: Record<string, string | undefined>, env:
     if (metricInputs.length) {
       throw new ConfigError(
         `Input 'prometheus-url' is required when ${metricInputs.map((n) => `'${n}'`).join(', ')} ${metricInputs.length === 1 ? 'is' : 'are'} set: the metric checks need a Prometheus to query (got "").`
+      )
+    }
+    if (outsideMesh === 'fail') {
+      throw new ConfigError(
+        `Input 'outside-mesh' is "fail" but 'prometheus-url' is not set: callers outside the mesh are found in Prometheus's Istio metrics; set 'prometheus-url', or 'outside-mesh' to warn or ignore.`
       )
     }
     for (const n of ['prometheus-token', 'prometheus-username', 'prometheus-password'] as const) {
@@ -448,7 +462,7 @@ export function parseGateConfig(inputs: Record<string, string | undefined>, env:
         `Input 'prometheus-url' is set but no metric check is: set 'success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable' or 'checks' (got ${got(url)}).`
       )
     }
-    prometheus = { url, auth, timeoutSeconds, reporter, minRequests, requestCount: templates.requestCount, checks }
+    prometheus = { url, auth, timeoutSeconds, reporter, outsideMesh, minRequests, requestCount: templates.requestCount, checks }
   }
 
   const webhooksText = get('webhooks')
@@ -462,6 +476,14 @@ export function buildGates(config: GateConfig, deps: GateDeps = {}): HealthGate[
   if (config.prometheus) gates.push(new PrometheusGate(config.prometheus, deps))
   for (const webhook of config.webhooks) gates.push(new WebhookGate(webhook, { fetch: deps.fetch }))
   return gates
+}
+
+/** The probe of callers outside the mesh, when Prometheus is configured and input 'outside-mesh' is not ignore. */
+export function buildOutsideMeshProbe(config: GateConfig, deps: GateDeps = {}): OutsideMeshProbe | undefined {
+  const p = config.prometheus
+  if (!p || p.outsideMesh === 'ignore') return undefined
+  const client = new PrometheusClient({ url: p.url, auth: p.auth, timeoutSeconds: p.timeoutSeconds, fetch: deps.fetch })
+  return new OutsideMeshProbe(client, p.outsideMesh, deps.now)
 }
 
 /** Strings main must pass to core.setSecret before anything is logged. */

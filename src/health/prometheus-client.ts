@@ -25,6 +25,15 @@ export type QueryOutcome =
       unauthorized?: boolean
     }
 
+/** One series of an instant vector: its labels and its value (NaN and ±Inf as read). */
+export interface VectorSample {
+  labels: Record<string, string>
+  value: number
+}
+
+/** The result of an instant query whose answer may hold any number of series. */
+export type VectorOutcome = { kind: 'vector'; samples: VectorSample[]; warnings: string[] } | Extract<QueryOutcome, { kind: 'error' }>
+
 export type PrometheusAuth = { kind: 'bearer'; token: string } | { kind: 'basic'; username: string; password: string }
 
 export interface PrometheusClientOptions {
@@ -159,6 +168,36 @@ export function parseQueryResponse(status: number, contentType: string | null, b
   }
 }
 
+/**
+ * Turn one HTTP answer of `/api/v1/query` into every series of an instant vector. Pure. Errors are
+ * those of parseQueryResponse; any other result type is an error too.
+ */
+export function parseVectorResponse(status: number, contentType: string | null, bodyText: string): VectorOutcome {
+  const single = parseQueryResponse(status, contentType, bodyText)
+  if (single.kind === 'error' && !single.rejected) return single
+  let data: { resultType?: unknown; result?: unknown } | undefined
+  try {
+    data = (JSON.parse(bodyText) as { data?: typeof data }).data
+  } catch {
+    data = undefined
+  }
+  if (single.kind === 'error' && data?.resultType !== 'vector') return single
+  if (data?.resultType !== 'vector' || !Array.isArray(data.result)) {
+    return { kind: 'error', reason: `${String(data?.resultType ?? 'no')} result where an instant vector was expected`, warnings: single.warnings, rejected: true }
+  }
+  const samples: VectorSample[] = []
+  for (const raw of data.result as Array<{ metric?: unknown; value?: unknown }>) {
+    const value = Array.isArray(raw?.value) && raw.value.length === 2 ? sampleOutcome(raw.value[1], []) : undefined
+    if (!value || value.kind === 'error') return { kind: 'error', reason: 'malformed vector sample', warnings: single.warnings }
+    const labels: Record<string, string> = {}
+    if (raw.metric && typeof raw.metric === 'object') {
+      for (const [k, v] of Object.entries(raw.metric as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v
+    }
+    samples.push({ labels, value: value.kind === 'value' ? value.value : NaN })
+  }
+  return { kind: 'vector', samples, warnings: single.warnings }
+}
+
 function describeFetchError(err: unknown, timeoutSeconds: number): { reason: string; timeout: boolean } {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } }
   if (e?.name === 'TimeoutError') return { reason: `timed out after ${timeoutSeconds}s`, timeout: true }
@@ -202,7 +241,25 @@ export class PrometheusClient {
     return last as QueryOutcome
   }
 
-  private async once(expr: string, opts: { time?: number; signal?: AbortSignal }) {
+  /** Run one instant query whose answer may hold several series (e.g. `sum by (...)`). Never throws. */
+  async queryVector(expr: string, opts: { time?: number; signal?: AbortSignal } = {}): Promise<VectorOutcome> {
+    const retries = this.options.retries ?? 1
+    let last: VectorOutcome | undefined
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) await sleep((this.options.retryDelayMs ?? 500) * attempt, opts.signal)
+      if (opts.signal?.aborted) return last ?? { kind: 'error', reason: 'aborted', warnings: [] }
+      const { outcome, retryable } = await this.once(expr, opts, parseVectorResponse)
+      last = outcome
+      if (!retryable) break
+    }
+    return last as VectorOutcome
+  }
+
+  private async once<T extends { kind: string } = QueryOutcome>(
+    expr: string,
+    opts: { time?: number; signal?: AbortSignal },
+    parse: (status: number, contentType: string | null, bodyText: string) => T = parseQueryResponse as unknown as typeof parse
+  ): Promise<{ outcome: T; retryable: boolean }> {
     const t = this.options.timeoutSeconds
     const form = new URLSearchParams({ query: expr })
     // The server stops a little before we give up, so its own timeout error can reach us.
@@ -219,11 +276,11 @@ export class PrometheusClient {
     } catch (err) {
       const { reason, timeout: timedOut } = describeFetchError(err, t)
       return {
-        outcome: { kind: 'error', reason, warnings: [], ...(timedOut ? {} : { unreachable: true }) } as QueryOutcome,
+        outcome: { kind: 'error', reason, warnings: [], ...(timedOut ? {} : { unreachable: true }) } as unknown as T,
         retryable: !timedOut
       }
     }
-    const outcome = parseQueryResponse(response.status, response.headers.get('content-type'), text)
+    const outcome = parse(response.status, response.headers.get('content-type'), text)
     return { outcome, retryable: outcome.kind === 'error' && [502, 503, 504].includes(response.status) }
   }
 }

@@ -248,9 +248,11 @@ function tableRows(report: RunReport): string[] {
     const evals = seg.evaluations
     const failed = evals.filter((e) => e.verdict === 'fail').length
     const evalText = evals.length ? `${evals.length}${failed ? ` (${failed} failed)` : ''}` : '-'
-    const notes = seg.notes.length ? escapeMarkdown(seg.notes.join(', '), 200) : ''
-    const head = [`${i + 1}`, `${formatNumber(seg.weight)} %`, time, evalText]
     const last = evals.at(-1)
+    const outside = outsideMeshNote(evals)
+    const noteList = outside ? [...seg.notes, outside] : seg.notes
+    const notes = noteList.length ? escapeMarkdown(noteList.join(', '), 300) : ''
+    const head = [`${i + 1}`, `${formatNumber(seg.weight)} %`, time, evalText]
     const checks = last?.checks ?? []
     if (checks.length === 0) {
       rows.push(`| ${[...head, '-', '-', '-', '-', notes].join(' | ')} |`)
@@ -335,6 +337,16 @@ function renderChart(report: RunReport): string {
     (hasMetric ? `; line: ${escapeMarkdown(key, 80)}${carried ? ' (an evaluation without a value repeats the previous one)' : ''}` : '') +
     '. Times are since the start of the rollout.'
   return [`### Canary weight over time`, '', lines.join('\n'), '', caption].join('\n')
+}
+
+/** The step's share of canary requests from outside the mesh (its last evaluation with a figure): the part the weights did not decide. */
+function outsideMeshNote(evaluations: readonly GateEvaluation[]): string | undefined {
+  const share = [...evaluations].reverse().find((e) => e.outsideMesh?.percent !== undefined)?.outsideMesh ?? evaluations.at(-1)?.outsideMesh
+  if (!share) return undefined
+  if (share.percent === undefined) return 'outside the mesh: unknown'
+  // A small share must never read as 0.
+  const percent = share.percent > 0 && share.percent < 0.01 ? '< 0.01' : formatNumber(share.percent)
+  return `outside the mesh: ${percent} % of canary requests`
 }
 
 function checksSummary(evaluation: GateEvaluation): string {
@@ -442,7 +454,8 @@ export function renderPlainLog(report: RunReport): string {
   for (const [i, seg] of segmentsOf(report.state?.history ?? []).entries()) {
     const last = seg.evaluations.at(-1)
     const checks = last ? ` ${plainLine(checksSummary(last), 300)}` : ''
-    lines.push(`  step ${i + 1}: ${seg.weight} % for ${formatDuration(between(seg.from, seg.to ?? report.finishedAt))}${checks}`)
+    const outside = outsideMeshNote(seg.evaluations)
+    lines.push(`  step ${i + 1}: ${seg.weight} % for ${formatDuration(between(seg.from, seg.to ?? report.finishedAt))}${checks}${outside ? `; ${outside}` : ''}`)
   }
   for (const u of report.undone ?? []) lines.push(`  undone: ${plainLine(u, 200)}`)
   for (const w of report.warnings) lines.push(`  warning: ${plainLine(w, 300)}`)

@@ -38,6 +38,19 @@ export interface CheckResult {
   detail?: string
 }
 
+/**
+ * The share of the canary's requests in an evaluation's window that came from callers outside the
+ * mesh: requests the weights did not decide. Informational; never part of the verdict.
+ */
+export interface OutsideMeshShare {
+  /** Percent (0..100) of the canary's requests. */
+  percent?: number
+  /** Those requests per second. */
+  rps?: number
+  /** Why there is no figure (no requests in the window, Prometheus error): unknown, not zero. */
+  detail?: string
+}
+
 /** One evaluation of every gate at one weight. */
 /** What a run is asked to do. */
 export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
@@ -62,6 +75,8 @@ export interface GateEvaluation {
   canaryWeight: number
   checks: CheckResult[]
   verdict: Verdict
+  /** Callers outside the mesh among the canary's requests (when Prometheus is configured). */
+  outsideMesh?: OutsideMeshShare
 }
 
 /** An entry of the rollout's history, as the reports show it. Kept small: it lives in an annotation. */

@@ -1,9 +1,8 @@
 /**
  * KubeCluster's retry behaviour against the REAL local kube-apiserver, with faults injected by a
- * real HTTPS proxy in between (__tests__/support/fault-proxy.ts). Rows of the fault matrix in
- * shared/docs/reliability.md §5: 17 (500/503), 18 (429 + Retry-After), 19 (409), 22 (401),
- * 23 (validation webhook down), plus dropped connections, slow answers and "the write landed but
- * the answer was lost".
+ * real HTTPS proxy in between (__tests__/support/fault-proxy.ts): 500/503, 429 + Retry-After,
+ * 409, 401, the Istio validation webhook down, dropped connections, slow answers and "the write
+ * landed but the answer was lost".
  */
 import fs from 'node:fs'
 import os from 'node:os'

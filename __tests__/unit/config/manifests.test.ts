@@ -10,7 +10,7 @@ import {
 } from '../../../src/config/manifests.js'
 
 const FIXTURES = path.resolve(process.cwd(), '__tests__', 'fixtures', 'manifests')
-const SEED = path.resolve(process.cwd(), '..', 'shared', 'seed', 'scenario')
+const SEED = path.resolve(process.cwd(), 'examples', 'seed')
 const load = (...patterns: string[]) => loadManifests(patterns, { cwd: FIXTURES })
 
 async function loadError(...patterns: string[]): Promise<ConfigError> {

@@ -29,6 +29,7 @@ describe('GATE_INPUTS', () => {
       'success-rate-vs-stable',
       'latency-p99-vs-stable',
       'checks',
+      'outside-mesh',
       'min-requests',
       'failure-threshold',
       'inconclusive-limit',
