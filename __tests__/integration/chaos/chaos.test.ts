@@ -140,7 +140,8 @@ const CASES: CaseSpec[] = [
     until: async (r) => (await r.waitForLine(/Applying Deployment/), delay(1_500))
   },
   { name: 'sigterm-after-step-1', signal: 'SIGTERM', until: firstWeights },
-  { name: 'sigkill-then-status-and-abort', signal: 'SIGKILL', until: firstWeights, next: 'status-then-abort' },
+  // A longer bake, so that a busy machine still kills it at 20 %, not after the next step.
+  { name: 'sigkill-then-status-and-abort', signal: 'SIGKILL', inputs: { interval: '12s' }, until: firstWeights, next: 'status-then-abort' },
   { name: 'sigkill-then-deploy-again', signal: 'SIGKILL', until: secondWeights, next: 'deploy' },
   // Killed after the canary subset was added, before any state was written on the VirtualService.
   {

@@ -149,10 +149,22 @@ describe('Deployments', () => {
   })
 
   it('scales with a resourceVersion guard, and deletes idempotently', async () => {
-    const dep = (await admin.getDeployment(ns, 'web'))!
-    const scaled = await admin.scaleDeployment(ns, 'web', 0, { resourceVersion: dep.metadata.resourceVersion })
-    expect(scaled.spec.replicas).toBe(0)
-    await expect(admin.scaleDeployment(ns, 'web', 1, { resourceVersion: dep.metadata.resourceVersion })).rejects.toBeInstanceOf(ConflictError)
+    // The Deployment controller still writes status after the apply above: read again on a 409,
+    // as a real caller would, until one guarded scale goes through.
+    let read: KubeObject | undefined
+    let scaled: KubeObject | undefined
+    for (let attempt = 0; !scaled && attempt < 20; attempt++) {
+      read = (await admin.getDeployment(ns, 'web'))!
+      scaled = await admin
+        .scaleDeployment(ns, 'web', 0, { resourceVersion: read.metadata.resourceVersion })
+        .catch((err: unknown) => {
+          if (err instanceof ConflictError) return undefined
+          throw err
+        })
+    }
+    expect(scaled?.spec.replicas).toBe(0)
+    // The version read before that scale is stale now: the guard refuses it.
+    await expect(admin.scaleDeployment(ns, 'web', 1, { resourceVersion: read!.metadata.resourceVersion })).rejects.toBeInstanceOf(ConflictError)
     await admin.deleteDeployment(ns, 'web')
     await admin.deleteDeployment(ns, 'web')
     await waitFor(async () => (await admin.getDeployment(ns, 'web')) === undefined, { what: 'deployment web deleted' })
