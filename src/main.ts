@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
 import * as os from 'node:os'
 import { COMMANDS, readConfig, type Command, type Config } from './config/config.js'
 import { INPUT, INPUT_DEFAULTS } from './config/input-names.js'
@@ -29,13 +30,22 @@ export function readInputs(): Record<string, string> {
   return inputs
 }
 
-/** Who runs this: the lock holder and the history's `by`. Stable between main and post. */
-export function holderIdentity(env: NodeJS.ProcessEnv): { holder: string; runUrl?: string } {
+/**
+ * Who runs this: the lock holder and the history's `by`. Unique per invocation: the legs of a
+ * matrix job, and two steps of one job, share repository, run id, attempt and job, so a random
+ * invocation id tells them apart (a holder identical to another run's would let both take the
+ * lock). The post step does not call this: it reads the main step's identity from the saved state.
+ */
+export function holderIdentity(env: NodeJS.ProcessEnv, invocation: string = randomBytes(4).toString('hex')): { holder: string; runUrl?: string } {
   if (env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY) {
     const runUrl = `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
-    return { holder: `${env.GITHUB_REPOSITORY} run ${env.GITHUB_RUN_ID} attempt ${env.GITHUB_RUN_ATTEMPT ?? '1'} job ${env.GITHUB_JOB ?? ''} (${runUrl})`, runUrl }
+    const runner = env.RUNNER_NAME ? ` runner ${env.RUNNER_NAME}` : ''
+    return {
+      holder: `${env.GITHUB_REPOSITORY} run ${env.GITHUB_RUN_ID} attempt ${env.GITHUB_RUN_ATTEMPT ?? '1'} job ${env.GITHUB_JOB ?? ''}${runner} invocation ${invocation} (${runUrl})`,
+      runUrl
+    }
   }
-  return { holder: `${os.hostname()} pid ${process.pid}` }
+  return { holder: `${os.hostname()} pid ${process.pid} invocation ${invocation}` }
 }
 
 /**

@@ -56,6 +56,10 @@ export class MemoryCluster implements Cluster {
     this.requestCount++
     return this.list(kind, namespace)
   }
+  async listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]> {
+    this.requestCount++
+    return [...this.objects.values()].filter((o) => o.kind === kind).map((o) => structuredClone(o))
+  }
   async replaceIstio(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
     this.requestCount++
     this.beforeReplace?.(obj, this)

@@ -18,6 +18,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
+import https from 'node:https'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -586,4 +587,145 @@ export async function startBackfilledPrometheus(openMetricsText: string): Promis
     throw err
   }
   return { url, pid: child.pid!, dataDir, query: (q, time) => queryPrometheus(q, time, url), stop }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Restartable copies of the cluster's own processes (API server, Prometheus)
+
+/**
+ * A second instance of one of the local cluster's processes, started by the test with the very
+ * command line of the one up.sh started (read from /proc/<pid>/cmdline), but on its own port (and,
+ * for Prometheus, its own data folder). The test stops and starts it by PID as it likes: the
+ * shared instance, and every test file running beside this one, never notice. A second
+ * kube-apiserver on the same etcd is a real API server of the same cluster: same objects, same
+ * watches, same admission.
+ */
+export interface RestartableProcess {
+  /** The PID of the running process (undefined while stopped). */
+  readonly pid: number | undefined
+  /** https://127.0.0.1:PORT (apiserver) or http://127.0.0.1:PORT (Prometheus). */
+  url: string
+  /** For the apiserver: an admin kubeconfig pointing at this instance. */
+  kubeconfigPath: string
+  /** SIGTERM (or `signal`) by PID; resolves once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<void>
+  /** Starts it again with the same arguments (same port); resolves once it is ready. */
+  start(): Promise<void>
+  /** Stops it for good and removes what it wrote. */
+  close(): Promise<void>
+}
+
+/** The running process up.sh recorded under `name` in .cluster/pids, with its argv. */
+function clusterProcess(name: string): { pid: number; argv: string[] } {
+  const pids = path.join(clusterStateDir, 'pids')
+  if (!fs.existsSync(pids)) throw new Error(`${pids} does not exist: this needs the local cluster of cluster/up.sh (not ISTIO_CANARY_TEST_KUBECONFIG)`)
+  const line = fs.readFileSync(pids, 'utf8').split('\n').reverse().find((l) => l.split(' ')[0] === name)
+  const pid = Number(line?.split(' ')[1])
+  if (!pid) throw new Error(`no ${name} in ${pids}`)
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a, i, all) => a !== '' || i < all.length - 1)
+  return { pid, argv }
+}
+
+/** argv with `--flag value` or `--flag=value` set to `value`. */
+function withFlag(argv: string[], flag: string, value: string): string[] {
+  const out = [...argv]
+  for (let i = 0; i < out.length; i++) {
+    if (out[i] === flag) {
+      out[i + 1] = value
+      return out
+    }
+    if (out[i].startsWith(`${flag}=`)) {
+      out[i] = `${flag}=${value}`
+      return out
+    }
+  }
+  return [...out, flag, value]
+}
+
+const restartable = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const c of restartable) c.kill('SIGKILL')
+})
+
+async function startRestartable(
+  argv: string[],
+  dir: string,
+  ready: () => Promise<boolean>,
+  extra: { url: string; kubeconfigPath: string }
+): Promise<RestartableProcess> {
+  let child: ChildProcess | undefined
+  let exited: Promise<void> = Promise.resolve()
+  const launch = async (): Promise<void> => {
+    const log = fs.openSync(path.join(dir, 'process.log'), 'a')
+    child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', log, log] })
+    fs.closeSync(log)
+    restartable.add(child)
+    const c = child
+    exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
+    await waitFor(async () => (c.exitCode !== null ? Promise.reject(new Error(`${argv[0]} exited (${c.exitCode}); see ${dir}/process.log`)) : ready()), {
+      what: `${path.basename(argv[0])} at ${extra.url} to be ready`,
+      timeoutMs: 90_000,
+      intervalMs: 200
+    })
+  }
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
+    process.kill(child.pid!, signal)
+    await exited
+    restartable.delete(child)
+    child = undefined
+  }
+  await launch()
+  return {
+    get pid() {
+      return child?.pid
+    },
+    ...extra,
+    stop,
+    start: launch,
+    close: async () => {
+      await stop('SIGKILL')
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** A second kube-apiserver of the local cluster (same etcd, same flags, its own port). */
+export async function startRestartableApiserver(): Promise<RestartableProcess> {
+  const { argv } = clusterProcess('kube-apiserver')
+  const port = await freePort()
+  const dir = fs.mkdtempSync(path.join(clusterStateDir, 'apiserver-'))
+  const url = `https://127.0.0.1:${port}`
+  const kubeconfigPath = path.join(dir, 'kubeconfig')
+  const admin = fs.readFileSync(loadTestEnv().kubeconfigPath, 'utf8').replace(/server: \S+/, `server: ${url}`)
+  fs.writeFileSync(kubeconfigPath, admin, { mode: 0o600 })
+  const ca = fs.readFileSync(path.join(clusterStateDir, 'pki', 'apiserver.crt'))
+  const token = fs.readFileSync(path.join(clusterStateDir, 'admin-token'), 'utf8').trim()
+  const ready = () => fetchOk(`${url}/readyz`, { ca, token })
+  return startRestartable(withFlag(argv, '--secure-port', String(port)), dir, ready, { url, kubeconfigPath })
+}
+
+/** A second Prometheus of the local cluster (same scrape config, its own port and data). */
+export async function startRestartablePrometheus(): Promise<RestartableProcess> {
+  const { argv } = clusterProcess('prometheus')
+  const port = await freePort()
+  const dir = fs.mkdtempSync(path.join(clusterStateDir, 'prometheus-'))
+  const url = `http://127.0.0.1:${port}`
+  const args = withFlag(withFlag(argv, '--web.listen-address', `127.0.0.1:${port}`), '--storage.tsdb.path', path.join(dir, 'data'))
+  const ready = async () => (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok === true
+  return startRestartable(args, dir, ready, { url, kubeconfigPath: '' })
+}
+
+function fetchOk(url: string, o: { ca: Buffer; token: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { ca: o.ca, headers: { authorization: `Bearer ${o.token}` }, timeout: 2000 }, (res) => {
+      res.resume()
+      resolve(res.statusCode === 200)
+    })
+    req.on('error', () => resolve(false))
+    req.on('timeout', () => {
+      req.destroy()
+      resolve(false)
+    })
+  })
 }

@@ -43,6 +43,8 @@ export interface Cluster {
   /** undefined when the object does not exist. */
   getIstio(kind: IstioKind, namespace: string, name: string): Promise<KubeObject | undefined>
   listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]>
+  /** Every object of the kind in every namespace (needs a cluster-wide `list`: a ClusterRole). */
+  listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]>
   /**
    * PUT the whole object with metadata.resourceVersion as the precondition, in the apiVersion the
    * object carries. Throws ConflictError (from ../errors.js) on 409: read again, decide again.

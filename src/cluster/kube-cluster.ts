@@ -133,6 +133,15 @@ export class KubeCluster implements Cluster {
     return items(list, `${ISTIO_GROUP}/${version}`, kind)
   }
 
+  async listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]> {
+    const version = await this.istioVersion()
+    const plural = ISTIO_PLURALS[kind]
+    const list = await this.call({ verb: 'LIST', resource: plural }, (o) =>
+      this.custom.listClusterCustomObject({ group: ISTIO_GROUP, version, plural }, o)
+    )
+    return items(list, `${ISTIO_GROUP}/${version}`, kind)
+  }
+
   async replaceIstio(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
     const kind = obj.kind as IstioKind
     const plural = ISTIO_PLURALS[kind]

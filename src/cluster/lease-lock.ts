@@ -160,6 +160,19 @@ export class LeaseLock {
   }
 
   /**
+   * Who else holds the lock now (1 request): the holder and when its lease runs out, or undefined
+   * when the Lease is absent, expired or ours (acquire would not be refused for it).
+   */
+  async otherHolder(): Promise<{ holder: string; until: Date } | undefined> {
+    const current = await this.cluster.getLease(this.namespace, this.name)
+    if (!current) return undefined
+    const holder = String(current.spec?.holderIdentity ?? '')
+    const expiry = leaseExpiry(current)
+    if (holder === '' || holder === this.holder || expiry === undefined || expiry < this.now().getTime() - this.skewMarginMs) return undefined
+    return { holder, until: new Date(expiry) }
+  }
+
+  /**
    * Extend the lease (1 request). Throws ConflictError when someone else took it: we lost the
    * lock and must stop writing.
    */

@@ -412,6 +412,8 @@ async function checkAccess(deps: CommandDeps, namespace: string, config: Config,
   const checks: AccessCheck[] = [
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
+    // Before a version is retired: which other routes of the namespace still send traffic to it.
+    { verb: 'list', group: 'networking.istio.io', resource: 'virtualservices', namespace },
     { verb: 'get', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
     { verb: 'update', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
     { verb: 'get', group: 'apps', resource: 'deployments', namespace },
@@ -435,6 +437,22 @@ async function checkAccess(deps: CommandDeps, namespace: string, config: Config,
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
   await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
+  await checkMeshWideView(deps, namespace, warnings)
+}
+
+/**
+ * Routes in other namespaces can send traffic to our subsets too. Looking at them needs `list` on
+ * virtualservices cluster-wide (a ClusterRole); without it the retirement checks only this
+ * namespace, and the user is told so before anything changes.
+ */
+async function checkMeshWideView(deps: CommandDeps, namespace: string, warnings: string[]): Promise<void> {
+  const [r] = await deps.cluster.canI([{ verb: 'list', group: 'networking.istio.io', resource: 'virtualservices', namespace: '' }])
+  if (r && !r.allowed) {
+    warnings.push(
+      `the Kubernetes credentials may not list VirtualServices in all namespaces, so before retiring a version only the routes of namespace ${namespace} are checked for references to it; ` +
+        `a route in another namespace to that version would lose its pods. Grant the ClusterRole istio-canary-route-reader of the README to let the action look.`
+    )
+  }
 }
 
 /** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */

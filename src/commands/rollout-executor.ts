@@ -5,7 +5,7 @@ import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.
 import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
-import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, RolloutState } from '../rollout/types.js'
+import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
 import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
 import { iso, type Clock, type Log } from './runtime.js'
@@ -263,7 +263,6 @@ export class RolloutExecutor {
 
   private async finalizePromotion(): Promise<void> {
     const s = this.state
-    const { namespace } = this.o
     if (s.phase === 'progressing') {
       await this.write(startPromotion(s, this.now()), { kind: 'state' }, this.driftGuard())
     }
@@ -272,24 +271,70 @@ export class RolloutExecutor {
     await this.write(st, { kind: 'remove-destination', side: 'stable' })
     this.o.log.info(`Destination ${st.stable.subset} removed from the route; ${st.canary.subset} carries 100%`)
     await this.settle()
-    if ((await this.o.router.removeBackend(st.stable.subset)) === 'still-referenced') {
-      this.warnings.push(`subset ${st.stable.subset} is still referenced by another route; it was left in the DestinationRule`)
-    } else {
+    const retirement = await this.retireOldVersion(st)
+    this.state = { ...this.state, retirement }
+    await this.notify('success')
+    await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
+  }
+
+  /**
+   * A promoted rollout whose old version was kept because other routes still served it: retire it
+   * now if they moved, else keep it and say so again. Writes the outcome into the state.
+   */
+  async finishRetirement(): Promise<RolloutState> {
+    const retirement = await this.retireOldVersion(this.state)
+    if (retirement.retired || !retirement.heldBy) this.o.log.info(`The old version ${retirement.version} of the rollout of ${this.state.canary.version} is no longer routed to: retired now`)
+    await this.commitState({ ...this.state, retirement })
+    return this.state
+  }
+
+  /**
+   * Retire the old version after promotion (its subset, then its Deployment per `retire`), unless
+   * a route other than ours still sends traffic to it anywhere we can look: then it is kept, said
+   * loudly, and recorded so that a later promote run retires it once those routes moved.
+   */
+  async retireOldVersion(st: RolloutState): Promise<Retirement> {
+    const { namespace } = this.o
+    const old = { version: st.stable.version, subset: st.stable.subset, ...(st.stable.deployment ? { deployment: st.stable.deployment } : {}) }
+    const refs = await this.routesServing(st, st.stable.subset)
+    if (refs.length > 0) {
+      const message =
+        `the old version ${st.stable.version} was not retired: subset ${st.stable.subset} still serves ${refs.join('; ')}. ` +
+        `Subset ${st.stable.subset} stays in DestinationRule ${this.o.destinationRule}${st.stable.deployment ? ` and Deployment ${st.stable.deployment} keeps running` : ''}. ` +
+        `Move those routes off ${st.stable.subset} (e.g. to ${st.canary.subset}), then run the promote command again: it retires ${st.stable.version} once nothing routes to it.`
+      this.o.log.warning(message)
+      this.warnings.push(message)
+      return { ...old, retired: false, heldBy: refs }
+    }
+    if ((await this.o.router.removeBackend(st.stable.subset)) === 'removed') {
       this.o.log.info(`Subset ${st.stable.subset} removed from DestinationRule ${this.o.destinationRule}`)
     }
+    let retired = false
     if (st.stable.deployment && st.stable.deployment !== st.canary.deployment) {
       if (this.o.retire === 'scale-down') {
         await this.o.cluster.scaleDeployment(namespace, st.stable.deployment, 0)
         this.o.log.info(`Deployment ${st.stable.deployment} scaled to 0 (retire: scale-down)`)
+        retired = true
       } else if (this.o.retire === 'delete') {
-        await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
+        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment)) await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
         this.o.log.info(`Deployment ${st.stable.deployment} deleted (retire: delete)`)
+        retired = true
       }
     } else if (!st.stable.deployment) {
       this.warnings.push(`no Deployment of the old version ${st.stable.version} was found to retire`)
     }
-    await this.notify('success')
-    await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
+    return { ...old, retired }
+  }
+
+  /** The routes other than ours that send traffic to `subset`; a failure to look is named as one. */
+  private async routesServing(s: RolloutState, subset: string): Promise<string[]> {
+    try {
+      const { routes, blind } = await this.o.router.routesServing(s, subset)
+      if (blind && !this.warnings.includes(blind)) this.warnings.push(blind)
+      return routes
+    } catch (err) {
+      return [`(could not list the VirtualServices of namespace ${this.o.namespace}: ${errorText(err)})`]
+    }
   }
 
   /**
@@ -327,26 +372,37 @@ export class RolloutExecutor {
     } catch (err) {
       failures.push(`traffic: ${errorText(err)}`)
     }
-    if (failures.length === 0) {
+    // A route this rollout does not own may send traffic to the canary's subset: then neither the
+    // subset nor the canary's pods may go, or that route's callers get 503s.
+    const foreign = await this.routesServing(s, s.canary.subset)
+    if (foreign.length > 0) {
+      const message =
+        `ROUTES THIS ROLLOUT DOES NOT OWN STILL SEND TRAFFIC TO THE CANARY ${s.canary.version}: ${foreign.join('; ')}. ` +
+        `Its subset ${s.canary.subset} stays in DestinationRule ${this.o.destinationRule} and Deployment ${s.canary.deployment} keeps running, so their callers are not cut off. ` +
+        `Decide for those routes: move them to ${s.stable.subset}, then remove subset ${s.canary.subset} and run: kubectl -n ${namespace} scale deployment ${s.canary.deployment} --replicas=0`
+      this.o.log.error(message)
+      this.warnings.push(message)
+      this.state = { ...this.state, retirement: { version: s.canary.version, subset: s.canary.subset, deployment: s.canary.deployment, retired: false, heldBy: foreign } }
+    }
+    if (failures.length === 0 && foreign.length === 0) {
       try {
-        const removal = await this.o.router.removeBackend(s.canary.subset)
-        if (removal === 'still-referenced') {
-          this.warnings.push(`subset ${s.canary.subset} is referenced by another route; it was left in the DestinationRule`)
-        } else if (removal === 'removed') {
+        if ((await this.o.router.removeBackend(s.canary.subset)) === 'removed') {
           this.undone.push(`subset ${s.canary.subset} removed from DestinationRule ${this.o.destinationRule}`)
         }
       } catch (err) {
         failures.push(`subset: ${errorText(err)}`)
       }
     }
-    try {
-      const dep = await this.o.cluster.getDeployment(namespace, s.canary.deployment)
-      if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
-        await this.o.cluster.scaleDeployment(namespace, s.canary.deployment, 0)
-        this.undone.push(`Deployment ${s.canary.deployment} scaled to 0`)
+    if (foreign.length === 0) {
+      try {
+        const dep = await this.o.cluster.getDeployment(namespace, s.canary.deployment)
+        if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
+          await this.o.cluster.scaleDeployment(namespace, s.canary.deployment, 0)
+          this.undone.push(`Deployment ${s.canary.deployment} scaled to 0`)
+        }
+      } catch (err) {
+        failures.push(`canary Deployment: ${errorText(err)}`)
       }
-    } catch (err) {
-      failures.push(`canary Deployment: ${errorText(err)}`)
     }
     if (failures.length > 0) {
       throw new RollbackIncompleteError(rollbackHelp(this.o, s, failures))

@@ -8,4 +8,9 @@ export interface RolloutLock {
   /** Renews in the background until release; `onLost` is called if another run took it. */
   startRenewing(intervalMs?: number, onLost?: (err: Error) => void): void
   release(): Promise<unknown>
+  /** Another run's live hold on the lock (holder, lease end), or undefined when acquire would not be refused. */
+  otherHolder(): Promise<{ holder: string; until: Date } | undefined>
+  /** The Lease as `namespace/name`, for the log. */
+  readonly namespace: string
+  readonly name: string
 }

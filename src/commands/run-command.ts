@@ -1,12 +1,13 @@
 import type { Config } from '../config/config.js'
-import { LockedError, PreflightError } from '../errors.js'
+import { PreflightError } from '../errors.js'
 import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
-import { isInFlight, isTerminal, newRollout, reduce } from '../rollout/planner.js'
+import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
-import { preflight, type Preflight } from './preflight.js'
+import { preflightWaitingForLock, takeLock } from './lock-wait.js'
+import type { Preflight } from './preflight.js'
 import { errorText } from '../format.js'
 import { RolloutExecutor } from './rollout-executor.js'
 import { iso } from './runtime.js'
@@ -33,11 +34,11 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   }
   let pre: Preflight
   try {
-    pre = await preflight(config, deps)
+    pre = await preflightWaitingForLock(config, deps)
   } catch (err) {
     return finish(base, deps, undefined, 'unchanged', err)
   }
-  const report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
+  let report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
   if (pre.alreadyStable) {
     // A re-run of a finished release: said before the lock, so not even a Lease is written.
@@ -61,15 +62,12 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     return finish(report, deps, pre.state, early.result)
   }
 
-  const lock = deps.makeLock(pre.namespace, config.virtualService)
-  let acquired: { epoch: number; takeover: boolean; previousHolder?: string }
-  try {
-    acquired = await lock.acquire({ epochFloor: (pre.state?.epoch ?? 0) + 1 })
-  } catch (err) {
-    if (err instanceof LockedError) {
-      return finish(report, deps, pre.state, 'unchanged', err)
-    }
-    throw err
+  const taken = await takeLock(config, deps, pre)
+  if ('error' in taken) return finish(report, deps, taken.pre.state, 'unchanged', taken.error)
+  const { lock, acquired } = taken
+  if (taken.pre !== pre) {
+    pre = taken.pre
+    report = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
   }
   let lost: Error | undefined
   lock.startRenewing(undefined, (err) => {
@@ -87,14 +85,28 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     return ended
   }
   try {
-    const plan = planCommand({ ...situation, takeover: acquired.takeover })
+    // pre may have been read again while waiting for the lock: plan from what it shows now.
+    const plan = planCommand({ ...situation, state: pre.state, takeover: acquired.takeover })
     if (plan.kind === 'refuse') throw new PreflightError(plan.message)
     if (plan.kind === 'nothing') {
       deps.log.info(plan.message)
       return finish(report, deps, pre.state, plan.result)
     }
     let state = pre.state
-    if (state && plan.recover) {
+    if (state && plan.recover === 'retirement') {
+      const previous = makeExecutor(config, deps, pre, state, acquired.epoch)
+      executor = previous
+      deps.onExecutor?.(previous)
+      const after = await previous.finishRetirement()
+      report.warnings.push(...previous.warnings)
+      if (plan.then === 'stop') return finish({ ...report, undone }, deps, after, 'promoted')
+      if (retirementPending(after)) {
+        report.warnings.push(
+          `the old version ${after.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${after.retirement!.subset}`
+        )
+      }
+      state = after
+    } else if (state && plan.recover) {
       state = await execute(recoveryState(plan.recover, state, acquired.previousHolder, deps, report, pre.canary.version))
       if (plan.then === 'stop') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
     }
@@ -182,6 +194,8 @@ function recoveryState(
   switch (recover) {
     case 'rolling-back':
       return state
+    case 'retirement':
+      return state
     case 'supersede':
       deps.log.warning(`Superseding the rollout of ${state.canary.version}: rolling it back first.`)
       return reduce(state, { type: 'abort-requested', at, reason: `superseded by ${newVersion}`, by: deps.holder })
@@ -202,7 +216,8 @@ function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number
     virtualService: config.virtualService,
     destinationRule: pre.destinationRule,
     epoch,
-    now: () => iso(deps.clock.now())
+    now: () => iso(deps.clock.now()),
+    sleep: (ms) => deps.clock.sleep(ms)
   })
 }
 
@@ -294,7 +309,10 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
           : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
       )
     }
-    plan.push(`remove destination ${pre.stable.subset}, then subset ${pre.stable.subset}, then ${config.retire} Deployment ${pre.stable.deployment ?? '(none found)'}`)
+    plan.push(
+      `remove destination ${pre.stable.subset}, then subset ${pre.stable.subset}, then ${config.retire} Deployment ${pre.stable.deployment ?? '(none found)'} ` +
+        `(both kept while another route still sends traffic to subset ${pre.stable.subset})`
+    )
   } else {
     plan.push(`${config.command} the rollout on ${pre.namespace}/${config.virtualService} (current phase: ${pre.state?.phase ?? 'none'})`)
   }

@@ -53,6 +53,8 @@ export interface Config {
   retry: boolean
   onCancel: OnCancelMode
   lockDurationSeconds: number
+  /** How long to wait for another run's lock before giving up; 0: fail at once (the default). */
+  lockWaitSeconds: number
   /** Overall deadline of the run; undefined: none (the job's timeout-minutes applies). */
   timeoutSeconds?: number
   /** Things worth telling the user that do not stop the run. */
@@ -123,6 +125,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
   const settleSeconds = parseDuration(INPUT.settle, get(INPUT.settle), { max: 3600 })
   const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600, whole: true })
+  const lockWaitSeconds = parseDuration(INPUT.lockWait, get(INPUT.lockWait), { max: 6 * 3600 })
   const timeoutValue = optional(INPUT.timeout)
   const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
 
@@ -176,6 +179,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     retry,
     onCancel,
     lockDurationSeconds,
+    lockWaitSeconds,
     ...(timeoutSeconds !== undefined && { timeoutSeconds }),
     warnings
   }

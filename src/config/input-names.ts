@@ -24,6 +24,7 @@ export const INPUT = {
   retry: 'retry',
   onCancel: 'on-cancel',
   lockDuration: 'lock-duration',
+  lockWait: 'lock-wait',
   timeout: 'timeout'
 } as const
 
@@ -44,5 +45,6 @@ export const INPUT_DEFAULTS = {
   [INPUT.supersede]: 'false',
   [INPUT.retry]: 'false',
   [INPUT.onCancel]: 'rollback',
-  [INPUT.lockDuration]: '2m'
+  [INPUT.lockDuration]: '2m',
+  [INPUT.lockWait]: '0'
 } as const satisfies Partial<Record<InputName, string>>

@@ -10,7 +10,9 @@ export const OUTPUTS = {
   'stable-version': 'The stable version (empty when unknown)',
   'canary-version': 'The canary version (empty when unknown)',
   error: 'The error message when the run ended in an error (empty otherwise)',
-  state: 'The rollout state as stored on the VirtualService, compact JSON (empty when there is none)'
+  state: 'The rollout state as stored on the VirtualService, compact JSON (empty when there is none)',
+  retired: 'true | false: whether the version taken out of service was retired (empty when none was)',
+  'retire-blocked-by': 'The routes that still send traffic to the version that was kept, one per line'
 } as const
 
 export type OutputName = keyof typeof OUTPUTS
@@ -24,7 +26,9 @@ export function outputsOf(report: RunReport): Record<OutputName, string> {
     'stable-version': report.stableVersion ?? '',
     'canary-version': report.canaryVersion ?? '',
     error: report.error ? `${report.error.kind}: ${report.error.message}` : '',
-    state: report.state ? JSON.stringify(report.state) : ''
+    state: report.state ? JSON.stringify(report.state) : '',
+    retired: report.state?.retirement ? String(report.state.retirement.retired) : '',
+    'retire-blocked-by': (report.state?.retirement?.heldBy ?? []).join('\n')
   }
 }
 

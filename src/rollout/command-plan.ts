@@ -1,5 +1,5 @@
 import { quote } from '../errors.js'
-import { isInFlight } from './planner.js'
+import { isInFlight, retirementPending } from './planner.js'
 import type { Command, RolloutState } from './types.js'
 
 /**
@@ -33,6 +33,8 @@ export type Recovery =
   | 'rolling-back'
   /** Input 'supersede': roll back the other version's rollout first. */
   | 'supersede'
+  /** The last rollout kept its old version for routes that still served it: retire it if they moved. */
+  | 'retirement'
 
 export type CommandPlan =
   /** Refused before any change: the message says why and what to do (a PreflightError). */
@@ -57,6 +59,8 @@ export function planCommand(situation: CommandSituation): CommandPlan {
       `Input 'version' is ${quote(version)} but the rollout in progress on ${vs} is of ${quote(state!.canary.version)}; refusing to ${command} a different version.`
     )
   }
+  // A promotion that is done but kept the old version for other routes: promote retires it now.
+  if (command === 'promote' && retirementPending(state)) return { kind: 'run', recover: 'retirement', then: 'stop', warnings: [] }
   if (command === 'promote' && !inFlight) {
     return refuse(`There is no rollout to promote on ${vs}${state ? ` (the last one, of ${quote(state.canary.version)}, ended ${state.phase})` : ''}.`)
   }
@@ -90,7 +94,7 @@ export function planCommand(situation: CommandSituation): CommandPlan {
       // After a recovery the old rollout is over: this version starts afresh.
       if (recover) return run('start')
       if (otherVersion) return run('start', 'supersede')
-      if (!inFlight) return run('start')
+      if (!inFlight) return run('start', retirementPending(state) ? 'retirement' : undefined)
       if (state!.phase === 'paused') {
         return { kind: 'nothing', message: `The rollout of ${state!.canary.version} is paused at ${state!.canaryWeight}%; run the promote command to continue.`, result: 'paused' }
       }

@@ -306,3 +306,8 @@ export function startPromotion(state: RolloutState, at: string): RolloutState {
   if (state.phase !== 'progressing') return state
   return { ...state, phase: 'promoting', canaryWeight: 100, updatedAt: at }
 }
+
+/** A promoted rollout that kept its old version because other routes still sent traffic to it. */
+export function retirementPending(state: RolloutState | undefined): boolean {
+  return state?.phase === 'promoted' && state.retirement !== undefined && !state.retirement.retired && (state.retirement.heldBy?.length ?? 0) > 0
+}

@@ -229,7 +229,8 @@ const stateShape: Check = shape({
   destinationRule: str,
   stepDone: bool,
   stepStartedAt: optional(str),
-  rollbackResult: optional(oneOf(new Set(['rolled-back', 'aborted'])))
+  rollbackResult: optional(oneOf(new Set(['rolled-back', 'aborted']))),
+  retirement: optional(shape({ version: str, subset: str, deployment: optional(str), retired: bool, heldBy: optional(list(str)) }))
 })
 
 function shapeProblem(raw: Json): string | undefined {

@@ -149,4 +149,21 @@ export interface RolloutState {
   history: HistoryEvent[]
   /** History events dropped (oldest first) to keep the annotation small; counted over the rollout. */
   historyDropped?: number
+  /**
+   * The version this rollout took out of service: the old stable after a promotion, the canary
+   * after a rollback. `retired: false` with `heldBy` when routes it does not own still send traffic
+   * to it, so it was kept running (a later promote run retires it once they moved).
+   */
+  retirement?: Retirement
+}
+
+/** What became of the version a rollout took out of service. */
+export interface Retirement {
+  version: string
+  subset: string
+  deployment?: string
+  /** Its Deployment was scaled to 0 or deleted. */
+  retired: boolean
+  /** The routes (other than the rollout's own) that still send traffic to it. */
+  heldBy?: string[]
 }

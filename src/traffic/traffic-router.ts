@@ -33,8 +33,8 @@ export interface RouteView {
   canaryRouted: boolean
 }
 
-/** Whether removeSubset removed the subset, found none, or left it because another route uses it. */
-export type SubsetRemoval = 'removed' | 'absent' | 'still-referenced'
+/** Whether removeBackend removed the subset or found none. */
+export type SubsetRemoval = 'removed' | 'absent'
 
 export interface TrafficRouter {
   /** What the router writes, for messages: `VirtualService shop/reviews`. */
@@ -51,7 +51,12 @@ export interface TrafficRouter {
   write(next: RolloutState, change?: RouteChange, opts?: WriteOptions): Promise<RolloutState>
   /** Give the canary its backend (make before break); nothing when it has one. */
   addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void>
-  /** Remove a version's backend, unless another route still sends traffic to it. */
+  /**
+   * The routes other than this rollout's own that send traffic to `subset` of our host, wherever
+   * the credentials can look; `blind` says where they could not (other namespaces).
+   */
+  routesServing(state: RolloutState, subset: string): Promise<{ routes: string[]; blind?: string }>
+  /** Remove a version's backend (ask routesServing first: a route still using it loses its pods). */
   removeBackend(subset: string): Promise<SubsetRemoval>
   /**
    * Server-side dry runs of a deploy's first writes: the canary's backend, then the first split

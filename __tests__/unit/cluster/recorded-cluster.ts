@@ -88,6 +88,9 @@ export class RecordedCluster implements Cluster {
   listIstio(_k: IstioKind, _ns: string): Promise<KubeObject[]> {
     throw new Error('not recorded')
   }
+  listIstioInAllNamespaces(_k: IstioKind): Promise<KubeObject[]> {
+    throw new Error('not recorded')
+  }
   replaceIstio(_o: KubeObject): Promise<KubeObject> {
     throw new Error('not recorded')
   }

@@ -53,6 +53,7 @@ describe('readConfig defaults', () => {
       retry: false,
       onCancel: 'rollback',
       lockDurationSeconds: 120,
+      lockWaitSeconds: 0,
       warnings: []
     })
   })
@@ -87,6 +88,7 @@ describe('readConfig defaults', () => {
         retry: ' true ',
         'on-cancel': 'freeze',
         'lock-duration': '15s',
+        'lock-wait': '10m',
         timeout: '50m'
       })
     )
@@ -112,6 +114,7 @@ describe('readConfig defaults', () => {
       retry: true,
       onCancel: 'freeze',
       lockDurationSeconds: 15,
+      lockWaitSeconds: 600,
       timeoutSeconds: 3000,
       warnings: []
     })
@@ -187,6 +190,8 @@ describe('readConfig errors', () => {
     ['a lock shorter than 15s', { 'lock-duration': '10s' }, `Input 'lock-duration' is invalid: must be at least 15s (got "10s").`],
     ['a lock longer than 1h', { 'lock-duration': '90m' }, `Input 'lock-duration' is invalid: must be at most 1h (got "90m").`],
     ['a lock of a fraction of a second', { 'lock-duration': '15.5s' }, `Input 'lock-duration' is invalid: must be whole seconds (write "15s", not "15.5s") (got "15.5s").`],
+    ['a lock wait that is not a duration', { 'lock-wait': 'forever' }, `Input 'lock-wait' is invalid: expected a duration like "30s", "1m30s", "1.5s" or "1500ms" (got "forever").`],
+    ['a lock wait longer than the job limit', { 'lock-wait': '7h' }, `Input 'lock-wait' is invalid: must be at most 6h (got "7h").`],
     ['a timeout under a minute', { timeout: '30s' }, `Input 'timeout' is invalid: must be at least 1m (got "30s").`],
     ['a timeout over 35 days', { timeout: '1000h' }, `Input 'timeout' is invalid: must be at most 840h (35 days) (got "1000h").`],
     ['an unknown retire mode', { retire: 'scale-to-zero' }, `Input 'retire' is invalid: expected one of scale-down, delete, keep (got "scale-to-zero").`],

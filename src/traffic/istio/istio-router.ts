@@ -13,7 +13,8 @@ import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-code
 import type { RolloutState } from '../../rollout/types.js'
 import { routeLabel, type RouteChange, type RouteView, type SubsetRemoval, type TrafficRouter, type WriteOptions } from '../traffic-router.js'
 import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
-import { readSplit, referencesSubset, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
+import { subsetReferences } from './subset-references.js'
+import { readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
 
 export interface IstioRouterOptions {
   cluster: Cluster
@@ -22,12 +23,20 @@ export interface IstioRouterOptions {
   destinationRule: string
   /** Lease epoch of this run: every write checks that no later holder has written. */
   epoch: number
+  /** Waits between retries of a conflicting DestinationRule write (default: none). */
+  sleep?: (ms: number) => Promise<void>
   /** The time to stamp on each written state (ISO 8601). */
   now: () => string
 }
 
 /** Conflicting writes in a row before giving up. */
 const ATTEMPTS = 5
+/**
+ * One DestinationRule is shared by every VirtualService routing to its host, so many rollouts may
+ * add and remove their subsets at once: its conflicts are retried more often, with a growing,
+ * jittered pause, so that twenty at once all get through.
+ */
+const DR_ATTEMPTS = 12
 
 export class IstioRouter implements TrafficRouter {
   readonly name: string
@@ -77,8 +86,23 @@ export class IstioRouter implements TrafficRouter {
     await this.editDestinationRule((dr) => (hasSubset(dr, state.canary.subset) ? dr : withSubset(dr, state.canary.subset, labels)))
   }
 
+  async routesServing(state: RolloutState, subset: string): Promise<{ routes: string[]; blind?: string }> {
+    const { cluster, namespace, virtualService } = this.o
+    const vs = await this.getVs()
+    let others: KubeObject[]
+    let blind: string | undefined
+    try {
+      others = await cluster.listIstioInAllNamespaces('VirtualService')
+    } catch (err) {
+      blind = `routes in namespaces other than ${namespace} were not checked for subset ${subset} (the credentials may not list VirtualServices cluster-wide: ${errorText(err)})`
+      others = await cluster.listIstio('VirtualService', namespace)
+    }
+    const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
+    const routes = subsetReferences(all, { host: state.host, namespace, subset }, { namespace, virtualService, routeIndex: this.routeIndex(vs, state) })
+    return { routes, ...(blind ? { blind } : {}) }
+  }
+
   async removeBackend(subset: string): Promise<SubsetRemoval> {
-    if (referencesSubset(await this.getVs(), subset)) return 'still-referenced'
     const dr = await this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
     if (!dr || !hasSubset(dr, subset)) return 'absent'
     await this.editDestinationRule((d) => withoutSubset(d, subset))
@@ -161,7 +185,9 @@ export class IstioRouter implements TrafficRouter {
   ): Promise<KubeObject> {
     const { cluster, namespace } = this.o
     let lastError: unknown
-    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const attempts = kind === 'DestinationRule' ? DR_ATTEMPTS : ATTEMPTS
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1 && kind === 'DestinationRule') await this.o.sleep?.(Math.random() * Math.min(2_000, 50 * 2 ** attempt))
       const live = await read()
       if (!live) throw new Error(`${kind} ${namespace}/${name} disappeared mid-rollout`)
       const { body, confirm } = decide(live)
@@ -178,7 +204,7 @@ export class IstioRouter implements TrafficRouter {
       if (back && confirm(back)) return back
       lastError = new ConflictError('read-back did not show our write')
     }
-    throw new ConflictError(`${kind} ${namespace}/${name} kept changing under us (${ATTEMPTS} conflicting writes): ${errorText(lastError)}`)
+    throw new ConflictError(`${kind} ${namespace}/${name} kept changing under us (${attempts} conflicting writes): ${errorText(lastError)}`)
   }
 
   private fence(live: RolloutState | undefined): void {

@@ -147,11 +147,13 @@ describe('IstioRouter backends', () => {
     await expect(router.addCanaryBackend(state, { version: 'v2' })).rejects.toThrow(FencedError)
   })
 
-  it('removes a subset no route uses, leaves one another route uses, and says when there was none', async () => {
+  it('removes a subset, and says when there was none; names the other routes that still serve one', async () => {
     const { cluster, router } = setup([['v1', 100]], ['v1', 'v2'])
     expect(await router.removeBackend('v2')).toBe('removed')
     expect(await router.removeBackend('v2')).toBe('absent')
-    expect(await router.removeBackend('v1')).toBe('still-referenced')
     expect(cluster.get('DestinationRule', NS, 'istio-destinationrule')!.spec.subsets.map((s: { name: string }) => s.name)).toEqual(['v1'])
+    // Route "other" of the same VirtualService sends traffic to v1; our own route "main" does not count.
+    expect((await router.routesServing(state, 'v1')).routes).toHaveLength(1)
+    expect((await router.routesServing(state, 'v2')).routes).toEqual([])
   })
 })

@@ -1,0 +1,81 @@
+/**
+ * Which routes still send traffic to a subset of a Service: before a version is retired (its
+ * Deployment scaled to 0 or deleted) no route anywhere in the mesh may point at it, or its callers
+ * get 503s. Pure: the caller lists the VirtualServices.
+ *
+ * A destination is `{host, subset}` in http/tcp/tls routes, and in http mirrors (`mirror`,
+ * `mirrors[].destination`). Hosts are compared as `service.namespace`: a short host is resolved in
+ * the namespace of the VirtualService that names it, as Istio does.
+ */
+import type { KubeObject } from '../../kube/kube-object.js'
+
+export interface SubsetTarget {
+  /** The host as our route names it (`reviews`, `reviews.shop`, `reviews.shop.svc.cluster.local`). */
+  host: string
+  /** The namespace of our VirtualService (where a short host resolves). */
+  namespace: string
+  subset: string
+}
+
+/** A route to leave out: ours (the rollout handles its own route). */
+export interface RouteRef {
+  namespace: string
+  virtualService: string
+  routeIndex: number
+}
+
+/** `service.namespace` for a Kubernetes Service host, else the host itself (ServiceEntry, external). */
+export function serviceKey(host: string, vsNamespace: string): string {
+  const h = host.replace(/\.$/, '').toLowerCase()
+  const labels = h.split('.')
+  if (labels.length === 1) return `${labels[0]}.${vsNamespace}`
+  if (labels.length === 2 || labels[2] === 'svc') return `${labels[0]}.${labels[1]}`
+  return h
+}
+
+const SECTIONS = ['http', 'tcp', 'tls'] as const
+
+/** Every {host, subset} a route sends traffic (or mirrored traffic) to. */
+function destinationsOf(route: unknown): Array<{ host: string; subset: string }> {
+  const out: Array<{ host: string; subset: string }> = []
+  const add = (d: unknown) => {
+    const o = d as { host?: unknown; subset?: unknown } | undefined
+    if (o && typeof o.host === 'string' && typeof o.subset === 'string') out.push({ host: o.host, subset: o.subset })
+  }
+  const r = route as { route?: Array<{ destination?: unknown }>; mirror?: unknown; mirrors?: Array<{ destination?: unknown }> }
+  for (const d of r?.route ?? []) add(d?.destination)
+  add(r?.mirror)
+  for (const m of r?.mirrors ?? []) add(m?.destination)
+  return out
+}
+
+/**
+ * Routes of `virtualServices` with a destination (or mirror) on `target`'s host and subset,
+ * described like `VirtualService shop/reviews http route "beta-testers"`. `exclude` is left out.
+ */
+export function subsetReferences(virtualServices: KubeObject[], target: SubsetTarget, exclude?: RouteRef): string[] {
+  const key = serviceKey(target.host, target.namespace)
+  const refs: string[] = []
+  for (const vs of virtualServices) {
+    const ns = vs.metadata.namespace ?? target.namespace
+    for (const section of SECTIONS) {
+      const routes: Array<{ name?: unknown }> = Array.isArray(vs.spec?.[section]) ? vs.spec[section] : []
+      routes.forEach((route, index) => {
+        if (
+          exclude &&
+          section === 'http' &&
+          index === exclude.routeIndex &&
+          ns === exclude.namespace &&
+          vs.metadata.name === exclude.virtualService
+        ) {
+          return
+        }
+        const hit = destinationsOf(route).some((d) => d.subset === target.subset && serviceKey(d.host, ns) === key)
+        if (!hit) return
+        const label = typeof route.name === 'string' && route.name !== '' ? `"${route.name}"` : `#${index}`
+        refs.push(`VirtualService ${ns}/${vs.metadata.name} ${section} route ${label}`)
+      })
+    }
+  }
+  return refs
+}
