@@ -3,6 +3,8 @@ import type { Phase } from '../../../src/rollout/types.js'
 import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
 
 const at = (phase: Phase) => makeRolloutState({ phase })
+/** Promoted, but the old version was kept: another route still sent traffic to it. */
+const held = makeRolloutState({ phase: 'promoted', retirement: { version: 'v1', subset: 'v1', retired: false, heldBy: ['VirtualService shop/other route #0'] } })
 const base = { target: 'shop/web', full: false, supersede: false }
 const plan = (s: Partial<CommandSituation> & Pick<CommandSituation, 'command'>): CommandPlan => planCommand({ ...base, ...s })
 /** The plan as one short word, for the table. */
@@ -41,7 +43,10 @@ describe('planCommand: the preconditions of every command, as a table', () => {
     ['abort while rolling back', { command: 'abort', state: at('rolling-back') }, 'rolling-back+stop'],
     ['abort, took over a dead run', { command: 'abort', state: at('progressing'), takeover: true }, 'takeover+stop'],
     ['abort another version', { command: 'abort', state: at('progressing'), version: 'v3' }, 'refuse'],
-    ['status', { command: 'status', state: at('progressing') }, 'nothing(unchanged)']
+    ['status', { command: 'status', state: at('progressing') }, 'nothing(unchanged)'],
+    ['promote when the old version waits for other routes', { command: 'promote', state: held }, 'retirement+stop'],
+    ['deploy when the last rollout kept its old version', { command: 'deploy', version: 'v3', state: held }, 'retirement+start'],
+    ['abort when only the retirement is pending', { command: 'abort', state: held }, 'nothing(unchanged)']
   ])('%s -> %s', (_name, situation, expected) => {
     expect(word(plan(situation))).toBe(expected)
   })
