@@ -28,6 +28,11 @@ export default tseslint.config(
     }
   },
   {
+    // Functions it hands to the browser (page.evaluate) run where `document` exists.
+    files: ['scripts/report-gallery.mjs'],
+    languageOptions: { globals: { document: 'readonly' } }
+  },
+  {
     // Tests may be long (tables) and use any for hand-built API responses.
     files: ['__tests__/**', 'scripts/**'],
     rules: { 'max-lines-per-function': 'off', '@typescript-eslint/no-explicit-any': 'off' }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Everything the demo and the tests need on a fresh machine: Debian packages (Prometheus), the
+# Everything the demo and the tests need on a fresh machine: Debian packages (Prometheus, Chromium), the
 # Go-built cluster binaries (etcd, kube-apiserver, controller-manager, scheduler, kwok) and the npm
 # packages (including Node 24, the runtime of the action on GitHub). Idempotent: a second run only
 # checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-cluster-deps.sh
+bash .ci/install-report-deps.sh
 if [[ ! -x node_modules/.bin/node ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund
 fi

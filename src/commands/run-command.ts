@@ -30,7 +30,8 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     dryRun: config.dryRun,
     runUrl: deps.runUrl,
     startedAt,
-    finishedAt: startedAt
+    finishedAt: startedAt,
+    rollout: rolloutSettings(config, deps)
   }
   let pre: Preflight
   try {
@@ -265,8 +266,14 @@ function reportOf(config: Config, deps: CommandDeps, namespace: string, state: R
     dryRun: config.dryRun,
     runUrl: deps.runUrl,
     startedAt: now,
-    finishedAt: now
+    finishedAt: now,
+    rollout: rolloutSettings(config, deps)
   }
+}
+
+/** What the reports need of the configuration: "step 2 of 4", the next step's time, "failed 1 of 3". */
+function rolloutSettings(config: Config, deps: CommandDeps): RunReport['rollout'] {
+  return { schedule: config.steps, intervalSeconds: config.intervalSeconds, failureThreshold: deps.policy.failureThreshold }
 }
 
 function finish(report: RunReport, deps: CommandDeps, state: RolloutState | undefined, result: Result, err?: unknown): RunReport {
@@ -317,6 +324,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
     plan.push(`${config.command} the rollout on ${pre.namespace}/${config.virtualService} (current phase: ${pre.state?.phase ?? 'none'})`)
   }
   for (const line of plan) deps.log.info(`[dry-run] ${line}`)
-  return finish({ ...report, plan }, deps, pre.state, 'unchanged')
+  // The versions it would roll out, so the report says what would happen.
+  return finish({ ...report, plan, stableVersion: pre.stable.version, canaryVersion: pre.canary.version }, deps, pre.state, 'unchanged')
 }
 

@@ -1,5 +1,6 @@
 import { getOctokit } from '@actions/github'
 import { readFileSync } from 'node:fs'
+import type { RunLinks } from './run-report.js'
 
 /** The Octokit the reports use (REST methods + pagination), as @actions/github builds it. */
 export type GithubClient = ReturnType<typeof getOctokit>
@@ -15,6 +16,8 @@ export interface GithubRunContext {
   payload: { pull_request?: { number: number; head?: { sha?: string } }; [key: string]: unknown }
   serverUrl?: string
   runId?: number
+  /** GITHUB_WORKFLOW_REF: `owner/repo/.github/workflows/release.yml@refs/heads/main`. */
+  workflowRef?: string
 }
 
 /**
@@ -30,6 +33,22 @@ export function runUrlOf(context: GithubRunContext): string | undefined {
   if (!context.runId || Number.isNaN(context.runId)) return undefined
   const server = (context.serverUrl ?? 'https://github.com').replace(/\/+$/, '')
   return `${server}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}`
+}
+
+/**
+ * What the reports link to and the next command dispatches: the server, the repository, this run's
+ * commit, and the workflow file and ref from GITHUB_WORKFLOW_REF (`o/r/.github/workflows/x.yml@refs/heads/main`).
+ */
+export function runLinksOf(context: GithubRunContext): RunLinks {
+  const links: RunLinks = { serverUrl: (context.serverUrl ?? 'https://github.com').replace(/\/+$/, '') }
+  if (context.repo.owner && context.repo.repo) links.repository = `${context.repo.owner}/${context.repo.repo}`
+  if (context.sha) links.sha = context.sha
+  const m = /\/\.github\/workflows\/([^/@]+)@(?:refs\/(?:heads|tags)\/)?(.+)$/.exec(context.workflowRef ?? '')
+  if (m) {
+    links.workflow = m[1]
+    links.ref = m[2]
+  }
+  return links
 }
 
 /** The HTTP status of an Octokit error (undefined for network errors and timeouts). */
@@ -79,6 +98,7 @@ export function contextFromEnv(env: Record<string, string | undefined>): GithubR
     sha: env['GITHUB_SHA'] ?? '',
     payload,
     serverUrl: env['GITHUB_SERVER_URL'] || 'https://github.com',
-    ...(Number.isNaN(runId) ? {} : { runId })
+    ...(Number.isNaN(runId) ? {} : { runId }),
+    ...(env['GITHUB_WORKFLOW_REF'] ? { workflowRef: env['GITHUB_WORKFLOW_REF'] } : {})
   }
 }

@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { errorText } from '../format.js'
 import { parseGithubConfig, ACTIONS_BOT_LOGIN, type GithubConfig } from './github-config.js'
-import { contextFromEnv, createGithubClient, type GithubClient, type GithubRunContext } from './github-client.js'
+import { contextFromEnv, createGithubClient, runLinksOf, type GithubClient, type GithubRunContext } from './github-client.js'
 import { createDeployment, deploymentDescription, deploymentStateOf, setDeploymentStatus, type DeploymentTarget } from './github-deployments.js'
 import { writeJobSummary } from './job-summary.js'
 import { upsertPullRequestComment, type CommentOutcome } from './pr-comment.js'
@@ -27,6 +27,8 @@ export interface GithubReporterOptions {
   minIntervalMs?: number
   /** Clock in ms; tests pass a fake one. */
   now?: () => number
+  /** Timer for the deferred progress comment; tests pass a fake one. Default setTimeout (unref'd). */
+  setTimer?: (fn: () => void, ms: number) => { cancel(): void }
   /** Write the job summary on finish (default true). */
   summary?: boolean
   /** Set the step outputs and the notice annotation on finish (default true). */
@@ -36,9 +38,16 @@ export interface GithubReporterOptions {
 /** Progress comments at most every 10 s: GitHub's secondary rate limits punish bursts of edits. */
 export const PROGRESS_INTERVAL_MS = 10_000
 
+function realTimer(fn: () => void, ms: number): { cancel(): void } {
+  const t = setTimeout(fn, ms)
+  t.unref?.()
+  return { cancel: () => clearTimeout(t) }
+}
+
 /**
- * The GitHub side of the reports: the sticky PR comment (updated at start, at each step, throttled,
- * and at the end), the job summary (at the end), and optionally one GitHub Deployment per run
+ * The GitHub side of the reports: the sticky PR comment (updated at start, at each step, throttled
+ * on the trailing edge: an update inside the interval is deferred, not dropped, so the latest state
+ * goes out at most `minIntervalMs` after the previous comment, and at the end), the job summary (at the end), and optionally one GitHub Deployment per run
  * (in_progress at start, the final state at the end). Calls are serialised so a late progress
  * update can never overwrite the final comment. Nothing here throws.
  */
@@ -47,6 +56,9 @@ export class GithubReporter implements Reporter {
   private readonly minInterval: number
   private queue: Promise<unknown> = Promise.resolve()
   private lastComment = Number.NEGATIVE_INFINITY
+  /** The newest progress report not yet written, and the timer that will write it. */
+  private pending: RunReport | undefined
+  private timer: { cancel(): void } | undefined
   private deploymentId: number | undefined
   private deploymentTried = false
   private finished = false
@@ -67,7 +79,8 @@ export class GithubReporter implements Reporter {
     return this.deploymentId
   }
 
-  start(report: RunReport): Promise<void> {
+  start(started: RunReport): Promise<void> {
+    const report = this.withLinks(started)
     return this.enqueue(async () => {
       await this.ensureDeployment(report)
       if (this.deploymentId !== undefined) {
@@ -77,16 +90,50 @@ export class GithubReporter implements Reporter {
     })
   }
 
-  progress(report: RunReport): Promise<void> {
+  /**
+   * A progress update: written now when the last comment is at least the interval old, else kept
+   * (only the newest) and written when the interval has passed. Resolves when the update is written
+   * or deferred.
+   */
+  progress(update: RunReport): Promise<void> {
+    const report = this.withLinks(update)
     return this.enqueue(async () => {
-      if (this.finished || this.now() - this.lastComment < this.minInterval) return
-      await this.comment(report)
+      if (this.finished) return
+      const wait = this.lastComment + this.minInterval - this.now()
+      if (wait <= 0) {
+        this.dropPending()
+        await this.comment(report)
+        return
+      }
+      this.pending = report
+      this.timer ??= (this.opts.setTimer ?? realTimer)(() => {
+        this.timer = undefined
+        void this.flush()
+      }, wait)
     })
   }
 
-  finish(report: RunReport): Promise<void> {
+  /** Write the deferred progress update now (the timer calls it; tests may too). */
+  flush(): Promise<void> {
+    return this.enqueue(async () => {
+      const report = this.pending
+      this.dropPending()
+      if (report && !this.finished) await this.comment(report)
+    })
+  }
+
+  private dropPending(): void {
+    this.pending = undefined
+    this.timer?.cancel()
+    this.timer = undefined
+  }
+
+  finish(finished: RunReport): Promise<void> {
+    const report = this.withLinks(finished)
     return this.enqueue(async () => {
       this.finished = true
+      // The final report supersedes any deferred progress update.
+      this.dropPending()
       // Outputs first: they must be set even if GitHub is slow or down.
       if (this.opts.outputs !== false) {
         writeOutputs(report)
@@ -101,6 +148,12 @@ export class GithubReporter implements Reporter {
         await setDeploymentStatus(this.target()!, this.deploymentId, deploymentStateOf(report), deploymentDescription(report))
       }
     })
+  }
+
+  /** The run's links (run, commit, workflow to dispatch) for the head and the next command. */
+  private withLinks(report: RunReport): RunReport {
+    if (!this.opts.context.repo.owner) return report
+    return { ...report, links: { ...runLinksOf(this.opts.context), ...report.links } }
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {

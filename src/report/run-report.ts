@@ -1,4 +1,4 @@
-import type { Command, Phase, Result, RolloutState } from '../rollout/types.js'
+import type { Command, Phase, Result, RolloutState, Step } from '../rollout/types.js'
 
 export type { Command }
 
@@ -35,4 +35,29 @@ export interface RunReport {
   finishedAt: string
   /** Kubernetes API requests this run made (retries included). */
   apiRequests?: number
+  /** What the run was configured with: the head says "step k of n", the next step's time, "failed 1 of 3". */
+  rollout?: RolloutSettings
+  /** Where the run lives on GitHub, for the links and the exact next command (set by the reporter). */
+  links?: RunLinks
+}
+
+export interface RolloutSettings {
+  schedule: Step[]
+  /** Bake time per weight step. */
+  intervalSeconds: number
+  /** Failed evaluations that trigger the rollback. */
+  failureThreshold: number
+}
+
+export interface RunLinks {
+  /** `https://github.com` (GitHub Enterprise: its own). */
+  serverUrl?: string
+  /** `owner/repo`. */
+  repository?: string
+  /** The workflow file of this run (`release.yml`), from GITHUB_WORKFLOW_REF. */
+  workflow?: string
+  /** The branch or tag the workflow ran from (`main`). */
+  ref?: string
+  /** This run's commit (the release's commit is `state.commit` when known). */
+  sha?: string
 }

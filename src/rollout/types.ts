@@ -36,6 +36,9 @@ export interface CheckResult {
   unit?: string
   /** Why: `no data`, `Prometheus error: ...`, `HTTP 500`, `3 restarts`. */
   detail?: string
+  /** Requests behind a rate on the canary and on stable, when the gate counted them. */
+  requests?: number
+  stableRequests?: number
 }
 
 /**

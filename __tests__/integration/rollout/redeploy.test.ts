@@ -69,7 +69,7 @@ describe('deploying a version again after its rollout ended', () => {
 
     // The job summary and the PR comment say so.
     const md = renderReport(again.report)
-    expect(md).toContain('istio-canary: v2 is already stable on')
+    expect(md).toContain('> [!NOTE]\n> **v2 is already stable on')
     expect(md).toContain('v2 is already stable; nothing to do')
     const sha = 'a1'.repeat(20)
     const gh = await startFakeGithub({ owner: 'acme', repo: 'shop', prs: [{ number: 3, headSha: sha }] })

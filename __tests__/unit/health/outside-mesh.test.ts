@@ -229,8 +229,9 @@ describe('the report', () => {
     })
     const md = renderReport(report)
     const rows = md.split('\n').filter((l) => /^\| \d+ \|/.test(l))
-    expect(rows[0]).toContain('outside the mesh: 12.5 % of canary requests')
-    expect(rows[1]).toContain('outside the mesh: 0 % of canary requests')
+    // The Markdown keeps a number and its unit together with a no-break space.
+    expect(rows[0]).toMatch(/outside the mesh: 12\.5\s% of canary requests/)
+    expect(rows[1]).toMatch(/outside the mesh: 0\s% of canary requests/)
     expect(renderPlainLog(report)).toMatch(/step 1: 10 % .*; outside the mesh: 12\.5 % of canary requests/)
   })
 

@@ -49,7 +49,7 @@ describe('sticky PR comment', () => {
     expect(gh.state.comments).toHaveLength(1)
     const body = gh.state.comments[0]!.body
     expect(occurrences(body, MARKER)).toBe(1)
-    expect(body).toContain('istio-canary: v2 promoted on shop/reviews')
+    expect(body).toContain('> [!TIP]\n> **v2 promoted on shop/reviews**')
     const writes = gh.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.operationId}`)
     expect(writes).toEqual(['POST issues/create-comment', 'PATCH issues/update-comment'])
     expect(gh.violations).toEqual([])

@@ -168,6 +168,45 @@ describe('GithubReporter', () => {
     expect(gh.violations).toEqual([])
   })
 
+  test('trailing edge: an update inside the interval is deferred, not dropped; the newest goes out when the interval ends', async () => {
+    let now = 0
+    const timers: Array<{ fn: () => void; ms: number; cancelled: boolean }> = []
+    const setTimer = (fn: () => void, ms: number): { cancel(): void } => {
+      const t = { fn, ms, cancelled: false }
+      timers.push(t)
+      return { cancel: () => (t.cancelled = true) }
+    }
+    const r = reporter({ config: { ...config, prComment: true, deploymentEnvironment: undefined }, now: () => now, setTimer })
+    const progressing = fixture('progressing')
+    await r.start({ ...progressing, phase: 'initializing', state: { ...progressing.state!, phase: 'initializing', canaryWeight: 0 }, canaryWeight: 0 })
+    now = 4_000
+    await r.progress({ ...progressing, canaryWeight: 10, state: { ...progressing.state!, canaryWeight: 10 } })
+    now = 7_000
+    await r.progress(progressing)
+    // Deferred, one timer, due when the interval since the last comment ends (10 s - 4 s).
+    expect(r.comments.map((c) => c.action)).toEqual(['created'])
+    expect(timers).toHaveLength(1)
+    expect(timers[0]!.ms).toBe(6_000)
+    now = 10_000
+    timers[0]!.fn()
+    await r.flush()
+    expect(r.comments.map((c) => c.action)).toEqual(['created', 'updated'])
+    // The newest state went out: 25 %, not the 10 % in between.
+    expect(gh.state.comments[0]!.body).toContain('v2 progressing on shop/reviews: 25 %, step 2 of 4')
+
+    // A deferred update never lands after the final report.
+    now = 12_000
+    await r.progress(progressing)
+    expect(timers).toHaveLength(2)
+    await r.finish(fixture('promoted'))
+    expect(timers[1]!.cancelled).toBe(true)
+    timers[1]!.fn()
+    await r.flush()
+    expect(r.comments.map((c) => c.action)).toEqual(['created', 'updated', 'updated'])
+    expect(gh.state.comments[0]!.body).toContain('v2 promoted on shop/reviews')
+    expect(gh.violations).toEqual([])
+  })
+
   test('after a 403 on the comment it stops trying (one warning for the run)', async () => {
     gh.failWith('issues/create-comment', 403)
     let now = 0
@@ -200,7 +239,7 @@ describe('GithubReporter', () => {
       if (saved.o === undefined) delete process.env['GITHUB_OUTPUT']
     }
     const md = readFileSync(summary, 'utf8')
-    expect(md).toContain('## istio-canary: v2 rolled back on shop/reviews')
+    expect(md).toContain('> [!CAUTION]\n> **v2 rolled back on shop/reviews**')
     const outputs = readFileSync(output, 'utf8')
     expect(outputs).toMatch(/^result<<(.+)\nrolled-back\n\1$/m)
     expect(outputs).toMatch(/^canary-weight<<(.+)\n0\n\1$/m)
