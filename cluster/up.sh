@@ -10,7 +10,8 @@
 #   bash cluster/down.sh      # stop it
 #
 # Writes: .cluster/kubeconfig (admin, system:masters), .cluster/kubeconfig-restricted (user
-# "restricted", no rights until a Role grants some), .cluster/env, .cluster/pids ("name pid"
+# "restricted", no rights until a Role grants some), .cluster/pki/client.{crt,key} (user
+# "cert-user", signed by the apiserver's --client-ca-file), .cluster/env, .cluster/pids ("name pid"
 # lines), logs in .cluster/logs/.
 set -euo pipefail
 
@@ -110,6 +111,15 @@ chmod 600 "$S/tokens.csv"
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   fs.writeFileSync(process.argv[1] + "/sa.key", privateKey.export({ type: "pkcs1", format: "pem" }), { mode: 0o600 });
   fs.writeFileSync(process.argv[1] + "/sa.pub", publicKey.export({ type: "spki", format: "pem" }));' "$S/pki"
+# A client CA and one certificate signed by it (user "cert-user", no rights until a Role grants
+# some), so client-certificate authentication is tested against the real apiserver.
+ossl() { openssl "$@" >>"$S/logs/openssl.log" 2>&1 || die "openssl $1 failed: $(tail -3 "$S/logs/openssl.log")"; }
+ossl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=istio-canary-test-client-ca" \
+  -keyout "$S/pki/client-ca.key" -out "$S/pki/client-ca.crt"
+ossl req -newkey rsa:2048 -nodes -subj "/O=istio-canary-test/CN=cert-user" -keyout "$S/pki/client.key" -out "$S/pki/client.csr"
+ossl x509 -req -days 3650 -in "$S/pki/client.csr" -CA "$S/pki/client-ca.crt" -CAkey "$S/pki/client-ca.key" \
+  -CAcreateserial -out "$S/pki/client.crt"
+chmod 600 "$S/pki/client-ca.key" "$S/pki/client.key"
 
 API_URL="https://127.0.0.1:$P_API"
 echo "$API_URL" >"$S/api-url"
@@ -187,7 +197,7 @@ wait_http etcd "http://127.0.0.1:$P_ETCD/health" 20
 start kube-apiserver "$BIN/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$P_ETCD" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$P_API" \
-  --cert-dir "$S/pki" --token-auth-file "$S/tokens.csv" \
+  --cert-dir "$S/pki" --token-auth-file "$S/tokens.csv" --client-ca-file "$S/pki/client-ca.crt" \
   --authorization-mode RBAC \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$S/pki/sa.pub" --service-account-signing-key-file "$S/pki/sa.key" \

@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{a as e,b as t,c as o,d as i,e as n}from"./chunks/chunk-AU5OTNXT.js";o(i.pending)==="true"?(t("The main step did not finish: completing the rollback it started."),process.exitCode=await n(process.env,{command:"abort",dryRun:!1})):e("Nothing to finish: the main step ended cleanly.");
+import{a as e,b as t,c as o,d as i,e as n}from"./chunks/chunk-LDO6O4UO.js";import"./chunks/chunk-PF4XVDXA.js";o(i.pending)==="true"?(t("The main step did not finish: completing the rollback it started."),process.exitCode=await n(process.env,{command:"abort",dryRun:!1})):e("Nothing to finish: the main step ended cleanly.");

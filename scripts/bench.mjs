@@ -2,6 +2,7 @@
 // the Node of `npm run` (24, from the node@24 dev dependency). Starts the local cluster if needed.
 import { spawnSync } from 'node:child_process'
 import { build } from 'esbuild'
+import { bundleOptions } from './bundle.mjs'
 
 if (spawnSync('bash', ['cluster/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) process.exit(1)
 if (spawnSync('npm', ['run', 'bundle'], { stdio: 'ignore' }).status !== 0) process.exit(1)
@@ -14,5 +15,15 @@ await build({
   target: 'node24',
   packages: 'external',
   logLevel: 'warning'
+})
+// The floor: node + KubeConfig + one HTTPS request, bundled like dist/ (same plugins and banner).
+await build({
+  ...bundleOptions,
+  entryPoints: ['scripts/bench-floor.ts'],
+  outdir: undefined,
+  outfile: '.bench/out/floor.mjs',
+  splitting: false,
+  legalComments: 'none',
+  metafile: false
 })
 await import(new URL('../.bench/out/bench.mjs', import.meta.url).href)

@@ -1,15 +1,21 @@
 /**
- * npm run bench: figures, not assertions. On the local cluster:
- *   1. cold start of dist/index.js to its first API request, and the process's peak memory;
- *   2. peak memory of a whole rollout run through dist/index.js;
- *   3. API requests and milliseconds per weight step, bake time and gates excluded;
- *   4. time from a failed gate to canary weight 0 confirmed by a read-back;
- *   5. how the per-step cost grows with a VirtualService of 100 routes and a DestinationRule of
- *      50 subsets.
+ * npm run bench: figures, not assertions. On the local cluster, each cost next to its floor
+ * measured in the same run (the machine may be shared: ratios from one run are what compare):
+ *   1. cold start of dist/index.js to its first API request, against the floor (node + KubeConfig
+ *      + one HTTPS request, scripts/bench-floor.ts), interleaved run by run; peak RSS of `status`;
+ *   2. peak RSS of a whole rollout through dist/index.js with GitHub reporting (local fake GitHub);
+ *   3. API requests and milliseconds per weight step, bake time and gates excluded, against the API
+ *      server's own GET + PUT of the same VirtualService over the same kind of keep-alive agent;
+ *   4. the same with a VirtualService of 100 routes and a DestinationRule of 50 subsets;
+ *   5. a whole seed rollout (10,25,50,100; bake 1 s; Prometheus gates): wall time minus the
+ *      configured bakes and settles, API requests and Prometheus queries;
+ *   6. time from a failed gate to canary weight 0 confirmed by a read-back.
  * Built on the fly by scripts/bench.mjs (esbuild) and run on Node 24.
  */
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as http from 'node:http'
+import * as https from 'node:https'
 import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -17,13 +23,14 @@ import type { CheckResult } from '../src/rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from '../src/health/health-gate.js'
 import { makeCommandDeps } from '../src/commands/command-deps.js'
 import { runCommand } from '../src/commands/run-command.js'
-import { MemoryLog } from '../src/commands/runtime.js'
+import { MemoryLog, systemClock, type Clock } from '../src/commands/runtime.js'
 import { readConfig } from '../src/config/config.js'
 import { parseGateConfig } from '../src/health/gate-config.js'
 import type { RunReport } from '../src/report/run-report.js'
+import { startFakeGithub } from '../__tests__/support/fake-github.js'
 import { makeLargeDestinationRule, makeLargeService, makeLargeVirtualService } from '../__tests__/fixtures/istio/large.js'
 import { testCluster, writeManifest } from '../__tests__/support/rollout-harness.js'
-import { applyManifests, createTestNamespace, deleteNamespace, loadTestEnv, readSeedScenario, startSeedScenario, waitForDeploymentCondition } from '../__tests__/support/test-cluster.js'
+import { applyManifests, clearTraffic, createTestNamespace, deleteNamespace, kubeConfig, loadTestEnv, readSeedScenario, setTraffic, startSeedScenario, waitForDeploymentCondition } from '../__tests__/support/test-cluster.js'
 
 const root = process.cwd()
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -55,8 +62,16 @@ async function firstRequestProbe(target: URL): Promise<{ port: number; first: ()
 
 const MAXRSS_HOOK = `data:text/javascript,process.on('exit',()=>process.stderr.write('BENCH_MAXRSS_KB='+process.resourceUsage().maxRSS+'\\n'))`
 
-/** Runs dist/index.js like the runner; returns wall time, exit code, peak RSS (MiB). */
-async function runDist(inputs: Record<string, string>, kubeconfig: string): Promise<{ started: number; exited: number; code: number | null; maxRssMiB: number }> {
+interface ProcessRun {
+  started: number
+  exited: number
+  code: number | null
+  maxRssMiB: number
+  stdout: string
+}
+
+/** Runs a script like the runner runs dist/index.js; returns wall time, exit code, peak RSS (MiB). */
+async function runNode(script: string, kubeconfig: string, inputs: Record<string, string> = {}, extraEnv: NodeJS.ProcessEnv = {}): Promise<ProcessRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'istio-canary-bench-'))
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -65,19 +80,39 @@ async function runDist(inputs: Record<string, string>, kubeconfig: string): Prom
     GITHUB_STEP_SUMMARY: path.join(dir, 'summary'),
     GITHUB_STATE: path.join(dir, 'state'),
     'INPUT_GITHUB-TOKEN': '',
-    NODE_OPTIONS: `--import=${MAXRSS_HOOK}`
+    NODE_OPTIONS: `--import=${MAXRSS_HOOK}`,
+    ...extraEnv
   }
   for (const f of ['out', 'summary', 'state']) fs.writeFileSync(path.join(dir, f), '')
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v
   const started = performance.timeOrigin + performance.now()
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'index.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
+  let stdout = ''
   child.stderr.on('data', (d) => (stderr += d))
-  child.stdout.resume()
+  child.stdout.on('data', (d) => (stdout += d))
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   const exited = performance.timeOrigin + performance.now()
+  fs.rmSync(dir, { recursive: true, force: true })
   const kb = Number(/BENCH_MAXRSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0)
-  return { started, exited, code, maxRssMiB: kb / 1024 }
+  return { started, exited, code, maxRssMiB: kb / 1024, stdout }
+}
+
+/** An HTTP relay in front of Prometheus that counts the queries. */
+async function countingRelay(target: string): Promise<{ url: string; count: () => number; close: () => void }> {
+  let n = 0
+  const t = new URL(target)
+  const server = http.createServer((req, res) => {
+    n++
+    const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers)
+      r.pipe(res)
+    })
+    up.on('error', () => res.destroy())
+    req.pipe(up)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, count: () => n, close: () => server.close() }
 }
 
 class FailingGate implements HealthGate {
@@ -95,19 +130,91 @@ class FailingGate implements HealthGate {
 interface StepCost {
   requests: number[]
   ms: number[]
+  /** Of ms, the time spent in Cluster calls. */
+  apiMs: number[]
+  /** CPU time of this process (user + system) during the step: independent of the machine's load. */
+  cpuMs: number[]
+}
+
+/** CPU time (user + system) of this process so far, in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+interface Measured {
+  /** Durations of every Cluster call of the run, by method. */
+  byMethod: Record<string, number[]>
+  inStep: Record<string, number[]>
+  cost: StepCost
+  report: RunReport
+  rollbackMs?: number
+  wallMs: number
+  /** Time slept through the clock: bakes (interval) and settles, as configured. */
+  bakeMs: number
+  settleMs: number
+  apiRequests: number
 }
 
 /** Runs a rollout in-process and measures each weight step from the previous gate commit to the weight commit. */
-async function measureSteps(inputs: Record<string, string>, extraGate?: FailingGate): Promise<{ cost: StepCost; report: RunReport; rollbackMs?: number }> {
+async function measureSteps(
+  inputs: Record<string, string>,
+  extraGate?: FailingGate,
+  gateInputs: Record<string, string> = { 'check-every': '0' },
+  floor?: FloorProbe
+): Promise<Measured> {
   const config = readConfig({ settle: '0s', interval: '1s', 'check-every': '0', ...inputs })
-  const gateConfig = parseGateConfig({ 'check-every': '0' }, {})
-  const cluster = testCluster()
-  const marks: Array<{ t: number; requests: number; weight: number; kind?: string; phase?: string }> = []
+  const gateConfig = parseGateConfig(gateInputs, {})
+  const real = testCluster()
+  // Time spent waiting on the Cluster port, to tell API time from the rollout's own work.
+  let apiMs = 0
+  const byMethod: Record<string, number[]> = {}
+  /** The same, only for calls made inside a weight step (after a gate commit, before the next commit). */
+  const inStep: Record<string, number[]> = {}
+  const cluster = new Proxy(real, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      return (...args: unknown[]) => {
+        const t0 = performance.now()
+        const stepCall = marks.at(-1)?.kind === 'gates'
+        const out = v.apply(target, args)
+        if (out instanceof Promise)
+          return out.finally(() => {
+            const d = performance.now() - t0
+            apiMs += d
+            ;(byMethod[String(prop)] ??= []).push(d)
+            if (stepCall) (inStep[String(prop)] ??= []).push(d)
+          })
+        return out
+      }
+    }
+  })
+  const marks: Array<{ t: number; cpu: number; requests: number; apiMs: number; weight: number; kind?: string; phase?: string }> = []
   let weightZeroAt: number | undefined
+  let bakeMs = 0
+  let settleMs = 0
+  const settle = config.settleSeconds * 1000
+  const clock: Clock = {
+    now: systemClock.now,
+    sleep: async (ms, signal) => {
+      const t0 = performance.now()
+      try {
+        // Floor samples go into the bakes (never into a settle), so they share the load of the steps.
+        if (floor && ms >= 300 && ms !== settle) for (let i = 0; i < 3 && performance.now() - t0 < ms / 2; i++) await floor.sample()
+        const left = ms - (performance.now() - t0)
+        if (left > 0) await systemClock.sleep(left, signal)
+      } finally {
+        if (settle > 0 && ms === settle) settleMs += performance.now() - t0
+        else bakeMs += performance.now() - t0
+      }
+    }
+  }
   const deps = makeCommandDeps({
     cluster,
     config,
     gateConfig,
+    clock,
     log: new MemoryLog(),
     signal: new AbortController().signal,
     holder: `bench ${process.pid}`,
@@ -116,136 +223,393 @@ async function measureSteps(inputs: Record<string, string>, extraGate?: FailingG
       const t = performance.now()
       const s = r.state
       if (!s) return
-      marks.push({ t, requests: cluster.requestCount, weight: s.canaryWeight, kind: s.history.at(-1)?.kind, phase: s.phase })
+      marks.push({ t, cpu: cpuMs(), requests: cluster.requestCount, apiMs, weight: s.canaryWeight, kind: s.history.at(-1)?.kind, phase: s.phase })
       if (s.phase === 'rolling-back' && s.canaryWeight === 0 && weightZeroAt === undefined) weightZeroAt = t
     }
   })
   if (extraGate) deps.gates.push(extraGate)
+  const t0 = performance.now()
   const report = await runCommand(config, deps)
-  const cost: StepCost = { requests: [], ms: [] }
+  const wallMs = performance.now() - t0
+  const cost: StepCost = { requests: [], ms: [], apiMs: [], cpuMs: [] }
   for (let i = 1; i < marks.length; i++) {
     if (marks[i].kind === 'weight' && marks[i - 1].kind === 'gates') {
       cost.requests.push(marks[i].requests - marks[i - 1].requests)
       cost.ms.push(marks[i].t - marks[i - 1].t)
+      cost.apiMs.push(marks[i].apiMs - marks[i - 1].apiMs)
+      cost.cpuMs.push(marks[i].cpu - marks[i - 1].cpu)
     }
   }
   const rollbackMs = extraGate && weightZeroAt !== undefined ? weightZeroAt - extraGate.failedAt : undefined
-  return { cost, report, rollbackMs }
+  real.close()
+  return { byMethod, inStep, cost, report, rollbackMs, wallMs, bakeMs, settleMs, apiRequests: cluster.requestCount }
 }
+
+/**
+ * The API server's own time for one weight step: GET a VirtualService and PUT it back with a
+ * weight and an annotation changed (a real write, guarded by its resourceVersion, same field
+ * manager), over a keep-alive https agent
+ * with the credentials applied once. It works on a copy of the rolled-out VirtualService (same
+ * size), sampled during the bakes of the rollout, so floor and step share the machine's load.
+ */
+interface VsJson {
+  metadata: { annotations?: Record<string, string> }
+  spec: { http?: Array<{ route?: Array<{ weight?: number }> }> }
+}
+
+class FloorProbe {
+  readonly times: number[] = []
+  readonly gets: number[] = []
+  readonly puts: number[] = []
+  readonly cpu: number[] = []
+  private agent?: https.Agent
+  private headers: Record<string, string> = {}
+  private server!: URL
+  private path = ''
+  private n = 0
+
+  constructor(
+    private readonly namespace: string,
+    private readonly source: string
+  ) {}
+
+  async init(): Promise<void> {
+    const kc = kubeConfig()
+    const opts: https.RequestOptions = {}
+    await kc.applyToHTTPSOptions(opts)
+    this.server = new URL(kc.getCurrentCluster()!.server)
+    this.headers = { ...(opts.headers as Record<string, string>), Accept: 'application/json' }
+    this.agent = new https.Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized })
+    const base = `/apis/networking.istio.io/v1/namespaces/${this.namespace}/virtualservices`
+    const src = JSON.parse(await this.send('GET', `${base}/${this.source}`)) as { metadata: { name: string; labels?: Record<string, string> }; spec: unknown }
+    const copy = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: `${this.source}-floor`, labels: src.metadata.labels }, spec: src.spec }
+    await this.send('POST', base, JSON.stringify(copy))
+    this.path = `${base}/${this.source}-floor`
+    for (let i = 0; i < 3; i++) await this.sample(false) // warm the connection and the caches
+  }
+
+  /**
+   * One GET + PUT of the copy, carrying the rolled-out VirtualService's current annotations (the
+   * rollout state grows with its history), so both write objects of the same size. Only the GET +
+   * PUT is timed, unless warming up.
+   */
+  async sample(record = true): Promise<void> {
+    const live = JSON.parse(await this.send('GET', this.path.replace(/-floor$/, ''))) as VsJson
+    const t0 = performance.now()
+    const c0 = cpuMs()
+    const vs = JSON.parse(await this.send('GET', this.path)) as VsJson
+    const tGet = performance.now() - t0
+    vs.metadata.annotations = { ...live.metadata.annotations, 'bench.istio-canary/floor': String(++this.n) }
+    // The live spec with one weight point moved back and forth: a spec change, like a step's.
+    const spec = structuredClone(live.spec)
+    const route = spec.http?.find((r) => (r.route?.length ?? 0) >= 2)?.route
+    if (route) {
+      const d = this.n % 2 === 0 ? 1 : -1
+      const [a, b] = [route[0].weight ?? 0, route[1].weight ?? 0]
+      if (a + d >= 0 && b - d >= 0) {
+        route[0].weight = a + d
+        route[1].weight = b - d
+      }
+    }
+    vs.spec = spec
+    JSON.parse(await this.send('PUT', `${this.path}?fieldManager=istio-canary`, JSON.stringify(vs)))
+    if (record) {
+      this.gets.push(tGet)
+      this.puts.push(performance.now() - t0 - tGet)
+      this.times.push(performance.now() - t0)
+      this.cpu.push(cpuMs() - c0)
+    }
+  }
+
+  close(): void {
+    this.agent?.destroy()
+  }
+
+  private send(method: string, p: string, body?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        { host: this.server.hostname, port: this.server.port, path: p, method, agent: this.agent, headers: { ...this.headers, ...(body ? { 'Content-Type': 'application/json' } : {}) } },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (text += c))
+          res.on('end', () => ((res.statusCode ?? 0) < 300 ? resolve(text) : reject(new Error(`${method} ${p}: ${res.statusCode} ${text.slice(0, 200)}`))))
+        }
+      )
+      req.on('error', reject)
+      req.end(body)
+    })
+  }
+}
+
+/** KubeCluster.getIstio against a raw GET of the same object over a keep-alive agent, interleaved. */
+async function clientOverhead(namespace: string): Promise<{ ours: number; raw: number }> {
+  const kc = kubeConfig()
+  const opts: https.RequestOptions = {}
+  await kc.applyToHTTPSOptions(opts)
+  const server = new URL(kc.getCurrentCluster()!.server)
+  const agent = new https.Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key })
+  const p = `/apis/networking.istio.io/v1/namespaces/${namespace}/virtualservices/istio-virtualservice`
+  const raw = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      https
+        .get({ host: server.hostname, port: server.port, path: p, agent, headers: { ...(opts.headers as Record<string, string>), Accept: 'application/json' } }, (res) => {
+          let t = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (t += c))
+          res.on('end', () => {
+            JSON.parse(t)
+            resolve()
+          })
+        })
+        .on('error', reject)
+    })
+  const cluster = testCluster()
+  await cluster.getIstio('VirtualService', namespace, 'istio-virtualservice')
+  await raw()
+  const ours: number[] = []
+  const rawTimes: number[] = []
+  for (let i = 0; i < 60; i++) {
+    let t = performance.now()
+    await raw()
+    rawTimes.push(performance.now() - t)
+    t = performance.now()
+    await cluster.getIstio('VirtualService', namespace, 'istio-virtualservice')
+    ours.push(performance.now() - t)
+  }
+  cluster.close()
+  agent.destroy()
+  return { ours: median(ours), raw: median(rawTimes) }
+}
+
+function seedInputs(ns: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
+    'virtual-service': 'istio-virtualservice',
+    namespace: ns,
+    'version-label': 'istio-test-version',
+    ...extra
+  }
+}
+
+/** BENCH_SECTIONS=3,4 runs only those sections (default: all). */
+const only = new Set((process.env.BENCH_SECTIONS ?? '1,2,3,4,5,6').split(',').map((x) => x.trim()))
 
 async function main(): Promise<void> {
   const env = loadTestEnv()
-  console.log(`istio-canary bench — node ${process.version}, ${os.cpus().length} cores, ${new Date().toISOString()}`)
+  const [l1, l5] = os.loadavg()
+  console.log(`istio-canary bench — node ${process.version}, ${os.cpus().length} cores, load average ${fmt(l1, 2)} (1 min) ${fmt(l5, 2)} (5 min), ${new Date().toISOString()}`)
   const namespaces: string[] = []
+  const dist = path.join(root, 'dist', 'index.js')
+  const floorScript = path.join(root, '.bench', 'out', 'floor.mjs')
   try {
-    // 1. Cold start to the first API request.
+    // 1. Cold start to the first API request, next to the floor, interleaved run by run.
+    if (only.has('1')) {
     const kc = fs.readFileSync(env.kubeconfigPath, 'utf8')
     const apiserver = new URL(/server: (\S+)/.exec(kc)![1])
-    const probeStarts: number[] = []
-    const probeRss: number[] = []
-    for (let i = 0; i < 7; i++) {
-      const probe = await firstRequestProbe(apiserver)
-      const file = path.join(os.tmpdir(), `istio-canary-bench-kubeconfig-${process.pid}`)
-      fs.writeFileSync(file, kc.replace(/server: \S+/, `server: https://127.0.0.1:${probe.port}`))
-      const r = await runDist({ command: 'status', 'virtual-service': 'bench-none', namespace: 'default' }, file)
-      probe.close()
-      if (r.code !== 1 && r.code !== 0) throw new Error(`status run exited ${r.code}`)
-      const first = probe.first()
-      if (first === undefined) throw new Error('dist/index.js made no API request')
-      probeStarts.push(first - r.started)
-      probeRss.push(r.maxRssMiB)
+    const ours: number[] = []
+    const floor: number[] = []
+    const ratios: number[] = []
+    const oursRss: number[] = []
+    const floorRss: number[] = []
+    const RUNS = 15
+    for (let i = 0; i < RUNS; i++) {
+      const pair: number[] = []
+      for (const which of i % 2 === 0 ? ['floor', 'ours'] : ['ours', 'floor']) {
+        const probe = await firstRequestProbe(apiserver)
+        const file = path.join(os.tmpdir(), `istio-canary-bench-kubeconfig-${process.pid}`)
+        fs.writeFileSync(file, kc.replace(/server: \S+/, `server: https://127.0.0.1:${probe.port}`))
+        const r =
+          which === 'ours'
+            ? await runNode(dist, file, { command: 'status', 'virtual-service': 'bench-none', namespace: 'default' })
+            : await runNode(floorScript, file)
+        probe.close()
+        if (which === 'ours' && r.code !== 1 && r.code !== 0) throw new Error(`status run exited ${r.code}`)
+        if (which === 'floor' && r.code !== 0) throw new Error(`floor run exited ${r.code}`)
+        const first = probe.first()
+        if (first === undefined) throw new Error(`${which} made no API request`)
+        ;(which === 'ours' ? ours : floor).push(first - r.started)
+        ;(which === 'ours' ? oursRss : floorRss).push(r.maxRssMiB)
+        pair[which === 'ours' ? 0 : 1] = first - r.started
+      }
+      ratios.push(pair[0] / pair[1])
     }
-    console.log(`\n1. cold start of dist/index.js to its first API request (status command, 7 runs)`)
-    console.log(`   median ${fmt(median(probeStarts))} ms, min ${fmt(Math.min(...probeStarts))} ms, max ${fmt(Math.max(...probeStarts))} ms   (target < 100 ms)`)
-    console.log(`   peak RSS of those runs: median ${fmt(median(probeRss))} MiB`)
-
-    // 2. Peak memory of a whole rollout through dist/index.js.
-    const ns = await seedNamespace('bench-mem')
-    namespaces.push(ns)
-    const whole = await runDist(
-      {
-        manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
-        'virtual-service': 'istio-virtualservice',
-        namespace: ns,
-        'version-label': 'istio-test-version',
-        steps: '10,50,100',
-        interval: '1s',
-        settle: '0s',
-        'check-every': '0'
-      },
-      env.kubeconfigPath
+    console.log(`\n1. cold start to the first API request (${RUNS} runs each, interleaved)`)
+    console.log(`   floor (node + KubeConfig + one HTTPS request): median ${fmt(median(floor))} ms, min ${fmt(Math.min(...floor))} ms`)
+    console.log(`   dist/index.js status:                          median ${fmt(median(ours))} ms, min ${fmt(Math.min(...ours))} ms`)
+    console.log(
+      `   ratio to the floor: ${fmt(median(ratios), 2)}x median of run-by-run pairs (goal <= 1.25x); ` +
+        `${fmt(median(ours) / median(floor), 2)}x of the medians, ${fmt(Math.min(...ours) / Math.min(...floor), 2)}x of the minimums`
     )
-    console.log(`\n2. a whole rollout (seed v1 -> v2, steps 10,50,100, 1 s bake) through dist/index.js`)
-    console.log(`   exit ${whole.code}, wall ${fmt((whole.exited - whole.started) / 1000, 2)} s, peak RSS ${fmt(whole.maxRssMiB)} MiB   (target < 100 MiB)`)
+    console.log(`   peak RSS: status median ${fmt(median(oursRss))} MiB (goal <= 70 MiB); floor ${fmt(median(floorRss))} MiB`)
 
-    // 3. Per-step cost on the seed.
+    }
+
+    // 2. Peak memory of a whole rollout through dist/index.js, without and with GitHub reporting.
+    if (only.has('2')) {
+    console.log(`\n2. a whole rollout (seed v1 -> v2, steps 10,50,100, 1 s bake) through dist/index.js`)
+    for (const github of [false, true]) {
+      const ns2 = await seedNamespace('bench-mem')
+      namespaces.push(ns2)
+      const sha = 'be4c4'.padEnd(40, '0')
+      const gh = github ? await startFakeGithub({ owner: 'acme', repo: 'shop', prs: [{ number: 7, headSha: sha }] }) : undefined
+      let whole: ProcessRun
+      try {
+        whole = await runNode(
+          dist,
+          env.kubeconfigPath,
+          { ...seedInputs(ns2, { steps: '10,50,100', interval: '1s', settle: '0s', 'check-every': '0' }), 'pr-comment': 'true', 'deployment-environment': 'bench' },
+          gh
+            ? {
+                'INPUT_GITHUB-TOKEN': 'bench-token',
+                GITHUB_REPOSITORY: 'acme/shop',
+                GITHUB_SHA: sha,
+                GITHUB_EVENT_NAME: 'push',
+                GITHUB_RUN_ID: '1',
+                GITHUB_API_URL: gh.url,
+                GITHUB_SERVER_URL: 'https://github.example'
+              }
+            : {}
+        )
+      } finally {
+        await gh?.stop()
+      }
+      const ghCalls = gh?.requests.length ?? 0
+      console.log(
+        `   ${gh ? 'with PR comment + GitHub Deployment' : 'no GitHub token'}: exit ${whole.code}, wall ${fmt((whole.exited - whole.started) / 1000, 2)} s, ` +
+          `${ghCalls} GitHub API requests, peak RSS ${fmt(whole.maxRssMiB)} MiB${gh ? '   (goal <= 80 MiB)' : ''}`
+      )
+      if (whole.code !== 0 || (gh && ghCalls === 0)) console.log(`   (!) the run did not promote or made no GitHub request:\n${whole.stdout.split('\n').slice(-8).join('\n')}`)
+    }
+
+    }
+
+    // 3 and 4. Per-step cost against the API server's own GET + PUT of the same VirtualService.
+    if (only.has('3')) {
     const ns3 = await seedNamespace('bench-step')
     namespaces.push(ns3)
-    const steps = await measureSteps({
-      manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
-      'virtual-service': 'istio-virtualservice',
-      namespace: ns3,
-      'version-label': 'istio-test-version',
-      steps: '10,20,30,40,50,60,70,80,90,100'
-    })
+    const probe3 = new FloorProbe(ns3, 'istio-virtualservice')
+    await probe3.init()
+    const steps = await measureSteps(seedInputs(ns3, { steps: '10,20,30,40,50,60,70,80,90,100' }), undefined, undefined, probe3)
+    probe3.close()
     if (steps.report.result !== 'promoted') throw new Error(`step bench ended ${steps.report.result}: ${steps.report.error?.message}`)
+    const floor3 = median(probe3.times)
     console.log(`\n3. one weight step, bake and gates excluded (seed VirtualService, ${steps.cost.ms.length} steps)`)
-    console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)} (guarded PUT + read-back GET; the read-back of the last write is the base of the next)   (target <= 3)`)
-    console.log(`   time: median ${fmt(median(steps.cost.ms))} ms, max ${fmt(Math.max(...steps.cost.ms))} ms   (target < 20 ms)`)
-    console.log(`   whole run: ${steps.report.apiRequests ?? 'n/a'} API requests`)
+    console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)}   (goal <= 2)`)
+    console.log(`   time: median ${fmt(median(steps.cost.ms))} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floor GET + PUT ${fmt(floor3)} ms (median of ${probe3.times.length}, sampled during the bakes); ratio ${fmt(median(steps.cost.ms) / floor3, 2)}x   (goal <= 1.2x)`)
+    console.log(`   of the step time, waiting on the Cluster port: median ${fmt(median(steps.cost.apiMs))} ms`)
+    console.log(
+      `   one call, whole run: replaceIstio ${fmt(median(steps.byMethod.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.byMethod.getIstio ?? [0]))} ms; ` +
+        `floor PUT ${fmt(median(probe3.puts))} ms, GET ${fmt(median(probe3.gets))} ms (medians)`
+    )
+    console.log(
+      `   in the weight steps only: replaceIstio ${fmt(median(steps.inStep.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.inStep.getIstio ?? [0]))} ms`
+    )
+    console.log(
+      `   CPU of this process (load-independent): step median ${fmt(median(steps.cost.cpuMs), 2)} ms, floor GET + PUT ${fmt(median(probe3.cpu), 2)} ms`
+    )
+    const overhead = await clientOverhead(ns3)
+    console.log(
+      `   the adapter alone: the same GET of the VirtualService through KubeCluster ${fmt(overhead.ours, 2)} ms vs a raw keep-alive request ` +
+        `${fmt(overhead.raw, 2)} ms (median of 60, interleaved): ${fmt(overhead.ours / overhead.raw, 2)}x`
+    )
+    console.log(`   whole run: ${steps.apiRequests} API requests`)
 
-    // 4. Failed gate -> weight 0 confirmed.
-    const rollbacks: number[] = []
-    for (let i = 0; i < 5; i++) {
-      const ns4 = await seedNamespace('bench-rb')
-      namespaces.push(ns4)
-      const gate = new FailingGate()
-      const r = await measureSteps(
-        {
-          manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
-          'virtual-service': 'istio-virtualservice',
-          namespace: ns4,
-          'version-label': 'istio-test-version',
-          steps: '10,25,100'
-        },
-        gate
-      )
-      if (r.report.result !== 'rolled-back' || r.rollbackMs === undefined) throw new Error(`rollback bench ended ${r.report.result}`)
-      rollbacks.push(r.rollbackMs)
     }
-    console.log(`\n4. a failed gate at 25 % to canary weight 0 confirmed by read-back (5 runs)`)
-    console.log(`   median ${fmt(median(rollbacks))} ms, max ${fmt(Math.max(...rollbacks))} ms   (target < 100 ms)`)
 
-    // 5. Scaling with a large VirtualService and DestinationRule.
+    if (only.has('4')) {
     for (const [routes, subsets] of [
       [1, 1],
       [100, 50]
     ]) {
-      const ns5 = await createTestNamespace(`bench-large-${routes}`)
-      namespaces.push(ns5)
+      const ns4 = await createTestNamespace(`bench-large-${routes}`)
+      namespaces.push(ns4)
       const strip = <T extends { metadata: { namespace?: string; resourceVersion?: string } }>(o: T): T => {
         delete o.metadata.namespace
         delete o.metadata.resourceVersion
         return o
       }
-      await applyManifests(ns5, [
+      await applyManifests(ns4, [
         readSeedScenario('deployment-v1.yaml'),
         // The generators type their objects as the action's KubeObject (string timestamps).
         ...[makeLargeService(), makeLargeDestinationRule(subsets), makeLargeVirtualService(routes)].map((o) => JSON.stringify(strip(o)))
       ])
-      await waitForDeploymentCondition(ns5, 'istio-deployment-v1', 'Available')
-      const vsBytes = JSON.stringify(await testCluster().getIstio('VirtualService', ns5, 'large')).length
-      const r = await measureSteps({
-        manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
-        'virtual-service': 'large',
-        namespace: ns5,
-        route: `route-${Math.floor(routes / 2)}`,
-        'version-label': 'istio-test-version',
-        steps: '10,20,30,40,50,60,70,80,90,100'
-      })
+      await waitForDeploymentCondition(ns4, 'istio-deployment-v1', 'Available')
+      const c = testCluster()
+      const vsBytes = JSON.stringify(await c.getIstio('VirtualService', ns4, 'large')).length
+      c.close()
+      const probe = new FloorProbe(ns4, 'large')
+      await probe.init()
+      const r = await measureSteps(
+        { ...seedInputs(ns4, { steps: '10,20,30,40,50,60,70,80,90,100' }), 'virtual-service': 'large', route: `route-${Math.floor(routes / 2)}` },
+        undefined,
+        undefined,
+        probe
+      )
+      probe.close()
       if (r.report.result !== 'promoted') throw new Error(`large bench ended ${r.report.result}: ${r.report.error?.message}`)
-      console.log(`\n5. per step with ${routes} route(s) and ${subsets} subset(s) (VirtualService ${fmt(vsBytes / 1024)} KiB)`)
-      console.log(`   requests median ${median(r.cost.requests)}, time median ${fmt(median(r.cost.ms))} ms, max ${fmt(Math.max(...r.cost.ms))} ms`)
+      const f = median(probe.times)
+      console.log(`\n4. per step with ${routes} route(s) and ${subsets} subset(s) (VirtualService ${fmt(vsBytes / 1024)} KiB)`)
+      console.log(
+        `   requests median ${median(r.cost.requests)}, time median ${fmt(median(r.cost.ms))} ms, max ${fmt(Math.max(...r.cost.ms))} ms; ` +
+          `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x); waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms; ` +
+          `CPU step ${fmt(median(r.cost.cpuMs), 2)} ms vs floor ${fmt(median(probe.cpu), 2)} ms`
+      )
+    }
+
+    }
+
+    // 5. A whole seed rollout: what is ours besides the configured waits. With a 1 s bake the
+    // Prometheus gates cannot judge (their rate window is the bake), so they run in a second
+    // rollout with a 5 s bake.
+    if (only.has('5')) {
+    for (const [bake, gated] of [
+      ['1s', false],
+      ['5s', true]
+    ] as const) {
+      const ns5 = await seedNamespace('bench-seed')
+      namespaces.push(ns5)
+      const healthy = { rps: 40, errorRatio: 0.002, latencyMs: 60 }
+      const prom = gated ? await countingRelay(env.prometheusUrl) : undefined
+      try {
+        if (gated) {
+          await setTraffic(ns5, 'istio-deployment-v1', healthy)
+          await setTraffic(ns5, 'istio-deployment-v2', healthy)
+        }
+        const gateInputs = prom ? { 'prometheus-url': prom.url, 'success-rate': '99', 'latency-p99': '500', 'min-requests': '5', 'check-every': '0' } : undefined
+        const r = await measureSteps({ ...seedInputs(ns5, { steps: '10,25,50,100' }), interval: bake, settle: '2s' }, undefined, gateInputs)
+        const ours5 = r.wallMs - r.bakeMs - r.settleMs
+        console.log(`\n5. a whole seed rollout (10,25,50,100; bake ${bake}, settle 2s; ${gated ? 'success-rate and latency-p99 gates on Prometheus' : 'no metric gates'})`)
+        console.log(
+          `   result ${r.report.result}${r.report.result === 'promoted' ? '' : ` (${r.report.state?.reason ?? r.report.error?.message})`}, ` +
+            `wall ${fmt(r.wallMs / 1000, 2)} s - bakes ${fmt(r.bakeMs / 1000, 2)} s - settles ${fmt(r.settleMs / 1000, 2)} s = ${fmt(ours5)} ms ` +
+            `(includes waiting for the canary Deployment to be ready)`
+        )
+        console.log(`   ${r.apiRequests} API requests, ${prom?.count() ?? 0} Prometheus queries`)
+      } finally {
+        prom?.close()
+        if (gated) {
+          await clearTraffic(ns5, 'istio-deployment-v1').catch(() => undefined)
+          await clearTraffic(ns5, 'istio-deployment-v2').catch(() => undefined)
+        }
+      }
+    }
+
+    }
+
+    // 6. Failed gate -> weight 0 confirmed.
+    if (only.has('6')) {
+    const rollbacks: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const ns6 = await seedNamespace('bench-rb')
+      namespaces.push(ns6)
+      const gate = new FailingGate()
+      const r = await measureSteps(seedInputs(ns6, { steps: '10,25,100' }), gate)
+      if (r.report.result !== 'rolled-back' || r.rollbackMs === undefined) throw new Error(`rollback bench ended ${r.report.result}`)
+      rollbacks.push(r.rollbackMs)
+    }
+    console.log(`\n6. a failed gate at 25 % to canary weight 0 confirmed by read-back (3 runs)`)
+    console.log(`   median ${fmt(median(rollbacks))} ms, max ${fmt(Math.max(...rollbacks))} ms   (goal < 100 ms)`)
     }
   } finally {
     await Promise.all(namespaces.map((n) => deleteNamespace(n).catch(() => undefined)))

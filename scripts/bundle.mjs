@@ -1,13 +1,82 @@
-// Bundles the action into dist/ (committed: it is what users run). ESM output for Node 24 with a
-// createRequire banner so CommonJS dependencies bundled inside can still require Node built-ins.
-// Then writes dist/licenses.txt: the licence of every package the bundle contains (from the
-// metafile), so the third-party notices always match what dist/ ships.
+// Bundles the action into dist/ (committed: it is what users run). ESM output for Node 24, with
+// what keeps its cold start short (the figures are in the README's Develop section):
+//  - Node built-ins go through require() (the createRequire banner), not ESM imports: an ESM
+//    import of node:http/https loads Node's ESM facade and its internal undici (~60 ms).
+//  - client-node is used for KubeConfig only: the two imports of its config.js that only serve
+//    the generated API classes (gen/index.js and undici) become stubs that throw if ever called.
+//  - one js-yaml copy (ours, 4.x) also for client-node, whose KubeConfig only calls load().
+//  - @actions/http-client (undici 6) is side-effect free to esbuild, so @actions/core's unused
+//    OIDC client and what it pulls in are left out; @actions/github is a lazy chunk, and its
+//    requests go through src/report/github-fetch.ts, so undici 6 becomes a stub there too
+//    (fetch throws if ever called; ProxyAgent is inert: proxies come from Node's proxyEnv agent).
+// Then esbuild's metafile is checked against the budget below (the build fails over it), and
+// dist/licenses.txt gets the licence of every package the bundle contains.
 import { build } from 'esbuild'
+import { builtinModules } from 'node:module'
 import { rm } from 'node:fs/promises'
 import { writeThirdPartyLicenses } from './third-party-licenses.ts'
 
-await rm('dist', { recursive: true, force: true })
-const result = await build({
+/** What Node parses and evaluates before the first API request: dist/index.js and the chunks it imports statically. */
+export const STARTUP_BUDGET_BYTES = 450_000
+/** Never in that startup set: the generated client, any undici, Octokit. */
+/** Never anywhere in dist/: Kubernetes and GitHub requests both go through Node's https. */
+const FORBIDDEN_ANYWHERE = [/node_modules\/undici\//, /@kubernetes\/client-node\/node_modules\/undici\//]
+const FORBIDDEN_AT_STARTUP = [/@kubernetes\/client-node\/dist\/gen\/(?!rxjsStub)/, /node_modules\/undici\//, /node_modules\/@octokit\//, /node_modules\/@actions\/github\//]
+
+const builtins = new Set(builtinModules.filter((m) => !m.startsWith('_')))
+const clientNodeConfig = /@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/
+const inClientNode = /@kubernetes[\\/]client-node[\\/]/
+const inActions = /@actions[\\/](github|http-client)[\\/]/
+
+/** @type {import('esbuild').Plugin} */
+const startupPlugin = {
+  name: 'istio-canary-startup',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '')
+      if (!builtins.has(name) || args.kind === 'require-call') return undefined
+      return { path: `node:${name}`, namespace: 'builtin-require' }
+    })
+    b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)})`,
+      loader: 'js'
+    }))
+
+    b.onResolve({ filter: /^(undici|\.\/gen\/index\.js)$/ }, (args) => {
+      if (clientNodeConfig.test(args.importer)) return { path: args.path, namespace: 'kubeconfig-stub' }
+      if (args.path === 'undici' && inActions.test(args.importer)) return { path: 'undici', namespace: 'github-undici-stub' }
+      return undefined
+    })
+    b.onLoad({ filter: /.*/, namespace: 'github-undici-stub' }, () => ({
+      contents:
+        "export function fetch() { throw new Error('istio-canary sends GitHub requests through githubFetch: undici is not included') }\n" +
+        'export class ProxyAgent {}',
+      loader: 'js'
+    }))
+    b.onLoad({ filter: /.*/, namespace: 'kubeconfig-stub' }, (args) => {
+      const names = args.path === 'undici' ? ['Agent', 'ProxyAgent'] : ['createConfiguration', 'ServerConfiguration']
+      const body = names
+        .map((n) => `export function ${n}() { throw new Error('istio-canary bundles client-node for KubeConfig only: ${n} (${args.path}) is not included') }`)
+        .join('\n')
+      return { contents: body, loader: 'js' }
+    })
+
+    b.onResolve({ filter: /^js-yaml$/ }, async (args) => {
+      if (!inClientNode.test(args.importer) || args.pluginData === 'ours') return undefined
+      const r = await b.resolve('js-yaml', { resolveDir: process.cwd(), kind: args.kind, pluginData: 'ours' })
+      return { path: r.path }
+    })
+
+    b.onResolve({ filter: /^@actions\/http-client(\/.*)?$/ }, async (args) => {
+      if (args.pluginData === 'hint') return undefined
+      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'hint' })
+      return { path: r.path, sideEffects: false }
+    })
+  }
+}
+
+/** The options of the dist/ build (also used by the bundle-size check). */
+export const bundleOptions = {
   entryPoints: { index: 'src/index.ts', post: 'src/post.ts' },
   outdir: 'dist',
   bundle: true,
@@ -20,6 +89,53 @@ const result = await build({
   metafile: true,
   chunkNames: 'chunks/[name]-[hash]',
   banner: { js: "import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);" },
+  plugins: [startupPlugin],
   logLevel: 'warning'
-})
-writeThirdPartyLicenses(result.metafile, 'dist')
+}
+
+/** Output files loaded before anything runs: the entry and its static imports, transitively. */
+export function startupSet(metafile, entry) {
+  const seen = new Set()
+  const visit = (file) => {
+    if (seen.has(file)) return
+    seen.add(file)
+    for (const i of metafile.outputs[file]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) visit(i.path)
+  }
+  visit(entry)
+  return [...seen]
+}
+
+/** Budget problems of a build (empty when it is within budget). */
+export function checkBudget(metafile) {
+  const problems = []
+  const entry = Object.keys(metafile.outputs).find((f) => f.endsWith('index.js') && !f.includes('chunks'))
+  const files = startupSet(metafile, entry)
+  const bytes = files.reduce((n, f) => n + metafile.outputs[f].bytes, 0)
+  if (bytes > STARTUP_BUDGET_BYTES) problems.push(`startup set ${bytes} B > budget ${STARTUP_BUDGET_BYTES} B (${files.join(', ')})`)
+  for (const f of files) {
+    for (const input of Object.keys(metafile.outputs[f].inputs)) {
+      if (FORBIDDEN_AT_STARTUP.some((re) => re.test(input))) problems.push(`${input} is loaded at startup (${f})`)
+    }
+  }
+  for (const [f, o] of Object.entries(metafile.outputs)) {
+    for (const input of Object.keys(o.inputs)) if (FORBIDDEN_ANYWHERE.some((re) => re.test(input))) problems.push(`${input} is bundled (${f})`)
+  }
+  const yamlCopies = new Set(
+    Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs).map((i) => i.match(/^(.*node_modules\/js-yaml)\//)?.[1]).filter(Boolean))
+  )
+  if (yamlCopies.size > 1) problems.push(`${yamlCopies.size} copies of js-yaml: ${[...yamlCopies].join(', ')}`)
+  return { bytes, files, problems }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await rm('dist', { recursive: true, force: true })
+  const result = await build(bundleOptions)
+  writeThirdPartyLicenses(result.metafile, 'dist')
+  const { bytes, files, problems } = checkBudget(result.metafile)
+  const total = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
+  console.log(`dist/: ${total} B in all; loaded at startup: ${bytes} B in ${files.length} file(s) (budget ${STARTUP_BUDGET_BYTES} B)`)
+  if (problems.length > 0) {
+    for (const p of problems) console.error(`bundle budget: ${p}`)
+    process.exit(1)
+  }
+}

@@ -1,26 +1,14 @@
 /**
- * KubeCluster: the Cluster port over @kubernetes/client-node (the only importer of it in src/).
- *
- * Deployments and Leases go through CustomObjectsApi (/apis/<group>/<version>/...) so they stay
- * plain JSON in and out: the typed clients turn timestamps into Date objects and drop fields their
- * model does not know. Core objects (namespaces, services, pods, events) are only read, through
- * CoreV1Api, and converted back to JSON.
+ * KubeCluster: the Cluster port over the Kubernetes REST API. Credentials come from
+ * client-node's KubeConfig; the requests themselves go through KubeHttpClient (Node's https with
+ * keep-alive), so none of client-node's generated API classes is loaded. Everything is plain JSON
+ * in and out: fields the action does not model are carried through untouched.
  *
  * Every request counts into requestCount, gets a per-request timeout, and is retried by
  * withApiRetry (see api-retry.ts for why a retried write may already have been applied). Request
  * bodies and headers are never logged nor put into error messages.
  */
-import {
-  ApisApi,
-  AuthorizationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  Observable,
-  PatchStrategy,
-  type ConfigurationOptions,
-  type ObservableMiddleware
-} from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js'
 import { ConflictError } from '../errors.js'
 import { DEFAULT_CALL_DEADLINE_MS, DEFAULT_REQUEST_TIMEOUT_MS, withApiRetry } from './api-retry.js'
 import {
@@ -34,6 +22,7 @@ import {
 } from './cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { KubeApiError, type RequestTarget } from './kube-api-error.js'
+import { KubeHttpClient, type KubeRequest } from './kube-http-client.js'
 
 export const ISTIO_GROUP = 'networking.istio.io'
 /** Preferred first: the action reads and writes in the newest served version. */
@@ -61,19 +50,13 @@ export interface ScaleOptions extends WriteOptions {
 }
 
 export class KubeCluster implements Cluster {
-  private readonly custom: CustomObjectsApi
-  private readonly core: CoreV1Api
-  private readonly apis: ApisApi
-  private readonly authz: AuthorizationV1Api
+  private readonly http: KubeHttpClient
   private readonly opts: Required<Omit<KubeClusterOptions, 'signal'>> & { signal?: AbortSignal }
   private istioVersionPromise?: Promise<string>
   private requests = 0
 
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi)
-    this.core = kubeConfig.makeApiClient(CoreV1Api)
-    this.apis = kubeConfig.makeApiClient(ApisApi)
-    this.authz = kubeConfig.makeApiClient(AuthorizationV1Api)
+    this.http = new KubeHttpClient(kubeConfig)
     this.opts = {
       callDeadlineMs: options.callDeadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -97,9 +80,12 @@ export class KubeCluster implements Cluster {
   }
 
   private async discoverIstioVersion(): Promise<string> {
-    const list = await this.call({ verb: 'GET', resource: '/apis' }, (o) => this.apis.getAPIVersions({}, o))
-    const group = list.groups.find((g) => g.name === ISTIO_GROUP)
-    const served = new Set(group?.versions.map((v) => v.version) ?? [])
+    const list = await this.call<{ groups?: Array<{ name: string; versions?: Array<{ version: string }> }> }>(
+      { verb: 'GET', resource: '/apis' },
+      { method: 'GET', path: '/apis' }
+    )
+    const group = list?.groups?.find((g) => g.name === ISTIO_GROUP)
+    const served = new Set(group?.versions?.map((v) => v.version) ?? [])
     const version = ISTIO_VERSIONS.find((v) => served.has(v))
     if (!version) {
       throw new KubeApiError(
@@ -118,27 +104,21 @@ export class KubeCluster implements Cluster {
     const version = await this.istioVersion()
     const plural = ISTIO_PLURALS[kind]
     return this.orUndefined(
-      this.call({ verb: 'GET', resource: plural, namespace, name }, (o) =>
-        this.custom.getNamespacedCustomObject({ group: ISTIO_GROUP, version, namespace, plural, name }, o)
-      )
+      this.call({ verb: 'GET', resource: plural, namespace, name }, { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace, name) })
     )
   }
 
   async listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]> {
     const version = await this.istioVersion()
     const plural = ISTIO_PLURALS[kind]
-    const list = await this.call({ verb: 'LIST', resource: plural, namespace }, (o) =>
-      this.custom.listNamespacedCustomObject({ group: ISTIO_GROUP, version, namespace, plural }, o)
-    )
+    const list = await this.call({ verb: 'LIST', resource: plural, namespace }, { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace) })
     return items(list, `${ISTIO_GROUP}/${version}`, kind)
   }
 
   async listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]> {
     const version = await this.istioVersion()
     const plural = ISTIO_PLURALS[kind]
-    const list = await this.call({ verb: 'LIST', resource: plural }, (o) =>
-      this.custom.listClusterCustomObject({ group: ISTIO_GROUP, version, plural }, o)
-    )
+    const list = await this.call({ verb: 'LIST', resource: plural }, { method: 'GET', path: `/apis/${ISTIO_GROUP}/${version}/${plural}` })
     return items(list, `${ISTIO_GROUP}/${version}`, kind)
   }
 
@@ -154,13 +134,10 @@ export class KubeCluster implements Cluster {
       // Without resourceVersion a PUT is last-writer-wins: never send one.
       throw new Error(`replaceIstio: ${kind} ${JSON.stringify(name)} needs metadata.namespace and metadata.resourceVersion`)
     }
-    const target = { verb: 'PUT', resource: plural, namespace, name }
     return this.conflictAs(
-      this.call(target, (o) =>
-        this.custom.replaceNamespacedCustomObject(
-          { group, version, namespace, plural, name, body: obj, dryRun: dryRun(opts), fieldManager: FIELD_MANAGER },
-          o
-        )
+      this.call(
+        { verb: 'PUT', resource: plural, namespace, name },
+        { method: 'PUT', path: apiPath(group, version, plural, namespace, name), query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER }, body: obj }
       ),
       () =>
         `${kind} ${JSON.stringify(`${namespace}/${name}`)} was changed by someone else since it was read ` +
@@ -171,33 +148,24 @@ export class KubeCluster implements Cluster {
   // ---- Core reads --------------------------------------------------------------------------
 
   getNamespace(name: string): Promise<KubeObject | undefined> {
-    return this.orUndefined(
-      this.call({ verb: 'GET', resource: 'namespaces', name }, async (o) =>
-        json(await this.core.readNamespace({ name }, o), 'v1', 'Namespace')
-      )
-    )
+    return this.orUndefined(this.core({ verb: 'GET', resource: 'namespaces', name }, `/api/v1/namespaces/${seg(name)}`, 'Namespace'))
   }
 
   getService(namespace: string, name: string): Promise<KubeObject | undefined> {
-    return this.orUndefined(
-      this.call({ verb: 'GET', resource: 'services', namespace, name }, async (o) =>
-        json(await this.core.readNamespacedService({ namespace, name }, o), 'v1', 'Service')
-      )
-    )
+    return this.orUndefined(this.core({ verb: 'GET', resource: 'services', namespace, name }, apiPath('', 'v1', 'services', namespace, name), 'Service'))
   }
 
   async listPods(namespace: string, labelSelector: string): Promise<KubeObject[]> {
-    const list = await this.call({ verb: 'LIST', resource: 'pods', namespace }, (o) =>
-      this.core.listNamespacedPod({ namespace, labelSelector }, o)
-    )
-    return items(JSON.parse(JSON.stringify(list)), 'v1', 'Pod')
+    const list = await this.call({ verb: 'LIST', resource: 'pods', namespace }, { method: 'GET', path: apiPath('', 'v1', 'pods', namespace), query: { labelSelector } })
+    return items(list, 'v1', 'Pod')
   }
 
   async listEvents(namespace: string, involvedName: string): Promise<KubeObject[]> {
-    const list = await this.call({ verb: 'LIST', resource: 'events', namespace }, (o) =>
-      this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${involvedName}` }, o)
+    const list = await this.call(
+      { verb: 'LIST', resource: 'events', namespace },
+      { method: 'GET', path: apiPath('', 'v1', 'events', namespace), query: { fieldSelector: `involvedObject.name=${involvedName}` } }
     )
-    const events = items(JSON.parse(JSON.stringify(list)), 'v1', 'Event')
+    const events = items(list, 'v1', 'Event')
     return events.sort((a, b) => eventTime(a).localeCompare(eventTime(b)))
   }
 
@@ -205,15 +173,14 @@ export class KubeCluster implements Cluster {
 
   getDeployment(namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.orUndefined(
-      this.call({ verb: 'GET', resource: 'deployments', namespace, name }, (o) =>
-        this.custom.getNamespacedCustomObject({ ...DEPLOYMENTS, namespace, name }, o)
-      )
+      this.call({ verb: 'GET', resource: 'deployments', namespace, name }, { method: 'GET', path: apiPath('apps', 'v1', 'deployments', namespace, name) })
     )
   }
 
   async listDeployments(namespace: string, labelSelector?: string): Promise<KubeObject[]> {
-    const list = await this.call({ verb: 'LIST', resource: 'deployments', namespace }, (o) =>
-      this.custom.listNamespacedCustomObject({ ...DEPLOYMENTS, namespace, labelSelector }, o)
+    const list = await this.call(
+      { verb: 'LIST', resource: 'deployments', namespace },
+      { method: 'GET', path: apiPath('apps', 'v1', 'deployments', namespace), query: { labelSelector } }
     )
     return items(list, 'apps/v1', 'Deployment')
   }
@@ -226,12 +193,16 @@ export class KubeCluster implements Cluster {
     const body = { ...obj, apiVersion: 'apps/v1', kind: 'Deployment', metadata }
     delete body.status
     try {
-      return await this.call({ verb: 'APPLY', resource: 'deployments', namespace, name }, (o) =>
-        this.custom.patchNamespacedCustomObject(
+      return await this.call(
+        { verb: 'APPLY', resource: 'deployments', namespace, name },
+        {
+          method: 'PATCH',
+          path: apiPath('apps', 'v1', 'deployments', namespace, name),
           // A real apply never forces: taking fields from another manager must be the user's decision.
-          { ...DEPLOYMENTS, namespace, name, body, dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: opts.dryRun === true && opts.force === true },
-          contentType(PatchStrategy.ServerSideApply, o)
-        )
+          query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: String(opts.dryRun === true && opts.force === true) },
+          body,
+          contentType: APPLY_PATCH
+        }
       )
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) {
@@ -251,11 +222,15 @@ export class KubeCluster implements Cluster {
     // A merge patch carrying metadata.resourceVersion is a precondition (409 when it moved).
     if (opts.resourceVersion) body.metadata = { resourceVersion: opts.resourceVersion }
     return this.conflictAs(
-      this.call({ verb: 'PATCH', resource: 'deployments', namespace, name }, (o) =>
-        this.custom.patchNamespacedCustomObject(
-          { ...DEPLOYMENTS, namespace, name, body, dryRun: dryRun(opts), fieldManager: FIELD_MANAGER },
-          contentType(PatchStrategy.MergePatch, o)
-        )
+      this.call(
+        { verb: 'PATCH', resource: 'deployments', namespace, name },
+        {
+          method: 'PATCH',
+          path: apiPath('apps', 'v1', 'deployments', namespace, name),
+          query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER },
+          body,
+          contentType: MERGE_PATCH
+        }
       ),
       () =>
         `Deployment ${JSON.stringify(`${namespace}/${name}`)} was changed by someone else since it was read ` +
@@ -265,11 +240,13 @@ export class KubeCluster implements Cluster {
 
   async deleteDeployment(namespace: string, name: string, opts: WriteOptions = {}): Promise<void> {
     try {
-      await this.call({ verb: 'DELETE', resource: 'deployments', namespace, name }, (o) =>
-        this.custom.deleteNamespacedCustomObject(
-          { ...DEPLOYMENTS, namespace, name, propagationPolicy: 'Background', dryRun: dryRun(opts) },
-          o
-        )
+      await this.call(
+        { verb: 'DELETE', resource: 'deployments', namespace, name },
+        {
+          method: 'DELETE',
+          path: apiPath('apps', 'v1', 'deployments', namespace, name),
+          query: { dryRun: dryRun(opts), propagationPolicy: 'Background' }
+        }
       )
     } catch (err) {
       // Already gone is what we wanted (a retried DELETE lands here too).
@@ -283,28 +260,28 @@ export class KubeCluster implements Cluster {
   canI(checks: AccessCheck[]): Promise<AccessResult[]> {
     return Promise.all(
       checks.map(async (check) => {
-        const review = await this.call({ verb: 'CREATE', resource: 'selfsubjectaccessreviews' }, (o) =>
-          this.authz.createSelfSubjectAccessReview(
-            {
-              body: {
-                apiVersion: 'authorization.k8s.io/v1',
-                kind: 'SelfSubjectAccessReview',
-                spec: {
-                  resourceAttributes: {
-                    verb: check.verb,
-                    group: check.group,
-                    resource: check.resource,
-                    namespace: check.namespace,
-                    name: check.name,
-                    subresource: check.subresource
-                  }
+        const review = await this.call<{ status?: { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string } }>(
+          { verb: 'CREATE', resource: 'selfsubjectaccessreviews' },
+          {
+            method: 'POST',
+            path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: {
+                resourceAttributes: {
+                  verb: check.verb,
+                  group: check.group,
+                  resource: check.resource,
+                  namespace: check.namespace,
+                  name: check.name,
+                  subresource: check.subresource
                 }
               }
-            },
-            o
-          )
+            }
+          }
         )
-        const status = review.status
+        const status = review?.status
         const reason = status?.reason || status?.evaluationError || undefined
         return { ...check, allowed: status?.allowed === true && status?.denied !== true, ...(reason ? { reason } : {}) }
       })
@@ -315,9 +292,7 @@ export class KubeCluster implements Cluster {
 
   getLease(namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.orUndefined(
-      this.call({ verb: 'GET', resource: 'leases', namespace, name }, (o) =>
-        this.custom.getNamespacedCustomObject({ ...LEASES, namespace, name }, o)
-      )
+      this.call({ verb: 'GET', resource: 'leases', namespace, name }, { method: 'GET', path: apiPath(LEASE_GROUP, 'v1', 'leases', namespace, name) })
     )
   }
 
@@ -325,11 +300,14 @@ export class KubeCluster implements Cluster {
     const { name, namespace } = lease.metadata
     if (!namespace) throw new Error(`createLease: Lease ${JSON.stringify(name)} needs metadata.namespace`)
     return this.conflictAs(
-      this.call({ verb: 'POST', resource: 'leases', namespace, name }, (o) =>
-        this.custom.createNamespacedCustomObject(
-          { ...LEASES, namespace, body: { ...lease, apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' }, fieldManager: FIELD_MANAGER },
-          o
-        )
+      this.call(
+        { verb: 'POST', resource: 'leases', namespace, name },
+        {
+          method: 'POST',
+          path: apiPath(LEASE_GROUP, 'v1', 'leases', namespace),
+          query: { fieldManager: FIELD_MANAGER },
+          body: { ...lease, apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' }
+        }
       ),
       () => `Lease ${JSON.stringify(`${namespace}/${name}`)} already exists.`
     )
@@ -341,8 +319,9 @@ export class KubeCluster implements Cluster {
       throw new Error(`replaceLease: Lease ${JSON.stringify(name)} needs metadata.namespace and metadata.resourceVersion`)
     }
     return this.conflictAs(
-      this.call({ verb: 'PUT', resource: 'leases', namespace, name }, (o) =>
-        this.custom.replaceNamespacedCustomObject({ ...LEASES, namespace, name, body: lease, fieldManager: FIELD_MANAGER }, o)
+      this.call(
+        { verb: 'PUT', resource: 'leases', namespace, name },
+        { method: 'PUT', path: apiPath(LEASE_GROUP, 'v1', 'leases', namespace, name), query: { fieldManager: FIELD_MANAGER }, body: lease }
       ),
       () => `Lease ${JSON.stringify(`${namespace}/${name}`)} was changed by someone else (resourceVersion ${resourceVersion}).`
     )
@@ -350,16 +329,13 @@ export class KubeCluster implements Cluster {
 
   async deleteLease(namespace: string, name: string, resourceVersion?: string): Promise<void> {
     try {
-      await this.call({ verb: 'DELETE', resource: 'leases', namespace, name }, (o) =>
-        this.custom.deleteNamespacedCustomObject(
-          {
-            ...LEASES,
-            namespace,
-            name,
-            body: resourceVersion ? { preconditions: { resourceVersion } } : undefined
-          },
-          o
-        )
+      await this.call(
+        { verb: 'DELETE', resource: 'leases', namespace, name },
+        {
+          method: 'DELETE',
+          path: apiPath(LEASE_GROUP, 'v1', 'leases', namespace, name),
+          body: resourceVersion ? { preconditions: { resourceVersion } } : undefined
+        }
       )
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return
@@ -372,22 +348,20 @@ export class KubeCluster implements Cluster {
     }
   }
 
+  /** Close the kept-alive connections to the API server. */
+  close(): void {
+    this.http.close()
+  }
+
   // ---- plumbing ----------------------------------------------------------------------------
 
   /** One API call: counted, timed out per request, retried per api-retry.ts. */
-  private call<T>(target: RequestTarget, send: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
+  private call<T = KubeObject>(target: RequestTarget, req: Omit<KubeRequest, 'signal'>): Promise<T> {
     return withApiRetry(
       target,
       (signal) => {
-        const middleware: ObservableMiddleware = {
-          pre: (ctx) => {
-            this.requests++
-            ctx.setSignal(signal)
-            return new Observable(Promise.resolve(ctx))
-          },
-          post: (rsp) => new Observable(Promise.resolve(rsp))
-        }
-        return send({ middleware: [middleware], middlewareMergeStrategy: 'append' })
+        this.requests++
+        return this.http.request<T>({ ...req, signal })
       },
       {
         deadlineMs: this.opts.callDeadlineMs,
@@ -396,6 +370,12 @@ export class KubeCluster implements Cluster {
         minBackoffMs: this.opts.minBackoffMs
       }
     )
+  }
+
+  /** A core/v1 object, which the API server sends with apiVersion and kind (kept as a fallback). */
+  private async core(target: RequestTarget, path: string, kind: string): Promise<KubeObject> {
+    const o = await this.call(target, { method: 'GET', path })
+    return { ...o, apiVersion: o.apiVersion ?? 'v1', kind: o.kind ?? kind }
   }
 
   private async orUndefined(p: Promise<KubeObject>): Promise<KubeObject | undefined> {
@@ -417,22 +397,22 @@ export class KubeCluster implements Cluster {
   }
 }
 
-const DEPLOYMENTS = { group: 'apps', version: 'v1', plural: 'deployments' } as const
-const LEASES = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' } as const
+const LEASE_GROUP = 'coordination.k8s.io'
+const APPLY_PATCH = 'application/apply-patch+yaml'
+const MERGE_PATCH = 'application/merge-patch+json'
+
+/** `/apis/<group>/<version>/namespaces/<ns>/<plural>[/<name>]`; the core group ('') lives under /api. */
+function apiPath(group: string, version: string, plural: string, namespace: string, name?: string): string {
+  const root = group === '' ? `/api/${version}` : `/apis/${group}/${version}`
+  return `${root}/namespaces/${seg(namespace)}/${plural}${name === undefined ? '' : `/${seg(name)}`}`
+}
+
+function seg(s: string): string {
+  return encodeURIComponent(s)
+}
 
 function dryRun(opts: WriteOptions): string | undefined {
   return opts.dryRun ? 'All' : undefined
-}
-
-function contentType(type: string, options: ConfigurationOptions): ConfigurationOptions {
-  const setHeader: ObservableMiddleware = {
-    pre: (ctx) => {
-      ctx.setHeaderParam('Content-Type', type)
-      return new Observable(Promise.resolve(ctx))
-    },
-    post: (rsp) => new Observable(Promise.resolve(rsp))
-  }
-  return { ...options, middleware: [...(options.middleware ?? []), setHeader], middlewareMergeStrategy: 'append' }
 }
 
 /** `ConflictError` text of a server-side apply refused because another manager owns fields. */
@@ -456,10 +436,6 @@ function items(list: unknown, apiVersion: string, kind: string): KubeObject[] {
   return raw.map((i) => ({ ...i, apiVersion: i.apiVersion ?? apiVersion, kind: i.kind ?? kind }))
 }
 
-function json(obj: unknown, apiVersion: string, kind: string): KubeObject {
-  const o = JSON.parse(JSON.stringify(obj)) as KubeObject
-  return { ...o, apiVersion: o.apiVersion ?? apiVersion, kind: o.kind ?? kind }
-}
 
 function eventTime(e: KubeObject): string {
   const ev = e as { lastTimestamp?: string; eventTime?: string; firstTimestamp?: string }

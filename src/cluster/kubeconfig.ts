@@ -4,8 +4,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { KubeConfig } from '@kubernetes/client-node'
-import type { User } from '@kubernetes/client-node'
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js'
+import type { User } from '@kubernetes/client-node/dist/config_types.js'
 import { ConfigError } from '../errors.js'
 
 export interface LoadedKubeConfig {

@@ -1,6 +1,7 @@
-import { getOctokit } from '@actions/github'
+import type { getOctokit } from '@actions/github'
 import { readFileSync } from 'node:fs'
 import type { RunLinks } from './run-report.js'
+import { githubFetch } from './github-fetch.js'
 
 /** The Octokit the reports use (REST methods + pagination), as @actions/github builds it. */
 export type GithubClient = ReturnType<typeof getOctokit>
@@ -21,11 +22,14 @@ export interface GithubRunContext {
 }
 
 /**
- * An Octokit for `apiUrl`. @actions/github reads GITHUB_API_URL once, when it is first imported;
- * passing baseUrl explicitly makes the URL the one the config saw, whenever the module was loaded.
+ * An Octokit for `apiUrl`. @actions/github (Octokit) is loaded here, on first use: a run without a
+ * token never pays for it. Its requests go through githubFetch (Node's https), not undici. It
+ * reads GITHUB_API_URL once, when it is first imported; passing baseUrl explicitly makes the URL
+ * the one the config saw.
  */
-export function createGithubClient(token: string, apiUrl: string): GithubClient {
-  return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, '') })
+export async function createGithubClient(token: string, apiUrl: string): Promise<GithubClient> {
+  const { getOctokit } = await import('@actions/github')
+  return getOctokit(token, { baseUrl: apiUrl.replace(/\/+$/, ''), request: { fetch: githubFetch } })
 }
 
 /** The URL of this workflow run, when the context knows it. */

@@ -247,7 +247,7 @@ export async function createReporter(opts: CreateReporterOptions): Promise<Repor
   let octokit = opts.octokit
   if (!octokit && context && effective.token && (effective.prComment || effective.deploymentEnvironment)) {
     try {
-      octokit = createGithubClient(effective.token, effective.apiUrl)
+      octokit = await createGithubClient(effective.token, effective.apiUrl)
     } catch (error) {
       core.warning(`PR comment and deployments are off: ${errorText(error)}`)
     }

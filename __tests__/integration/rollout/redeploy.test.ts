@@ -75,7 +75,7 @@ describe('deploying a version again after its rollout ended', () => {
     const gh = await startFakeGithub({ owner: 'acme', repo: 'shop', prs: [{ number: 3, headSha: sha }] })
     try {
       const context = { repo: { owner: 'acme', repo: 'shop' }, eventName: 'push', sha, payload: {} }
-      const outcome = await upsertPullRequestComment({ octokit: createGithubClient('test-token', gh.url), context, report: again.report })
+      const outcome = await upsertPullRequestComment({ octokit: await createGithubClient('test-token', gh.url), context, report: again.report })
       expect(outcome).toMatchObject({ action: 'created', prNumber: 3 })
       expect(gh.state.comments[0]!.body).toContain('v2 is already stable; nothing to do')
       expect(gh.violations).toEqual([])

@@ -22,6 +22,7 @@ let server: http.Server
 let base: string
 let seen: Seen[] = []
 let replies: Array<(req: Seen) => Reply> = []
+let connections = 0
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -36,13 +37,19 @@ beforeAll(async () => {
       res.end(JSON.stringify(r.body ?? {}))
     })
   })
+  server.on('connection', () => connections++)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 })
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+afterAll(() => {
+  // Kept-alive client connections would hold close() until their idle timeout.
+  server.closeAllConnections()
+  return new Promise<void>((resolve) => server.close(() => resolve()))
+})
 beforeEach(() => {
   seen = []
   replies = []
+  connections = 0
 })
 
 function cluster(server = base, opts: ConstructorParameters<typeof KubeCluster>[1] = {}): KubeCluster {
@@ -212,7 +219,36 @@ describe('KubeCluster over HTTP', () => {
     }))
     const events = await cluster().listEvents('shop', 'p')
     expect(events.map((e) => e.metadata.name)).toEqual(['e1', 'e2'])
-    expect(events[0]).toMatchObject({ kind: 'Event', lastTimestamp: '2026-11-25T10:00:01.000Z' })
+    // The API server's own timestamp, untouched (the typed client used to turn it into a Date and back).
+    expect(events[0]).toMatchObject({ kind: 'Event', lastTimestamp: '2026-11-25T10:00:01Z' })
     expect(decodeURIComponent(seen[0].url)).toBe('/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name=p')
+  })
+
+  it('sends consecutive requests over one kept-alive connection', async () => {
+    const c = cluster()
+    const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', resourceVersion: '3' } }
+    replies.push(
+      () => ({ status: 200, body: dep }),
+      () => ({ status: 200, body: dep }),
+      () => ({ status: 200, body: { ...dep, spec: { replicas: 1 } } })
+    )
+    await c.getDeployment('shop', 'web')
+    await c.getDeployment('shop', 'web')
+    await c.scaleDeployment('shop', 'web', 1)
+    expect(seen.map((s) => s.method)).toEqual(['GET', 'GET', 'PATCH'])
+    expect(connections).toBe(1)
+    c.close()
+  })
+
+  it('sends many concurrent requests (the preflight access reviews) over a bounded number of connections', async () => {
+    const c = cluster()
+    const checks = Array.from({ length: 20 }, (_, i) => ({ verb: 'get', group: '', resource: `r${i}`, namespace: 'shop' }))
+    replies.push(...checks.map(() => () => ({ status: 201, body: { status: { allowed: true } } })))
+    const results = await c.canI(checks)
+    expect(results.every((r) => r.allowed)).toBe(true)
+    expect(seen).toHaveLength(20)
+    expect(connections).toBeGreaterThan(1)
+    expect(connections).toBeLessThanOrEqual(6)
+    c.close()
   })
 })

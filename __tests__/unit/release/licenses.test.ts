@@ -3,10 +3,11 @@
  * with package.json, and dist/licenses.txt names exactly the packages the bundle is built from.
  */
 import { describe, expect, it } from '@jest/globals'
-import { build } from 'esbuild'
+import { build, type BuildOptions } from 'esbuild'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import {
   bundledPackageDirs,
   licenseProblem,
@@ -102,21 +103,12 @@ describe('writeThirdPartyLicenses', () => {
 
 describe('dist/licenses.txt', () => {
   it('names exactly the packages the action bundle is built from', async () => {
-    const result = await build({
-      entryPoints: { index: 'src/index.ts', post: 'src/post.ts' },
-      outdir: path.join(os.tmpdir(), 'unused'),
-      bundle: true,
-      splitting: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node24',
-      metafile: true,
-      write: false,
-      logLevel: 'silent'
-    })
+    // The options of scripts/bundle.mjs itself (its plugins decide what is bundled).
+    const { bundleOptions } = (await import(pathToFileURL(path.resolve('scripts/bundle.mjs')).href)) as { bundleOptions: BuildOptions }
+    const result = await build({ ...bundleOptions, outdir: path.join(os.tmpdir(), 'unused'), write: false, logLevel: 'silent' })
     const want = [
       ...new Set(
-        bundledPackageDirs(Object.keys(result.metafile.inputs))
+        bundledPackageDirs(Object.keys(result.metafile!.inputs))
           .map(readPackageLicense)
           .map((p) => `${p.name} ${p.version}`)
       )

@@ -28,7 +28,7 @@ test("@actions/github's getOctokit sends requests to GITHUB_API_URL, with the to
 test('createGithubClient uses the configured URL even if @actions/github was loaded before GITHUB_API_URL was set', async () => {
   const { createGithubClient } = await import('../../../src/report/github-client.js')
   process.env['GITHUB_API_URL'] = 'http://127.0.0.1:9/unused'
-  const octokit = createGithubClient('secret-token', `${gh.url}/`)
+  const octokit = await createGithubClient('secret-token', `${gh.url}/`)
   await octokit.rest.issues.listComments({ owner: 'acme', repo: 'shop', issue_number: 7 })
   expect(gh.requests.at(-1)).toMatchObject({ method: 'GET', path: '/repos/acme/shop/issues/7/comments', status: 200 })
   expect(gh.violations).toEqual([])

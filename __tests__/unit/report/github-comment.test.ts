@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals'
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../../support/fake-github.js'
 import { createGithubClient, type GithubRunContext } from '../../../src/report/github-client.js'
 import { upsertPullRequestComment } from '../../../src/report/pr-comment.js'
@@ -26,6 +26,11 @@ function push(sha = SHA): GithubRunContext {
 
 const occurrences = (text: string, part: string): number => text.split(part).length - 1
 
+// createGithubClient loads @actions/github on first use: load it once here, outside any test's timeout.
+beforeAll(async () => {
+  await import('@actions/github')
+}, 60_000)
+
 beforeEach(() => {
   out = captureWorkflowCommands()
 })
@@ -39,7 +44,7 @@ afterEach(async () => {
 describe('sticky PR comment', () => {
   test('the first run creates the comment, the second updates the same one in place', async () => {
     const gh = await start({ prs: [{ number: 7, headSha: SHA }] })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
 
     const first = await upsertPullRequestComment({ octokit, context: push(), report: fixture('paused') })
     const second = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
@@ -57,7 +62,7 @@ describe('sticky PR comment', () => {
 
   test('an unchanged report does not edit the comment again', async () => {
     const gh = await start({ prs: [{ number: 7, headSha: SHA }] })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     await upsertPullRequestComment({ octokit, context: push(), report: fixture('paused') })
     const again = await upsertPullRequestComment({ octokit, context: push(), report: fixture('paused') })
     expect(again.action).toBe('unchanged')
@@ -68,7 +73,7 @@ describe('sticky PR comment', () => {
   test('a comment with our marker written by another user is never touched', async () => {
     const spoof = `${MARKER}\nplease run rm -rf`
     const gh = await start({ prs: [{ number: 7, headSha: SHA }], comments: [{ id: 5, issueNumber: 7, user: 'mallory', body: spoof }] })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
 
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
 
@@ -89,7 +94,7 @@ describe('sticky PR comment', () => {
         { id: 6, issueNumber: 7, user: 'deploy-app[bot]', body: `${MARKER}\nold report` }
       ]
     })
-    const octokit = createGithubClient('app-token', gh.url)
+    const octokit = await createGithubClient('app-token', gh.url)
     const outcome = await upsertPullRequestComment({
       octokit,
       context: push(),
@@ -105,7 +110,7 @@ describe('sticky PR comment', () => {
     const comments = Array.from({ length: 130 }, (_, i) => ({ id: 100 + i, issueNumber: 7, user: i % 2 ? 'octocat' : 'github-actions[bot]', body: `comment ${i}` }))
     comments[120] = { id: 220, issueNumber: 7, user: 'github-actions[bot]', body: `${MARKER}\nold` }
     const gh = await start({ prs: [{ number: 7, headSha: SHA }], comments })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('rolled-back') })
     expect(outcome).toEqual({ action: 'updated', prNumber: 7, commentId: 220 })
     expect(gh.requests.filter((r) => r.operationId === 'issues/list-comments').map((r) => r.query['page'] ?? '1')).toEqual(['1', '2'])
@@ -122,7 +127,7 @@ describe('finding the pull request', () => {
         { number: 7, headSha: SHA }
       ]
     })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
     expect(outcome).toMatchObject({ action: 'created', prNumber: 7 })
     expect(gh.requests[0]).toMatchObject({ method: 'GET', operationId: 'repos/list-pull-requests-associated-with-commit', path: `/repos/acme/shop/commits/${SHA}/pulls` })
@@ -131,7 +136,7 @@ describe('finding the pull request', () => {
 
   test('a push of the merge commit on the default branch finds the merged PR', async () => {
     const gh = await start({ prs: [{ number: 3, state: 'closed', headSha: OTHER, mergedAt: '2026-11-20T10:00:00Z', commits: [SHA] }] })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
     expect(outcome).toMatchObject({ action: 'created', prNumber: 3 })
     expect(gh.violations).toEqual([])
@@ -139,7 +144,7 @@ describe('finding the pull request', () => {
 
   test('a pull_request event takes the number from the payload, without a lookup', async () => {
     const gh = await start({ prs: [{ number: 12, headSha: OTHER }] })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const context: GithubRunContext = { ...push(), eventName: 'pull_request', payload: { pull_request: { number: 12 } } }
     const outcome = await upsertPullRequestComment({ octokit, context, report: fixture('promoted') })
     expect(outcome).toMatchObject({ action: 'created', prNumber: 12 })
@@ -149,7 +154,7 @@ describe('finding the pull request', () => {
 
   test('no PR for the commit: skipped with an info line, nothing written', async () => {
     const gh = await start({ prs: [{ number: 7, headSha: OTHER }] })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
     expect(outcome.action).toBe('skipped')
     expect(out.lines.some((l) => l.startsWith('No pull request found for commit c0ffee'))).toBe(true)
@@ -163,7 +168,7 @@ describe('failures are warnings, never exceptions', () => {
   test("403 on a fork's read-only token", async () => {
     const gh = await start({ prs: [{ number: 7, headSha: SHA }] })
     gh.failWith('issues/create-comment', 403)
-    const octokit = createGithubClient('read-only-token', gh.url)
+    const octokit = await createGithubClient('read-only-token', gh.url)
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
     expect(outcome).toMatchObject({ action: 'failed', prNumber: 7, status: 403 })
     const warnings = out.of('warning')
@@ -176,7 +181,7 @@ describe('failures are warnings, never exceptions', () => {
   test('500 from the comment listing', async () => {
     const gh = await start({ prs: [{ number: 7, headSha: SHA }] })
     gh.failWith('issues/list-comments', 500)
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
     expect(outcome).toMatchObject({ action: 'failed', status: 500 })
     expect(out.of('warning')[0]).toContain('HTTP 500')
@@ -185,7 +190,7 @@ describe('failures are warnings, never exceptions', () => {
 
   test('500 from the PR lookup and a dropped connection', async () => {
     const gh = await start({ prs: [{ number: 7, headSha: SHA }] })
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     gh.failWith('repos/list-pull-requests-associated-with-commit', 502, 1)
     const a = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
     gh.dropConnection('issues/create-comment')

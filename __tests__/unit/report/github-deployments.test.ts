@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, test } from '@jest/globals'
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
 import { responseProblems, startFakeGithub, type FakeGithub } from '../../support/fake-github.js'
 import { createGithubClient, type GithubRunContext } from '../../../src/report/github-client.js'
 import { DESCRIPTION_MAX } from '../../../src/report/github-deployments.js'
@@ -17,10 +17,17 @@ const config = { prComment: false, commentAuthors: ['github-actions[bot]'], depl
 
 let gh: FakeGithub
 let out: CapturedCommands
+let octokit: Awaited<ReturnType<typeof createGithubClient>>
+
+// createGithubClient loads @actions/github on first use: load it once here, outside any test's timeout.
+beforeAll(async () => {
+  await import('@actions/github')
+}, 60_000)
 
 beforeEach(async () => {
   out = captureWorkflowCommands()
   gh = await startFakeGithub({ owner: 'acme', repo: 'shop', prs: [{ number: 7, headSha: SHA }] })
+  octokit = await createGithubClient('test-token', gh.url)
 })
 
 afterEach(async () => {
@@ -29,7 +36,7 @@ afterEach(async () => {
 })
 
 function reporter(extra: Partial<ConstructorParameters<typeof GithubReporter>[0]> = {}): GithubReporter {
-  return new GithubReporter({ octokit: createGithubClient('test-token', gh.url), context, config, summary: false, outputs: false, ...extra })
+  return new GithubReporter({ octokit, context, config, summary: false, outputs: false, ...extra })
 }
 
 describe('GitHub Deployments', () => {
@@ -107,7 +114,7 @@ describe('GitHub Deployments', () => {
 
 describe('the stand-in checks requests and responses against the OpenAPI description', () => {
   test('a deployment status with state "done" is flagged', async () => {
-    const octokit = createGithubClient('test-token', gh.url)
+    const octokit = await createGithubClient('test-token', gh.url)
     const { data } = await octokit.rest.repos.createDeployment({ owner: 'acme', repo: 'shop', ref: SHA, required_contexts: [] })
     const refused = octokit.request('POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses', {
       owner: 'acme',

@@ -1,0 +1,55 @@
+/**
+ * The bundle's startup budget, checked in CI: builds dist/ in memory with the options of
+ * scripts/bundle.mjs and reads esbuild's metafile. What dist/index.js loads before its first API
+ * request must stay under STARTUP_BUDGET_BYTES, without the generated client-node classes, any
+ * undici or Octokit, and with one js-yaml. (Bytes, not milliseconds: time is for `npm run bench`.)
+ */
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { build, type Metafile } from 'esbuild'
+
+interface BundleModule {
+  bundleOptions: Parameters<typeof build>[0]
+  STARTUP_BUDGET_BYTES: number
+  checkBudget(m: Metafile): { bytes: number; files: string[]; problems: string[] }
+}
+
+let mod: BundleModule
+let metafile: Metafile
+
+beforeAll(async () => {
+  mod = (await import(pathToFileURL(path.resolve('scripts/bundle.mjs')).href)) as BundleModule
+  const result = await build({ ...mod.bundleOptions, write: false, outdir: 'dist', logLevel: 'silent' })
+  metafile = result.metafile!
+}, 60_000)
+
+test('dist/index.js loads less than the budget at startup, none of the excluded packages, one js-yaml', () => {
+  const { bytes, problems } = mod.checkBudget(metafile)
+  expect(problems).toEqual([])
+  expect(bytes).toBeLessThanOrEqual(mod.STARTUP_BUDGET_BYTES)
+})
+
+test('@actions/github and Octokit are in a chunk loaded on first use', () => {
+  const lazy = Object.entries(metafile.outputs).filter(([, o]) => Object.keys(o.inputs).some((i) => i.includes('node_modules/@actions/github/')))
+  expect(lazy).toHaveLength(1)
+  const { files } = mod.checkBudget(metafile)
+  expect(files).not.toContain(lazy[0][0])
+})
+
+test('the budget check fails a bundle that loads the generated client at startup', () => {
+  const entry = Object.keys(metafile.outputs).find((f) => /(^|\/)index\.js$/.test(f) && !f.includes('chunks'))!
+  const bloated: Metafile = {
+    ...metafile,
+    outputs: {
+      ...metafile.outputs,
+      [entry]: {
+        ...metafile.outputs[entry],
+        bytes: mod.STARTUP_BUDGET_BYTES + 1,
+        inputs: { ...metafile.outputs[entry].inputs, 'node_modules/@kubernetes/client-node/dist/gen/apis/CoreV1Api.js': { bytesInOutput: 1 } }
+      }
+    }
+  }
+  const { problems } = mod.checkBudget(bloated)
+  expect(problems.some((p) => p.startsWith('startup set'))).toBe(true)
+  expect(problems.some((p) => p.includes('CoreV1Api.js is loaded at startup'))).toBe(true)
+})

@@ -1,0 +1,174 @@
+/**
+ * KubeHttpClient: the few Kubernetes API requests the action makes, sent through Node's own
+ * http/https with a keep-alive agent. Credentials stay with client-node's KubeConfig
+ * (applyToHTTPSOptions: exec plugins, token files and in-cluster, client certificates, OIDC,
+ * basic auth, proxy-url), applied to every request so refreshed credentials are picked up.
+ *
+ * A non-2xx answer rejects with KubeHttpError { code, body, headers }, the shape toKubeApiError
+ * (kube-api-error.ts) classifies; network errors and aborts reject with Node's own errors.
+ * Neither carries the request's headers or body.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import tls from 'node:tls'
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js'
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+export interface KubeRequest {
+  method: HttpMethod
+  /** API path from the server root, e.g. `/apis/apps/v1/namespaces/shop/deployments/web`. */
+  path: string
+  /** Query parameters in the order given; undefined values are left out. */
+  query?: Record<string, string | undefined>
+  /** Sent as JSON. */
+  body?: unknown
+  /** Content-Type of the body (default application/json). */
+  contentType?: string
+  signal?: AbortSignal
+}
+
+/** A non-2xx answer of the API server. `body` is the raw text (usually a Status). */
+export class KubeHttpError extends Error {
+  override readonly name = 'KubeHttpError'
+  constructor(
+    readonly code: number,
+    readonly body: string,
+    readonly headers: Record<string, string>
+  ) {
+    super(`HTTP ${code}`)
+  }
+}
+
+/** Free sockets are closed after this long: below the API server's and load balancers' idle timeouts. */
+const IDLE_SOCKET_MS = 30_000
+/**
+ * Connections per API server. The preflight sends ~20 access reviews at once: without a bound each
+ * would open its own TLS connection (a handshake and a secure context apiece, at startup).
+ */
+const MAX_SOCKETS = 6
+const USER_AGENT = 'istio-canary'
+
+type TlsOptions = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername'>
+const TLS_KEYS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const
+
+export class KubeHttpClient {
+  private agent?: http.Agent
+  private agentKey?: string
+  private proxyAgent?: http.Agent
+
+  constructor(private readonly kubeConfig: KubeConfig) {}
+
+  /** The parsed JSON of a 2xx answer (undefined when empty). */
+  async request<T = unknown>(req: KubeRequest): Promise<T> {
+    const server = this.kubeConfig.getCurrentCluster()?.server
+    if (!server) throw new Error('The kubeconfig has no current cluster with a server URL.')
+    const base = new URL(server)
+    const opts: https.RequestOptions = {}
+    await this.kubeConfig.applyToHTTPSOptions(opts)
+    const agent = this.agentFor(base, opts)
+    const body = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body))
+    const headers: Record<string, string | number> = {
+      ...(opts.headers as Record<string, string> | undefined),
+      Accept: 'application/json',
+      'User-Agent': USER_AGENT
+    }
+    if (body) {
+      headers['Content-Type'] = req.contentType ?? 'application/json'
+      headers['Content-Length'] = body.length
+    }
+    const send = base.protocol === 'http:' ? http.request : https.request
+    return new Promise<T>((resolve, reject) => {
+      const r = send(
+        {
+          protocol: base.protocol,
+          hostname: base.hostname.replace(/^\[(.*)\]$/, '$1'),
+          port: base.port || undefined,
+          path: base.pathname.replace(/\/+$/, '') + req.path + queryString(req.query),
+          method: req.method,
+          headers,
+          agent,
+          auth: opts.auth,
+          signal: req.signal
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', reject)
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8')
+            const status = res.statusCode ?? 0
+            if (status >= 200 && status < 300) {
+              try {
+                resolve((text === '' ? undefined : JSON.parse(text)) as T)
+              } catch {
+                reject(new Error(`The API server answered ${req.method} with ${status} and a body that is not JSON`))
+              }
+              return
+            }
+            const h: Record<string, string> = {}
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v
+            reject(new KubeHttpError(status, text, h))
+          })
+        }
+      )
+      r.on('error', reject)
+      r.end(body)
+    })
+  }
+
+  /** Close kept-alive connections (the process exits without waiting for them anyway). */
+  close(): void {
+    this.proxyAgent?.destroy()
+    this.agent?.destroy()
+    this.agent = undefined
+    this.agentKey = undefined
+  }
+
+  /**
+   * A proxy-url goes through the agent KubeConfig made for it (HTTP CONNECT or SOCKS), with
+   * keep-alive switched on; otherwise one keep-alive agent per TLS identity, replaced when an exec
+   * plugin hands out a new client certificate.
+   */
+  private agentFor(base: URL, opts: https.RequestOptions): http.Agent {
+    const proxied = this.kubeConfig.getCurrentCluster()?.proxyUrl
+    if (proxied && opts.agent instanceof http.Agent) {
+      const a = opts.agent as http.Agent & { keepAlive?: boolean }
+      a.keepAlive = true
+      this.proxyAgent = a
+      return a
+    }
+    const tlsOpts: TlsOptions = {}
+    for (const k of TLS_KEYS) if (opts[k] !== undefined) (tlsOpts as Record<string, unknown>)[k] = opts[k]
+    const key = base.protocol + TLS_KEYS.map((k) => keyPart(tlsOpts[k])).join('|')
+    if (!this.agent || key !== this.agentKey) {
+      this.agent?.destroy()
+      const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const, maxSockets: MAX_SOCKETS }
+      if (base.protocol === 'http:') {
+        this.agent = new http.Agent(common)
+      } else {
+        // One secure context (CA and client certificate parsed once) for every connection.
+        const { ca, cert, key, pfx, passphrase, ...rest } = tlsOpts
+        const secureContext = tls.createSecureContext({ ca, cert, key, pfx, passphrase })
+        this.agent = new https.Agent({ ...common, ...rest, secureContext })
+      }
+      this.agentKey = key
+    }
+    return this.agent
+  }
+}
+
+function keyPart(v: unknown): string {
+  if (v === undefined) return ''
+  if (Buffer.isBuffer(v)) return v.toString('base64')
+  if (Array.isArray(v)) return v.map(keyPart).join(',')
+  return typeof v === 'object' ? JSON.stringify(v) : String(v)
+}
+
+function queryString(query: KubeRequest['query']): string {
+  if (!query) return ''
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.append(k, v)
+  const s = params.toString()
+  return s ? `?${s}` : ''
+}
