@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local test cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok) from published Go modules into .cluster-bin/, and copies the CRDs
-# the cluster serves (Istio, Gateway API) from their published modules into .cluster-bin/crds/.
+# kube-scheduler, kubectl, kwok; istiod and meshsim) from published Go modules into .cluster-bin/,
+# and copies the CRDs the cluster serves (Istio, Gateway API) from their published modules into
+# .cluster-bin/crds/.
 #
 # Versions are pinned in cluster/versions.env only. Each component has its own wrapper module
 # under cluster/go/<name>/ (go.mod + go.sum committed); when a pin in versions.env changes, this
@@ -152,9 +153,42 @@ copy_crds() {
 mkdir -p "$BIN"
 if [[ $FORCE == 1 || "$(cat "$CRDS/.stamp" 2>/dev/null)" != "$CRD_PINS" ]]; then copy_crds; fi
 
+# --- istio: istiod (pilot-discovery) and meshsim -------------------------------------------------
+# One wrapper module, cluster/go/istio, holds both: meshsim (the mesh's simulated workloads,
+# proxyless-gRPC callers and Istio analysis, source in cluster/go/istio/meshsim) compiles against
+# the same istio, client-go and gRPC packages as istiod, so they share one compile cache. Its own
+# stamp (pin, go.mod/go.sum, meshsim's source, Go version) in $BIN/.stamp-istio: a change to
+# meshsim rebuilds only these two. Cold (module cache warm): see docs/test-cluster.md.
+build_istio() {
+  : "${ISTIO_VERSION:?missing in versions.env}"
+  local dir="$CLUSTER/go/istio"
+  if ! grep -qE "^[[:space:]]*(require[[:space:]]+)?istio.io/istio $ISTIO_VERSION( |\$)" "$dir/go.mod"; then
+    log "pinning istio.io/istio $ISTIO_VERSION in $dir/go.mod"
+    (cd "$dir" && "$GO" get "istio.io/istio@$ISTIO_VERSION" && "$GO" mod tidy) \
+      || die "go get istio.io/istio@$ISTIO_VERSION failed"
+  fi
+  local want
+  want="$( (cd "$dir" && grep '^ISTIO_VERSION=' "$CLUSTER/versions.env"; cat go.mod go.sum meshsim/*.go; echo "$GOVER") | sha256sum | cut -d' ' -f1)"
+  if [[ $FORCE == 0 && -x "$BIN/pilot-discovery" && -x "$BIN/meshsim" && "$(cat "$BIN/.stamp-istio" 2>/dev/null)" == "$want" ]]; then
+    log "istiod and meshsim up to date in $BIN (stamp ${want:0:12})"
+    return
+  fi
+  mkdir -p "$BIN"
+  rm -f "$BIN/.stamp-istio"
+  local t=$(date +%s)
+  log "building istiod (istio.io/istio $ISTIO_VERSION) and meshsim into $BIN (cold: 6 min idle to 30 min on a busy 2-core machine; warm: 30-60 s)"
+  (cd "$dir" && "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" istio.io/istio/pilot/cmd/pilot-discovery ./meshsim) \
+    || die "building istiod/meshsim from istio.io/istio $ISTIO_VERSION failed"
+  echo "$want" >"$BIN/.stamp-istio"
+  log "istiod and meshsim built in $(( $(date +%s) - t ))s"
+}
+build_istio
+# --- end istio ----------------------------------------------------------------------------------
+
 # --- stamp -------------------------------------------------------------------------------------
+# (istio's pin and wrapper have their own stamp, .stamp-istio: a change there rebuilds only istiod/meshsim)
 stamp() {
-  (cd "$CLUSTER" && cat versions.env go/*/go.mod go/*/go.sum 2>/dev/null; echo "$GOVER") | sha256sum | cut -d' ' -f1
+  (cd "$CLUSTER" && grep -E '^(KUBERNETES|ETCD|KWOK)_VERSION=' versions.env; cat go/{kubernetes,etcd,kwok}/go.mod go/{kubernetes,etcd,kwok}/go.sum 2>/dev/null; echo "$GOVER") | sha256sum | cut -d' ' -f1
 }
 WANT="$(stamp)"
 ALL_BINS=("${K8S_TOOLS[@]}" etcd kwok)

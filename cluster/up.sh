@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Starts the local test cluster (idempotent): etcd, kube-apiserver (RBAC), kube-controller-manager,
 # kube-scheduler, kwok (fake nodes and pod status), the Istio metrics traffic source and Prometheus,
-# all on free loopback ports, with state in .cluster/ and binaries from .cluster-bin/. The Istio
-# and Gateway API CRDs come from .cluster-bin/crds/ (cluster/build.sh copies them from the pinned
-# modules).
+# istiod and meshsim (the mesh's simulated workloads and proxyless-gRPC callers), all on free
+# loopback ports, with state in .cluster/ and binaries from .cluster-bin/. The Istio and Gateway
+# API CRDs come from .cluster-bin/crds/ (cluster/build.sh copies them from the pinned modules).
 #
 #   bash cluster/up.sh        # or: npm run cluster:up
-#   source .cluster/env       # KUBECONFIG, PROMETHEUS_URL, TRAFFIC_URL
+#   source .cluster/env       # KUBECONFIG, PROMETHEUS_URL, TRAFFIC_URL, ISTIOD_*, MESHSIM_URL
 #   bash cluster/down.sh      # stop it
 #
 # Writes: .cluster/kubeconfig (admin, system:masters), .cluster/kubeconfig-restricted (user
@@ -93,6 +93,15 @@ read -r P_ETCD P_PEER P_API P_KCM P_SCHED P_PROM P_TRAFFIC < <("$NODE" -e '
     const s = net.createServer(); s.listen(0, "127.0.0.1", () => { out.push(s.address().port); socks.push(s); next(); });
   })();')
 [[ -n "$P_TRAFFIC" ]] || die "could not pick free ports"
+# --- istio: ports for istiod (HTTP /ready, plaintext xDS, monitoring/debug) and meshsim -----------
+read -r P_ISTIOD_HTTP P_ISTIOD_XDS P_ISTIOD_MON P_MESHSIM < <("$NODE" -e '
+  const net = require("node:net"); const n = 4; const out = []; const socks = [];
+  (function next() {
+    if (out.length === n) { socks.forEach((s) => s.close()); console.log(out.join(" ")); return; }
+    const s = net.createServer(); s.listen(0, "127.0.0.1", () => { out.push(s.address().port); socks.push(s); next(); });
+  })();')
+[[ -n "$P_MESHSIM" ]] || die "could not pick free ports for istiod and meshsim"
+# --- end istio ----------------------------------------------------------------------------------
 
 rand() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 ADMIN_TOKEN="$(rand)"
@@ -188,6 +197,9 @@ scrape_configs:
 - job_name: traffic-source
   static_configs:
   - targets: ['127.0.0.1:$P_TRAFFIC']
+- job_name: meshsim
+  static_configs:
+  - targets: ['127.0.0.1:$P_MESHSIM']
 EOF
 start prometheus prometheus --config.file "$S/prometheus.yml" --storage.tsdb.path "$S/prometheus" \
   --web.listen-address "127.0.0.1:$P_PROM" --storage.tsdb.retention.time 1d --log.level warn
@@ -211,7 +223,7 @@ T_API=$(elapsed)
 
 start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$S/kubeconfig" \
   --leader-elect=false \
-  --controllers deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller \
+  --controllers deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,endpointslice-controller \
   --bind-address 127.0.0.1 --secure-port "$P_KCM" --cert-dir "$S/pki/kcm" \
   --kube-api-qps 200 --kube-api-burst 400 --profiling=false
 start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$S/kubeconfig" --leader-elect=false \
@@ -246,7 +258,33 @@ EOF
 "${KUBECTL[@]}" wait --for condition=Established --timeout 60s \
   -f "$CRDS" >>"$S/logs/apply-crds.log" 2>&1 \
   || die "CRDs not Established: $(tail -5 "$S/logs/apply-crds.log")"
+# Established is not yet served: a new CRD's storage answers 429 "storage is (re)initializing" for a
+# moment, so wait until every CRD lists (clients that retry 429, like kubectl, would hide it).
+for res in $("${KUBECTL[@]}" get -f "$CRDS" -o jsonpath='{range .items[*]}{.spec.group}/{.spec.versions[?(@.storage==true)].name}/{.spec.names.plural}{"\n"}{end}'); do
+  for i in $(seq 1 150); do
+    code="$(curl -sk --max-time 2 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" "$API_URL/apis/$res?limit=1" || true)"
+    [[ "$code" == 200 ]] && break
+    [[ $i == 150 ]] && die "the CRD resource $res is not served (HTTP $code after 30 s)"
+    sleep 0.2
+  done
+done
 T_CRDS=$(elapsed)
+# --- istio: istiod, started as soon as the CRDs it watches are there ------------------------------
+# istiod as a plain process with the admin kubeconfig: plaintext xDS on loopback, no CA, no
+# webhooks, no injection; from an empty working directory (it looks for ./etc/istio/config/mesh
+# and ./var/lib/istio/inject and uses its defaults without them). See docs/test-cluster.md.
+"${KUBECTL[@]}" create namespace istio-system >"$S/logs/istio-system.log" 2>&1 \
+  || die "creating namespace istio-system failed: $(cat "$S/logs/istio-system.log")"
+mkdir -p "$S/istiod"
+T_ISTIOD0=$(elapsed)
+start istiod env -C "$S/istiod" POD_NAMESPACE=istio-system POD_NAME=istiod-local REVISION=default \
+  CLUSTER_ID=Kubernetes ENABLE_CA_SERVER=false PILOT_CERT_PROVIDER=none VALIDATION_WEBHOOK_CONFIG_NAME= \
+  INJECT_ENABLED=false \
+  "$BIN/pilot-discovery" discovery --kubeconfig "$S/kubeconfig" \
+  --httpAddr "127.0.0.1:$P_ISTIOD_HTTP" --grpcAddr "127.0.0.1:$P_ISTIOD_XDS" \
+  --monitoringAddr "127.0.0.1:$P_ISTIOD_MON" --secureGRPCAddr "" --httpsAddr "" \
+  --domain cluster.local --log_output_level default:warn
+# --- end istio ----------------------------------------------------------------------------------
 "${KUBECTL[@]}" wait --for condition=Ready --timeout 60s node/kwok-node-0 node/kwok-node-1 >"$S/logs/wait-nodes.log" 2>&1 \
   || die "kwok nodes not Ready: $(cat "$S/logs/wait-nodes.log")"
 wait_http prometheus "http://127.0.0.1:$P_PROM/-/ready" 30
@@ -259,6 +297,15 @@ until curl -sf --max-time 1 "http://127.0.0.1:$P_PROM/api/v1/query" --data-urlen
   (( $(date +%s) > deadline )) && die "prometheus did not scrape the traffic source within 30s"
   sleep 0.2
 done
+
+# --- istio: wait for istiod, then meshsim (its callers need istiod's xDS) ----------------------
+wait_http istiod "http://127.0.0.1:$P_ISTIOD_HTTP/ready" 60
+T_ISTIOD=$(elapsed)
+start meshsim "$BIN/meshsim" serve --kubeconfig "$S/kubeconfig" --listen "127.0.0.1:$P_MESHSIM" \
+  --xds "127.0.0.1:$P_ISTIOD_XDS"
+wait_http meshsim "http://127.0.0.1:$P_MESHSIM/ready" 60
+log "istiod ready at most $(awk -v a="$T_ISTIOD0" -v b="$T_ISTIOD" 'BEGIN { printf "%.1f", b - a }')s after its start, meshsim at $(elapsed)s"
+# --- end istio ----------------------------------------------------------------------------------
 check_alive
 
 cat >"$S/env" <<EOF
@@ -267,6 +314,11 @@ KUBECONFIG_RESTRICTED=$S/kubeconfig-restricted
 PROMETHEUS_URL=http://127.0.0.1:$P_PROM
 TRAFFIC_URL=http://127.0.0.1:$P_TRAFFIC
 KUBE_API_URL=$API_URL
+ISTIOD_URL=http://127.0.0.1:$P_ISTIOD_HTTP
+ISTIOD_XDS_ADDRESS=127.0.0.1:$P_ISTIOD_XDS
+ISTIOD_DEBUG_URL=http://127.0.0.1:$P_ISTIOD_MON
+MESHSIM_URL=http://127.0.0.1:$P_MESHSIM
+MESHSIM_BIN=$BIN/meshsim
 EOF
 
 rss=0
@@ -278,5 +330,6 @@ done <"$S/pids"
 log "ready in $(elapsed)s (binaries checked at ${T_BUILT}s, apiserver ready at ${T_API}s, CRDs established at ${T_CRDS}s); RSS $(( rss / 1024 )) MiB"
 log "apiserver  $API_URL (kubectl: $BIN/kubectl --kubeconfig $S/kubeconfig)"
 log "prometheus http://127.0.0.1:$P_PROM   traffic source http://127.0.0.1:$P_TRAFFIC"
+log "istiod     http://127.0.0.1:$P_ISTIOD_HTTP (xDS 127.0.0.1:$P_ISTIOD_XDS, debug http://127.0.0.1:$P_ISTIOD_MON)   meshsim http://127.0.0.1:$P_MESHSIM"
 log "state and logs in $S; stop with: bash cluster/down.sh"
 cat "$S/env"

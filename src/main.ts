@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import * as os from 'node:os'
 import { COMMANDS, readConfig, type Command, type Config } from './config/config.js'
+import { loadTimeZones } from './config/freeze-windows.js'
 import { INPUT, INPUT_DEFAULTS } from './config/input-names.js'
 import { KubeCluster } from './cluster/kube-cluster.js'
 import { loadKubeConfig } from './cluster/kubeconfig.js'
@@ -72,6 +73,7 @@ export async function run(env: NodeJS.ProcessEnv = process.env, overrides: Parti
     let config: Config
     let gateConfig: GateConfig
     try {
+      if (inputs[INPUT.freezeWindows]?.trim()) await loadTimeZones()
       config = { ...readConfig(inputs, env), ...overrides }
       gateConfig = parseGateConfig(inputs, env)
       for (const s of gateSecrets(gateConfig)) core.setSecret(s)

@@ -60,11 +60,18 @@ async function request(method: string, path: string, body?: unknown): Promise<In
 }
 
 async function apiJson<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await request(method, path, body)
-  let text = ''
-  for await (const chunk of res) text += chunk
-  if ((res.statusCode ?? 0) >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`)
-  return JSON.parse(text) as T
+  // A 429 (the API server busy, or a CRD's storage still starting) asks to come back: do so, a few times.
+  for (let attempt = 1; ; attempt++) {
+    const res = await request(method, path, body)
+    let text = ''
+    for await (const chunk of res) text += chunk
+    if (res.statusCode === 429 && attempt < 10) {
+      await new Promise((r) => setTimeout(r, 1000 * Math.min(Number(res.headers['retry-after']) || 1, 5)))
+      continue
+    }
+    if ((res.statusCode ?? 0) >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`)
+    return JSON.parse(text) as T
+  }
 }
 
 function basePath(groupVersion: string): string {

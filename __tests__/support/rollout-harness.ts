@@ -11,12 +11,13 @@ import type { KubeObject } from '../../src/kube/kube-object.js'
 import { loadKubeConfig } from '../../src/cluster/kubeconfig.js'
 import { makeCommandDeps } from '../../src/commands/command-deps.js'
 import { runCommand } from '../../src/commands/run-command.js'
-import { MemoryLog } from '../../src/commands/runtime.js'
+import { MemoryLog, type Clock } from '../../src/commands/runtime.js'
 import { readConfig } from '../../src/config/config.js'
 import { parseGateConfig } from '../../src/health/gate-config.js'
 import type { RunReport } from '../../src/report/run-report.js'
 import { stateOf } from '../../src/rollout/state-codec.js'
 import { loadTestEnv } from './test-cluster.js'
+import { loadTimeZones } from '../../src/config/freeze-windows.js'
 
 export interface RunOptions {
   holder?: string
@@ -25,6 +26,8 @@ export interface RunOptions {
   /** E.g. a short callDeadlineMs for tests that make the apiserver fail on purpose. */
   clusterOptions?: KubeClusterOptions
   onProgress?: (report: RunReport) => void
+  /** The run's clock (default: the system's), e.g. one that starts at a fixed instant. */
+  clock?: Clock
 }
 
 export interface RunOutcome {
@@ -41,6 +44,7 @@ export function testCluster(kubeconfigPath?: string, options?: KubeClusterOption
 
 /** Runs one command with the given inputs (as the runner would pass them) and returns its report. */
 export async function runAction(inputs: Record<string, string>, opts: RunOptions = {}): Promise<RunOutcome> {
+  if (inputs['freeze-windows']?.trim()) await loadTimeZones()
   const config = readConfig({ settle: '0s', interval: '1s', 'check-every': '0', ...inputs })
   const gateConfig = parseGateConfig({ 'check-every': '0', ...inputs }, process.env)
   const cluster = testCluster(opts.kubeconfigPath, opts.clusterOptions)
@@ -55,7 +59,8 @@ export async function runAction(inputs: Record<string, string>, opts: RunOptions
       signal: opts.signal ?? new AbortController().signal,
       holder: opts.holder ?? `test ${process.pid} ${Math.random().toString(36).slice(2, 8)}`,
       cwd: inputs.cwd ?? process.cwd(),
-      onProgress: opts.onProgress
+      onProgress: opts.onProgress,
+      clock: opts.clock
     })
   )
   return { report, log, cluster }

@@ -57,6 +57,12 @@ export interface TestEnv {
   prometheusUrl: string
   /** Traffic source control API, e.g. http://127.0.0.1:41235. '' if unknown. */
   trafficUrl: string
+  /** meshsim's HTTP API (callers through istiod's xDS, simulated workloads, /metrics). '' if unknown. */
+  meshsimUrl: string
+  /** The meshsim binary (for `meshsim analyze`). '' if unknown. */
+  meshsimBin: string
+  /** istiod's debug/monitoring address (/debug/connections, /debug/config_dump). '' if unknown. */
+  istiodDebugUrl: string
 }
 
 function parseEnvFile(file: string): Record<string, string> {
@@ -78,7 +84,10 @@ export function loadTestEnv(): TestEnv {
       kubeconfigPath: e.ISTIO_CANARY_TEST_KUBECONFIG,
       restrictedKubeconfigPath: e.ISTIO_CANARY_TEST_RESTRICTED_KUBECONFIG ?? '',
       prometheusUrl: e.ISTIO_CANARY_TEST_PROMETHEUS_URL ?? '',
-      trafficUrl: e.ISTIO_CANARY_TEST_TRAFFIC_URL ?? ''
+      trafficUrl: e.ISTIO_CANARY_TEST_TRAFFIC_URL ?? '',
+      meshsimUrl: e.ISTIO_CANARY_TEST_MESHSIM_URL ?? '',
+      meshsimBin: e.ISTIO_CANARY_TEST_MESHSIM_BIN ?? '',
+      istiodDebugUrl: e.ISTIO_CANARY_TEST_ISTIOD_DEBUG_URL ?? ''
     }
     return cachedEnv
   }
@@ -94,7 +103,10 @@ export function loadTestEnv(): TestEnv {
     kubeconfigPath: v.KUBECONFIG,
     restrictedKubeconfigPath: v.KUBECONFIG_RESTRICTED ?? '',
     prometheusUrl: v.PROMETHEUS_URL ?? '',
-    trafficUrl: v.TRAFFIC_URL ?? ''
+    trafficUrl: v.TRAFFIC_URL ?? '',
+    meshsimUrl: v.MESHSIM_URL ?? '',
+    meshsimBin: v.MESHSIM_BIN ?? '',
+    istiodDebugUrl: v.ISTIOD_DEBUG_URL ?? ''
   }
   return cachedEnv
 }
@@ -728,4 +740,138 @@ function fetchOk(url: string, o: { ca: Buffer; token: string }): Promise<boolean
       resolve(false)
     })
   })
+}
+
+// ------------------------------------------------------------------------------------------------
+// The mesh: istiod + meshsim (cluster/go/istio/meshsim)
+//
+// Every Ready pod of a namespace labelled istio-injection=enabled is played by meshsim: a gRPC
+// server that answers as that pod. Callers send real RPCs at a bounded rate, either through gRPC's
+// proxyless xDS client fed by istiod (mode "xds": VirtualService weights, DestinationRule subsets
+// and endpoints decide where each call lands) or to a random ready pod of the Service (mode
+// "plain": no sidecar). Their outcomes are counted as Istio's metrics (reporter="source" for what
+// callers saw, "destination" for what workloads answered) and kept per call for exact splits.
+
+/** Pod annotation: fraction of calls a simulated workload answers with an error (0..1). */
+export const ERROR_RATIO_ANNOTATION = 'sim.istio-canary/error-ratio'
+/** Pod annotation: HTTP-like code of those errors (default 500; 503 is retried by Istio's default policy). */
+export const ERROR_CODE_ANNOTATION = 'sim.istio-canary/error-code'
+/** Pod annotation: Go duration added to every call ("250ms"). */
+export const LATENCY_ANNOTATION = 'sim.istio-canary/latency'
+
+export interface CallerConfig {
+  /** Service name in the caller's namespace. */
+  service: string
+  /** Service port (default 80). */
+  port?: number
+  /** Calls per second (0 < rps <= 500). */
+  rps: number
+  /** 'xds' (default): through istiod's routing; 'plain': a random ready pod, no sidecar. */
+  mode?: 'xds' | 'plain'
+  /** Per-call deadline (default 2000). */
+  timeoutMs?: number
+}
+
+export interface CallEntry {
+  /** Start, unix ms. */
+  t: number
+  ms: number
+  /** HTTP-like response_code. */
+  code: number
+  /** gRPC status code. */
+  grpc: number
+  /** Envoy-like response_flags ("-", "NR", "NC", "UH", "UF", "UT"). */
+  flags: string
+  pod?: string
+  workload?: string
+  version?: string
+}
+
+export interface CallerStats {
+  namespace: string
+  name: string
+  target: string
+  sent: number
+  failed: number
+  dropped: number
+  errors: Record<string, number>
+  /** workload ('' = no workload answered) -> response_code -> calls in [since, until). */
+  byWorkload: Record<string, Record<string, number>>
+  entries?: CallEntry[]
+}
+
+async function meshsimCall(method: string, pathPart: string, body?: unknown): Promise<Response> {
+  const url = `${need(loadTestEnv().meshsimUrl, 'the meshsim URL')}${pathPart}`
+  return fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : undefined, body: body ? JSON.stringify(body) : undefined })
+}
+
+/** Starts (or restarts, with fresh counters) caller `name` in `namespace`. */
+export async function startCaller(namespace: string, name: string, config: CallerConfig): Promise<void> {
+  const res = await meshsimCall('PUT', `/callers/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`, config)
+  if (!res.ok) throw new Error(`startCaller ${namespace}/${name}: ${res.status} ${await res.text()}`)
+}
+
+/** Stops a caller. Missing is not an error. */
+export async function stopCaller(namespace: string, name: string): Promise<void> {
+  const res = await meshsimCall('DELETE', `/callers/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`)
+  if (!res.ok && res.status !== 404) throw new Error(`stopCaller ${namespace}/${name}: ${res.status} ${await res.text()}`)
+}
+
+/** A caller's totals, and its calls that started in [since, until) (unix ms; 0 = open). */
+export async function callerStats(namespace: string, name: string, opts: { since?: number; until?: number; entries?: boolean } = {}): Promise<CallerStats> {
+  const q = new URLSearchParams({ since: String(opts.since ?? 0), until: String(opts.until ?? 0), entries: opts.entries ? '1' : '0' })
+  const res = await meshsimCall('GET', `/callers/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}?${q}`)
+  if (!res.ok) throw new Error(`callerStats ${namespace}/${name}: ${res.status} ${await res.text()}`)
+  return (await res.json()) as CallerStats
+}
+
+/** Calls answered by each workload (any code) and calls that failed (code >= 500 or no workload). */
+export function splitOf(stats: Pick<CallerStats, 'byWorkload'>): { total: number; failed: number; byWorkload: Record<string, number> } {
+  let total = 0
+  let failed = 0
+  const byWorkload: Record<string, number> = {}
+  for (const [workload, codes] of Object.entries(stats.byWorkload)) {
+    for (const [code, n] of Object.entries(codes)) {
+      total += n
+      if (workload === '' || Number(code) >= 500) failed += n
+      if (workload !== '') byWorkload[workload] = (byWorkload[workload] ?? 0) + n
+    }
+  }
+  return { total, failed, byWorkload }
+}
+
+/** The pods meshsim plays right now (ns/pod -> listener). */
+export async function meshWorkloads(): Promise<Array<{ pod: string; namespace: string; workload: string; ip: string; listen: string }>> {
+  const res = await meshsimCall('GET', '/workloads')
+  if (!res.ok) throw new Error(`meshWorkloads: ${res.status} ${await res.text()}`)
+  return ((await res.json()) as { workloads: Array<{ pod: string; namespace: string; workload: string; ip: string; listen: string }> }).workloads
+}
+
+export interface AnalysisMessage {
+  code: string
+  level: 'Error' | 'Warning' | 'Info'
+  origin?: string
+  message: string
+}
+
+/**
+ * Istio's own verdict on a namespace: the analyzers `istioctl analyze` runs (built from the pinned
+ * istio.io/istio), against the live apiserver. Returns every message and the exit code (1 when
+ * one is an Error).
+ */
+export async function analyzeNamespace(namespace: string): Promise<{ messages: AnalysisMessage[]; exitCode: number; stderr: string }> {
+  const env = loadTestEnv()
+  const args = ['analyze', '--kubeconfig', env.kubeconfigPath, '--namespace', namespace, '--output', 'json']
+  const child = spawn(need(env.meshsimBin, 'the meshsim binary'), args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const exitCode = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code) => resolve(code ?? -1))
+  })
+  if (exitCode !== 0 && exitCode !== 1) throw new Error(`meshsim analyze ${namespace} failed (exit ${exitCode}): ${stderr}`)
+  const out = JSON.parse(stdout) as { messages: AnalysisMessage[] }
+  return { messages: out.messages, exitCode, stderr }
 }

@@ -9,7 +9,9 @@ import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideM
 import { planCommand } from '../rollout/command-plan.js'
 import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
+import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
+import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
@@ -76,6 +78,11 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     supersede: config.supersede
   })
   if (plan.kind === 'refuse') throw new PreflightError(plan.message)
+  if (config.command === 'promote' && state && (state.phase === 'paused' || state.phase === 'progressing')) {
+    versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
+    const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
+    if (early) throw new PreflightError(early)
+  }
   if (config.command !== 'deploy') {
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
@@ -171,6 +178,9 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     existingState: resuming ? state : undefined
   })
 
+  // A resumed rollout passed this guard when it started.
+  if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
+
   const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
@@ -215,6 +225,14 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     canaryManifest: manifest,
     warnings
   }
+}
+
+/** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
+function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
+  const decision = decideVersionOrder({ stable, canary, order: config.versionOrder, allowDowngrade: config.allowDowngrade, target: `VirtualService ${quote(target)}` })
+  if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
+  if (decision.kind === 'downgrade') warnings.push(decision.note)
+  else if (decision.note) deps.log.info(decision.note)
 }
 
 interface RedeployView {

@@ -1,10 +1,12 @@
 import { FIELD_MANAGER, type Cluster } from '../cluster/cluster.js'
 import { DriftError, FencedError, RollbackIncompleteError } from '../errors.js'
 import { errorText, formatNumber } from '../format.js'
+import { formatDuration } from '../config/duration.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
+import { effectiveMinSoak } from '../rollout/soak.js'
 import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
 import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
@@ -31,6 +33,8 @@ export interface ExecutorOptions {
   checkEveryMs: number
   settleMs: number
   progressDeadlineMs: number
+  /** This run's min-soak input; the larger of it and the one the state recorded applies. 0: none. */
+  minSoakSeconds: number
   gates: HealthGate[]
   policy: GatePolicy
   /** Records, per evaluation, the share of the canary's requests from callers outside the mesh. */
@@ -70,7 +74,7 @@ export class RolloutExecutor {
   /** Drives the rollout until it is paused or ends. Failures roll back; the rollback's failure throws. */
   async run(): Promise<RolloutState> {
     for (let guard = 0; guard < 1000; guard++) {
-      const action = nextAction(this.state)
+      const action = nextAction(this.state, { nowMs: this.o.clock.now(), minSoakSeconds: effectiveMinSoak(this.state, this.o.minSoakSeconds) })
       if (action.kind === 'done') return this.state
       try {
         switch (action.kind) {
@@ -82,6 +86,9 @@ export class RolloutExecutor {
             break
           case 'bake':
             await this.bake()
+            break
+          case 'soak':
+            await this.soak(action.untilMs)
             break
           case 'pause':
             await this.commitState(reduce(this.state, { type: 'paused', at: this.now() }))
@@ -194,6 +201,30 @@ export class RolloutExecutor {
       if (wakeAt > now) await clock.sleep(wakeAt - now, signal)
       first = false
       if ((await this.judge('bake', { final })) !== 'continue') return
+    }
+  }
+
+  /**
+   * The schedule's last step is 100 % but the minimum soak is not met: stay at the current weight and
+   * evaluate the gates every check period, as in a bake, until `untilMs`. A failed evaluation ends
+   * this call so the planner judges the soak again (it starts over after a failure); the policy's
+   * rollback and pause apply as in any bake.
+   */
+  private async soak(untilMs: number): Promise<void> {
+    const { clock, signal } = this.o
+    const every = Math.max(1000, Math.min(this.o.checkEveryMs, this.o.intervalMs))
+    if (untilMs > clock.now()) {
+      this.o.log.info(
+        `Holding at ${this.state.canaryWeight}% until the minimum soak (min-soak ${formatDuration(effectiveMinSoak(this.state, this.o.minSoakSeconds))}) is met: promotion to 100% from ${iso(untilMs)}`
+      )
+    }
+    for (;;) {
+      const now = clock.now()
+      const wakeAt = untilMs > now ? Math.min(now + every, untilMs) : now + every
+      await clock.sleep(wakeAt - now, signal)
+      const failedBefore = this.state.failedChecks
+      const decision = await this.judge('bake', { final: false })
+      if (decision !== 'continue' || this.state.failedChecks > failedBefore || clock.now() >= untilMs) return
     }
   }
 

@@ -7,6 +7,8 @@ import type { RunReport } from '../report/run-report.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
 import { preflightWaitingForLock, takeLock } from './lock-wait.js'
+import { freezeRefusal } from '../config/freeze-windows.js'
+import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import type { Preflight } from './preflight.js'
 import { errorText } from '../format.js'
 import { RolloutExecutor } from './rollout-executor.js'
@@ -47,7 +49,17 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     const { version, deployment } = pre.alreadyStable
     return finish({ ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version }, deps, pre.state, 'unchanged')
   }
+  if (config.command === 'deploy' || config.command === 'promote') {
+    // Before the lock: a refused run writes nothing, not even a Lease.
+    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
+    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
+  }
   if (config.dryRun) return dryRun(config, deps, pre, report)
+  if (config.command === 'deploy' || config.command === 'promote') {
+    // Before the lock: a refused run writes nothing, not even a Lease.
+    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
+    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
+  }
   const situation: CommandSituation = {
     command: config.command,
     state: pre.state,
@@ -161,10 +173,15 @@ function commandState(
         schedule: config.steps,
         epoch,
         startedBy: by,
-        commit: deps.commit
+        commit: deps.commit,
+        minSoakSeconds: config.minSoakSeconds
       })
-    case 'promote':
+    case 'promote': {
+      // Checked again under the lock: the state may have moved since preflight read it.
+      const early = soakRefusal(state!, deps.clock.now(), effectiveMinSoak(state!, config.minSoakSeconds), config.full)
+      if (early) throw new PreflightError(early)
       return reduce(state!, { type: 'promote-requested', at, full: config.full, by })
+    }
     case 'abort':
       return reduce(state!, { type: 'abort-requested', at, reason: 'aborted by request', by })
     default:
@@ -240,6 +257,7 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
       checkEveryMs: deps.checkEveryMs,
       settleMs: config.settleSeconds * 1000,
       progressDeadlineMs: config.progressDeadlineSeconds * 1000,
+      minSoakSeconds: config.minSoakSeconds,
       gates: deps.gates,
       policy: deps.policy,
       outsideMesh: deps.outsideMesh,

@@ -7,6 +7,8 @@ import { readBoolean } from './boolean.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
+import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
+import { VERSION_ORDERS, type VersionOrder } from '../rollout/version-order.js'
 
 export { COMMANDS, type Command }
 export const RETIRE_MODES = ['scale-down', 'delete', 'keep'] as const
@@ -57,6 +59,14 @@ export interface Config {
   lockWaitSeconds: number
   /** Overall deadline of the run; undefined: none (the job's timeout-minutes applies). */
   timeoutSeconds?: number
+  /** How the new version must compare with the stable one (deploy and promote). */
+  versionOrder: VersionOrder
+  /** Lets a version that is not newer than the stable one through (the report says it was a downgrade). */
+  allowDowngrade: boolean
+  /** Times during which deploy and promote refuse; [] when none. */
+  freezeWindows: FreezeWindow[]
+  /** Traffic time with gates passing the canary needs before 100 %; 0: none. */
+  minSoakSeconds: number
   /** Things worth telling the user that do not stop the run. */
   warnings: string[]
 }
@@ -129,6 +139,20 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const timeoutValue = optional(INPUT.timeout)
   const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
 
+  const versionOrder = oneOf(INPUT.versionOrder, get(INPUT.versionOrder), VERSION_ORDERS)
+  const allowDowngrade = readBoolean(INPUT.allowDowngrade, get(INPUT.allowDowngrade))
+  // Untrimmed, so the line numbers in its errors are the user's.
+  const freezeWindows = parseFreezeWindows(inputs[INPUT.freezeWindows] ?? '')
+  const minSoakValue = optional(INPUT.minSoak)
+  const minSoakSeconds = minSoakValue === undefined ? 0 : parseDuration(INPUT.minSoak, minSoakValue)
+  if (minSoakSeconds > 0 && command === 'deploy' && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
+    throw inputError(
+      INPUT.minSoak,
+      `'steps' is "${get(INPUT.steps)}": the canary gets no traffic before 100 %, so it can never soak; add a step below 100, like "10,100", or leave 'min-soak' empty`,
+      minSoakValue!
+    )
+  }
+
   const retire = oneOf(INPUT.retire, get(INPUT.retire), RETIRE_MODES)
   const onCancel = oneOf(INPUT.onCancel, get(INPUT.onCancel), ON_CANCEL_MODES)
   const kubeconfig = readKubeconfig(optional(INPUT.kubeconfig))
@@ -181,6 +205,10 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     lockDurationSeconds,
     lockWaitSeconds,
     ...(timeoutSeconds !== undefined && { timeoutSeconds }),
+    versionOrder,
+    allowDowngrade,
+    freezeWindows,
+    minSoakSeconds,
     warnings
   }
 }

@@ -25,7 +25,11 @@ export const INPUT = {
   onCancel: 'on-cancel',
   lockDuration: 'lock-duration',
   lockWait: 'lock-wait',
-  timeout: 'timeout'
+  timeout: 'timeout',
+  versionOrder: 'version-order',
+  allowDowngrade: 'allow-downgrade',
+  freezeWindows: 'freeze-windows',
+  minSoak: 'min-soak'
 } as const
 
 /** One of the core input names. */
@@ -46,5 +50,7 @@ export const INPUT_DEFAULTS = {
   [INPUT.retry]: 'false',
   [INPUT.onCancel]: 'rollback',
   [INPUT.lockDuration]: '2m',
-  [INPUT.lockWait]: '0'
+  [INPUT.lockWait]: '0',
+  [INPUT.versionOrder]: 'semver',
+  [INPUT.allowDowngrade]: 'false'
 } as const satisfies Partial<Record<InputName, string>>

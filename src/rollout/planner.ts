@@ -1,3 +1,4 @@
+import { soakStatus } from './soak.js'
 import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutState, Step } from './types.js'
 
 /**
@@ -15,6 +16,11 @@ export type Action =
   | { kind: 'shift'; weight: number; stepIndex: number }
   /** Bake at the current weight and evaluate the gates until the step is decided. */
   | { kind: 'bake'; weight: number; stepIndex: number }
+  /**
+   * The next step is 100 % but the minimum soak is not met: keep baking at the current weight, the
+   * gates evaluated as in a bake, until `untilMs` (a non-passing evaluation moves it later).
+   */
+  | { kind: 'soak'; weight: number; stepIndex: number; untilMs: number }
   /** Stop at a pause step: persist `paused` and end the run successfully. */
   | { kind: 'pause'; stepIndex: number }
   /** 100 % is on the canary: remove the stable destination, then its subset, then retire it. */
@@ -72,6 +78,7 @@ export interface NewRolloutInput {
   epoch: number
   startedBy?: string
   commit?: string
+  minSoakSeconds?: number
 }
 
 /** The state of a rollout that has just taken the lock: nothing shifted yet. */
@@ -96,12 +103,19 @@ export function newRollout(input: NewRolloutInput): RolloutState {
     updatedAt: input.at,
     startedBy: input.startedBy,
     ...(input.commit ? { commit: input.commit } : {}),
+    ...(input.minSoakSeconds ? { minSoakSeconds: input.minSoakSeconds } : {}),
     history: [{ at: input.at, kind: 'started', canaryWeight: 0, by: input.startedBy }]
   }
 }
 
-/** Decide the next action from the state alone. */
-export function nextAction(state: RolloutState): Action {
+/** The minimum soak before 100 %, and the time it is judged at. */
+export interface SoakRule {
+  nowMs: number
+  minSoakSeconds: number
+}
+
+/** Decide the next action from the state (and, with a soak rule, the time). */
+export function nextAction(state: RolloutState, soak?: SoakRule): Action {
   switch (state.phase) {
     case 'promoted':
     case 'rolled-back':
@@ -130,6 +144,11 @@ export function nextAction(state: RolloutState): Action {
       }
       const step = schedule[next]
       if (step.kind === 'pause') return { kind: 'pause', stepIndex: next }
+      if (step.weight === 100 && soak && soak.minSoakSeconds > 0 && state.canaryWeight > 0) {
+        const s = soakStatus(state.history, soak.nowMs, soak.minSoakSeconds)
+        // No stretch now (the last evaluation failed): bake one check period and judge again.
+        if (!s.met) return { kind: 'soak', weight: state.canaryWeight, stepIndex, untilMs: s.readyAtMs ?? soak.nowMs }
+      }
       return { kind: 'shift', weight: step.weight, stepIndex: next }
     }
   }

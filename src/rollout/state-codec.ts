@@ -222,6 +222,7 @@ const stateShape: Check = shape({
   updatedAt: str,
   startedBy: optional(str),
   commit: optional(str),
+  minSoakSeconds: optional(int(0)),
   reason: optional(str),
   result: optional(oneOf(RESULTS)),
   history: list(event),

@@ -146,6 +146,8 @@ export interface RolloutState {
   startedBy?: string
   /** The commit being released (the deploy run's GITHUB_SHA): later promote/abort runs report on its PR. */
   commit?: string
+  /** The deploy run's min-soak in seconds: later runs apply the larger of it and their own input. */
+  minSoakSeconds?: number
   /** Terminal or pause reason, for the reports. */
   reason?: string
   result?: Result

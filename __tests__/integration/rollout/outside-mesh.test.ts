@@ -104,7 +104,8 @@ describe('callers outside the mesh', () => {
     // Figures for the closing note, not assertions.
     console.log(`outside-mesh: stable share warned ${warnedShare(report.warnings)} % (configured 25 %); canary shares per evaluation ${shares.map((x) => x?.percent).join(', ')} % (configured 50 %)`)
     const md = renderReport(report)
-    expect(md).toMatch(/\| 1 \| 50 % \|.*outside the mesh: (49\.\d+|50(\.\d+)?) % of canary requests/)
+    // The Markdown keeps a number and its unit together with a no-break space.
+    expect(md).toMatch(/\| 1 \| 50\s% \|.*outside the mesh: (49\.\d+|50(\.\d+)?)\s% of canary requests/)
     expect(md).toContain(warning.slice(0, 60))
     expect(renderPlainLog(report)).toMatch(/step 1: 50 % .*; outside the mesh: (49\.\d+|50(\.\d+)?) % of canary requests/)
   })

@@ -100,6 +100,7 @@ function executor(cluster: MemoryCluster, state: RolloutState, gate: HealthGate,
     checkEveryMs: 30_000,
     settleMs: 0,
     progressDeadlineMs: 60_000,
+    minSoakSeconds: 0,
     gates: [gate],
     policy,
     waitForCanary: async () => undefined

@@ -2,6 +2,9 @@ import { ConfigError } from '../../../src/errors.js'
 import { readBoolean } from '../../../src/config/boolean.js'
 import { readConfig, splitList } from '../../../src/config/config.js'
 import { INPUT, INPUT_DEFAULTS } from '../../../src/config/input-names.js'
+import { loadTimeZones } from '../../../src/config/freeze-windows.js'
+
+beforeAll(loadTimeZones)
 
 /** The inputs as the runner gives them: every core input present, '' when not set. */
 function inputs(set: Record<string, string> = {}): Record<string, string> {
@@ -54,6 +57,10 @@ describe('readConfig defaults', () => {
       onCancel: 'rollback',
       lockDurationSeconds: 120,
       lockWaitSeconds: 0,
+      versionOrder: 'semver',
+      allowDowngrade: false,
+      freezeWindows: [],
+      minSoakSeconds: 0,
       warnings: []
     })
   })
@@ -89,7 +96,11 @@ describe('readConfig defaults', () => {
         'on-cancel': 'freeze',
         'lock-duration': '15s',
         'lock-wait': '10m',
-        timeout: '50m'
+        timeout: '50m',
+        'version-order': ' none ',
+        'allow-downgrade': 'true',
+        'freeze-windows': '\n  Fri 16:00 - Mon 08:00 Europe/Berlin \n',
+        'min-soak': ' 30m '
       })
     )
     expect(config).toEqual({
@@ -116,6 +127,12 @@ describe('readConfig defaults', () => {
       lockDurationSeconds: 15,
       lockWaitSeconds: 600,
       timeoutSeconds: 3000,
+      versionOrder: 'none',
+      allowDowngrade: true,
+      freezeWindows: [
+        { kind: 'weekly', text: 'Fri 16:00 - Mon 08:00 Europe/Berlin', line: 2, zone: 'Europe/Berlin', start: { weekday: 5, hour: 16, minute: 0 }, end: { weekday: 1, hour: 8, minute: 0 } }
+      ],
+      minSoakSeconds: 1800,
       warnings: []
     })
   })
@@ -198,7 +215,20 @@ describe('readConfig errors', () => {
     ['an unknown on-cancel mode', { 'on-cancel': 'ignore' }, `Input 'on-cancel' is invalid: expected one of rollback, freeze (got "ignore").`],
     ['dry-run: yes', { 'dry-run': 'yes' }, `Input 'dry-run' is invalid: expected true or false (got "yes").`],
     ['full: 1', { command: 'promote', full: '1' }, `Input 'full' is invalid: expected true or false (got "1").`],
-    ['supersede: tRUE', { supersede: 'tRUE' }, `Input 'supersede' is invalid: expected true or false (got "tRUE").`]
+    ['supersede: tRUE', { supersede: 'tRUE' }, `Input 'supersede' is invalid: expected true or false (got "tRUE").`],
+    ['an unknown version order', { 'version-order': 'calver' }, `Input 'version-order' is invalid: expected one of semver, none (got "calver").`],
+    ['allow-downgrade: yes', { 'allow-downgrade': 'yes' }, `Input 'allow-downgrade' is invalid: expected true or false (got "yes").`],
+    [
+      'a freeze window without a time zone',
+      { 'freeze-windows': 'Fri 16:00 - Mon 08:00' },
+      `Input 'freeze-windows' is invalid: line 1: expected one window per line: a weekly range like "Fri 16:00 - Mon 08:00 Europe/Berlin", or a date range like "2026-12-24 - 2027-01-02 Europe/Berlin" (whole days, the end date included) or "2026-12-24 12:00 - 2027-01-02 08:00 UTC" (got "Fri 16:00 - Mon 08:00").`
+    ],
+    ['a min-soak in words', { 'min-soak': 'half an hour' }, `Input 'min-soak' is invalid: expected a duration like "30s", "1m30s", "1.5s" or "1500ms" (got "half an hour").`],
+    [
+      'a min-soak with no step below 100',
+      { 'min-soak': '30m', steps: '100' },
+      `Input 'min-soak' is invalid: 'steps' is "100": the canary gets no traffic before 100 %, so it can never soak; add a step below 100, like "10,100", or leave 'min-soak' empty (got "30m").`
+    ]
   ])('rejects %s', (_, set, message) => {
     expect(errorOf(() => readConfig(inputs(set))).message).toBe(message)
   })
