@@ -19,7 +19,16 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { console: 'readonly', process: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly', fetch: 'readonly' } },
+    languageOptions: {
+      globals: {
+        console: 'readonly',
+        process: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+        fetch: 'readonly'
+      }
+    },
     rules: {
       'max-lines-per-function': ['warn', { max: 80, skipBlankLines: true, skipComments: true }],
       // Inputs and Markdown are checked for control characters on purpose, to refuse or strip them.
@@ -37,8 +46,16 @@ export default tseslint.config(
     files: ['__tests__/**', 'scripts/**'],
     rules: { 'max-lines-per-function': 'off', '@typescript-eslint/no-explicit-any': 'off' }
   },
-  never(['src/rollout/**'], [...ADAPTERS, ...RUNNER], 'rollout/ is the pure core: it decides over splits and results, it does not fetch, route, report or know the runner.'),
-  never(['src/kube/**'], ['**/cluster/**', '**/config/**', '**/rollout/**', '**/traffic/**', '**/health/**', '**/report/**', '**/commands/**', ...RUNNER], 'kube/ is the ground floor: it imports nothing of ours.'),
+  never(
+    ['src/rollout/**'],
+    [...ADAPTERS, ...RUNNER],
+    'rollout/ is the pure core: it decides over splits and results, it does not fetch, route, report or know the runner.'
+  ),
+  never(
+    ['src/kube/**'],
+    ['**/cluster/**', '**/config/**', '**/rollout/**', '**/traffic/**', '**/health/**', '**/report/**', '**/commands/**', ...RUNNER],
+    'kube/ is the ground floor: it imports nothing of ours.'
+  ),
   never(['src/config/**'], ['**/cluster/**'], 'parsing inputs never needs the cluster.'),
   never(['src/traffic/**'], ['**/health/**'], 'routing does not depend on judging.'),
   never(['src/report/**'], ['**/cluster/**'], 'a report renders recorded history, it does not query.')

@@ -120,7 +120,9 @@ export class MemoryCluster implements Cluster {
 
   /** Every stored object of `kind` in `namespace`. */
   list(kind: string, namespace: string): KubeObject[] {
-    return [...this.objects.values()].filter((o) => o.kind === kind && (o.metadata.namespace ?? 'default') === namespace).map((o) => structuredClone(o))
+    return [...this.objects.values()]
+      .filter((o) => o.kind === kind && (o.metadata.namespace ?? 'default') === namespace)
+      .map((o) => structuredClone(o))
   }
 }
 

@@ -75,7 +75,12 @@ export function writeManifest(text: string, name = 'deployment.yaml'): string {
 }
 
 /** The VirtualService / DestinationRule as stored, with the parts the action owns or the server sets removed. */
-export async function snapshot(cluster: KubeCluster, kind: 'VirtualService' | 'DestinationRule', ns: string, name: string): Promise<KubeObject> {
+export async function snapshot(
+  cluster: KubeCluster,
+  kind: 'VirtualService' | 'DestinationRule',
+  ns: string,
+  name: string
+): Promise<KubeObject> {
   const obj = await cluster.getIstio(kind, ns, name)
   if (!obj) throw new Error(`${kind} ${ns}/${name} not found`)
   return obj

@@ -69,7 +69,8 @@ export function makeCommandDeps(input: CommandDepsInput): CommandDeps {
     gates: [new KubernetesGate(cluster), ...buildGates(gateConfig)],
     policy: gateConfig.policy,
     outsideMesh: buildOutsideMeshProbe(gateConfig),
-    checkEveryMs: (gateConfig.checkEverySeconds > 0 ? Math.min(gateConfig.checkEverySeconds, config.intervalSeconds) : config.intervalSeconds) * 1000,
+    checkEveryMs:
+      (gateConfig.checkEverySeconds > 0 ? Math.min(gateConfig.checkEverySeconds, config.intervalSeconds) : config.intervalSeconds) * 1000,
     holder: input.holder,
     runUrl: input.runUrl,
     commit: input.commit,

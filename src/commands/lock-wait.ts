@@ -33,7 +33,11 @@ function wantsWait(config: Config): boolean {
  * Preflight; with `lock-wait`, a preflight that fails while another run holds the lock (e.g. "the
  * VirtualService is mid-rollout") waits for that run and is judged again. Throws what preflight throws.
  */
-export async function preflightWaitingForLock(config: Config, deps: CommandDeps, deadline = deps.clock.now() + config.lockWaitSeconds * 1000): Promise<Preflight> {
+export async function preflightWaitingForLock(
+  config: Config,
+  deps: CommandDeps,
+  deadline = deps.clock.now() + config.lockWaitSeconds * 1000
+): Promise<Preflight> {
   for (;;) {
     try {
       return await preflight(config, deps)
@@ -54,7 +58,11 @@ export async function preflightWaitingForLock(config: Config, deps: CommandDeps,
  * holds under it (made again when the rollout state moved before we got the lock), or the error
  * that ends the run with nothing changed: LockedError, or the new preflight's error.
  */
-export async function takeLock(config: Config, deps: CommandDeps, first: Preflight): Promise<LockTaken | { error: unknown; pre: Preflight }> {
+export async function takeLock(
+  config: Config,
+  deps: CommandDeps,
+  first: Preflight
+): Promise<LockTaken | { error: unknown; pre: Preflight }> {
   const deadline = deps.clock.now() + config.lockWaitSeconds * 1000
   let pre = first
   for (let round = 0; ; round++) {
@@ -67,7 +75,13 @@ export async function takeLock(config: Config, deps: CommandDeps, first: Preflig
       if (!wantsWait(config)) return { error: err, pre }
       try {
         if (!(await waitWhileHeld(config, deps, lock, deadline))) {
-          return { error: new LockedError(`${err.message} Waited ${formatDuration(config.lockWaitSeconds)} (input 'lock-wait') without getting it.`, err.holder), pre }
+          return {
+            error: new LockedError(
+              `${err.message} Waited ${formatDuration(config.lockWaitSeconds)} (input 'lock-wait') without getting it.`,
+              err.holder
+            ),
+            pre
+          }
         }
         pre = await preflightWaitingForLock(config, deps, deadline)
       } catch (waitErr) {

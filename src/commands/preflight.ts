@@ -229,7 +229,13 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
 function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
-  const decision = decideVersionOrder({ stable, canary, order: config.versionOrder, allowDowngrade: config.allowDowngrade, target: `VirtualService ${quote(target)}` })
+  const decision = decideVersionOrder({
+    stable,
+    canary,
+    order: config.versionOrder,
+    allowDowngrade: config.allowDowngrade,
+    target: `VirtualService ${quote(target)}`
+  })
   if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
   if (decision.kind === 'downgrade') warnings.push(decision.note)
   else if (decision.note) deps.log.info(decision.note)
@@ -259,7 +265,9 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   const drName = config.destinationRule ?? state?.destinationRule
   const stable =
     serving !== undefined &&
-    r.drs.some((dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version)
+    r.drs.some(
+      (dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version
+    )
   const lastOfVersion = state && ['rolled-back', 'aborted'].includes(state.phase) && state.canary.version === r.version
   const facts = {
     version: r.version,
@@ -273,7 +281,8 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   if (!stable && !lastOfVersion) return decideRedeploy({ ...facts, changes: [] })
   // A rolled-back release is compared with the Deployment that rollout used (scaled to 0 since).
   const name = stable ? manifest.metadata.name : state!.canary.deployment
-  if (name !== manifest.metadata.name) return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
+  if (name !== manifest.metadata.name)
+    return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
   await requireAccess(deps, namespace, [{ verb: 'patch', group: 'apps', resource: 'deployments', namespace }])
   const live = await cluster.getDeployment(namespace, name)
   if (!live) return decideRedeploy({ ...facts, changes: undefined })
@@ -300,7 +309,10 @@ async function findStableDeployment(
   const stableSubsetLabels = stableDr ? findSubset(stableDr, topology.stableSubset)?.labels : undefined
   const deployments = await cluster.listDeployments(namespace)
   const stableDeployments = deployments.filter(
-    (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && selectsPods(stableSubsetLabels, d.spec?.template?.metadata?.labels ?? {})
+    (d) =>
+      d.metadata.name !== canaryDeployment &&
+      stableSubsetLabels &&
+      selectsPods(stableSubsetLabels, d.spec?.template?.metadata?.labels ?? {})
   )
   if (stableDeployments.length > 1) {
     warnings.push(
@@ -311,7 +323,10 @@ async function findStableDeployment(
   if (stableDeployment) {
     const stableSelector: Record<string, string> = stableDeployment.spec?.selector?.matchLabels ?? {}
     const canarySelector: Record<string, string> = manifest.spec?.selector?.matchLabels ?? {}
-    if (selectorMatches(stableDeployment.spec?.selector, podLabels) || selectorMatches(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})) {
+    if (
+      selectorMatches(stableDeployment.spec?.selector, podLabels) ||
+      selectorMatches(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})
+    ) {
       throw new PreflightError(
         `Deployment ${quote(canaryDeployment)} and the stable Deployment ${quote(stableDeployment.metadata.name)} select each other's pods ` +
           `(stable selector ${quote(stableSelector)}, canary selector ${quote(canarySelector)}); the two controllers would fight. ` +
@@ -356,8 +371,11 @@ async function checkSidecar(deps: CommandDeps, namespace: string, manifest: Kube
       `Deployment ${quote(manifest.metadata.name)} opts out of the Istio sidecar (sidecar.istio.io/inject: "false"); without Envoy the canary's routing rules are ignored. Remove the opt-out.`
     )
   }
-  const injectedTemplate = podAnnotations['sidecar.istio.io/status'] !== undefined || (manifest.spec?.template?.spec?.containers ?? []).some((c: { name?: string }) => c.name === 'istio-proxy')
-  const nsInjected = nsLabels['istio-injection'] === 'enabled' || (nsLabels['istio.io/rev'] !== undefined && nsLabels['istio-injection'] !== 'disabled')
+  const injectedTemplate =
+    podAnnotations['sidecar.istio.io/status'] !== undefined ||
+    (manifest.spec?.template?.spec?.containers ?? []).some((c: { name?: string }) => c.name === 'istio-proxy')
+  const nsInjected =
+    nsLabels['istio-injection'] === 'enabled' || (nsLabels['istio.io/rev'] !== undefined && nsLabels['istio-injection'] !== 'disabled')
   const podOptIn = optOut === 'true'
   if (!injectedTemplate && !nsInjected && !podOptIn && !nsReadable) {
     warnings.push(
@@ -389,12 +407,18 @@ async function checkOutsideMesh(
   const window = OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS
   const reading: OutsideMeshReading = stable.deployment
     ? await probe.measure({ namespace, workload: stable.deployment }, window, deps.signal)
-    : { kind: 'unknown', windowSeconds: window, reason: 'the Deployment of the stable version is not known, so its requests cannot be looked up' }
+    : {
+        kind: 'unknown',
+        windowSeconds: window,
+        reason: 'the Deployment of the stable version is not known, so its requests cannot be looked up'
+      }
   const selector: Record<string, string> | undefined = service?.spec?.selector
   const decision = decideOutsideMesh(probe.policy, reading, {
     stableVersion: stable.version,
     stableWorkload: stable.deployment,
-    ...(service && selector ? { service: { name: service.metadata.name, selectsCanary: selectsPods(selector, where.canaryPodLabels) } } : {})
+    ...(service && selector
+      ? { service: { name: service.metadata.name, selectsCanary: selectsPods(selector, where.canaryPodLabels) } }
+      : {})
   })
   switch (decision.level) {
     case 'none':
@@ -413,7 +437,9 @@ async function checkOutsideMesh(
 
 /** The reads preflight itself makes before it knows the DestinationRule. */
 function readChecks(config: Config, namespace: string): AccessCheck[] {
-  const checks: AccessCheck[] = [{ verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }]
+  const checks: AccessCheck[] = [
+    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }
+  ]
   if (config.command === 'deploy') {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -426,7 +452,14 @@ function readChecks(config: Config, namespace: string): AccessCheck[] {
 }
 
 /** SelfSubjectAccessReview for every verb the command will use; all missing ones in one error. */
-async function checkAccess(deps: CommandDeps, namespace: string, config: Config, destinationRule: string, deploy: boolean, warnings: string[]): Promise<void> {
+async function checkAccess(
+  deps: CommandDeps,
+  namespace: string,
+  config: Config,
+  destinationRule: string,
+  deploy: boolean,
+  warnings: string[]
+): Promise<void> {
   const checks: AccessCheck[] = [
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
@@ -451,7 +484,8 @@ async function checkAccess(deps: CommandDeps, namespace: string, config: Config,
     )
   }
   // A promote finishes the rollout too, and so retires the stable Deployment.
-  if (config.retire === 'delete' && config.command !== 'abort') checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
+  if (config.retire === 'delete' && config.command !== 'abort')
+    checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
   await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
@@ -474,7 +508,13 @@ async function checkMeshWideView(deps: CommandDeps, namespace: string, warnings:
 }
 
 /** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */
-async function requireAccess(deps: CommandDeps, namespace: string, checks: AccessCheck[], optional: AccessCheck[] = [], warnings: string[] = []): Promise<void> {
+async function requireAccess(
+  deps: CommandDeps,
+  namespace: string,
+  checks: AccessCheck[],
+  optional: AccessCheck[] = [],
+  warnings: string[] = []
+): Promise<void> {
   const results = await deps.cluster.canI([...checks, ...optional])
   const describe = (d: AccessCheck): string => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
   const denied = results.slice(0, checks.length).filter((r) => !r.allowed)
@@ -484,7 +524,10 @@ async function requireAccess(deps: CommandDeps, namespace: string, checks: Acces
     )
   }
   for (const r of results.slice(checks.length)) {
-    if (!r.allowed) warnings.push(`the Kubernetes credentials may not ${describe(r)} in namespace ${namespace}: a canary that fails to start is reported without its pods' events`)
+    if (!r.allowed)
+      warnings.push(
+        `the Kubernetes credentials may not ${describe(r)} in namespace ${namespace}: a canary that fails to start is reported without its pods' events`
+      )
   }
 }
 

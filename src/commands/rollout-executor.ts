@@ -74,7 +74,10 @@ export class RolloutExecutor {
   /** Drives the rollout until it is paused or ends. Failures roll back; the rollback's failure throws. */
   async run(): Promise<RolloutState> {
     for (let guard = 0; guard < 1000; guard++) {
-      const action = nextAction(this.state, { nowMs: this.o.clock.now(), minSoakSeconds: effectiveMinSoak(this.state, this.o.minSoakSeconds) })
+      const action = nextAction(this.state, {
+        nowMs: this.o.clock.now(),
+        minSoakSeconds: effectiveMinSoak(this.state, this.o.minSoakSeconds)
+      })
       if (action.kind === 'done') return this.state
       try {
         switch (action.kind) {
@@ -92,7 +95,9 @@ export class RolloutExecutor {
             break
           case 'pause':
             await this.commitState(reduce(this.state, { type: 'paused', at: this.now() }))
-            this.o.log.info(`Paused at ${this.state.canaryWeight}% on ${this.state.canary.version}: run the promote command to continue, or abort.`)
+            this.o.log.info(
+              `Paused at ${this.state.canaryWeight}% on ${this.state.canary.version}: run the promote command to continue, or abort.`
+            )
             break
           case 'finalize-promotion':
             await this.finalizePromotion()
@@ -110,7 +115,8 @@ export class RolloutExecutor {
         const reason = err instanceof DriftError ? `drift: ${err.message}` : errorText(err)
         this.o.log.error(`Rolling back: ${reason}`)
         this.state = reduce(this.state, { type: 'failed', at: this.now(), reason })
-        if (err instanceof DriftError) this.state = { ...this.state, history: [...this.state.history, { at: this.now(), kind: 'drift', message: err.message }] }
+        if (err instanceof DriftError)
+          this.state = { ...this.state, history: [...this.state.history, { at: this.now(), kind: 'drift', message: err.message }] }
       }
     }
     throw new Error('internal: the rollout did not end after 1000 actions')
@@ -149,9 +155,13 @@ export class RolloutExecutor {
     if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
     // Make before break: the subset exists before any route refers to it.
     await this.o.router.addCanaryBackend(s, { [this.o.versionLabel]: s.canary.version })
-    this.o.log.info(`Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`)
+    this.o.log.info(
+      `Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`
+    )
     await this.settle()
-    await this.commitState(reduce(this.state, { type: 'canary-ready', at: this.now(), message: `Deployment ${s.canary.deployment} available` }))
+    await this.commitState(
+      reduce(this.state, { type: 'canary-ready', at: this.now(), message: `Deployment ${s.canary.deployment} available` })
+    )
   }
 
   /**
@@ -170,7 +180,9 @@ export class RolloutExecutor {
     })
     if (ownedByOurPatch && live.spec?.replicas !== wanted) {
       await cluster.scaleDeployment(namespace, manifest.metadata.name, wanted)
-      this.o.log.info(`Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`)
+      this.o.log.info(
+        `Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`
+      )
     }
   }
 
@@ -180,7 +192,9 @@ export class RolloutExecutor {
     const s = this.state
     const next = reduce(s, { type: 'shifted', at: this.now(), weight, stepIndex })
     await this.write(next, { kind: 'split', canaryWeight: weight }, this.driftGuard())
-    this.o.log.info(`Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight} (step ${stepIndex + 1} of ${s.schedule.length})`)
+    this.o.log.info(
+      `Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight} (step ${stepIndex + 1} of ${s.schedule.length})`
+    )
     await this.settle()
   }
 
@@ -279,7 +293,13 @@ export class RolloutExecutor {
       failedChecks: decided.counters.failedChecks,
       inconclusiveStreak: decided.counters.inconclusiveStreak,
       // Name what did not pass, so the report says "success-rate 92 % (>= 99 %)", not just "gates failed".
-      reason: verdict === 'pass' ? decided.reason : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
+      reason:
+        verdict === 'pass'
+          ? decided.reason
+          : `${decided.reason} — ${checks
+              .filter((c) => c.verdict !== 'pass')
+              .map(describeCheck)
+              .join(', ')}`
     }
     const at = moment === 'bake' ? '' : ` (${moment})`
     this.o.log.info(
@@ -314,7 +334,10 @@ export class RolloutExecutor {
    */
   async finishRetirement(): Promise<RolloutState> {
     const retirement = await this.retireOldVersion(this.state)
-    if (retirement.retired || !retirement.heldBy) this.o.log.info(`The old version ${retirement.version} of the rollout of ${this.state.canary.version} is no longer routed to: retired now`)
+    if (retirement.retired || !retirement.heldBy)
+      this.o.log.info(
+        `The old version ${retirement.version} of the rollout of ${this.state.canary.version} is no longer routed to: retired now`
+      )
     await this.commitState({ ...this.state, retirement })
     return this.state
   }
@@ -326,7 +349,11 @@ export class RolloutExecutor {
    */
   async retireOldVersion(st: RolloutState): Promise<Retirement> {
     const { namespace } = this.o
-    const old = { version: st.stable.version, subset: st.stable.subset, ...(st.stable.deployment ? { deployment: st.stable.deployment } : {}) }
+    const old = {
+      version: st.stable.version,
+      subset: st.stable.subset,
+      ...(st.stable.deployment ? { deployment: st.stable.deployment } : {})
+    }
     const refs = await this.routesServing(st, st.stable.subset)
     if (refs.length > 0) {
       const message =
@@ -347,7 +374,8 @@ export class RolloutExecutor {
         this.o.log.info(`Deployment ${st.stable.deployment} scaled to 0 (retire: scale-down)`)
         retired = true
       } else if (this.o.retire === 'delete') {
-        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment)) await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
+        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment))
+          await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
         this.o.log.info(`Deployment ${st.stable.deployment} deleted (retire: delete)`)
         retired = true
       }
@@ -413,7 +441,10 @@ export class RolloutExecutor {
         `Decide for those routes: move them to ${s.stable.subset}, then remove subset ${s.canary.subset} and run: kubectl -n ${namespace} scale deployment ${s.canary.deployment} --replicas=0`
       this.o.log.error(message)
       this.warnings.push(message)
-      this.state = { ...this.state, retirement: { version: s.canary.version, subset: s.canary.subset, deployment: s.canary.deployment, retired: false, heldBy: foreign } }
+      this.state = {
+        ...this.state,
+        retirement: { version: s.canary.version, subset: s.canary.subset, deployment: s.canary.deployment, retired: false, heldBy: foreign }
+      }
     }
     if (failures.length === 0 && foreign.length === 0) {
       try {
@@ -547,4 +578,3 @@ function rollbackHelp(o: ExecutorOptions, s: RolloutState, failures: string[]): 
     ...steps.map((step, i) => `  ${i + 1}. ${step}`)
   ].join('\n')
 }
-

@@ -47,7 +47,12 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     // A re-run of a finished release: said before the lock, so not even a Lease is written.
     deps.log.info(pre.alreadyStable.note)
     const { version, deployment } = pre.alreadyStable
-    return finish({ ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version }, deps, pre.state, 'unchanged')
+    return finish(
+      { ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version },
+      deps,
+      pre.state,
+      'unchanged'
+    )
   }
   if (config.command === 'deploy' || config.command === 'promote') {
     // Before the lock: a refused run writes nothing, not even a Lease.
@@ -138,11 +143,19 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
       try {
         await running.cancel(config.onCancel === 'freeze')
       } catch (cancelErr) {
-        deps.log.error(`Could not set the canary weight to 0 on cancellation: ${errorText(cancelErr)}. The post step or the next run will finish the rollback.`)
+        deps.log.error(
+          `Could not set the canary weight to 0 on cancellation: ${errorText(cancelErr)}. The post step or the next run will finish the rollback.`
+        )
       }
     }
     const state = running?.current ?? pre.state
-    return finish({ ...report, undone: running ? undone : undefined }, deps, state, state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged', err)
+    return finish(
+      { ...report, undone: running ? undone : undefined },
+      deps,
+      state,
+      state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged',
+      err
+    )
   } finally {
     deps.onExecutor?.(undefined)
     // A cancelled run keeps the lock only if it could not finish its write; the post step re-takes it.
@@ -218,10 +231,22 @@ function recoveryState(
       deps.log.warning(`Superseding the rollout of ${state.canary.version}: rolling it back first.`)
       return reduce(state, { type: 'abort-requested', at, reason: `superseded by ${newVersion}`, by: deps.holder })
     case 'takeover': {
-      deps.log.warning(`Took over the lock from ${previous}, which stopped mid-rollout (phase ${state.phase}); bringing traffic back to ${state.stable.version} first.`)
+      deps.log.warning(
+        `Took over the lock from ${previous}, which stopped mid-rollout (phase ${state.phase}); bringing traffic back to ${state.stable.version} first.`
+      )
       report.warnings.push(`took over from ${previous} that stopped mid-rollout; its canary ${state.canary.version} was rolled back first`)
-      const failed = reduce(state, { type: 'failed', at, reason: `the run holding the rollout (${previousHolder ?? 'unknown'}) stopped without finishing` })
-      return { ...failed, history: [...failed.history, { at, kind: 'takeover', by: deps.holder, message: `lock taken over from ${previousHolder ?? 'unknown'}` }] }
+      const failed = reduce(state, {
+        type: 'failed',
+        at,
+        reason: `the run holding the rollout (${previousHolder ?? 'unknown'}) stopped without finishing`
+      })
+      return {
+        ...failed,
+        history: [
+          ...failed.history,
+          { at, kind: 'takeover', by: deps.holder, message: `lock taken over from ${previousHolder ?? 'unknown'}` }
+        ]
+      }
     }
   }
 }
@@ -322,10 +347,25 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
     }
     const first = config.steps.find((s) => s.kind === 'weight')
-    const state = newRollout({ at, route: pre.route, host: pre.host, destinationRule: pre.destinationRule, stable: pre.stable, canary: pre.canary, schedule: config.steps, epoch: 0 })
-    const checked = await router(config, deps, pre, 0).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first?.kind === 'weight' ? first.weight : undefined)
+    const state = newRollout({
+      at,
+      route: pre.route,
+      host: pre.host,
+      destinationRule: pre.destinationRule,
+      stable: pre.stable,
+      canary: pre.canary,
+      schedule: config.steps,
+      epoch: 0
+    })
+    const checked = await router(config, deps, pre, 0).dryRunStart(
+      state,
+      { [config.versionLabel]: pre.canary.version },
+      first?.kind === 'weight' ? first.weight : undefined
+    )
     if (checked.backend) {
-      plan.push(`add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`)
+      plan.push(
+        `add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`
+      )
     }
     for (const step of config.steps) {
       plan.push(
@@ -345,4 +385,3 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
   // The versions it would roll out, so the report says what would happen.
   return finish({ ...report, plan, stableVersion: pre.stable.version, canaryVersion: pre.canary.version }, deps, pre.state, 'unchanged')
 }
-

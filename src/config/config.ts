@@ -87,7 +87,10 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const manifestsValue = raw(INPUT.manifests)
   let manifests = splitList(manifestsValue)
   if (command === 'deploy' && manifests.length === 0) {
-    throw missingInput(INPUT.manifests, `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`)
+    throw missingInput(
+      INPUT.manifests,
+      `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
+    )
   }
   if (command !== 'deploy' && manifests.length > 0) {
     warnings.push(`Input '${INPUT.manifests}' is ignored with command '${command}': only 'deploy' applies a manifest.`)
@@ -96,11 +99,18 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 
   const virtualService = optional(INPUT.virtualService)
   if (virtualService === undefined) {
-    throw missingInput(INPUT.virtualService, 'expected the name of the VirtualService whose route weights the action shifts, like "reviews"')
+    throw missingInput(
+      INPUT.virtualService,
+      'expected the name of the VirtualService whose route weights the action shifts, like "reviews"'
+    )
   }
   const dnsName = (name: string, value: string | undefined, what: string): string | undefined => {
     if (value !== undefined && !isDns1123Subdomain(value)) {
-      throw inputError(name, `expected ${what}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`, value)
+      throw inputError(
+        name,
+        `expected ${what}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`,
+        value
+      )
     }
     return value
   }
@@ -109,7 +119,11 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 
   const namespace = optional(INPUT.namespace)
   if (namespace !== undefined && !isDns1123Label(namespace)) {
-    throw inputError(INPUT.namespace, 'expected a namespace name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters', namespace)
+    throw inputError(
+      INPUT.namespace,
+      'expected a namespace name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
+      namespace
+    )
   }
 
   const route = optional(INPUT.route)
@@ -119,15 +133,27 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 
   const versionLabel = get(INPUT.versionLabel)
   if (!isLabelKey(versionLabel)) {
-    throw inputError(INPUT.versionLabel, 'expected a label key like "version" or "app.kubernetes.io/version": an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit', versionLabel)
+    throw inputError(
+      INPUT.versionLabel,
+      'expected a label key like "version" or "app.kubernetes.io/version": an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+      versionLabel
+    )
   }
   const version = optional(INPUT.version)
   if (version !== undefined && !isLabelValue(version)) {
-    throw inputError(INPUT.version, 'expected a label value like "v2" or "1.4.0": at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit', version)
+    throw inputError(
+      INPUT.version,
+      'expected a label value like "v2" or "1.4.0": at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+      version
+    )
   }
   const canarySubset = optional(INPUT.canarySubset)
   if (canarySubset !== undefined && !isDns1123Label(canarySubset)) {
-    throw inputError(INPUT.canarySubset, 'expected a DestinationRule subset name (Istio requires a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters', canarySubset)
+    throw inputError(
+      INPUT.canarySubset,
+      'expected a DestinationRule subset name (Istio requires a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters',
+      canarySubset
+    )
   }
 
   const steps = parseSchedule(get(INPUT.steps))
@@ -171,11 +197,15 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     supersede = false
   }
   if (retry && command !== 'deploy') {
-    warnings.push(`Input '${INPUT.retry}' is ignored with command '${command}': it only lets a deploy roll out again a release that was rolled back.`)
+    warnings.push(
+      `Input '${INPUT.retry}' is ignored with command '${command}': it only lets a deploy roll out again a release that was rolled back.`
+    )
     retry = false
   }
   if (command === 'deploy' && steps.length === 1) {
-    warnings.push(`Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`)
+    warnings.push(
+      `Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`
+    )
   }
   if (command === 'deploy' || (command === 'promote' && !full)) {
     warnings.push(...scheduleTimeWarnings(steps, { command, intervalSeconds, settleSeconds, progressDeadlineSeconds, timeoutSeconds }, env))
@@ -309,7 +339,9 @@ function scheduleTimeWarnings(steps: readonly Step[], t: Timing, env: NodeJS.Pro
   const selfHosted = env.RUNNER_ENVIRONMENT === 'self-hosted'
   const limit = selfHosted ? SELF_HOSTED_JOB_LIMIT_SECONDS : HOSTED_JOB_LIMIT_SECONDS
   if (total > limit) {
-    const runner = selfHosted ? 'the 5-day job limit of self-hosted runners' : 'the 6h job limit of GitHub-hosted runners (timeout-minutes cannot raise it)'
+    const runner = selfHosted
+      ? 'the 5-day job limit of self-hosted runners'
+      : 'the 6h job limit of GitHub-hosted runners (timeout-minutes cannot raise it)'
     warnings.push(`${span}, longer than ${runner}: the job would be cut off mid-rollout; ${fix}.`)
   }
   return warnings

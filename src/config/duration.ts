@@ -34,7 +34,8 @@ export function readDuration(text: string): { seconds: number } | { problem: str
   for (const [i, [, n, unit]] of terms.entries()) {
     const rank = ORDER.indexOf(unit as Unit)
     if (rank <= previous) return { problem: `${EXPECTED}, with each unit once and the largest first (write "1m30s", not "30s1m")` }
-    if (n!.includes('.') && i < terms.length - 1) return { problem: `${EXPECTED}, with a fraction only on the last unit (write "1m45s", not "1.5m15s")` }
+    if (n!.includes('.') && i < terms.length - 1)
+      return { problem: `${EXPECTED}, with a fraction only on the last unit (write "1m45s", not "1.5m15s")` }
     previous = rank
     seconds += Number(n) * UNITS[unit as Unit]
   }

@@ -101,10 +101,7 @@ export function judgeCanaryPods(pods: KubeObject[], baselineRestarts: RestartBas
     value: totalGrowth,
     threshold: '== 0 new',
     unit: 'restarts',
-    detail:
-      grown.length === 0
-        ? 'no new restarts'
-        : grown.map((p) => `${p.name}: +${p.delta} (${p.count} total)`).join(', ')
+    detail: grown.length === 0 ? 'no new restarts' : grown.map((p) => `${p.name}: +${p.delta} (${p.count} total)`).join(', ')
   }
   return {
     verdict: readyCheck.verdict === 'pass' && restartCheck.verdict === 'pass' ? 'pass' : 'fail',

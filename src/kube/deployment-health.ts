@@ -51,12 +51,7 @@ export function goDuration(totalSeconds: number): string {
  * Judge a Deployment. `pods` are those its selector matches; `events` those about the pods (or
  * the Deployment and its ReplicaSets). `now` dates the observation (used in reasons).
  */
-export function judgeDeployment(
-  deployment: KubeObject,
-  pods: KubeObject[],
-  events: KubeObject[],
-  now: Date
-): DeploymentJudgement {
+export function judgeDeployment(deployment: KubeObject, pods: KubeObject[], events: KubeObject[], now: Date): DeploymentJudgement {
   const id = `${deployment.metadata.namespace ?? ''}/${deployment.metadata.name}`
   const spec = deployment.spec ?? {}
   const status = deployment.status ?? {}
@@ -124,7 +119,10 @@ export function judgeDeployment(
 }
 
 /** The pod runs the template's images (by container name); unknown shapes count as matching. */
-function matchesTemplate(pod: KubeObject, template: { spec?: { containers?: Array<{ name: string; image?: string }> } } | undefined): boolean {
+function matchesTemplate(
+  pod: KubeObject,
+  template: { spec?: { containers?: Array<{ name: string; image?: string }> } } | undefined
+): boolean {
   const want = template?.spec?.containers
   const have = pod.spec?.containers as Array<{ name: string; image?: string }> | undefined
   if (!want || !have) return true
@@ -136,10 +134,7 @@ function matchesTemplate(pod: KubeObject, template: { spec?: { containers?: Arra
 
 /** Why a pod will not become ready by waiting, or undefined. */
 function podFailure(pod: KubeObject): string | undefined {
-  const statuses: ContainerStatus[] = [
-    ...(pod.status?.initContainerStatuses ?? []),
-    ...(pod.status?.containerStatuses ?? [])
-  ]
+  const statuses: ContainerStatus[] = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
   for (const c of statuses) {
     const waiting = c.state?.waiting
     if (waiting?.reason && FATAL_WAITING.has(waiting.reason)) {
@@ -201,10 +196,7 @@ export type RestartBaseline = Record<string, number>
 export function restartCounts(pods: KubeObject[]): RestartBaseline {
   const out: RestartBaseline = {}
   for (const pod of pods) {
-    out[pod.metadata.name] = ((pod.status?.containerStatuses ?? []) as ContainerStatus[]).reduce(
-      (n, c) => n + (c.restartCount ?? 0),
-      0
-    )
+    out[pod.metadata.name] = ((pod.status?.containerStatuses ?? []) as ContainerStatus[]).reduce((n, c) => n + (c.restartCount ?? 0), 0)
   }
   return out
 }

@@ -2,7 +2,13 @@ import * as core from '@actions/core'
 import { errorText } from '../format.js'
 import { parseGithubConfig, ACTIONS_BOT_LOGIN, type GithubConfig } from './github-config.js'
 import { contextFromEnv, createGithubClient, runLinksOf, type GithubClient, type GithubRunContext } from './github-client.js'
-import { createDeployment, deploymentDescription, deploymentStateOf, setDeploymentStatus, type DeploymentTarget } from './github-deployments.js'
+import {
+  createDeployment,
+  deploymentDescription,
+  deploymentStateOf,
+  setDeploymentStatus,
+  type DeploymentTarget
+} from './github-deployments.js'
 import { writeJobSummary } from './job-summary.js'
 import { upsertPullRequestComment, type CommentOutcome } from './pr-comment.js'
 import { annotationOf, writeAnnotation, writeOutputs } from './outputs.js'

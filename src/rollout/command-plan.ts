@@ -62,7 +62,9 @@ export function planCommand(situation: CommandSituation): CommandPlan {
   // A promotion that is done but kept the old version for other routes: promote retires it now.
   if (command === 'promote' && retirementPending(state)) return { kind: 'run', recover: 'retirement', then: 'stop', warnings: [] }
   if (command === 'promote' && !inFlight) {
-    return refuse(`There is no rollout to promote on ${vs}${state ? ` (the last one, of ${quote(state.canary.version)}, ended ${state.phase})` : ''}.`)
+    return refuse(
+      `There is no rollout to promote on ${vs}${state ? ` (the last one, of ${quote(state.canary.version)}, ended ${state.phase})` : ''}.`
+    )
   }
   if (command === 'abort' && !inFlight) {
     return { kind: 'nothing', message: `No rollout in progress on ${target}; nothing to abort.`, result: 'unchanged' }
@@ -82,7 +84,11 @@ export function planCommand(situation: CommandSituation): CommandPlan {
       : state!.phase === 'rolling-back'
         ? 'rolling-back'
         : undefined
-  const run = (then: 'start' | 'resume' | 'promote' | 'abort' | 'stop', r: Recovery | undefined = recover, warnings: string[] = []): CommandPlan => ({
+  const run = (
+    then: 'start' | 'resume' | 'promote' | 'abort' | 'stop',
+    r: Recovery | undefined = recover,
+    warnings: string[] = []
+  ): CommandPlan => ({
     kind: 'run',
     ...(r ? { recover: r } : {}),
     then,
@@ -96,7 +102,11 @@ export function planCommand(situation: CommandSituation): CommandPlan {
       if (otherVersion) return run('start', 'supersede')
       if (!inFlight) return run('start', retirementPending(state) ? 'retirement' : undefined)
       if (state!.phase === 'paused') {
-        return { kind: 'nothing', message: `The rollout of ${state!.canary.version} is paused at ${state!.canaryWeight}%; run the promote command to continue.`, result: 'paused' }
+        return {
+          kind: 'nothing',
+          message: `The rollout of ${state!.canary.version} is paused at ${state!.canaryWeight}%; run the promote command to continue.`,
+          result: 'paused'
+        }
       }
       return run('resume')
     case 'promote':

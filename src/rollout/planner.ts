@@ -169,11 +169,13 @@ function startRollback(
   // Once promoting, the old version's destination, subset and Deployment may be gone: the only
   // safe way is forward, so the promotion is finished (by this run or the next), never undone.
   if (state.phase === 'rolling-back' || state.phase === 'promoting' || isTerminal(state.phase)) return state
-  return withHistory(
-    { ...state, phase: 'rolling-back', rollbackResult: result, reason },
+  return withHistory({ ...state, phase: 'rolling-back', rollbackResult: result, reason }, at, {
     at,
-    { at, kind, canaryWeight: state.canaryWeight, message: reason, by }
-  )
+    kind,
+    canaryWeight: state.canaryWeight,
+    message: reason,
+    by
+  })
 }
 
 /** Apply what happened. Events that make no sense in the current phase leave the state as it is. */
@@ -328,5 +330,7 @@ export function startPromotion(state: RolloutState, at: string): RolloutState {
 
 /** A promoted rollout that kept its old version because other routes still sent traffic to it. */
 export function retirementPending(state: RolloutState | undefined): boolean {
-  return state?.phase === 'promoted' && state.retirement !== undefined && !state.retirement.retired && (state.retirement.heldBy?.length ?? 0) > 0
+  return (
+    state?.phase === 'promoted' && state.retirement !== undefined && !state.retirement.retired && (state.retirement.heldBy?.length ?? 0) > 0
+  )
 }

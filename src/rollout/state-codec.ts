@@ -27,9 +27,7 @@ const PHASES = new Set(
     aborted: 1
   } satisfies Record<Phase, 1>)
 )
-const RESULTS = new Set(
-  Object.keys({ promoted: 1, paused: 1, 'rolled-back': 1, aborted: 1, unchanged: 1 } satisfies Record<Result, 1>)
-)
+const RESULTS = new Set(Object.keys({ promoted: 1, paused: 1, 'rolled-back': 1, aborted: 1, unchanged: 1 } satisfies Record<Result, 1>))
 /** true: the event tells the rollout's story and is dropped only after every `false` one. */
 const ESSENTIAL = {
   started: true,

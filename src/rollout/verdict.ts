@@ -77,12 +77,22 @@ export function decideAfterEvaluation(
   const moment = position.moment ?? 'bake'
   const decided = decideBake(policy, counters, verdict, { final: moment !== 'bake' || position.final }, moment)
   if (moment === 'pre-rollout' && decided.decision === 'pause') {
-    return { ...decided, decision: 'rollback', reason: `${decided.reason}: nothing is routed to the canary yet, so the attempt ends; run deploy again` }
+    return {
+      ...decided,
+      decision: 'rollback',
+      reason: `${decided.reason}: nothing is routed to the canary yet, so the attempt ends; run deploy again`
+    }
   }
   return decided
 }
 
-function decideBake(policy: GatePolicy, counters: GateCounters, verdict: Verdict, position: { final: boolean }, moment: JudgedMoment): EvaluationDecision {
+function decideBake(
+  policy: GatePolicy,
+  counters: GateCounters,
+  verdict: Verdict,
+  position: { final: boolean },
+  moment: JudgedMoment
+): EvaluationDecision {
   const passOn = (next: GateCounters, reason: string, skipped?: boolean): EvaluationDecision => ({
     decision: position.final ? 'advance' : 'continue',
     counters: next,

@@ -47,8 +47,12 @@ describe('canary pods die after taking traffic', () => {
     ])
     const vsVersions = vsWatch.events.filter((e) => e.type === 'MODIFIED')
     const weightZero = vsVersions.find((e) => canaryWeightOf(e.obj) === 0 && stateOf(e.obj)?.phase === 'rolling-back')
-    const destinationGone = vsVersions.find((e, i) => i > 0 && canaryWeightOf(e.obj) === undefined && canaryWeightOf(vsVersions[i - 1].obj) !== undefined)
-    const subsetGone = drWatch.events.find((e) => e.type === 'MODIFIED' && !(e.obj.spec.subsets as Array<{ name: string }>).some((x) => x.name === 'v2'))
+    const destinationGone = vsVersions.find(
+      (e, i) => i > 0 && canaryWeightOf(e.obj) === undefined && canaryWeightOf(vsVersions[i - 1].obj) !== undefined
+    )
+    const subsetGone = drWatch.events.find(
+      (e) => e.type === 'MODIFIED' && !(e.obj.spec.subsets as Array<{ name: string }>).some((x) => x.name === 'v2')
+    )
     expect(weightZero).toBeDefined()
     expect(destinationGone).toBeDefined()
     expect(subsetGone).toBeDefined()

@@ -111,7 +111,10 @@ export function leaseFree(lease: KubeObject | undefined): boolean {
  * subset in the DestinationRule, the canary Deployment absent or scaled to 0, the lock free and the
  * rollout state in a terminal rolled-back/aborted phase.
  */
-export async function expectBackOnStable(ns: string, phases: Array<RolloutState['phase']> = ['rolled-back', 'aborted']): Promise<ClusterView> {
+export async function expectBackOnStable(
+  ns: string,
+  phases: Array<RolloutState['phase']> = ['rolled-back', 'aborted']
+): Promise<ClusterView> {
   const v = await view(ns)
   const route = routeOf(v.vs)
   expect(route.map((r) => r.destination.subset)).toEqual(['v1'])

@@ -112,7 +112,9 @@ describe('health gates in a rollout', () => {
     const { report } = await runAction(inputs(ns, prometheus()))
     expect(report.result).toBe('rolled-back')
     expect(weights(report)).toEqual([10])
-    const p99 = report.state!.history.flatMap((h) => h.evaluation?.checks ?? []).find((c) => c.name === 'latency-p99' && c.verdict === 'fail')
+    const p99 = report
+      .state!.history.flatMap((h) => h.evaluation?.checks ?? [])
+      .find((c) => c.name === 'latency-p99' && c.verdict === 'fail')
     expect(p99?.value).toBeGreaterThan(500)
     await expectOnStable(ns)
   })
@@ -142,10 +144,13 @@ describe('health gates in a rollout', () => {
         req.socket.destroy()
         return
       }
-      const up = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers)
-        r.pipe(res)
-      })
+      const up = http.request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers)
+          r.pipe(res)
+        }
+      )
       up.on('error', () => res.destroy())
       req.pipe(up)
     })

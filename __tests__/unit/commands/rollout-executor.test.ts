@@ -120,7 +120,11 @@ const atTen = makeRolloutState({
   canaryWeight: 10,
   history: []
 })
-const policy = (onNoData: GatePolicy['onNoData'], failureThreshold = 1): GatePolicy => ({ failureThreshold, inconclusiveLimit: 2, onNoData })
+const policy = (onNoData: GatePolicy['onNoData'], failureThreshold = 1): GatePolicy => ({
+  failureThreshold,
+  inconclusiveLimit: 2,
+  onNoData
+})
 const canaryWeight = (cluster: MemoryCluster) => readSplit(cluster.get('VirtualService', NS, 'web')!, 0, 'v1', 'v2').canary
 
 describe('RolloutExecutor: an inconclusive blocking gate follows on-no-data', () => {
@@ -159,7 +163,9 @@ describe('RolloutExecutor: an inconclusive blocking gate follows on-no-data', ()
     const { run } = executor(cluster, atTen, gate, policy('fail'))
     const ended = await run.run()
     expect(ended.phase).toBe('rolled-back')
-    expect(ended.reason).toMatch(/on-no-data: fail counts it as a failure: 1 of 1 failed evaluations allowed, rolling back — hook-before-increase/)
+    expect(ended.reason).toMatch(
+      /on-no-data: fail counts it as a failure: 1 of 1 failed evaluations allowed, rolling back — hook-before-increase/
+    )
     expect(canaryWeight(cluster)).toBe(0)
     expect(run.undone).toContain('canary weight 10% → 0% (v1 100%)')
   })

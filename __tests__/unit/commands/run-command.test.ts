@@ -27,7 +27,11 @@ function deployment(version: string): KubeObject {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name: `web-${version}`, namespace: NS },
-    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: `web:${version}` }] } } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: `web:${version}` }] } }
+    },
     status: { availableReplicas: 1 }
   }
 }
@@ -35,7 +39,12 @@ function deployment(version: string): KubeObject {
 function seed(): MemoryCluster {
   return new MemoryCluster([
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'istio-injection': 'enabled' } } },
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: NS },
+      spec: { selector: { app: 'web' }, ports: [{ port: 80 }] }
+    },
     {
       apiVersion: 'networking.istio.io/v1',
       kind: 'DestinationRule',
@@ -59,7 +68,14 @@ function manifestDir(version: string): string {
 }
 
 async function run(cluster: MemoryCluster, inputs: Record<string, string>) {
-  const config = readConfig({ namespace: NS, 'virtual-service': 'web', 'version-label': 'version', settle: '0s', interval: '1s', ...inputs })
+  const config = readConfig({
+    namespace: NS,
+    'virtual-service': 'web',
+    'version-label': 'version',
+    settle: '0s',
+    interval: '1s',
+    ...inputs
+  })
   let t = Date.parse('2026-01-01T00:00:00Z')
   const clock: Clock = { now: () => t, sleep: async (ms) => void (t += ms) }
   const log = new MemoryLog()
@@ -73,7 +89,8 @@ async function run(cluster: MemoryCluster, inputs: Record<string, string>) {
     checkEveryMs: 1000,
     holder: 'unit test',
     cwd: inputs.cwd ?? process.cwd(),
-    makeLock: (namespace, virtualService) => new LeaseLock(cluster, { namespace, virtualService, holder: 'unit test', leaseDurationSeconds: 15 }),
+    makeLock: (namespace, virtualService) =>
+      new LeaseLock(cluster, { namespace, virtualService, holder: 'unit test', leaseDurationSeconds: 15 }),
     waitForDeployment: async () => undefined
   }
   const report = await runCommand(config, deps)
@@ -91,7 +108,11 @@ describe('runCommand without a cluster', () => {
     expect(vs(cluster).spec.http[0].route).toEqual([{ destination: { host: 'web', subset: 'v2' }, weight: 100 }])
     expect(cluster.get('DestinationRule', NS, 'web')!.spec.subsets.map((s: { name: string }) => s.name)).toEqual(['v2'])
     expect(cluster.get('Deployment', NS, 'web-v1')!.spec.replicas).toBe(0)
-    expect(stateOf(vs(cluster))!.history.filter((e) => e.kind === 'weight').map((e) => e.canaryWeight)).toEqual([20, 50, 100])
+    expect(
+      stateOf(vs(cluster))!
+        .history.filter((e) => e.kind === 'weight')
+        .map((e) => e.canaryWeight)
+    ).toEqual([20, 50, 100])
     // The lock was taken (its epoch is on the state) and released.
     expect(stateOf(vs(cluster))!.epoch).toBeGreaterThan(0)
     expect(cluster.list('Lease', NS)).toEqual([])
@@ -114,7 +135,12 @@ describe('runCommand without a cluster', () => {
     const cluster = seed()
     await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v2'), steps: '20,pause,100' })
     const writes = cluster.writes.length
-    const { report } = await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v3'), steps: '20,pause,100' })
+    const { report } = await run(cluster, {
+      command: 'deploy',
+      manifests: 'deployment.yaml',
+      cwd: manifestDir('v3'),
+      steps: '20,pause,100'
+    })
     expect(report.error).toEqual({
       kind: 'PreflightError',
       message: expect.stringContaining(`VirtualService "${NS}/web" is mid-rollout of "v2" (phase paused, 20% canary)`)
@@ -125,7 +151,10 @@ describe('runCommand without a cluster', () => {
   it('promote without a rollout is refused; abort without one does nothing', async () => {
     const cluster = seed()
     const promote = await run(cluster, { command: 'promote' })
-    expect(promote.report.error).toEqual({ kind: 'PreflightError', message: `There is no rollout to promote on VirtualService "${NS}/web".` })
+    expect(promote.report.error).toEqual({
+      kind: 'PreflightError',
+      message: `There is no rollout to promote on VirtualService "${NS}/web".`
+    })
     const abort = await run(cluster, { command: 'abort' })
     expect(abort.report.result).toBe('unchanged')
     expect(abort.log.lines).toContain(`No rollout in progress on ${NS}/web; nothing to abort.`)
@@ -146,7 +175,13 @@ describe('runCommand without a cluster', () => {
     const cluster = seed()
     let dryRuns = 0
     cluster.beforeReplace = () => void dryRuns++
-    const { report } = await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v2'), steps: '20,100', 'dry-run': 'true' })
+    const { report } = await run(cluster, {
+      command: 'deploy',
+      manifests: 'deployment.yaml',
+      cwd: manifestDir('v2'),
+      steps: '20,100',
+      'dry-run': 'true'
+    })
     expect(report.error).toBeUndefined()
     expect(report.plan).toContain('add subset v2 (version=v2) to DestinationRule web (dry run accepted)')
     expect(dryRuns).toBe(2)

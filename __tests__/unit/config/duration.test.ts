@@ -54,9 +54,7 @@ describe('parseDuration', () => {
   })
 
   it('rejects zero when the caller asks for at least 1s', () => {
-    expect(() => parseDuration('interval', '0s', { min: 1 })).toThrow(
-      `Input 'interval' is invalid: must be more than 0 (got "0s").`
-    )
+    expect(() => parseDuration('interval', '0s', { min: 1 })).toThrow(`Input 'interval' is invalid: must be more than 0 (got "0s").`)
     expect(parseDuration('interval', '1s', { min: 1 })).toBe(1)
   })
 
@@ -67,10 +65,10 @@ describe('parseDuration', () => {
   })
 
   it('rejects huge values and overflow (more than 35 days)', () => {
-    expect(() => parseDuration('timeout', '841h')).toThrow(
-      `Input 'timeout' is invalid: must be at most 840h (35 days) (got "841h").`
+    expect(() => parseDuration('timeout', '841h')).toThrow(`Input 'timeout' is invalid: must be at most 840h (35 days) (got "841h").`)
+    expect(() => parseDuration('timeout', '9'.repeat(400))).toThrow(
+      /^Input 'timeout' is invalid: must be at most 840h \(35 days\) \(got "9{200}…"\)\.$/
     )
-    expect(() => parseDuration('timeout', '9'.repeat(400))).toThrow(/^Input 'timeout' is invalid: must be at most 840h \(35 days\) \(got "9{200}…"\)\.$/)
   })
 
   it('rejects values over a caller maximum', () => {

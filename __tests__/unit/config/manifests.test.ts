@@ -2,12 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { ConfigError } from '../../../src/errors.js'
-import {
-  MAX_MANIFEST_BYTES,
-  type ManifestDocument,
-  loadManifests,
-  validateCanaryDeployment
-} from '../../../src/config/manifests.js'
+import { MAX_MANIFEST_BYTES, type ManifestDocument, loadManifests, validateCanaryDeployment } from '../../../src/config/manifests.js'
 
 const FIXTURES = path.resolve(process.cwd(), '__tests__', 'fixtures', 'manifests')
 const SEED = path.resolve(process.cwd(), 'examples', 'seed')
@@ -55,7 +50,9 @@ describe('loadManifests', () => {
 
   it('copies aliased nodes: changing one place leaves the other alone', async () => {
     const { documents } = await load('merge-keys.yaml')
-    const d = documents[0]!.object as { spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } } }
+    const d = documents[0]!.object as {
+      spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } }
+    }
     d.spec.selector.matchLabels.app = 'changed'
     expect(d.spec.template.metadata.labels.app).toBe('web')
   })
@@ -112,7 +109,9 @@ describe('loadManifests', () => {
 
   it('rejects values JSON cannot carry', async () => {
     const e = await loadError('infinity.yaml')
-    expect(e.message).toBe('Manifest infinity.yaml:1 holds Infinity, which Kubernetes (JSON) cannot carry: quote it if it is meant as text.')
+    expect(e.message).toBe(
+      'Manifest infinity.yaml:1 holds Infinity, which Kubernetes (JSON) cannot carry: quote it if it is meant as text.'
+    )
   })
 
   describe('with files written for the test', () => {
@@ -142,7 +141,9 @@ describe('loadManifests', () => {
     it('rejects patterns matching more than 100 files', async () => {
       await Promise.all(Array.from({ length: 101 }, (_, i) => writeFile(path.join(dir, `m${i}.yml`), '')))
       await expect(loadManifests(['*.yml'], { cwd: dir })).rejects.toThrow(
-        new ConfigError(`Input 'manifests' is invalid: matches 101 files, more than 100: name the canary Deployment's manifest (got "*.yml").`)
+        new ConfigError(
+          `Input 'manifests' is invalid: matches 101 files, more than 100: name the canary Deployment's manifest (got "*.yml").`
+        )
       )
     })
 
@@ -163,7 +164,9 @@ describe('validateCanaryDeployment', () => {
     expect(canary.file).toBe('deployment-v2.yaml')
     expect(canary.namespace).toBeUndefined()
     expect(canary.deployment.metadata.name).toBe('istio-deployment-v2')
-    expect(validateCanaryDeployment(loaded.documents, { versionLabel: 'istio-test-version', version: 'v2', namespace: 'default' }).version).toBe('v2')
+    expect(
+      validateCanaryDeployment(loaded.documents, { versionLabel: 'istio-test-version', version: 'v2', namespace: 'default' }).version
+    ).toBe('v2')
   })
 
   it('accepts the seed deployment-v1.yaml as the canary of its own version', async () => {
@@ -214,7 +217,9 @@ describe('validateCanaryDeployment', () => {
   it('rejects no Deployment', async () => {
     const { documents } = await load('comments-only.yaml')
     expect(() => validateCanaryDeployment(documents, opts)).toThrow(
-      new ConfigError(`Input 'manifests' is invalid: expected exactly one Deployment, the canary's, found none: the files hold no YAML documents.`)
+      new ConfigError(
+        `Input 'manifests' is invalid: expected exactly one Deployment, the canary's, found none: the files hold no YAML documents.`
+      )
     )
   })
 
@@ -260,10 +265,26 @@ describe('validateCanaryDeployment', () => {
 
   it.each<[string, (d: any) => void, string]>([
     ['an old apiVersion', (d) => (d.apiVersion = 'extensions/v1beta1'), 'apiVersion is "extensions/v1beta1", expected "apps/v1"'],
-    ['an invalid namespace', (d) => (d.metadata.namespace = 'Shop'), 'metadata.namespace "Shop" is not a valid namespace name (a DNS-1123 label)'],
-    ['replicas 0', (d) => (d.spec.replicas = 0), 'spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got "0")'],
-    ['replicas 1.5', (d) => (d.spec.replicas = 1.5), 'spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got "1.5")'],
-    ['replicas as text', (d) => (d.spec.replicas = '2'), 'spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got "2")'],
+    [
+      'an invalid namespace',
+      (d) => (d.metadata.namespace = 'Shop'),
+      'metadata.namespace "Shop" is not a valid namespace name (a DNS-1123 label)'
+    ],
+    [
+      'replicas 0',
+      (d) => (d.spec.replicas = 0),
+      'spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got "0")'
+    ],
+    [
+      'replicas 1.5',
+      (d) => (d.spec.replicas = 1.5),
+      'spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got "1.5")'
+    ],
+    [
+      'replicas as text',
+      (d) => (d.spec.replicas = '2'),
+      'spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got "2")'
+    ],
     ['no selector', (d) => delete d.spec.selector, 'spec.selector is missing: expected matchLabels including the version label'],
     ['no spec at all', (d) => delete d.spec, 'spec.selector is missing: expected matchLabels including the version label'],
     [
@@ -281,7 +302,11 @@ describe('validateCanaryDeployment', () => {
       (d) => (d.spec.selector.matchLabels.version = 2),
       'spec.selector.matchLabels.version is "2", not text: quote it in YAML (version: "2")'
     ],
-    ['an invalid label key', (d) => (d.spec.template.metadata.labels['bad key'] = 'x'), 'spec.template.metadata.labels has the invalid label key "bad key"'],
+    [
+      'an invalid label key',
+      (d) => (d.spec.template.metadata.labels['bad key'] = 'x'),
+      'spec.template.metadata.labels has the invalid label key "bad key"'
+    ],
     [
       'no version label on the pods',
       (d) => delete d.spec.template.metadata.labels.version,
@@ -318,7 +343,12 @@ describe('validateCanaryDeployment', () => {
   })
 
   it('rejects a name that is not DNS-1123, quoting it', () => {
-    expect(() => validateCanaryDeployment(doc((d) => (d.metadata.name = 'Web_v2')), opts)).toThrow(
+    expect(() =>
+      validateCanaryDeployment(
+        doc((d) => (d.metadata.name = 'Web_v2')),
+        opts
+      )
+    ).toThrow(
       new ConfigError(
         'Deployment "Web_v2" (k8s/web.yaml:1) is invalid: metadata.name must be a DNS-1123 name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters.'
       )
@@ -326,7 +356,12 @@ describe('validateCanaryDeployment', () => {
   })
 
   it('rejects a Deployment without a name', () => {
-    expect(() => validateCanaryDeployment(doc((d) => delete d.metadata.name), opts)).toThrow(
+    expect(() =>
+      validateCanaryDeployment(
+        doc((d) => delete d.metadata.name),
+        opts
+      )
+    ).toThrow(
       new ConfigError('Deployment in k8s/web.yaml:1 has no metadata.name: expected a name like "web-v2" (generateName is not supported).')
     )
   })
@@ -338,9 +373,12 @@ describe('validateCanaryDeployment', () => {
   })
 
   it('rejects a namespace differing from the namespace input', () => {
-    expect(() => validateCanaryDeployment(doc((d) => (d.metadata.namespace = 'shop')), { ...opts, namespace: 'prod' })).toThrow(
-      invalid(`metadata.namespace is "shop" but input 'namespace' is "prod": make them agree or remove one`)
-    )
+    expect(() =>
+      validateCanaryDeployment(
+        doc((d) => (d.metadata.namespace = 'shop')),
+        { ...opts, namespace: 'prod' }
+      )
+    ).toThrow(invalid(`metadata.namespace is "shop" but input 'namespace' is "prod": make them agree or remove one`))
   })
 
   it('uses the configured version label, including a prefixed one', () => {
@@ -354,6 +392,11 @@ describe('validateCanaryDeployment', () => {
   })
 
   it('accepts unset replicas', () => {
-    expect(validateCanaryDeployment(doc((d) => delete d.spec.replicas), opts).version).toBe('v2')
+    expect(
+      validateCanaryDeployment(
+        doc((d) => delete d.spec.replicas),
+        opts
+      ).version
+    ).toBe('v2')
   })
 })

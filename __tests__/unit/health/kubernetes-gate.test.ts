@@ -59,7 +59,8 @@ describe('KubernetesGate', () => {
 })
 
 describe('judgeCanaryPods', () => {
-  const crashing = (restarts: number) => pod('b', { ready: false, containers: [{ restartCount: restarts, waiting: { reason: 'CrashLoopBackOff' } }] })
+  const crashing = (restarts: number) =>
+    pod('b', { ready: false, containers: [{ restartCount: restarts, waiting: { reason: 'CrashLoopBackOff' } }] })
 
   it.each([
     ['all ready, no restarts', [pod('a'), pod('b')], { a: 0, b: 0 }, 'pass', 'pass', 'pass'],
@@ -89,6 +90,16 @@ describe('judgeCanaryPods', () => {
   })
 
   it('restartCounts sums containers per pod', () => {
-    expect(restartCounts([pod('a', { containers: [{ name: 'x', restartCount: 1 }, { name: 'y', restartCount: 2 }] }), pod('b')])).toEqual({ a: 3, b: 0 })
+    expect(
+      restartCounts([
+        pod('a', {
+          containers: [
+            { name: 'x', restartCount: 1 },
+            { name: 'y', restartCount: 2 }
+          ]
+        }),
+        pod('b')
+      ])
+    ).toEqual({ a: 3, b: 0 })
   })
 })

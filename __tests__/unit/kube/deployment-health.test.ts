@@ -7,10 +7,28 @@ describe('judgeDeployment', () => {
   it.each([
     ['all replicas updated and available', deployment(), [pod('a'), pod('b')], 'ready', undefined],
     ['zero replicas', deployment({ replicas: 0 }), [], 'ready', undefined],
-    ['spec change not observed yet', deployment({ generation: 3, observedGeneration: 2 }), [pod('a')], 'progressing', /spec update to be observed/],
+    [
+      'spec change not observed yet',
+      deployment({ generation: 3, observedGeneration: 2 }),
+      [pod('a')],
+      'progressing',
+      /spec update to be observed/
+    ],
     ['1 of 2 updated', deployment({ updated: 1, total: 1 }), [pod('a')], 'progressing', /1 out of 2 new replicas have been updated/],
-    ['old replicas pending termination', deployment({ updated: 2, total: 3 }), [pod('a'), pod('b')], 'progressing', /1 old replicas are pending termination/],
-    ['updated but not available', deployment({ available: 1 }), [pod('a'), pod('b', { ready: false })], 'progressing', /1 of 2 updated replicas are available/],
+    [
+      'old replicas pending termination',
+      deployment({ updated: 2, total: 3 }),
+      [pod('a'), pod('b')],
+      'progressing',
+      /1 old replicas are pending termination/
+    ],
+    [
+      'updated but not available',
+      deployment({ available: 1 }),
+      [pod('a'), pod('b', { ready: false })],
+      'progressing',
+      /1 of 2 updated replicas are available/
+    ],
     [
       'unschedulable pod named in the progress reason',
       deployment({ available: 1 }),
@@ -55,7 +73,12 @@ describe('judgeDeployment', () => {
   })
 
   it('does not fail on one restart', () => {
-    const j = judgeDeployment(deployment({ available: 1 }), [pod('a'), pod('b', { containers: [{ restartCount: 1, ready: false }] })], [], now)
+    const j = judgeDeployment(
+      deployment({ available: 1 }),
+      [pod('a'), pod('b', { containers: [{ restartCount: 1, ready: false }] })],
+      [],
+      now
+    )
     expect(j.state).toBe('progressing')
   })
 
@@ -64,12 +87,19 @@ describe('judgeDeployment', () => {
       available: 0,
       progressDeadlineSeconds: 90,
       conditions: [
-        { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "reviews-v2-7d9" has timed out progressing.' }
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: 'ReplicaSet "reviews-v2-7d9" has timed out progressing.'
+        }
       ]
     })
     const j = judgeDeployment(d, [pod('a', { ready: false })], [], now)
     expect(j.state).toBe('failed')
-    expect(j.reason).toMatch(/^Deployment "shop\/reviews-v2" exceeded its progress deadline of 1m30s \(ProgressDeadlineExceeded\): ReplicaSet "reviews-v2-7d9" has timed out progressing\./)
+    expect(j.reason).toMatch(
+      /^Deployment "shop\/reviews-v2" exceeded its progress deadline of 1m30s \(ProgressDeadlineExceeded\): ReplicaSet "reviews-v2-7d9" has timed out progressing\./
+    )
   })
 
   it('fails on ReplicaFailure (pods cannot be created, e.g. quota)', () => {
@@ -108,7 +138,12 @@ describe('judgeDeployment', () => {
     const crash = { containers: [{ waiting: { reason: 'CrashLoopBackOff' }, restartCount: 5 }] }
     const j = judgeDeployment(
       deployment({ updated: 2, total: 2, available: 1 }),
-      [pod('new-a'), pod('new-b', { ready: false }), pod('old', { ...crash, image: 'reviews:1.9' }), pod('dying', { ...crash, deleting: true })],
+      [
+        pod('new-a'),
+        pod('new-b', { ready: false }),
+        pod('old', { ...crash, image: 'reviews:1.9' }),
+        pod('dying', { ...crash, deleting: true })
+      ],
       [],
       now
     )
@@ -117,7 +152,9 @@ describe('judgeDeployment', () => {
 
   it('checks init containers too', () => {
     const p = pod('a', { ready: false, containers: [{ ready: false }] })
-    p.status.initContainerStatuses = [{ name: 'migrate', restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'configmap "x" not found' } } }]
+    p.status.initContainerStatuses = [
+      { name: 'migrate', restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'configmap "x" not found' } } }
+    ]
     const j = judgeDeployment(deployment({ available: 0 }), [p], [], now)
     expect(j.reason).toBe('pod "a" container "migrate": CreateContainerConfigError: configmap "x" not found')
   })

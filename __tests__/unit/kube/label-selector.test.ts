@@ -15,7 +15,9 @@ describe('selectorMatches', () => {
   })
 
   it('the seed: v1 and v2 selectors do not overlap', () => {
-    expect(selectorMatches({ matchLabels: { 'istio-test-version': 'v1' } }, { 'istio-test-app': 'istio-test-app', 'istio-test-version': 'v2' })).toBe(false)
+    expect(
+      selectorMatches({ matchLabels: { 'istio-test-version': 'v1' } }, { 'istio-test-app': 'istio-test-app', 'istio-test-version': 'v2' })
+    ).toBe(false)
   })
 
   it('an empty or missing selector selects everything', () => {
@@ -47,10 +49,24 @@ describe('labelSelectorQuery', () => {
   it.each([
     [{ matchLabels: { app: 'a', version: 'v2' } }, 'app=a,version=v2'],
     [
-      { matchLabels: { app: 'a' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['x', 'y'] }, { key: 'canary', operator: 'Exists' }] },
+      {
+        matchLabels: { app: 'a' },
+        matchExpressions: [
+          { key: 'tier', operator: 'In', values: ['x', 'y'] },
+          { key: 'canary', operator: 'Exists' }
+        ]
+      },
       'app=a,tier in (x,y),canary'
     ],
-    [{ matchExpressions: [{ key: 'old', operator: 'DoesNotExist' }, { key: 'z', operator: 'NotIn', values: ['1'] }] }, '!old,z notin (1)'],
+    [
+      {
+        matchExpressions: [
+          { key: 'old', operator: 'DoesNotExist' },
+          { key: 'z', operator: 'NotIn', values: ['1'] }
+        ]
+      },
+      '!old,z notin (1)'
+    ],
     [{}, undefined],
     [undefined, undefined]
   ])('%j -> %s', (sel, text) => expect(labelSelectorQuery(sel)).toBe(text))

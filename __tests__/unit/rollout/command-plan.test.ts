@@ -4,7 +4,10 @@ import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
 
 const at = (phase: Phase) => makeRolloutState({ phase })
 /** Promoted, but the old version was kept: another route still sent traffic to it. */
-const held = makeRolloutState({ phase: 'promoted', retirement: { version: 'v1', subset: 'v1', retired: false, heldBy: ['VirtualService shop/other route #0'] } })
+const held = makeRolloutState({
+  phase: 'promoted',
+  retirement: { version: 'v1', subset: 'v1', retired: false, heldBy: ['VirtualService shop/other route #0'] }
+})
 const base = { target: 'shop/web', full: false, supersede: false }
 const plan = (s: Partial<CommandSituation> & Pick<CommandSituation, 'command'>): CommandPlan => planCommand({ ...base, ...s })
 /** The plan as one short word, for the table. */
@@ -21,7 +24,11 @@ describe('planCommand: the preconditions of every command, as a table', () => {
     ['deploy the same version again (a re-run)', { command: 'deploy', version: 'v2', state: at('progressing') }, 'resume'],
     ['deploy the same version, paused', { command: 'deploy', version: 'v2', state: at('paused') }, 'nothing(paused)'],
     ['deploy another version mid-rollout', { command: 'deploy', version: 'v3', state: at('progressing') }, 'refuse'],
-    ['deploy another version mid-rollout, supersede', { command: 'deploy', version: 'v3', state: at('progressing'), supersede: true }, 'supersede+start'],
+    [
+      'deploy another version mid-rollout, supersede',
+      { command: 'deploy', version: 'v3', state: at('progressing'), supersede: true },
+      'supersede+start'
+    ],
     ['deploy while a rollback is under way', { command: 'deploy', version: 'v2', state: at('rolling-back') }, 'rolling-back+start'],
     ['deploy, took over a dead run', { command: 'deploy', version: 'v2', state: at('progressing'), takeover: true }, 'takeover+start'],
     ['deploy, took over a paused rollout', { command: 'deploy', version: 'v2', state: at('paused'), takeover: true }, 'nothing(paused)'],
@@ -52,7 +59,10 @@ describe('planCommand: the preconditions of every command, as a table', () => {
   })
 
   it('says why it refuses, naming the inputs that would change the answer', () => {
-    expect(plan({ command: 'promote' })).toEqual({ kind: 'refuse', message: 'There is no rollout to promote on VirtualService "shop/web".' })
+    expect(plan({ command: 'promote' })).toEqual({
+      kind: 'refuse',
+      message: 'There is no rollout to promote on VirtualService "shop/web".'
+    })
     expect(plan({ command: 'promote', state: at('rolled-back') })).toEqual({
       kind: 'refuse',
       message: 'There is no rollout to promote on VirtualService "shop/web" (the last one, of "v2", ended rolled-back).'
@@ -69,7 +79,8 @@ describe('planCommand: the preconditions of every command, as a table', () => {
     })
     expect(plan({ command: 'abort', state: at('paused'), version: 'v3' })).toEqual({
       kind: 'refuse',
-      message: 'Input \'version\' is "v3" but the rollout in progress on VirtualService "shop/web" is of "v2"; refusing to abort a different version.'
+      message:
+        'Input \'version\' is "v3" but the rollout in progress on VirtualService "shop/web" is of "v2"; refusing to abort a different version.'
     })
   })
 

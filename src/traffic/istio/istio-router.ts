@@ -11,7 +11,14 @@ import { errorText } from '../../format.js'
 import type { KubeObject } from '../../kube/kube-object.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
 import type { RolloutState } from '../../rollout/types.js'
-import { routeLabel, type RouteChange, type RouteView, type SubsetRemoval, type TrafficRouter, type WriteOptions } from '../traffic-router.js'
+import {
+  routeLabel,
+  type RouteChange,
+  type RouteView,
+  type SubsetRemoval,
+  type TrafficRouter,
+  type WriteOptions
+} from '../traffic-router.js'
 import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
 import { subsetReferences } from './subset-references.js'
 import { readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
@@ -63,21 +70,26 @@ export class IstioRouter implements TrafficRouter {
     // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
     let cached = this.lastReadBack
     this.lastReadBack = undefined
-    const back = await this.guarded('VirtualService', this.o.virtualService, async () => {
-      const vs = cached ?? (await this.getVs())
-      cached = undefined
-      return vs
-    }, (vs) => {
-      this.fence(stateOf(vs))
-      if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
-      stamped = { ...next, epoch: this.o.epoch, updatedAt: this.o.now() }
-      const body = withState(this.applyChange(vs, next, change), STATE_ANNOTATION, encodeState(stamped))
-      const confirm = (b: KubeObject): boolean => {
-        const s = stateOf(b)
-        return s?.updatedAt === stamped.updatedAt && s.epoch === stamped.epoch && this.shows(b, next, change)
+    const back = await this.guarded(
+      'VirtualService',
+      this.o.virtualService,
+      async () => {
+        const vs = cached ?? (await this.getVs())
+        cached = undefined
+        return vs
+      },
+      (vs) => {
+        this.fence(stateOf(vs))
+        if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
+        stamped = { ...next, epoch: this.o.epoch, updatedAt: this.o.now() }
+        const body = withState(this.applyChange(vs, next, change), STATE_ANNOTATION, encodeState(stamped))
+        const confirm = (b: KubeObject): boolean => {
+          const s = stateOf(b)
+          return s?.updatedAt === stamped.updatedAt && s.epoch === stamped.epoch && this.shows(b, next, change)
+        }
+        return { body, confirm }
       }
-      return { body, confirm }
-    })
+    )
     this.lastReadBack = back
     return stamped
   }
@@ -98,7 +110,11 @@ export class IstioRouter implements TrafficRouter {
       others = await cluster.listIstio('VirtualService', namespace)
     }
     const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
-    const routes = subsetReferences(all, { host: state.host, namespace, subset }, { namespace, virtualService, routeIndex: this.routeIndex(vs, state) })
+    const routes = subsetReferences(
+      all,
+      { host: state.host, namespace, subset },
+      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) }
+    )
     return { routes, ...(blind ? { blind } : {}) }
   }
 
@@ -109,7 +125,11 @@ export class IstioRouter implements TrafficRouter {
     return 'removed'
   }
 
-  async dryRunStart(state: RolloutState, labels: Record<string, string>, canaryWeight?: number): Promise<{ backend: boolean; route: boolean }> {
+  async dryRunStart(
+    state: RolloutState,
+    labels: Record<string, string>,
+    canaryWeight?: number
+  ): Promise<{ backend: boolean; route: boolean }> {
     const { cluster, namespace } = this.o
     const dr = await cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
     if (dr) await cluster.replaceIstio(withSubset(dr, state.canary.subset, labels), { dryRun: true })
@@ -139,7 +159,9 @@ export class IstioRouter implements TrafficRouter {
       case 'split':
         return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight)
       case 'canary-to-zero':
-        return readSplit(vs, index, s.stable.subset, s.canary.subset).canaryPresent ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0) : vs
+        return readSplit(vs, index, s.stable.subset, s.canary.subset).canaryPresent
+          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0)
+          : vs
       case 'remove-destination':
         return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset)
     }
@@ -161,15 +183,20 @@ export class IstioRouter implements TrafficRouter {
 
   /** Guarded read-modify-write of the DestinationRule, fenced by the state on the VirtualService. */
   private async editDestinationRule(edit: (dr: KubeObject) => KubeObject): Promise<void> {
-    await this.guarded('DestinationRule', this.o.destinationRule, async () => {
-      this.fence(stateOf(await this.getVs()))
-      return this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
-    }, (dr) => {
-      const next = edit(dr)
-      // An edit that changes nothing on the read-back has landed (edits are idempotent).
-      const confirm = (back: KubeObject): boolean => sameSpec(edit(back), back)
-      return { body: sameSpec(next, dr) ? undefined : next, confirm }
-    })
+    await this.guarded(
+      'DestinationRule',
+      this.o.destinationRule,
+      async () => {
+        this.fence(stateOf(await this.getVs()))
+        return this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
+      },
+      (dr) => {
+        const next = edit(dr)
+        // An edit that changes nothing on the read-back has landed (edits are idempotent).
+        const confirm = (back: KubeObject): boolean => sameSpec(edit(back), back)
+        return { body: sameSpec(next, dr) ? undefined : next, confirm }
+      }
+    )
   }
 
   /**

@@ -126,12 +126,14 @@ export function resolveTopology(input: TopologyInput): Topology {
   if (!stable && !(state && state.phase === 'promoting')) {
     throw new PreflightError(
       `${drRef} has no subset ${quote(stableSubset)}, which ${where} routes to; expected it among ` +
-        `${quote(subsetsOf(dr).map((s) => s.name).join(', '))}.`
+        `${quote(
+          subsetsOf(dr)
+            .map((s) => s.name)
+            .join(', ')
+        )}.`
     )
   }
-  const stableVersion = state
-    ? state.stable.version
-    : (stable?.labels?.[versionLabel] ?? stableSubset)
+  const stableVersion = state ? state.stable.version : (stable?.labels?.[versionLabel] ?? stableSubset)
   if (stable && labelsMatch(stable.labels ?? {}, input.canaryPodLabels)) {
     throw new PreflightError(
       `The stable subset ${quote(stableSubset)} of ${drRef} selects labels ${quote(labelString(stable.labels))}, ` +
@@ -359,10 +361,7 @@ function findDestinationRule(input: TopologyInput, service: ServiceHost, host: s
 
 function sameHostRules(input: TopologyInput, service: ServiceHost, chosen: KubeObject): KubeObject[] {
   return input.drs.filter(
-    (d) =>
-      inNamespace(d, input.namespace) &&
-      d.metadata.name !== chosen.metadata.name &&
-      hostOf(d, input.namespace)?.fqdn === service.fqdn
+    (d) => inNamespace(d, input.namespace) && d.metadata.name !== chosen.metadata.name && hostOf(d, input.namespace)?.fqdn === service.fqdn
   )
 }
 

@@ -89,9 +89,7 @@ export function effectiveWeight(dest: RouteDestination, destinationCount: number
 export function readSplit(vs: KubeObject, routeIndex: number, stableSubset: string, canarySubset: string): RouteSplit {
   const dests = destinationsAt(vs, routeIndex)
   const weightOf = (subset: string): number =>
-    dests
-      .filter((d) => d.destination?.subset === subset)
-      .reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
+    dests.filter((d) => d.destination?.subset === subset).reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
   return {
     stable: weightOf(stableSubset),
     canary: weightOf(canarySubset),
@@ -123,8 +121,7 @@ export function withSplit(
   }
   const route = routeAt(vs, routeIndex)
   const dests = structuredClone(route.route ?? [])
-  const ours = (d: RouteDestination): boolean =>
-    d.destination?.subset === stableSubset || d.destination?.subset === canarySubset
+  const ours = (d: RouteDestination): boolean => d.destination?.subset === stableSubset || d.destination?.subset === canarySubset
   const others = dests.filter((d) => !ours(d) && effectiveWeight(d, dests.length) > 0)
   if (others.length > 0) {
     const list = others.map((d) => `${quote(d.destination?.subset ?? d.destination?.host)} (weight ${d.weight ?? 'unset'})`)
@@ -156,12 +153,7 @@ export function withSplit(
  * one destination remains it gets `weight: 100`, or no weight with `omitWeight`. Refuses to remove a
  * destination that still carries traffic (set its weight to 0 and wait first) or the last one.
  */
-export function withoutDestination(
-  vs: KubeObject,
-  routeIndex: number,
-  subset: string,
-  opts: RemoveDestinationOptions = {}
-): KubeObject {
+export function withoutDestination(vs: KubeObject, routeIndex: number, subset: string, opts: RemoveDestinationOptions = {}): KubeObject {
   const route = routeAt(vs, routeIndex)
   const dests = route.route ?? []
   const removed = dests.filter((d) => d.destination?.subset === subset)

@@ -36,7 +36,13 @@ function destinationRule(subsets: string[]): KubeObject {
 
 const state = makeRolloutState({ route: { index: 1, name: 'main' }, canaryWeight: 10, epoch: 3 })
 
-function setup(dests: Array<[string, number]> = [['v1', 90], ['v2', 10]], subsets = ['v1', 'v2']) {
+function setup(
+  dests: Array<[string, number]> = [
+    ['v1', 90],
+    ['v2', 10]
+  ],
+  subsets = ['v1', 'v2']
+) {
   const cluster = new MemoryCluster([virtualService(dests, state), destinationRule(subsets)])
   let tick = 0
   const router = new IstioRouter({
@@ -85,29 +91,55 @@ describe('IstioRouter.write', () => {
 
   it('stops writing once a later lock holder has written the state (fencing)', async () => {
     const { cluster, router, split } = setup()
-    cluster.put(virtualService([['v1', 90], ['v2', 10]], { ...state, epoch: 4 }))
+    cluster.put(
+      virtualService(
+        [
+          ['v1', 90],
+          ['v2', 10]
+        ],
+        { ...state, epoch: 4 }
+      )
+    )
     await expect(router.write({ ...state, canaryWeight: 50 }, { kind: 'split', canaryWeight: 50 })).rejects.toThrow(FencedError)
     expect(split().canary).toBe(10)
   })
 
   it('refuses to write over weights someone else changed (drift)', async () => {
     const { cluster, router } = setup()
-    cluster.put(virtualService([['v1', 100], ['v2', 0]], state))
-    await expect(router.write({ ...state, canaryWeight: 50 }, { kind: 'split', canaryWeight: 50 }, { expectCanaryWeight: 10 })).rejects.toThrow(
+    cluster.put(
+      virtualService(
+        [
+          ['v1', 100],
+          ['v2', 0]
+        ],
+        state
+      )
+    )
+    await expect(
+      router.write({ ...state, canaryWeight: 50 }, { kind: 'split', canaryWeight: 50 }, { expectCanaryWeight: 10 })
+    ).rejects.toThrow(
       new DriftError('route "main" of VirtualService shop/web has canary weight 0, but this rollout last set 10; someone else changed it')
     )
   })
 
   it('finds the route by name wherever it moved, and calls a vanished route drift', async () => {
     const { cluster, router } = setup()
-    const moved = virtualService([['v1', 90], ['v2', 10]], state)
+    const moved = virtualService(
+      [
+        ['v1', 90],
+        ['v2', 10]
+      ],
+      state
+    )
     moved.spec.http.reverse()
     cluster.put(moved)
     await router.write({ ...state, canaryWeight: 20 }, { kind: 'split', canaryWeight: 20 })
     expect(readSplit(cluster.get('VirtualService', NS, 'web')!, 0, 'v1', 'v2').canary).toBe(20)
     moved.spec.http = [moved.spec.http[1]]
     cluster.put(moved)
-    await expect(router.write(state, { kind: 'state' }, { expectCanaryWeight: 20 })).rejects.toThrow(new DriftError('route "main" is no longer in VirtualService web'))
+    await expect(router.write(state, { kind: 'state' }, { expectCanaryWeight: 20 })).rejects.toThrow(
+      new DriftError('route "main" is no longer in VirtualService web')
+    )
   })
 
   it('removes a destination, and takes the canary to zero only where it is still routed', async () => {
@@ -127,7 +159,10 @@ describe('IstioRouter backends', () => {
     const { cluster, router } = setup([['v1', 100]], ['v1'])
     await router.addCanaryBackend(state, { version: 'v2' })
     await router.addCanaryBackend(state, { version: 'v2' })
-    expect(findSubset(cluster.get('DestinationRule', NS, 'istio-destinationrule')!, 'v2')).toEqual({ name: 'v2', labels: { version: 'v2' } })
+    expect(findSubset(cluster.get('DestinationRule', NS, 'istio-destinationrule')!, 'v2')).toEqual({
+      name: 'v2',
+      labels: { version: 'v2' }
+    })
     expect(cluster.writes).toEqual(['DestinationRule istio-destinationrule'])
   })
 
