@@ -13,7 +13,16 @@ await kc.applyToHTTPSOptions(opts)
 const server = new URL(kc.getCurrentCluster()!.server)
 https
   .get(
-    { host: server.hostname, port: server.port, path: '/apis', headers: opts.headers, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized },
+    {
+      host: server.hostname,
+      port: server.port,
+      path: '/apis',
+      headers: opts.headers,
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+      rejectUnauthorized: opts.rejectUnauthorized
+    },
     (res) => {
       res.resume()
       res.on('end', () => process.exit(res.statusCode === 200 ? 0 : 1))

@@ -21,7 +21,12 @@ export const STARTUP_BUDGET_BYTES = 450_000
 /** Never in that startup set: the generated client, any undici, Octokit. */
 /** Never anywhere in dist/: Kubernetes and GitHub requests both go through Node's https. */
 const FORBIDDEN_ANYWHERE = [/node_modules\/undici\//, /@kubernetes\/client-node\/node_modules\/undici\//]
-const FORBIDDEN_AT_STARTUP = [/@kubernetes\/client-node\/dist\/gen\/(?!rxjsStub)/, /node_modules\/undici\//, /node_modules\/@octokit\//, /node_modules\/@actions\/github\//]
+const FORBIDDEN_AT_STARTUP = [
+  /@kubernetes\/client-node\/dist\/gen\/(?!rxjsStub)/,
+  /node_modules\/undici\//,
+  /node_modules\/@octokit\//,
+  /node_modules\/@actions\/github\//
+]
 
 const builtins = new Set(builtinModules.filter((m) => !m.startsWith('_')))
 const clientNodeConfig = /@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/
@@ -56,7 +61,10 @@ const startupPlugin = {
     b.onLoad({ filter: /.*/, namespace: 'kubeconfig-stub' }, (args) => {
       const names = args.path === 'undici' ? ['Agent', 'ProxyAgent'] : ['createConfiguration', 'ServerConfiguration']
       const body = names
-        .map((n) => `export function ${n}() { throw new Error('istio-canary bundles client-node for KubeConfig only: ${n} (${args.path}) is not included') }`)
+        .map(
+          (n) =>
+            `export function ${n}() { throw new Error('istio-canary bundles client-node for KubeConfig only: ${n} (${args.path}) is not included') }`
+        )
         .join('\n')
       return { contents: body, loader: 'js' }
     })
@@ -118,10 +126,15 @@ export function checkBudget(metafile) {
     }
   }
   for (const [f, o] of Object.entries(metafile.outputs)) {
-    for (const input of Object.keys(o.inputs)) if (FORBIDDEN_ANYWHERE.some((re) => re.test(input))) problems.push(`${input} is bundled (${f})`)
+    for (const input of Object.keys(o.inputs))
+      if (FORBIDDEN_ANYWHERE.some((re) => re.test(input))) problems.push(`${input} is bundled (${f})`)
   }
   const yamlCopies = new Set(
-    Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs).map((i) => i.match(/^(.*node_modules\/js-yaml)\//)?.[1]).filter(Boolean))
+    Object.values(metafile.outputs).flatMap((o) =>
+      Object.keys(o.inputs)
+        .map((i) => i.match(/^(.*node_modules\/js-yaml)\//)?.[1])
+        .filter(Boolean)
+    )
   )
   if (yamlCopies.size > 1) problems.push(`${yamlCopies.size} copies of js-yaml: ${[...yamlCopies].join(', ')}`)
   return { bytes, files, problems }

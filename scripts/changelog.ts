@@ -27,7 +27,8 @@ function sections(text: string): Section[] {
   const found = [...text.matchAll(HEADING)]
   return found.map((m, i) => {
     // Link reference definitions ("[1.0.0]: https://...") close the last section.
-    const next = i + 1 < found.length ? found[i + 1].index : text.search(/^\[[^\]]+\]: /m) >= 0 ? text.search(/^\[[^\]]+\]: /m) : text.length
+    const next =
+      i + 1 < found.length ? found[i + 1].index : text.search(/^\[[^\]]+\]: /m) >= 0 ? text.search(/^\[[^\]]+\]: /m) : text.length
     return { name: m[1], start: m.index, bodyStart: m.index + m[0].length, end: next }
   })
 }
@@ -36,7 +37,8 @@ function sections(text: string): Section[] {
 export function releaseNotes(text: string, version: string): string {
   checkVersion(version)
   const section = sections(text).find((s) => s.name === version)
-  if (!section) throw new Error(`CHANGELOG.md has no "## [${version}] - YYYY-MM-DD" section: run 'bash scripts/release.sh prepare ${version}' first`)
+  if (!section)
+    throw new Error(`CHANGELOG.md has no "## [${version}] - YYYY-MM-DD" section: run 'bash scripts/release.sh prepare ${version}' first`)
   const body = text.slice(section.bodyStart, section.end).trim()
   if (!body) throw new Error(`CHANGELOG.md's section for ${version} is empty: say what changed`)
   return body

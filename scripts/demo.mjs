@@ -59,7 +59,11 @@ for (const workload of ['istio-deployment-v1', 'istio-deployment-v2', 'istio-dep
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'istio-canary-demo-'))
 /** Runs dist/index.js as the runner does; prints its log lines; returns outputs and the summary. */
 async function runAction(name, inputs) {
-  const files = { output: path.join(work, `${name}.output`), summary: path.join(work, `${name}.md`), state: path.join(work, `${name}.state`) }
+  const files = {
+    output: path.join(work, `${name}.output`),
+    summary: path.join(work, `${name}.md`),
+    state: path.join(work, `${name}.state`)
+  }
   for (const f of Object.values(files)) fs.writeFileSync(f, '')
   const childEnv = {
     ...process.env,
@@ -105,7 +109,9 @@ const common = {
 
 step('Release 1: v1 -> v2 through 10, 25, 50, 100 with success-rate >= 99 % and p99 <= 500 ms')
 const first = await runAction('release-v2', { ...common, manifests: path.join(seed, 'deployment-v2.yaml') })
-console.log(`  exit ${first.code}; outputs: result=${first.outputs.result} phase=${first.outputs.phase} canary-weight=${first.outputs['canary-weight']} stable-version=${first.outputs['stable-version']}`)
+console.log(
+  `  exit ${first.code}; outputs: result=${first.outputs.result} phase=${first.outputs.phase} canary-weight=${first.outputs['canary-weight']} stable-version=${first.outputs['stable-version']}`
+)
 console.log(`  job summary (what GitHub shows): ${first.summary}`)
 kubectl(['-n', ns, 'get', 'virtualservice', 'istio-virtualservice', '-o', 'jsonpath={.spec.http[0].route}{"\\n"}'])
 
@@ -114,11 +120,16 @@ const v3 = fs
   .readFileSync(path.join(seed, 'deployment-v2.yaml'), 'utf8')
   .replaceAll('v2', 'v3')
   .replace('  replicas: 1\n', '  replicas: 1\n  progressDeadlineSeconds: 15\n')
-  .replace('        istio-test-version: v3\n    spec:', '        istio-test-version: v3\n        sim.istio-canary/behaviour: crash\n    spec:')
+  .replace(
+    '        istio-test-version: v3\n    spec:',
+    '        istio-test-version: v3\n        sim.istio-canary/behaviour: crash\n    spec:'
+  )
 const v3File = path.join(work, 'deployment-v3.yaml')
 fs.writeFileSync(v3File, v3)
 const second = await runAction('release-v3', { ...common, manifests: v3File, 'progress-deadline': '1m' })
-console.log(`  exit ${second.code} (a rollback fails the step); outputs: result=${second.outputs.result} stable-version=${second.outputs['stable-version']}`)
+console.log(
+  `  exit ${second.code} (a rollback fails the step); outputs: result=${second.outputs.result} stable-version=${second.outputs['stable-version']}`
+)
 console.log(`  job summary: ${second.summary}`)
 kubectl(['-n', ns, 'get', 'virtualservice', 'istio-virtualservice', '-o', 'jsonpath={.spec.http[0].route}{"\\n"}'])
 kubectl(['-n', ns, 'get', 'deployments'])

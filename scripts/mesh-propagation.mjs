@@ -13,24 +13,33 @@ import path from 'node:path'
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const state = process.env.ISTIO_CANARY_CLUSTER_STATE ?? path.join(root, '.cluster')
 const env = Object.fromEntries(
-  fs.readFileSync(path.join(state, 'env'), 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])
+  fs
+    .readFileSync(path.join(state, 'env'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])
 )
 const seed = path.join(root, 'examples/seed')
 const writes = Number(process.argv[2] ?? 20)
 const rps = Number(process.argv[3] ?? 200)
 const token = fs.readFileSync(path.join(state, 'admin-token'), 'utf8').trim()
 const ca = fs.readFileSync(path.join(state, 'pki/apiserver.crt'))
-const kubectl = (...args) => execFileSync(path.join(root, '.cluster-bin/kubectl'), ['--kubeconfig', env.KUBECONFIG, ...args], { encoding: 'utf8' })
+const kubectl = (...args) =>
+  execFileSync(path.join(root, '.cluster-bin/kubectl'), ['--kubeconfig', env.KUBECONFIG, ...args], { encoding: 'utf8' })
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 function patchRoute(ns, subset) {
   const body = JSON.stringify({ spec: { http: [{ route: [{ destination: { host: 'istio-service', subset }, weight: 100 }] }] } })
   const url = new URL(`${env.KUBE_API_URL}/apis/networking.istio.io/v1/namespaces/${ns}/virtualservices/istio-virtualservice`)
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'PATCH', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/merge-patch+json' } }, (res) => {
-      res.resume()
-      res.on('end', () => (res.statusCode === 200 ? resolve(Date.now()) : reject(new Error(`PATCH ${res.statusCode}`))))
-    })
+    const req = https.request(
+      url,
+      { method: 'PATCH', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/merge-patch+json' } },
+      (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode === 200 ? resolve(Date.now()) : reject(new Error(`PATCH ${res.statusCode}`))))
+      }
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -47,7 +56,7 @@ kubectl('-n', ns, 'wait', '--for=condition=Available', '--timeout=90s', 'deploym
 const callerUrl = `${env.MESHSIM_URL}/callers/${ns}/probe`
 let res = await fetch(callerUrl, { method: 'PUT', body: JSON.stringify({ service: 'istio-service', rps }) })
 if (!res.ok) throw new Error(`starting the caller: ${await res.text()}`)
-const stats = async (since) => (await (await fetch(`${callerUrl}?since=${since}&entries=1`)).json())
+const stats = async (since) => await (await fetch(`${callerUrl}?since=${since}&entries=1`)).json()
 try {
   // Warm: every call on v1.
   for (let t = Date.now(); ; await sleep(200)) {
@@ -71,7 +80,9 @@ try {
   const sorted = [...delays].sort((a, b) => a - b)
   const q = (p) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]
   const total = await stats(0)
-  console.log(`propagation over ${writes} writes at ${rps} rps: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, min ${sorted[0]} ms, max ${sorted.at(-1)} ms`)
+  console.log(
+    `propagation over ${writes} writes at ${rps} rps: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, min ${sorted[0]} ms, max ${sorted.at(-1)} ms`
+  )
   console.log(`delays (ms): ${delays.join(' ')}`)
   console.log(`calls: ${total.sent}, failed: ${total.failed} ${JSON.stringify(total.errors)}`)
 } finally {

@@ -28,7 +28,8 @@ const WIDTHS = [900, 720]
 /** Screenshots stop here: the first screens are what the review is about. */
 const MAX_SHOT_HEIGHT = 3200
 // Debian's chromium here; GitHub's Ubuntu runners ship Google Chrome instead.
-const CHROMIUM = process.env.CHROMIUM_PATH || ['/usr/bin/chromium', '/usr/bin/google-chrome'].find((p) => existsSync(p)) || '/usr/bin/chromium'
+const CHROMIUM =
+  process.env.CHROMIUM_PATH || ['/usr/bin/chromium', '/usr/bin/google-chrome'].find((p) => existsSync(p)) || '/usr/bin/chromium'
 
 if (!existsSync(CHROMIUM)) {
   console.error(`report:gallery: no Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium) or set CHROMIUM_PATH.`)
@@ -38,7 +39,14 @@ if (!existsSync(CHROMIUM)) {
 // The renderer is TypeScript: bundle it once into a temporary ESM module.
 const work = mkdtempSync(join(tmpdir(), 'report-gallery-'))
 const rendererFile = join(work, 'render-report.mjs')
-await build({ entryPoints: ['src/report/render-report.ts'], bundle: true, format: 'esm', platform: 'node', outfile: rendererFile, logLevel: 'warning' })
+await build({
+  entryPoints: ['src/report/render-report.ts'],
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  outfile: rendererFile,
+  logLevel: 'warning'
+})
 const { renderReport, reportMarker } = await import(pathToFileURL(rendererFile).href)
 
 const md = new MarkdownIt({ html: true, linkify: true, breaks: true })
@@ -46,7 +54,8 @@ md.use(githubAlerts)
 const defaultFence = md.renderer.rules.fence
 md.renderer.rules.fence = (tokens, idx, options, env, self) => {
   const token = tokens[idx]
-  if (token.info.trim() === 'mermaid') return `<pre class="mermaid-source" hidden>${md.utils.escapeHtml(token.content)}</pre><div class="mermaid-box"></div>\n`
+  if (token.info.trim() === 'mermaid')
+    return `<pre class="mermaid-source" hidden>${md.utils.escapeHtml(token.content)}</pre><div class="mermaid-box"></div>\n`
   return defaultFence(tokens, idx, options, env, self)
 }
 
@@ -120,18 +129,25 @@ try {
       for (const e of result.errors) problems.push(`${name} @${width}px: ${e}`)
       if (!checkOnly) {
         const height = await p.evaluate(() => document.body.scrollHeight)
-        await p.screenshot({ path: join(OUT, `${name}-${width}.png`), fullPage: true, clip: { x: 0, y: 0, width: width + 18, height: Math.min(height + 8, MAX_SHOT_HEIGHT) } })
+        await p.screenshot({
+          path: join(OUT, `${name}-${width}.png`),
+          fullPage: true,
+          clip: { x: 0, y: 0, width: width + 18, height: Math.min(height + 8, MAX_SHOT_HEIGHT) }
+        })
       }
       // Overflow is checked with every <details> open: what is collapsed must fit too once expanded.
       const overflow = await p.evaluate(() => {
         for (const d of document.querySelectorAll('details')) d.open = true
         const article = document.querySelector('article')
         const found = []
-        if (article.scrollWidth > article.clientWidth + 1) found.push(`the comment column scrolls (${article.scrollWidth} px in ${article.clientWidth} px)`)
+        if (article.scrollWidth > article.clientWidth + 1)
+          found.push(`the comment column scrolls (${article.scrollWidth} px in ${article.clientWidth} px)`)
         for (const el of article.querySelectorAll('table, pre, .markdown-alert, p, li, svg')) {
           if (el.closest('pre.mermaid-source')) continue
           if (el.scrollWidth > el.clientWidth + 1) {
-            found.push(`a ${el.tagName.toLowerCase()} is ${el.scrollWidth} px wide in ${el.clientWidth} px: ${(el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 60)}`)
+            found.push(
+              `a ${el.tagName.toLowerCase()} is ${el.scrollWidth} px wide in ${el.clientWidth} px: ${(el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 60)}`
+            )
           }
         }
         return found
@@ -150,4 +166,6 @@ if (problems.length) {
   console.error(`report:gallery: ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`)
   process.exit(1)
 }
-console.log(`report:gallery: ${fixtures.length} fixtures at ${WIDTHS.join(' and ')} px: no Mermaid error, nothing wider than the column${checkOnly ? '' : `; PNGs in ${OUT}/`}`)
+console.log(
+  `report:gallery: ${fixtures.length} fixtures at ${WIDTHS.join(' and ')} px: no Mermaid error, nothing wider than the column${checkOnly ? '' : `; PNGs in ${OUT}/`}`
+)

@@ -8,7 +8,17 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 /** Licences a bundled package may carry; anything else fails the bundle until someone decides. */
-export const ALLOWED_LICENSES = ['MIT', 'ISC', 'Apache-2.0', 'BSD-2-Clause', 'BSD-3-Clause', '0BSD', 'Unlicense', 'CC0-1.0', 'BlueOak-1.0.0']
+export const ALLOWED_LICENSES = [
+  'MIT',
+  'ISC',
+  'Apache-2.0',
+  'BSD-2-Clause',
+  'BSD-3-Clause',
+  '0BSD',
+  'Unlicense',
+  'CC0-1.0',
+  'BlueOak-1.0.0'
+]
 
 /** Public-domain dedications that require no notice, so a package may omit the file. */
 const NO_NOTICE_NEEDED = ['Unlicense', 'CC0-1.0', '0BSD']
@@ -110,7 +120,12 @@ export function writeThirdPartyLicenses(metafile: { inputs: Record<string, unkno
       const full = path.join(dir, entry.name)
       if (entry.isDirectory()) walk(full)
       else if (entry.name.endsWith('.LEGAL.txt')) {
-        legal.push(fs.readFileSync(full, 'utf8').replace(/^Bundled license information:\n\n?/, '').trimEnd())
+        legal.push(
+          fs
+            .readFileSync(full, 'utf8')
+            .replace(/^Bundled license information:\n\n?/, '')
+            .trimEnd()
+        )
         fs.rmSync(full)
       }
     }

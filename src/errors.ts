@@ -18,6 +18,16 @@ export class ConflictError extends Error {
   override readonly name = 'ConflictError'
 }
 
+/** What we own on the route was changed by someone else (GitOps revert, a person). */
+export class DriftError extends Error {
+  override readonly name = 'DriftError'
+}
+
+/** A later lock holder has written the state: this run must stop writing. */
+export class FencedError extends Error {
+  override readonly name = 'FencedError'
+}
+
 /** The lock is held by another run. */
 export class LockedError extends Error {
   override readonly name = 'LockedError'

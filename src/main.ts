@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import * as os from 'node:os'
-import { readConfig, type Config } from './config/config.js'
+import { COMMANDS, readConfig, type Command, type Config } from './config/config.js'
 import { loadTimeZones } from './config/freeze-windows.js'
 import { INPUT, INPUT_DEFAULTS } from './config/input-names.js'
 import { KubeCluster } from './cluster/kube-cluster.js'
@@ -37,7 +37,10 @@ export function readInputs(): Record<string, string> {
  * invocation id tells them apart (a holder identical to another run's would let both take the
  * lock). The post step does not call this: it reads the main step's identity from the saved state.
  */
-export function holderIdentity(env: NodeJS.ProcessEnv, invocation: string = randomBytes(4).toString('hex')): { holder: string; runUrl?: string } {
+export function holderIdentity(
+  env: NodeJS.ProcessEnv,
+  invocation: string = randomBytes(4).toString('hex')
+): { holder: string; runUrl?: string } {
   if (env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY) {
     const runUrl = `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
     const runner = env.RUNNER_NAME ? ` runner ${env.RUNNER_NAME}` : ''
@@ -55,7 +58,9 @@ export function holderIdentity(env: NodeJS.ProcessEnv, invocation: string = rand
  */
 export async function run(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Promise<number> {
   const inputs = readInputs()
-  const identity = core.getState(POST_STATE.holder) ? { holder: core.getState(POST_STATE.holder), runUrl: holderIdentity(env).runUrl } : holderIdentity(env)
+  const identity = core.getState(POST_STATE.holder)
+    ? { holder: core.getState(POST_STATE.holder), runUrl: holderIdentity(env).runUrl }
+    : holderIdentity(env)
   const controller = new AbortController()
   let cancelled = false
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -93,7 +98,9 @@ export async function run(env: NodeJS.ProcessEnv = process.env, overrides: Parti
     if (config.command !== 'status' && !config.dryRun) core.saveState(POST_STATE.pending, config.onCancel === 'freeze' ? 'false' : 'true')
 
     let started = false
-    const timeout = config.timeoutSeconds ? setTimeout(() => onSignal('SIGALRM' as NodeJS.Signals), config.timeoutSeconds * 1000) : undefined
+    const timeout = config.timeoutSeconds
+      ? setTimeout(() => onSignal('SIGALRM' as NodeJS.Signals), config.timeoutSeconds * 1000)
+      : undefined
     timeout?.unref()
     report = await runCommand(
       config,
@@ -131,7 +138,9 @@ function configFailure(inputs: Record<string, string>, err: unknown): RunReport 
   const e = err instanceof Error ? err : new Error(String(err))
   const now = new Date().toISOString()
   return {
-    command: (['deploy', 'promote', 'abort', 'status'].includes(inputs[INPUT.command]) ? inputs[INPUT.command] : INPUT_DEFAULTS[INPUT.command]) as RunReport['command'],
+    command: ((COMMANDS as readonly string[]).includes(inputs[INPUT.command])
+      ? inputs[INPUT.command]
+      : INPUT_DEFAULTS[INPUT.command]) as Command,
     namespace: inputs[INPUT.namespace] || '',
     virtualService: inputs[INPUT.virtualService] || '',
     result: 'unchanged',

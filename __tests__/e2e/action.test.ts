@@ -64,10 +64,19 @@ describe('dist/index.js as the runner starts it', () => {
   })
 
   it('releases v2 with a pause, reports it everywhere, and a dispatch promote finishes it', async () => {
-    const run = startAction({ ...base(), manifests: writeManifest(readSeedScenario('deployment-v2.yaml')), steps: '50,pause,100' }, { env: runnerEnv() })
+    const run = startAction(
+      { ...base(), manifests: writeManifest(readSeedScenario('deployment-v2.yaml')), steps: '50,pause,100' },
+      { env: runnerEnv() }
+    )
     const exit = await run.exited
     expect(exit.code).toBe(0)
-    expect(run.outputs()).toMatchObject({ result: 'paused', phase: 'paused', 'canary-weight': '50', 'stable-version': 'v1', 'canary-version': 'v2' })
+    expect(run.outputs()).toMatchObject({
+      result: 'paused',
+      phase: 'paused',
+      'canary-weight': '50',
+      'stable-version': 'v1',
+      'canary-version': 'v2'
+    })
     expect(run.summary()).toMatch(/paused/i)
     expect(run.summary()).toMatch(/50 ?%/)
     expect(run.log()).toMatch(/Weights: v1=50 v2=50/)
@@ -114,7 +123,10 @@ describe('dist/index.js as the runner starts it', () => {
 
   it('fails a bad input with a clear error in the log, the outputs and the summary, changing nothing', async () => {
     const before = await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')
-    const run = startAction({ ...base(), manifests: writeManifest(readSeedScenario('deployment-v2.yaml')), steps: '10,120' }, { env: runnerEnv() })
+    const run = startAction(
+      { ...base(), manifests: writeManifest(readSeedScenario('deployment-v2.yaml')), steps: '10,120' },
+      { env: runnerEnv() }
+    )
     const exit = await run.exited
     expect(exit.code).toBe(1)
     expect(run.log()).toMatch(/::error::Input 'steps' is invalid: weight 120 at position 2 must be between 1 and 100/)

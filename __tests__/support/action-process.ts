@@ -110,7 +110,12 @@ function readIfExists(file: string): string {
 
 let runSeq = 0
 /** The environment a runner gives a JS action step, for these inputs. */
-function runnerEnv(inputs: Record<string, string>, workspace: string, files: { output: string; summary: string; state: string }, extra: Record<string, string>): Record<string, string> {
+function runnerEnv(
+  inputs: Record<string, string>,
+  workspace: string,
+  files: { output: string; summary: string; state: string },
+  extra: Record<string, string>
+): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.tmpdir(),
@@ -135,7 +140,12 @@ function runnerEnv(inputs: Record<string, string>, workspace: string, files: { o
   return { ...env, ...extra }
 }
 
-function spawnStep(entry: string, inputs: Record<string, string>, opts: ActionProcessOptions, stateEnv: Record<string, string>): ActionProcess {
+function spawnStep(
+  entry: string,
+  inputs: Record<string, string>,
+  opts: ActionProcessOptions,
+  stateEnv: Record<string, string>
+): ActionProcess {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `istio-canary-step-${runSeq++}-`))
   const files = { output: path.join(dir, 'output'), summary: path.join(dir, 'summary.md'), state: path.join(dir, 'state') }
   for (const f of Object.values(files)) fs.writeFileSync(f, '')
@@ -206,7 +216,12 @@ function spawnStep(entry: string, inputs: Record<string, string>, opts: ActionPr
         })
       })
     },
-    post: (postOpts = {}) => runPost(files.state, inputs, { ...postOpts, env: { ...stripStepFiles(env), ...(postOpts.env ?? {}) }, cwd: postOpts.cwd ?? workspace })
+    post: (postOpts = {}) =>
+      runPost(files.state, inputs, {
+        ...postOpts,
+        env: { ...stripStepFiles(env), ...(postOpts.env ?? {}) },
+        cwd: postOpts.cwd ?? workspace
+      })
   }
   return handle
 }

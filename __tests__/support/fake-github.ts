@@ -75,7 +75,10 @@ export function loadGithubSpec(): SlimSpec {
   if (slimSpec) return slimSpec
   const dir = openApiDir()
   const version = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version
-  const key = createHash('sha256').update(`${version}\n${ROUTED_OPERATIONS.join(',')}\nv2`).digest('hex').slice(0, 16)
+  const key = createHash('sha256')
+    .update(`${version}\n${ROUTED_OPERATIONS.join(',')}\nv2`)
+    .digest('hex')
+    .slice(0, 16)
   const cacheDir = join(tmpdir(), 'istio-canary-test-cache')
   const cacheFile = join(cacheDir, `github-openapi-${key}.json`)
   if (existsSync(cacheFile)) {
@@ -319,7 +322,15 @@ export interface RecordedRequest {
 
 export interface FakeGithubState {
   comments: Array<Required<FakeComment> & { createdAt: string; updatedAt: string }>
-  deployments: Array<{ id: number; ref: string; environment: string; payload: unknown; productionEnvironment: boolean; transientEnvironment: boolean; description: string | null }>
+  deployments: Array<{
+    id: number
+    ref: string
+    environment: string
+    payload: unknown
+    productionEnvironment: boolean
+    transientEnvironment: boolean
+    description: string | null
+  }>
   statuses: Array<{ id: number; deploymentId: number; state: string; description: string; logUrl: string; environment: string }>
 }
 
@@ -357,7 +368,8 @@ function allRoutes(): Route[] {
       return '([^/]+)'
     })
     const regex = new RegExp(`^${pattern}$`)
-    for (const [method, operation] of Object.entries(methods)) routes.push({ template, method: method.toUpperCase(), operation, regex, names })
+    for (const [method, operation] of Object.entries(methods))
+      routes.push({ template, method: method.toUpperCase(), operation, regex, names })
   }
   // Literal segments beat parameters (e.g. /issues/comments/{id} before /issues/{number}/comments).
   routes.sort((a, b) => b.template.replace(/\{[^}]+\}/g, '').length - a.template.replace(/\{[^}]+\}/g, '').length)
@@ -409,7 +421,8 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
     site_admin: false
   })
 
-  const schemaFor = (op: Operation, status: number): Schema | undefined => op.responses?.[String(status)]?.content?.['application/json']?.schema
+  const schemaFor = (op: Operation, status: number): Schema | undefined =>
+    op.responses?.[String(status)]?.content?.['application/json']?.schema
 
   const shape = (op: Operation, status: number, data: Json, itemOf = false): Json => {
     const schema = schemaFor(op, status)
@@ -487,7 +500,14 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
         const number = params['issue_number'] as number
         if (!prs.some((p) => p.number === number)) return notFound()
         const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
-        const c = { id: ++nextId, issueNumber: number, body: String((body as { body?: unknown })?.body ?? ''), user: login, createdAt: now, updatedAt: now }
+        const c = {
+          id: ++nextId,
+          issueNumber: number,
+          body: String((body as { body?: unknown })?.body ?? ''),
+          user: login,
+          createdAt: now,
+          updatedAt: now
+        }
         state.comments.push(c)
         return { status: 201, data: shape(op, 201, commentJson(c)) }
       }
@@ -614,7 +634,11 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
     const matches = allRoutes().filter((r) => r.regex.test(path))
     const route = matches.find((r) => r.method === method)
     if (!route) {
-      flag(matches.length ? `method not allowed by the OpenAPI description (${matches.map((m) => m.method).join(', ')})` : 'unknown endpoint (no OpenAPI path matches)')
+      flag(
+        matches.length
+          ? `method not allowed by the OpenAPI description (${matches.map((m) => m.method).join(', ')})`
+          : 'unknown endpoint (no OpenAPI path matches)'
+      )
       return send(notFound())
     }
     const op = route.operation
@@ -677,7 +701,10 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
     if (failure && failure.times > 0) {
       failure.times -= 1
       record.injected = true
-      reply = { status: failure.status, data: { message: `injected HTTP ${failure.status}`, documentation_url: BASIC_ERROR_DOCS, status: String(failure.status) } }
+      reply = {
+        status: failure.status,
+        data: { message: `injected HTTP ${failure.status}`, documentation_url: BASIC_ERROR_DOCS, status: String(failure.status) }
+      }
     } else if (requestViolations > 0) {
       // GitHub refuses an invalid request with 422 (or 400); it does not carry it out.
       const status = op.responses['422'] ? 422 : 400

@@ -117,11 +117,25 @@ export function selfSignedCert(): { key: string; cert: string } {
     const r = spawnSync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-        '-subj', '/CN=istio-canary-fault-proxy',
-        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-addext', 'basicConstraints=critical,CA:TRUE',
-        '-keyout', keyFile, '-out', certFile
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=istio-canary-fault-proxy',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile
       ],
       { encoding: 'utf8' }
     )
@@ -207,12 +221,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   }
 
   /** Forward req upstream; `onResponse` decides what to do with the upstream answer. */
-  function forward(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    entry: ProxyRequestLog,
-    dropAnswer: boolean
-  ): void {
+  function forward(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxyRequestLog, dropAnswer: boolean): void {
     const headers: http.OutgoingHttpHeaders = {}
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || HOP_BY_HOP.has(name)) continue
@@ -394,9 +403,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return yaml.dump({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [
-        { name: 'fault-proxy', cluster: { server: url, 'certificate-authority-data': Buffer.from(cert).toString('base64') } }
-      ],
+      clusters: [{ name: 'fault-proxy', cluster: { server: url, 'certificate-authority-data': Buffer.from(cert).toString('base64') } }],
       users: [{ name: 'fault-proxy-user', user }],
       contexts: [{ name: 'fault-proxy', context: { cluster: 'fault-proxy', user: 'fault-proxy-user', namespace: ns } }],
       'current-context': 'fault-proxy'
@@ -413,7 +420,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (!(times >= 0)) throw new Error(`fault-proxy: times must be >= 0 (got ${times})`)
       const pr = rule.match?.pathRegex
       // Without g/y: RegExp.test would otherwise be stateful across requests.
-      const regex = pr === undefined ? undefined : typeof pr === 'string' ? new RegExp(pr) : new RegExp(pr.source, pr.flags.replace(/[gy]/g, ''))
+      const regex =
+        pr === undefined ? undefined : typeof pr === 'string' ? new RegExp(pr) : new RegExp(pr.source, pr.flags.replace(/[gy]/g, ''))
       const state: RuleState = { id: nextId++, rule, regex, hits: 0, remaining: times }
       rules.push(state)
       return {

@@ -88,7 +88,10 @@ function namespacedResources(): Promise<Resource[]> {
     const out: Resource[] = []
     await Promise.all(
       groupVersions.map(async (gv) => {
-        const list = await apiJson<{ resources: Array<{ name: string; kind: string; namespaced: boolean; verbs: string[] }> }>('GET', basePath(gv))
+        const list = await apiJson<{ resources: Array<{ name: string; kind: string; namespaced: boolean; verbs: string[] }> }>(
+          'GET',
+          basePath(gv)
+        )
         for (const r of list.resources) {
           if (!r.namespaced || r.name.includes('/') || !r.verbs.includes('list')) continue
           const group = gv.includes('/') ? gv.split('/')[0] : ''
@@ -109,12 +112,13 @@ export async function namespaceFingerprint(namespace: string): Promise<Namespace
   let leaseListVersion = ''
   await Promise.all(
     resources.map(async (r) => {
-      const list = await apiJson<{ metadata: { resourceVersion: string }; items: Array<{ metadata: { name: string; uid: string; resourceVersion: string } }> }>(
-        'GET',
-        `${basePath(r.groupVersion)}/namespaces/${namespace}/${r.plural}`
-      )
+      const list = await apiJson<{
+        metadata: { resourceVersion: string }
+        items: Array<{ metadata: { name: string; uid: string; resourceVersion: string } }>
+      }>('GET', `${basePath(r.groupVersion)}/namespaces/${namespace}/${r.plural}`)
       if (r.groupVersion === 'coordination.k8s.io/v1' && r.plural === 'leases') leaseListVersion = list.metadata.resourceVersion
-      for (const item of list.items) objects[`${r.groupVersion} ${r.kind} ${item.metadata.name}`] = `${item.metadata.uid} ${item.metadata.resourceVersion}`
+      for (const item of list.items)
+        objects[`${r.groupVersion} ${r.kind} ${item.metadata.name}`] = `${item.metadata.uid} ${item.metadata.resourceVersion}`
     })
   )
   if (!leaseListVersion) throw new Error('namespace-fingerprint: the apiserver does not serve coordination.k8s.io/v1 leases')
@@ -127,7 +131,10 @@ export async function namespaceFingerprint(namespace: string): Promise<Namespace
  */
 async function leaseEventsSince(namespace: string, fromVersion: string): Promise<string[]> {
   const sentinel = `${SENTINEL_PREFIX}${Math.random().toString(36).slice(2, 10)}`
-  const res = await request('GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases?watch=1&resourceVersion=${fromVersion}&timeoutSeconds=30`)
+  const res = await request(
+    'GET',
+    `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases?watch=1&resourceVersion=${fromVersion}&timeoutSeconds=30`
+  )
   if (res.statusCode !== 200) throw new Error(`watch leases in ${namespace}: HTTP ${res.statusCode}`)
   const events: string[] = []
   const done = new Promise<void>((resolve, reject) => {

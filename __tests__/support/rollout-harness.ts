@@ -7,7 +7,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { KubeCluster, type KubeClusterOptions } from '../../src/cluster/kube-cluster.js'
-import type { KubeObject } from '../../src/cluster/cluster.js'
+import type { KubeObject } from '../../src/kube/kube-object.js'
 import { loadKubeConfig } from '../../src/cluster/kubeconfig.js'
 import { makeCommandDeps } from '../../src/commands/command-deps.js'
 import { runCommand } from '../../src/commands/run-command.js'
@@ -75,7 +75,12 @@ export function writeManifest(text: string, name = 'deployment.yaml'): string {
 }
 
 /** The VirtualService / DestinationRule as stored, with the parts the action owns or the server sets removed. */
-export async function snapshot(cluster: KubeCluster, kind: 'VirtualService' | 'DestinationRule', ns: string, name: string): Promise<KubeObject> {
+export async function snapshot(
+  cluster: KubeCluster,
+  kind: 'VirtualService' | 'DestinationRule',
+  ns: string,
+  name: string
+): Promise<KubeObject> {
   const obj = await cluster.getIstio(kind, ns, name)
   if (!obj) throw new Error(`${kind} ${ns}/${name} not found`)
   return obj

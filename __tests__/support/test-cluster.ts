@@ -211,7 +211,12 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions = {
  * istio-canary.test/owned=true), with a `default` ServiceAccount (no serviceaccount controller runs).
  */
 export async function createTestNamespace(prefix: string): Promise<string> {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'test'
+  const clean =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'test'
   const name = `${clean}-${Date.now().toString(36).slice(-5)}${Math.random().toString(36).slice(2, 6)}`
   await clients.core.createNamespace({
     body: { metadata: { name, labels: { 'istio-injection': 'enabled', 'istio-canary.test/owned': 'true' } } }
@@ -340,7 +345,11 @@ export interface BehaviourOptions {
 }
 
 /** A copy of a Deployment (object or YAML text) whose pod template has the behaviour label. */
-export function withBehaviour(deployment: V1Deployment | KubernetesObject | string, behaviour: PodBehaviour, opts: BehaviourOptions = {}): V1Deployment {
+export function withBehaviour(
+  deployment: V1Deployment | KubernetesObject | string,
+  behaviour: PodBehaviour,
+  opts: BehaviourOptions = {}
+): V1Deployment {
   const d = (typeof deployment === 'string' ? parseManifests(deployment)[0] : structuredClone(deployment)) as V1Deployment
   if (!d?.spec?.template) throw new Error('withBehaviour: not a Deployment with spec.template')
   const meta = (d.spec.template.metadata ??= {})
@@ -377,7 +386,11 @@ export async function waitForDeploymentCondition(
         (c) => c.type === type && (reason === undefined || c.reason === reason) && (status === undefined || c.status === status)
       )
     },
-    { timeoutMs: 90_000, what: `deployment ${namespace}/${name} condition ${type}${reason ? `/${reason}` : ''}${status ? `=${status}` : ''}`, ...opts }
+    {
+      timeoutMs: 90_000,
+      what: `deployment ${namespace}/${name} condition ${type}${reason ? `/${reason}` : ''}${status ? `=${status}` : ''}`,
+      ...opts
+    }
   )
 }
 
@@ -588,7 +601,8 @@ export async function startBackfilledPrometheus(openMetricsText: string): Promis
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`prometheus exited: ${fs.readFileSync(path.join(dir, 'prometheus.log'), 'utf8').slice(-500)}`)
+        if (child.exitCode !== null)
+          throw new Error(`prometheus exited: ${fs.readFileSync(path.join(dir, 'prometheus.log'), 'utf8').slice(-500)}`)
         const r = await fetch(`${url}/-/ready`)
         return r.ok
       },
@@ -630,11 +644,19 @@ export interface RestartableProcess {
 /** The running process up.sh recorded under `name` in .cluster/pids, with its argv. */
 function clusterProcess(name: string): { pid: number; argv: string[] } {
   const pids = path.join(clusterStateDir, 'pids')
-  if (!fs.existsSync(pids)) throw new Error(`${pids} does not exist: this needs the local cluster of cluster/up.sh (not ISTIO_CANARY_TEST_KUBECONFIG)`)
-  const line = fs.readFileSync(pids, 'utf8').split('\n').reverse().find((l) => l.split(' ')[0] === name)
+  if (!fs.existsSync(pids))
+    throw new Error(`${pids} does not exist: this needs the local cluster of cluster/up.sh (not ISTIO_CANARY_TEST_KUBECONFIG)`)
+  const line = fs
+    .readFileSync(pids, 'utf8')
+    .split('\n')
+    .reverse()
+    .find((l) => l.split(' ')[0] === name)
   const pid = Number(line?.split(' ')[1])
   if (!pid) throw new Error(`no ${name} in ${pids}`)
-  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a, i, all) => a !== '' || i < all.length - 1)
+  const argv = fs
+    .readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .filter((a, i, all) => a !== '' || i < all.length - 1)
   return { pid, argv }
 }
 
@@ -674,11 +696,14 @@ async function startRestartable(
     restartable.add(child)
     const c = child
     exited = new Promise<void>((resolve) => c.once('exit', () => resolve()))
-    await waitFor(async () => (c.exitCode !== null ? Promise.reject(new Error(`${argv[0]} exited (${c.exitCode}); see ${dir}/process.log`)) : ready()), {
-      what: `${path.basename(argv[0])} at ${extra.url} to be ready`,
-      timeoutMs: 90_000,
-      intervalMs: 200
-    })
+    await waitFor(
+      async () => (c.exitCode !== null ? Promise.reject(new Error(`${argv[0]} exited (${c.exitCode}); see ${dir}/process.log`)) : ready()),
+      {
+        what: `${path.basename(argv[0])} at ${extra.url} to be ready`,
+        timeoutMs: 90_000,
+        intervalMs: 200
+      }
+    )
   }
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return
@@ -804,7 +829,11 @@ export interface CallerStats {
 
 async function meshsimCall(method: string, pathPart: string, body?: unknown): Promise<Response> {
   const url = `${need(loadTestEnv().meshsimUrl, 'the meshsim URL')}${pathPart}`
-  return fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : undefined, body: body ? JSON.stringify(body) : undefined })
+  return fetch(url, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : undefined,
+    body: body ? JSON.stringify(body) : undefined
+  })
 }
 
 /** Starts (or restarts, with fresh counters) caller `name` in `namespace`. */
@@ -820,7 +849,11 @@ export async function stopCaller(namespace: string, name: string): Promise<void>
 }
 
 /** A caller's totals, and its calls that started in [since, until) (unix ms; 0 = open). */
-export async function callerStats(namespace: string, name: string, opts: { since?: number; until?: number; entries?: boolean } = {}): Promise<CallerStats> {
+export async function callerStats(
+  namespace: string,
+  name: string,
+  opts: { since?: number; until?: number; entries?: boolean } = {}
+): Promise<CallerStats> {
   const q = new URLSearchParams({ since: String(opts.since ?? 0), until: String(opts.until ?? 0), entries: opts.entries ? '1' : '0' })
   const res = await meshsimCall('GET', `/callers/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}?${q}`)
   if (!res.ok) throw new Error(`callerStats ${namespace}/${name}: ${res.status} ${await res.text()}`)
@@ -846,7 +879,8 @@ export function splitOf(stats: Pick<CallerStats, 'byWorkload'>): { total: number
 export async function meshWorkloads(): Promise<Array<{ pod: string; namespace: string; workload: string; ip: string; listen: string }>> {
   const res = await meshsimCall('GET', '/workloads')
   if (!res.ok) throw new Error(`meshWorkloads: ${res.status} ${await res.text()}`)
-  return ((await res.json()) as { workloads: Array<{ pod: string; namespace: string; workload: string; ip: string; listen: string }> }).workloads
+  return ((await res.json()) as { workloads: Array<{ pod: string; namespace: string; workload: string; ip: string; listen: string }> })
+    .workloads
 }
 
 export interface AnalysisMessage {

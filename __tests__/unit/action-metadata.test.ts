@@ -64,7 +64,10 @@ describe('README', () => {
   it('is what CI runs, in a clone with nothing beside it', () => {
     const ci = fs.readFileSync('.ci/run', 'utf8')
     const block = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
-    const commands = block.trim().split('\n').map((line) => line.replace(/\s*#.*$/, ''))
+    const commands = block
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/\s*#.*$/, ''))
     expect(commands).toEqual(['bash scripts/setup.sh && npm run demo', 'bash scripts/setup.sh && npm test'])
     const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
     for (const command of commands) expect(ci).toMatch(new RegExp(`^${escape(command)}( \\|\\| \\w+=\\$\\?)?$`, 'm'))

@@ -35,16 +35,23 @@ describe('a clone stands alone', () => {
 
   it('carries the seed scenario in examples/seed/, as the article wrote it', () => {
     const dir = path.join(root, 'examples', 'seed')
-    const read = (file: string) => yaml.load(fs.readFileSync(path.join(dir, file), 'utf8')) as {
-      apiVersion: string
-      kind: string
-      metadata: { name: string }
-      spec: Record<string, any>
-    }
+    const read = (file: string) =>
+      yaml.load(fs.readFileSync(path.join(dir, file), 'utf8')) as {
+        apiVersion: string
+        kind: string
+        metadata: { name: string }
+        spec: Record<string, any>
+      }
     const objects = Object.fromEntries(
-      ['deployment-v1', 'deployment-v2', 'service', 'destinationrule-v1', 'destinationrule-v1-v2', 'virtualservice-v1', 'virtualservice-50-50'].map(
-        (name) => [name, read(`${name}.yaml`)]
-      )
+      [
+        'deployment-v1',
+        'deployment-v2',
+        'service',
+        'destinationrule-v1',
+        'destinationrule-v1-v2',
+        'virtualservice-v1',
+        'virtualservice-50-50'
+      ].map((name) => [name, read(`${name}.yaml`)])
     )
     expect(Object.fromEntries(Object.entries(objects).map(([f, o]) => [f, `${o.apiVersion} ${o.kind} ${o.metadata.name}`]))).toEqual({
       'deployment-v1': 'apps/v1 Deployment istio-deployment-v1',

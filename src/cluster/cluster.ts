@@ -3,28 +3,7 @@
  * never sees @kubernetes/client-node. KubeCluster (kube-cluster.ts) is the one implementation.
  */
 
-/** A Kubernetes object as JSON. Fields we do not model are carried through untouched. */
-export interface KubeObject {
-  apiVersion: string
-  kind: string
-  metadata: {
-    name: string
-    namespace?: string
-    resourceVersion?: string
-    generation?: number
-    uid?: string
-    labels?: Record<string, string>
-    annotations?: Record<string, string>
-    managedFields?: Array<{ manager?: string; operation?: string; time?: string; fieldsV1?: unknown }>
-    creationTimestamp?: string
-    [key: string]: unknown
-  }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  spec?: any
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  status?: any
-  [key: string]: unknown
-}
+import type { KubeObject } from '../kube/kube-object.js'
 
 export type IstioKind = 'VirtualService' | 'DestinationRule'
 

@@ -3,8 +3,10 @@
  * the Deployment and its pods; 1 more for the events of a failing pod). The clock and the sleep
  * are injectable so unit tests replay recorded snapshots without waiting.
  */
-import type { Cluster, KubeObject } from './cluster.js'
-import { goDuration, judgeDeployment, type DeploymentState } from '../rollout/deployment-health.js'
+import type { Cluster } from './cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
+import { labelSelectorQuery } from '../kube/label-selector.js'
+import { goDuration, judgeDeployment, type DeploymentState } from '../kube/deployment-health.js'
 import { abortableSleep } from '../abortable-sleep.js'
 
 export interface WaitForDeploymentOptions {
@@ -36,7 +38,7 @@ export async function waitForDeployment(
   const sleep = opts.sleep ?? abortableSleep
   const pollMs = opts.pollMs ?? 1000
   const started = now().getTime()
-  let last = 'not observed yet'
+  let last: string
   let lastPods: KubeObject[] = []
   for (let polls = 1; ; polls++) {
     opts.signal?.throwIfAborted()
@@ -44,7 +46,7 @@ export async function waitForDeployment(
     if (!deployment) {
       last = `Deployment "${namespace}/${name}" not found`
     } else {
-      const selector = labelSelector(deployment.spec?.selector)
+      const selector = labelSelectorQuery(deployment.spec?.selector)
       lastPods = selector === undefined ? [] : await cluster.listPods(namespace, selector)
       const judged = judgeDeployment(deployment, lastPods, [], now())
       if (judged.state === 'ready') return { state: 'ready', polls }
@@ -60,23 +62,6 @@ export async function waitForDeployment(
     }
     await sleep(Math.min(pollMs, opts.deadlineMs - elapsed), opts.signal)
   }
-}
-
-/** A label selector object as the `labelSelector` query string; undefined when it selects nothing. */
-export function labelSelector(selector: {
-  matchLabels?: Record<string, string>
-  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>
-} | undefined): string | undefined {
-  if (!selector) return undefined
-  const parts = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`)
-  for (const e of selector.matchExpressions ?? []) {
-    const values = (e.values ?? []).join(',')
-    if (e.operator === 'In') parts.push(`${e.key} in (${values})`)
-    else if (e.operator === 'NotIn') parts.push(`${e.key} notin (${values})`)
-    else if (e.operator === 'Exists') parts.push(e.key)
-    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`)
-  }
-  return parts.length > 0 ? parts.join(',') : undefined
 }
 
 /** Add the newest Warning event of the first pod that is not ready, when it says more. */

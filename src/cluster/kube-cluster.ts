@@ -18,9 +18,9 @@ import {
   type ApplyOptions,
   type Cluster,
   type IstioKind,
-  type KubeObject,
   type WriteOptions
 } from './cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { KubeApiError, type RequestTarget } from './kube-api-error.js'
 import { KubeHttpClient, type KubeRequest } from './kube-http-client.js'
 

@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto'
 import { ConflictError, LockedError } from '../errors.js'
-import type { Cluster, KubeObject } from './cluster.js'
+import type { Cluster } from './cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 
 export interface LeaseLockOptions {
   namespace: string

@@ -10,7 +10,7 @@ import { LockedError, PreflightError } from '../errors.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { preflight, type Preflight } from './preflight.js'
 import type { RolloutLock } from './rollout-lock.js'
-import type { CommandDeps } from './run-command.js'
+import type { CommandDeps } from './command-deps.js'
 import { iso } from './runtime.js'
 
 /** How often a waiting run looks at the Lease (one GET each time). */
@@ -33,7 +33,11 @@ function wantsWait(config: Config): boolean {
  * Preflight; with `lock-wait`, a preflight that fails while another run holds the lock (e.g. "the
  * VirtualService is mid-rollout") waits for that run and is judged again. Throws what preflight throws.
  */
-export async function preflightWaitingForLock(config: Config, deps: CommandDeps, deadline = deps.clock.now() + config.lockWaitSeconds * 1000): Promise<Preflight> {
+export async function preflightWaitingForLock(
+  config: Config,
+  deps: CommandDeps,
+  deadline = deps.clock.now() + config.lockWaitSeconds * 1000
+): Promise<Preflight> {
   for (;;) {
     try {
       return await preflight(config, deps)
@@ -54,7 +58,11 @@ export async function preflightWaitingForLock(config: Config, deps: CommandDeps,
  * holds under it (made again when the rollout state moved before we got the lock), or the error
  * that ends the run with nothing changed: LockedError, or the new preflight's error.
  */
-export async function takeLock(config: Config, deps: CommandDeps, first: Preflight): Promise<LockTaken | { error: unknown; pre: Preflight }> {
+export async function takeLock(
+  config: Config,
+  deps: CommandDeps,
+  first: Preflight
+): Promise<LockTaken | { error: unknown; pre: Preflight }> {
   const deadline = deps.clock.now() + config.lockWaitSeconds * 1000
   let pre = first
   for (let round = 0; ; round++) {
@@ -67,7 +75,13 @@ export async function takeLock(config: Config, deps: CommandDeps, first: Preflig
       if (!wantsWait(config)) return { error: err, pre }
       try {
         if (!(await waitWhileHeld(config, deps, lock, deadline))) {
-          return { error: new LockedError(`${err.message} Waited ${formatDuration(config.lockWaitSeconds)} (input 'lock-wait') without getting it.`, err.holder), pre }
+          return {
+            error: new LockedError(
+              `${err.message} Waited ${formatDuration(config.lockWaitSeconds)} (input 'lock-wait') without getting it.`,
+              err.holder
+            ),
+            pre
+          }
         }
         pre = await preflightWaitingForLock(config, deps, deadline)
       } catch (waitErr) {
@@ -77,7 +91,7 @@ export async function takeLock(config: Config, deps: CommandDeps, first: Preflig
     }
     // Another run may have finished (and changed the rollout state) between our preflight and the
     // lock: what preflight decided is only good for the state it saw.
-    let moved = false
+    let moved: boolean
     try {
       const vs = await deps.cluster.getIstio('VirtualService', pre.namespace, config.virtualService)
       moved = JSON.stringify(vs ? stateOf(vs) : undefined) !== JSON.stringify(pre.state)

@@ -1,19 +1,23 @@
-import type { AccessCheck, KubeObject } from '../cluster/cluster.js'
+import type { AccessCheck } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
+import { labelsMatch, selectorMatches } from '../kube/label-selector.js'
 import type { Config } from '../config/config.js'
-import { loadManifests, selectorsOverlap, validateCanaryDeployment } from '../config/manifests.js'
+import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
-import { retirementPending } from '../rollout/planner.js'
+import { planCommand } from '../rollout/command-plan.js'
+import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState } from '../rollout/types.js'
-import { resolveTopology, servingSubset } from '../traffic/istio/route-topology.js'
+import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
-import { withoutDestination, withSplit } from '../traffic/istio/virtual-service-transform.js'
-import type { CommandDeps } from './run-command.js'
+import { withoutCanary } from '../traffic/istio/istio-router.js'
+import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
+import type { CommandDeps } from './command-deps.js'
 
 /** Everything a command needs to know before its first write. */
 export interface Preflight {
@@ -64,32 +68,24 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
   const state = stateOf(vs)
 
-  if (config.command === 'promote') {
-    // Checked again under the lock; here so that a promote with nothing to promote writes nothing.
-    if (!state || (['promoted', 'rolled-back', 'aborted'].includes(state.phase) && !retirementPending(state))) {
-      throw new PreflightError(
-        `There is no rollout to promote on VirtualService ${quote(`${namespace}/${config.virtualService}`)}${state ? ` (the last one, of ${quote(state.canary.version)}, ended ${state.phase})` : ''}.`
-      )
-    }
-    if (state.phase !== 'paused' && !config.full && !(state.phase === 'rolling-back' || state.phase === 'promoting' || retirementPending(state))) {
-      throw new PreflightError(
-        `The rollout of ${quote(state.canary.version)} on ${quote(`${namespace}/${config.virtualService}`)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
-      )
-       }
-    if (state.phase === 'paused' || state.phase === 'progressing') {
-      versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
-      const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
-      if (early) throw new PreflightError(early)
-    }
+  // Decided again under the lock; here so that a command that may not run writes nothing.
+  const plan = planCommand({
+    command: config.command,
+    state,
+    target: `${namespace}/${config.virtualService}`,
+    version: config.command === 'deploy' ? canaryVersion : config.version,
+    full: config.full,
+    supersede: config.supersede
+  })
+  if (plan.kind === 'refuse') throw new PreflightError(plan.message)
+  if (config.command === 'promote' && state && (state.phase === 'paused' || state.phase === 'progressing')) {
+    versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
+    const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
+    if (early) throw new PreflightError(early)
   }
   if (config.command !== 'deploy') {
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
-      if (config.command !== 'status' && config.version && config.version !== state.canary.version && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)) {
-        throw new PreflightError(
-          `Input 'version' is ${quote(config.version)} but the rollout in progress on VirtualService ${quote(`${namespace}/${config.virtualService}`)} is of ${quote(state.canary.version)}; refusing to ${config.command} a different version.`
-        )
-      }
       if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
       return {
         namespace,
@@ -115,16 +111,33 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
+  return preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings })
+}
+
+/** What preflight has read when it comes to a deploy's own checks. */
+interface DeployRead {
+  namespace: string
+  vs: KubeObject
+  state?: RolloutState
+  manifest: KubeObject
+  canaryVersion: string
+  warnings: string[]
+}
+
+/** A deploy's checks: the re-run decision, the topology, the stable Deployment, sidecar, RBAC, gates. */
+async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRead): Promise<Preflight> {
+  const { cluster } = deps
+  const { namespace, vs, state, manifest, canaryVersion, warnings } = read
   const canaryDeployment = manifest.metadata.name
   const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
 
   let drs = await cluster.listIstio('DestinationRule', namespace)
-  const hostGuess = firstHost(vs)
+  const hostGuess = firstDestinationHost(vs)
   const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
   // A rollout in flight of the same version is resumed; its subsets come from the state.
-  const inFlight = state !== undefined && !['promoted', 'rolled-back', 'aborted'].includes(state.phase)
-  const resuming = inFlight && state.canary.version === canaryVersion
+  const inFlight = isInFlight(state)
+  const resuming = inFlight && state!.canary.version === canaryVersion
   if (!inFlight) {
     const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
@@ -145,13 +158,8 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     if (decision.note) deps.log.info(decision.note)
   }
   let routeView = vs
-  if (inFlight && !resuming) {
-    if (!config.supersede) {
-      throw new PreflightError(
-        `VirtualService ${quote(`${namespace}/${config.virtualService}`)} is mid-rollout of ${quote(state.canary.version)} (phase ${state.phase}, ${state.canaryWeight}% canary). ` +
-          `Promote or abort it first, or set input 'supersede' to true to roll it back and start ${quote(canaryVersion)}.`
-      )
-    }
+  if (state && inFlight && !resuming) {
+    // planCommand refused this without input 'supersede'.
     // Judge the new rollout against the objects as they will be once the old canary is rolled back.
     routeView = withoutCanary(vs, state)
     drs = drs.map((d) => (d.metadata.name === state.destinationRule ? withoutSubset(d, state.canary.subset) : d))
@@ -173,37 +181,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   // A resumed rollout passed this guard when it started.
   if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
 
-  // The stable Deployment: the one whose pods the stable subset selects.
-  const stableSubsetLabels = subsetLabels(drs, topology.destinationRuleName, topology.stableSubset)
-  const deployments = await cluster.listDeployments(namespace)
-  const stableDeployments = deployments.filter(
-    (d) => d.metadata.name !== canaryDeployment && stableSubsetLabels && matches(d.spec?.template?.metadata?.labels ?? {}, stableSubsetLabels)
-  )
-  if (stableDeployments.length > 1) {
-    warnings.push(
-      `several Deployments run the stable version (${stableDeployments.map((d) => d.metadata.name).join(', ')}); none will be retired after promotion`
-    )
-  }
-  const stableDeployment = stableDeployments.length === 1 ? stableDeployments[0] : undefined
-  if (stableDeployment) {
-    const stableSelector: Record<string, string> = stableDeployment.spec?.selector?.matchLabels ?? {}
-    const canarySelector: Record<string, string> = manifest.spec?.selector?.matchLabels ?? {}
-    if (selectorsOverlap(stableDeployment.spec?.selector, podLabels) || selectorsOverlap(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})) {
-      throw new PreflightError(
-        `Deployment ${quote(canaryDeployment)} and the stable Deployment ${quote(stableDeployment.metadata.name)} select each other's pods ` +
-          `(stable selector ${quote(stableSelector)}, canary selector ${quote(canarySelector)}); the two controllers would fight. ` +
-          `Give each version its own selector that includes the ${quote(config.versionLabel)} label.`
-      )
-    }
-  }
-  const existing = await cluster.getDeployment(namespace, canaryDeployment)
-  // stableDeployments leaves out the canary's name, so judge an existing one by its pods' labels.
-  if (existing && stableSubsetLabels && matches(existing.spec?.template?.metadata?.labels ?? {}, stableSubsetLabels)) {
-    throw new PreflightError(
-      `Deployment ${quote(canaryDeployment)} already runs the stable version ${quote(topology.stableVersion)} (its pods match subset ${quote(topology.stableSubset)}); ` +
-        `each version needs its own Deployment name: rename the canary Deployment in input 'manifests'.`
-    )
-  }
+  const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
   await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
@@ -251,7 +229,13 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
 function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
-  const decision = decideVersionOrder({ stable, canary, order: config.versionOrder, allowDowngrade: config.allowDowngrade, target: `VirtualService ${quote(target)}` })
+  const decision = decideVersionOrder({
+    stable,
+    canary,
+    order: config.versionOrder,
+    allowDowngrade: config.allowDowngrade,
+    target: `VirtualService ${quote(target)}`
+  })
   if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
   if (decision.kind === 'downgrade') warnings.push(decision.note)
   else if (decision.note) deps.log.info(decision.note)
@@ -281,7 +265,9 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   const drName = config.destinationRule ?? state?.destinationRule
   const stable =
     serving !== undefined &&
-    r.drs.some((dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version)
+    r.drs.some(
+      (dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version
+    )
   const lastOfVersion = state && ['rolled-back', 'aborted'].includes(state.phase) && state.canary.version === r.version
   const facts = {
     version: r.version,
@@ -295,7 +281,8 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   if (!stable && !lastOfVersion) return decideRedeploy({ ...facts, changes: [] })
   // A rolled-back release is compared with the Deployment that rollout used (scaled to 0 since).
   const name = stable ? manifest.metadata.name : state!.canary.deployment
-  if (name !== manifest.metadata.name) return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
+  if (name !== manifest.metadata.name)
+    return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
   await requireAccess(deps, namespace, [{ verb: 'patch', group: 'apps', resource: 'deployments', namespace }])
   const live = await cluster.getDeployment(namespace, name)
   if (!live) return decideRedeploy({ ...facts, changes: undefined })
@@ -304,33 +291,64 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   return decideRedeploy({ ...facts, changes: deploymentChanges(live, applied, stable ? [] : ['spec.replicas']) })
 }
 
-/** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
-function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
-  const index = state.route.name ? (vs.spec?.http ?? []).findIndex((r: { name?: string }) => r.name === state.route.name) : state.route.index
-  if (index < 0 || !(vs.spec?.http?.[index]?.route ?? []).some((d: { destination?: { subset?: string } }) => d.destination?.subset === state.canary.subset)) return vs
-  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
-  return withoutDestination(zero, index, state.canary.subset)
-}
-
-function firstHost(vs: KubeObject): string | undefined {
-  for (const route of vs.spec?.http ?? []) {
-    for (const d of route.route ?? []) {
-      const host: unknown = d.destination?.host
-      if (typeof host === 'string') return host.split('.')[0]
+/**
+ * The stable Deployment: the one whose pods the stable subset selects (none, with a warning, when
+ * several do). Refuses a canary whose selector and the stable one's select each other's pods, and
+ * a canary Deployment name that already runs the stable version.
+ */
+async function findStableDeployment(
+  config: Config,
+  deps: CommandDeps,
+  r: { namespace: string; drs: KubeObject[]; topology: Topology; manifest: KubeObject; warnings: string[] }
+): Promise<KubeObject | undefined> {
+  const { cluster } = deps
+  const { namespace, drs, topology, manifest, warnings } = r
+  const canaryDeployment = manifest.metadata.name
+  const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
+  const stableDr = drs.find((d) => d.metadata.name === topology.destinationRuleName)
+  const stableSubsetLabels = stableDr ? findSubset(stableDr, topology.stableSubset)?.labels : undefined
+  const deployments = await cluster.listDeployments(namespace)
+  const stableDeployments = deployments.filter(
+    (d) =>
+      d.metadata.name !== canaryDeployment &&
+      stableSubsetLabels &&
+      selectsPods(stableSubsetLabels, d.spec?.template?.metadata?.labels ?? {})
+  )
+  if (stableDeployments.length > 1) {
+    warnings.push(
+      `several Deployments run the stable version (${stableDeployments.map((d) => d.metadata.name).join(', ')}); none will be retired after promotion`
+    )
+  }
+  const stableDeployment = stableDeployments.length === 1 ? stableDeployments[0] : undefined
+  if (stableDeployment) {
+    const stableSelector: Record<string, string> = stableDeployment.spec?.selector?.matchLabels ?? {}
+    const canarySelector: Record<string, string> = manifest.spec?.selector?.matchLabels ?? {}
+    if (
+      selectorMatches(stableDeployment.spec?.selector, podLabels) ||
+      selectorMatches(manifest.spec?.selector, stableDeployment.spec?.template?.metadata?.labels ?? {})
+    ) {
+      throw new PreflightError(
+        `Deployment ${quote(canaryDeployment)} and the stable Deployment ${quote(stableDeployment.metadata.name)} select each other's pods ` +
+          `(stable selector ${quote(stableSelector)}, canary selector ${quote(canarySelector)}); the two controllers would fight. ` +
+          `Give each version its own selector that includes the ${quote(config.versionLabel)} label.`
+      )
     }
   }
-  return undefined
+  const existing = await cluster.getDeployment(namespace, canaryDeployment)
+  // stableDeployments leaves out the canary's name, so judge an existing one by its pods' labels.
+  if (existing && stableSubsetLabels && selectsPods(stableSubsetLabels, existing.spec?.template?.metadata?.labels ?? {})) {
+    throw new PreflightError(
+      `Deployment ${quote(canaryDeployment)} already runs the stable version ${quote(topology.stableVersion)} (its pods match subset ${quote(topology.stableSubset)}); ` +
+        `each version needs its own Deployment name: rename the canary Deployment in input 'manifests'.`
+    )
+  }
+
+  return stableDeployment
 }
 
-function subsetLabels(drs: KubeObject[], drName: string, subset: string): Record<string, string> | undefined {
-  const dr = drs.find((d) => d.metadata.name === drName)
-  const s = (dr?.spec?.subsets ?? []).find((x: { name?: string }) => x.name === subset)
-  return s?.labels
-}
-
-function matches(labels: Record<string, string>, selector: Record<string, string>): boolean {
-  const keys = Object.keys(selector)
-  return keys.length > 0 && keys.every((k) => labels[k] === selector[k])
+/** A subset's labels pick out these pods; a subset without labels is taken to pick out none of them. */
+function selectsPods(subsetLabels: Record<string, string>, podLabels: Record<string, string>): boolean {
+  return Object.keys(subsetLabels).length > 0 && labelsMatch(subsetLabels, podLabels)
 }
 
 /** Routing rules apply only to meshed callers and meshed pods: without Envoy the weights are ignored. */
@@ -353,8 +371,11 @@ async function checkSidecar(deps: CommandDeps, namespace: string, manifest: Kube
       `Deployment ${quote(manifest.metadata.name)} opts out of the Istio sidecar (sidecar.istio.io/inject: "false"); without Envoy the canary's routing rules are ignored. Remove the opt-out.`
     )
   }
-  const injectedTemplate = podAnnotations['sidecar.istio.io/status'] !== undefined || (manifest.spec?.template?.spec?.containers ?? []).some((c: { name?: string }) => c.name === 'istio-proxy')
-  const nsInjected = nsLabels['istio-injection'] === 'enabled' || (nsLabels['istio.io/rev'] !== undefined && nsLabels['istio-injection'] !== 'disabled')
+  const injectedTemplate =
+    podAnnotations['sidecar.istio.io/status'] !== undefined ||
+    (manifest.spec?.template?.spec?.containers ?? []).some((c: { name?: string }) => c.name === 'istio-proxy')
+  const nsInjected =
+    nsLabels['istio-injection'] === 'enabled' || (nsLabels['istio.io/rev'] !== undefined && nsLabels['istio-injection'] !== 'disabled')
   const podOptIn = optOut === 'true'
   if (!injectedTemplate && !nsInjected && !podOptIn && !nsReadable) {
     warnings.push(
@@ -386,12 +407,18 @@ async function checkOutsideMesh(
   const window = OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS
   const reading: OutsideMeshReading = stable.deployment
     ? await probe.measure({ namespace, workload: stable.deployment }, window, deps.signal)
-    : { kind: 'unknown', windowSeconds: window, reason: 'the Deployment of the stable version is not known, so its requests cannot be looked up' }
+    : {
+        kind: 'unknown',
+        windowSeconds: window,
+        reason: 'the Deployment of the stable version is not known, so its requests cannot be looked up'
+      }
   const selector: Record<string, string> | undefined = service?.spec?.selector
   const decision = decideOutsideMesh(probe.policy, reading, {
     stableVersion: stable.version,
     stableWorkload: stable.deployment,
-    ...(service && selector ? { service: { name: service.metadata.name, selectsCanary: matches(where.canaryPodLabels, selector) } } : {})
+    ...(service && selector
+      ? { service: { name: service.metadata.name, selectsCanary: selectsPods(selector, where.canaryPodLabels) } }
+      : {})
   })
   switch (decision.level) {
     case 'none':
@@ -410,7 +437,9 @@ async function checkOutsideMesh(
 
 /** The reads preflight itself makes before it knows the DestinationRule. */
 function readChecks(config: Config, namespace: string): AccessCheck[] {
-  const checks: AccessCheck[] = [{ verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }]
+  const checks: AccessCheck[] = [
+    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }
+  ]
   if (config.command === 'deploy') {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -423,7 +452,14 @@ function readChecks(config: Config, namespace: string): AccessCheck[] {
 }
 
 /** SelfSubjectAccessReview for every verb the command will use; all missing ones in one error. */
-async function checkAccess(deps: CommandDeps, namespace: string, config: Config, destinationRule: string, deploy: boolean, warnings: string[]): Promise<void> {
+async function checkAccess(
+  deps: CommandDeps,
+  namespace: string,
+  config: Config,
+  destinationRule: string,
+  deploy: boolean,
+  warnings: string[]
+): Promise<void> {
   const checks: AccessCheck[] = [
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
@@ -448,7 +484,8 @@ async function checkAccess(deps: CommandDeps, namespace: string, config: Config,
     )
   }
   // A promote finishes the rollout too, and so retires the stable Deployment.
-  if (config.retire === 'delete' && config.command !== 'abort') checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
+  if (config.retire === 'delete' && config.command !== 'abort')
+    checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
   await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
@@ -471,7 +508,13 @@ async function checkMeshWideView(deps: CommandDeps, namespace: string, warnings:
 }
 
 /** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */
-async function requireAccess(deps: CommandDeps, namespace: string, checks: AccessCheck[], optional: AccessCheck[] = [], warnings: string[] = []): Promise<void> {
+async function requireAccess(
+  deps: CommandDeps,
+  namespace: string,
+  checks: AccessCheck[],
+  optional: AccessCheck[] = [],
+  warnings: string[] = []
+): Promise<void> {
   const results = await deps.cluster.canI([...checks, ...optional])
   const describe = (d: AccessCheck): string => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
   const denied = results.slice(0, checks.length).filter((r) => !r.allowed)
@@ -481,7 +524,10 @@ async function requireAccess(deps: CommandDeps, namespace: string, checks: Acces
     )
   }
   for (const r of results.slice(checks.length)) {
-    if (!r.allowed) warnings.push(`the Kubernetes credentials may not ${describe(r)} in namespace ${namespace}: a canary that fails to start is reported without its pods' events`)
+    if (!r.allowed)
+      warnings.push(
+        `the Kubernetes credentials may not ${describe(r)} in namespace ${namespace}: a canary that fails to start is reported without its pods' events`
+      )
   }
 }
 

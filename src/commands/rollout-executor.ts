@@ -1,30 +1,22 @@
-import { FIELD_MANAGER, type Cluster, type KubeObject } from '../cluster/cluster.js'
+import { FIELD_MANAGER, type Cluster } from '../cluster/cluster.js'
+import { DriftError, FencedError, RollbackIncompleteError } from '../errors.js'
+import { errorText, formatNumber } from '../format.js'
 import { formatDuration } from '../config/duration.js'
-import { ConflictError, RollbackIncompleteError } from '../errors.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
 import { effectiveMinSoak } from '../rollout/soak.js'
-import { encodeState, STATE_ANNOTATION, stateOf } from '../rollout/state-codec.js'
-import type { CheckResult, GateEvaluation, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
-import { combine, decideAfterEvaluation, type GatePolicy } from '../rollout/verdict.js'
-import { readSplit, withoutDestination, withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
-import { hasSubset, withoutSubset, withSubset } from '../traffic/istio/destination-rule-transform.js'
-import { subsetReferences } from '../traffic/istio/subset-references.js'
+import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
+import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
+import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
 import { iso, type Clock, type Log } from './runtime.js'
 
-/** Raised when what we own on the route was changed by someone else (GitOps revert, a person). */
-export class DriftError extends Error {
-  override readonly name = 'DriftError'
-}
-
-/** Raised when a later lock holder has written the state: this run must stop writing. */
-export class FencedError extends Error {
-  override readonly name = 'FencedError'
-}
-
 export interface ExecutorOptions {
+  /** Deployments: apply, scale, retire. */
   cluster: Cluster
+  /** The route and the backends: weights and state, never mesh objects. */
+  router: TrafficRouter
   clock: Clock
   log: Log
   /** Aborts waits and bakes on cancellation. */
@@ -51,23 +43,18 @@ export interface ExecutorOptions {
   waitForCanary: (deadlineMs: number) => Promise<string | undefined>
   /** Called whenever the state was written (reports update the PR comment from it). */
   onProgress?: (state: RolloutState) => void
-  /** Lease epoch of this run: every write checks that no later holder has written. */
-  epoch: number
-  holder: string
 }
 
 /**
- * Carries out what the planner decides, one guarded write at a time. Every VirtualService write
- * carries the weights and the state together, with the resourceVersion read just before as its
- * precondition; a conflict means read again and decide again.
+ * Carries out what the planner decides. Traffic moves through the TrafficRouter, whose every write
+ * carries the weights and the state together and is guarded (conflict: read again, decide again;
+ * fenced by the lock epoch; confirmed by reading back). The executor speaks in weights and state.
  */
 export class RolloutExecutor {
   /** What the rollback undid, in order, for the report. */
   readonly undone: string[] = []
   readonly warnings: string[] = []
   private state: RolloutState
-  /** The VirtualService as the read-back after our last write showed it. */
-  private lastReadBack?: KubeObject
 
   constructor(
     private readonly o: ExecutorOptions,
@@ -87,7 +74,10 @@ export class RolloutExecutor {
   /** Drives the rollout until it is paused or ends. Failures roll back; the rollback's failure throws. */
   async run(): Promise<RolloutState> {
     for (let guard = 0; guard < 1000; guard++) {
-      const action = nextAction(this.state, { nowMs: this.o.clock.now(), minSoakSeconds: effectiveMinSoak(this.state, this.o.minSoakSeconds) })
+      const action = nextAction(this.state, {
+        nowMs: this.o.clock.now(),
+        minSoakSeconds: effectiveMinSoak(this.state, this.o.minSoakSeconds)
+      })
       if (action.kind === 'done') return this.state
       try {
         switch (action.kind) {
@@ -105,7 +95,9 @@ export class RolloutExecutor {
             break
           case 'pause':
             await this.commitState(reduce(this.state, { type: 'paused', at: this.now() }))
-            this.o.log.info(`Paused at ${this.state.canaryWeight}% on ${this.state.canary.version}: run the promote command to continue, or abort.`)
+            this.o.log.info(
+              `Paused at ${this.state.canaryWeight}% on ${this.state.canary.version}: run the promote command to continue, or abort.`
+            )
             break
           case 'finalize-promotion':
             await this.finalizePromotion()
@@ -123,118 +115,53 @@ export class RolloutExecutor {
         const reason = err instanceof DriftError ? `drift: ${err.message}` : errorText(err)
         this.o.log.error(`Rolling back: ${reason}`)
         this.state = reduce(this.state, { type: 'failed', at: this.now(), reason })
-        if (err instanceof DriftError) this.state = { ...this.state, history: [...this.state.history, { at: this.now(), kind: 'drift', message: err.message }] }
+        if (err instanceof DriftError)
+          this.state = { ...this.state, history: [...this.state.history, { at: this.now(), kind: 'drift', message: err.message }] }
       }
     }
     throw new Error('internal: the rollout did not end after 1000 actions')
   }
 
-  /** Apply an event and persist the resulting state on the VirtualService (weights untouched). */
+  /** Persist `next` with the route (weights untouched). */
   private async commitState(next: RolloutState): Promise<void> {
-    await this.updateVirtualService((vs) => vs, next)
+    await this.write(next)
   }
 
-  /**
-   * Read the VirtualService, let `edit` change what we own, and PUT it with the new state under
-   * the resourceVersion just read. Retries on conflict (read again, decide again), then reads back.
-   */
-  async updateVirtualService(
-    edit: (vs: KubeObject, live: RolloutState | undefined) => KubeObject,
-    next: RolloutState,
-    opts: { checkDrift?: boolean; verify?: (vs: KubeObject) => boolean } = {}
-  ): Promise<KubeObject> {
-    const { cluster, namespace, virtualService } = this.o
-    let lastError: unknown
-    // Start from our own last read-back: if anyone wrote since, its resourceVersion is stale, the
-    // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
-    let cached = this.lastReadBack
-    this.lastReadBack = undefined
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      const vs = cached ?? (await cluster.getIstio('VirtualService', namespace, virtualService))
-      cached = undefined
-      if (!vs) throw new Error(`VirtualService ${namespace}/${virtualService} disappeared mid-rollout`)
-      const live = stateOf(vs)
-      if (live && live.epoch > this.o.epoch) {
-        throw new FencedError(
-          `another run took over this rollout (lock epoch ${live.epoch} > ours ${this.o.epoch}); this run stops writing`
-        )
-      }
-      if (opts.checkDrift) this.checkDrift(vs)
-      const stamped: RolloutState = { ...next, epoch: this.o.epoch, updatedAt: this.now() }
-      const body = withState(edit(vs, live), STATE_ANNOTATION, encodeState(stamped))
-      try {
-        await cluster.replaceIstio(body)
-      } catch (err) {
-        if (err instanceof ConflictError) {
-          lastError = err
-          continue
-        }
-        throw err
-      }
-      // A write counts only once a read shows it (a retried PUT may have landed twice or not at all).
-      const back = await cluster.getIstio('VirtualService', namespace, virtualService)
-      const backState = back ? stateOf(back) : undefined
-      if (!back || backState?.updatedAt !== stamped.updatedAt || backState.epoch !== stamped.epoch || (opts.verify && !opts.verify(back))) {
-        lastError = new ConflictError('read-back did not show our write')
-        continue
-      }
-      this.state = stamped
-      this.lastReadBack = back
-      this.o.onProgress?.(stamped)
-      return back
-    }
-    throw new ConflictError(
-      `VirtualService ${namespace}/${virtualService} kept changing under us (5 conflicting writes): ${errorText(lastError)}`
-    )
+  /** One guarded write through the router; the state as written becomes ours. */
+  private async write(next: RolloutState, change?: RouteChange, opts?: WriteOptions): Promise<void> {
+    this.state = await this.o.router.write(next, change, opts)
+    this.o.onProgress?.(this.state)
   }
 
-  /** The weights on the route must be the ones we last wrote; anything else is someone else's edit. */
-  private checkDrift(vs: KubeObject): void {
+  /** The weight on the route must be the one we last wrote, once we have written one. */
+  private driftGuard(): WriteOptions {
     const s = this.state
-    if (s.phase === 'initializing' || s.phase === 'rolling-back') return
-    const index = this.routeIndex(vs)
-    const split = readSplit(vs, index, s.stable.subset, s.canary.subset)
-    const expectCanaryDest = s.phase === 'progressing' || s.phase === 'paused' || s.phase === 'promoting'
-    if (s.stepIndex < 0 && s.phase === 'progressing') return
-    if (expectCanaryDest && split.canary !== s.canaryWeight) {
-      throw new DriftError(
-        `route ${routeLabel(s)} of VirtualService ${this.o.namespace}/${this.o.virtualService} has canary weight ${split.canary}, but this rollout last set ${s.canaryWeight}; someone else changed it`
-      )
-    }
-  }
-
-  private routeIndex(vs: KubeObject): number {
-    const http: Array<{ name?: string }> = vs.spec?.http ?? []
-    const { index, name } = this.state.route
-    if (name) {
-      const found = http.findIndex((r) => r.name === name)
-      if (found < 0) throw new DriftError(`route "${name}" is no longer in VirtualService ${this.o.virtualService}`)
-      return found
-    }
-    if (index >= http.length) throw new DriftError(`route ${index} is no longer in VirtualService ${this.o.virtualService}`)
-    return index
+    const routed = (s.phase === 'progressing' && s.stepIndex >= 0) || s.phase === 'paused' || s.phase === 'promoting'
+    return routed ? { expectCanaryWeight: s.canaryWeight } : {}
   }
 
   private async prepareCanary(): Promise<void> {
     const { cluster, namespace } = this.o
+    if (!(await this.hold('pre-rollout'))) return
     const s = this.state
-    await this.gate('pre-rollout')
     if (!this.o.canaryManifest) throw new Error('internal: no canary manifest to apply')
     // Record the rollout before its first change: a run killed from here on (no post step) leaves
     // an in-flight state, so the next run takes over and removes the canary and its subset.
-    if (stateOf(await this.getVs())?.id !== s.id) await this.commitState(s)
+    if ((await this.o.router.readState())?.id !== s.id) await this.commitState(s)
     this.o.log.info(`Applying Deployment ${namespace}/${s.canary.deployment} (server-side apply, field manager istio-canary)`)
     await this.restoreScaledDownReplicas(this.o.canaryManifest)
     await cluster.applyDeployment(this.o.canaryManifest)
     const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
     if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
     // Make before break: the subset exists before any route refers to it.
-    await this.updateDestinationRule((dr) =>
-      hasSubset(dr, s.canary.subset) ? dr : withSubset(dr, s.canary.subset, { [this.o.versionLabel]: s.canary.version })
+    await this.o.router.addCanaryBackend(s, { [this.o.versionLabel]: s.canary.version })
+    this.o.log.info(
+      `Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`
     )
-    this.o.log.info(`Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`)
     await this.settle()
-    await this.commitState(reduce(this.state, { type: 'canary-ready', at: this.now(), message: `Deployment ${s.canary.deployment} available` }))
+    await this.commitState(
+      reduce(this.state, { type: 'canary-ready', at: this.now(), message: `Deployment ${s.canary.deployment} available` })
+    )
   }
 
   /**
@@ -253,21 +180,21 @@ export class RolloutExecutor {
     })
     if (ownedByOurPatch && live.spec?.replicas !== wanted) {
       await cluster.scaleDeployment(namespace, manifest.metadata.name, wanted)
-      this.o.log.info(`Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`)
+      this.o.log.info(
+        `Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`
+      )
     }
   }
 
   private async shift(weight: number, stepIndex: number): Promise<void> {
+    const last = stepIndex === this.state.schedule.length - 1
+    if (!(await this.hold(last ? 'before-promotion' : 'before-increase', weight))) return
     const s = this.state
-    const last = stepIndex === s.schedule.length - 1
-    await this.gate(last ? 'before-promotion' : 'before-increase', weight)
     const next = reduce(s, { type: 'shifted', at: this.now(), weight, stepIndex })
-    await this.updateVirtualService(
-      (vs) => withSplit(vs, this.routeIndex(vs), s.host, s.stable.subset, s.canary.subset, weight),
-      next,
-      { checkDrift: true, verify: (vs) => readSplit(vs, this.routeIndex(vs), s.stable.subset, s.canary.subset).canary === weight }
+    await this.write(next, { kind: 'split', canaryWeight: weight }, this.driftGuard())
+    this.o.log.info(
+      `Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight} (step ${stepIndex + 1} of ${s.schedule.length})`
     )
-    this.o.log.info(`Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight} (step ${stepIndex + 1} of ${s.schedule.length})`)
     await this.settle()
   }
 
@@ -287,36 +214,7 @@ export class RolloutExecutor {
       const final = wakeAt >= end
       if (wakeAt > now) await clock.sleep(wakeAt - now, signal)
       first = false
-      const [checks, outsideMesh] = await Promise.all([this.evaluate('bake'), this.outsideMeshShare()])
-      const verdict = combine(checks)
-      const evaluation: GateEvaluation = { at: this.now(), canaryWeight: this.state.canaryWeight, checks, verdict, ...(outsideMesh ? { outsideMesh } : {}) }
-      const decided = decideAfterEvaluation(
-        this.o.policy,
-        { failedChecks: this.state.failedChecks, inconclusiveStreak: this.state.inconclusiveStreak },
-        verdict,
-        { final }
-      )
-      const event: RolloutEvent = {
-        type: 'evaluated',
-        at: this.now(),
-        evaluation,
-        decision: decided.decision,
-        failedChecks: decided.counters.failedChecks,
-        inconclusiveStreak: decided.counters.inconclusiveStreak,
-        // Name what did not pass, so the report says "success-rate 92 % (>= 99 %)", not just "gates failed".
-        reason: verdict === 'pass' ? decided.reason : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
-      }
-      this.o.log.info(
-        `Gates at ${this.state.canaryWeight}%: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}${outsideMesh ? `; ${describeOutsideMesh(outsideMesh)}` : ''}`
-      )
-      if (decided.decision === 'rollback') {
-        // No write of its own: the verdict travels with the first rollback write (weight 0), so
-        // traffic leaves the failing canary one round trip after the gate said so.
-        this.state = reduce(this.state, event)
-        return
-      }
-      await this.updateVirtualService((vs) => vs, reduce(this.state, event), { checkDrift: true })
-      if (decided.decision !== 'continue') return
+      if ((await this.judge('bake', { final })) !== 'continue') return
     }
   }
 
@@ -338,50 +236,95 @@ export class RolloutExecutor {
       const now = clock.now()
       const wakeAt = untilMs > now ? Math.min(now + every, untilMs) : now + every
       await clock.sleep(wakeAt - now, signal)
-      const checks = await this.evaluate('bake')
-      const verdict = combine(checks)
-      const decided = decideAfterEvaluation(
-        this.o.policy,
-        { failedChecks: this.state.failedChecks, inconclusiveStreak: this.state.inconclusiveStreak },
-        verdict,
-        { final: false }
-      )
-      const event: RolloutEvent = {
-        type: 'evaluated',
-        at: this.now(),
-        evaluation: { at: this.now(), canaryWeight: this.state.canaryWeight, checks, verdict },
-        decision: decided.decision,
-        failedChecks: decided.counters.failedChecks,
-        inconclusiveStreak: decided.counters.inconclusiveStreak,
-        reason: verdict === 'pass' ? `${decided.reason} (minimum soak)` : `${decided.reason} — ${checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join(', ')}`
-      }
-      this.o.log.info(`Gates at ${this.state.canaryWeight}% (soaking): ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}`)
-      if (decided.decision === 'rollback') {
-        this.state = reduce(this.state, event)
-        return
-      }
-      await this.updateVirtualService((vs) => vs, reduce(this.state, event), { checkDrift: true })
-      if (decided.decision !== 'continue' || verdict === 'fail' || clock.now() >= untilMs) return
+      const failedBefore = this.state.failedChecks
+      const decision = await this.judge('bake', { final: false })
+      if (decision !== 'continue' || this.state.failedChecks > failedBefore || clock.now() >= untilMs) return
     }
+  }
+
+  /**
+   * Hold an action until the gates of `moment` let it go on: true to go on, false when the verdict
+   * moved the rollout to pause or rollback. No gate answering the moment means go on.
+   */
+  private async hold(moment: Exclude<JudgedMoment, 'bake'>, nextWeight?: number): Promise<boolean> {
+    const every = Math.max(1000, Math.min(this.o.checkEveryMs, this.o.intervalMs))
+    for (;;) {
+      const decision = await this.judge(moment, { final: true, nextWeight })
+      if (decision === 'advance') return true
+      if (decision !== 'continue') return false
+      await this.o.clock.sleep(every, this.o.signal)
+    }
+  }
+
+  /**
+   * The one route of every judged evaluation: ask the gates, decide by the verdict policy, record
+   * the evaluation in the history. A bake writes every evaluation; a blocking moment's pass or
+   * rollback travels with the write that follows it (the shift, or the rollback's weight 0), so
+   * traffic leaves a failing canary one round trip after the gate said so.
+   */
+  private async judge(moment: JudgedMoment, position: { final: boolean; nextWeight?: number }): Promise<Decision> {
+    // A bake also measures the share of canary requests from outside the mesh, for the report.
+    const [checks, outsideMesh] = await Promise.all([
+      this.evaluate(moment, position.nextWeight),
+      moment === 'bake' ? this.outsideMeshShare() : undefined
+    ])
+    if (checks.length === 0 && moment !== 'bake') return 'advance'
+    const verdict = combine(checks)
+    const evaluation: GateEvaluation = {
+      at: this.now(),
+      ...(moment === 'bake' ? {} : { moment }),
+      canaryWeight: this.state.canaryWeight,
+      checks,
+      verdict,
+      ...(outsideMesh ? { outsideMesh } : {})
+    }
+    const decided = decideAfterEvaluation(
+      this.o.policy,
+      { failedChecks: this.state.failedChecks, inconclusiveStreak: this.state.inconclusiveStreak },
+      verdict,
+      { final: position.final, moment }
+    )
+    const event: RolloutEvent = {
+      type: 'evaluated',
+      at: this.now(),
+      ...(moment === 'bake' ? {} : { moment }),
+      evaluation,
+      decision: decided.decision,
+      failedChecks: decided.counters.failedChecks,
+      inconclusiveStreak: decided.counters.inconclusiveStreak,
+      // Name what did not pass, so the report says "success-rate 92 % (>= 99 %)", not just "gates failed".
+      reason:
+        verdict === 'pass'
+          ? decided.reason
+          : `${decided.reason} — ${checks
+              .filter((c) => c.verdict !== 'pass')
+              .map(describeCheck)
+              .join(', ')}`
+    }
+    const at = moment === 'bake' ? '' : ` (${moment})`
+    this.o.log.info(
+      `Gates at ${this.state.canaryWeight}%${at}: ${verdict}${checks.length ? ' — ' + checks.map(describeCheck).join(', ') : ''}${outsideMesh ? `; ${describeOutsideMesh(outsideMesh)}` : ''}`
+    )
+    const next = reduce(this.state, event)
+    const carried = decided.decision === 'rollback' || (moment !== 'bake' && decided.decision === 'advance')
+    if (carried) this.state = next
+    else await this.write(next, { kind: 'state' }, this.driftGuard())
+    return decided.decision
   }
 
   private async finalizePromotion(): Promise<void> {
     const s = this.state
     if (s.phase === 'progressing') {
-      await this.updateVirtualService((vs) => vs, startPromotion(s, this.now()), { checkDrift: true })
+      await this.write(startPromotion(s, this.now()), { kind: 'state' }, this.driftGuard())
     }
     const st = this.state
     // Break after make: the old destination leaves the route, then (after propagation) its subset.
-    await this.updateVirtualService(
-      (vs) => withoutDestination(vs, this.routeIndex(vs), st.stable.subset),
-      st,
-      { verify: (vs) => !routeHasSubset(vs, this.routeIndex(vs), st.stable.subset) }
-    )
+    await this.write(st, { kind: 'remove-destination', side: 'stable' })
     this.o.log.info(`Destination ${st.stable.subset} removed from the route; ${st.canary.subset} carries 100%`)
     await this.settle()
     const retirement = await this.retireOldVersion(st)
     this.state = { ...this.state, retirement }
-    await this.gate('success')
+    await this.notify('success')
     await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
   }
 
@@ -391,7 +334,10 @@ export class RolloutExecutor {
    */
   async finishRetirement(): Promise<RolloutState> {
     const retirement = await this.retireOldVersion(this.state)
-    if (retirement.retired || !retirement.heldBy) this.o.log.info(`The old version ${retirement.version} of the rollout of ${this.state.canary.version} is no longer routed to: retired now`)
+    if (retirement.retired || !retirement.heldBy)
+      this.o.log.info(
+        `The old version ${retirement.version} of the rollout of ${this.state.canary.version} is no longer routed to: retired now`
+      )
     await this.commitState({ ...this.state, retirement })
     return this.state
   }
@@ -403,13 +349,12 @@ export class RolloutExecutor {
    */
   async retireOldVersion(st: RolloutState): Promise<Retirement> {
     const { namespace } = this.o
-    const old = { version: st.stable.version, subset: st.stable.subset, ...(st.stable.deployment ? { deployment: st.stable.deployment } : {}) }
-    let refs: string[]
-    try {
-      refs = await this.routesServing(st.stable.subset)
-    } catch (err) {
-      refs = [`(could not list the VirtualServices of namespace ${namespace}: ${errorText(err)})`]
+    const old = {
+      version: st.stable.version,
+      subset: st.stable.subset,
+      ...(st.stable.deployment ? { deployment: st.stable.deployment } : {})
     }
+    const refs = await this.routesServing(st, st.stable.subset)
     if (refs.length > 0) {
       const message =
         `the old version ${st.stable.version} was not retired: subset ${st.stable.subset} still serves ${refs.join('; ')}. ` +
@@ -419,9 +364,7 @@ export class RolloutExecutor {
       this.warnings.push(message)
       return { ...old, retired: false, heldBy: refs }
     }
-    const dr = await this.o.cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
-    if (dr && hasSubset(dr, st.stable.subset)) {
-      await this.updateDestinationRule((d) => withoutSubset(d, st.stable.subset))
+    if ((await this.o.router.removeBackend(st.stable.subset)) === 'removed') {
       this.o.log.info(`Subset ${st.stable.subset} removed from DestinationRule ${this.o.destinationRule}`)
     }
     let retired = false
@@ -431,7 +374,8 @@ export class RolloutExecutor {
         this.o.log.info(`Deployment ${st.stable.deployment} scaled to 0 (retire: scale-down)`)
         retired = true
       } else if (this.o.retire === 'delete') {
-        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment)) await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
+        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment))
+          await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
         this.o.log.info(`Deployment ${st.stable.deployment} deleted (retire: delete)`)
         retired = true
       }
@@ -441,25 +385,15 @@ export class RolloutExecutor {
     return { ...old, retired }
   }
 
-  /**
-   * The routes other than this rollout's own that send traffic to `subset` of our host: in the
-   * driven VirtualService, the others of the namespace, and those of other namespaces when the
-   * credentials may list them cluster-wide (else that is said once in the warnings). Throws when
-   * not even the namespace's VirtualServices can be listed.
-   */
-  private async routesServing(subset: string): Promise<string[]> {
-    const { cluster, namespace, virtualService } = this.o
-    const vs = await this.getVs()
-    let others: KubeObject[]
+  /** The routes other than ours that send traffic to `subset`; a failure to look is named as one. */
+  private async routesServing(s: RolloutState, subset: string): Promise<string[]> {
     try {
-      others = await cluster.listIstioInAllNamespaces('VirtualService')
+      const { routes, blind } = await this.o.router.routesServing(s, subset)
+      if (blind && !this.warnings.includes(blind)) this.warnings.push(blind)
+      return routes
     } catch (err) {
-      const blind = `routes in namespaces other than ${namespace} were not checked for subset ${subset} (the credentials may not list VirtualServices cluster-wide: ${errorText(err)})`
-      if (!this.warnings.includes(blind)) this.warnings.push(blind)
-      others = await cluster.listIstio('VirtualService', namespace)
+      return [`(could not list the VirtualServices of namespace ${this.o.namespace}: ${errorText(err)})`]
     }
-    const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
-    return subsetReferences(all, { host: this.state.host, namespace, subset }, { namespace, virtualService, routeIndex: this.routeIndex(vs) })
   }
 
   /**
@@ -472,34 +406,24 @@ export class RolloutExecutor {
     const { namespace } = this.o
     const failures: string[] = []
     try {
-      const vs = await this.getVs()
-      const index = this.routeIndex(vs)
-      if (routeHasSubset(vs, index, s.canary.subset)) {
-        const split = readSplit(vs, index, s.stable.subset, s.canary.subset)
-        if (split.canary !== 0) {
-          // Do not send everything to a stable version that cannot serve it (matrix row 16).
+      const split = await this.o.router.readRoute(s)
+      if (split.canaryRouted) {
+        if (split.canaryWeight !== 0) {
+          // Do not send everything to a stable version that cannot serve it: halt and let a person decide.
           const broken = s.rollbackResult === 'rolled-back' ? await this.stableUnavailable() : undefined
           if (broken) {
-            const reason = `rollback halted: the stable version ${s.stable.version} is unhealthy too (${broken}); traffic stays at ${split.canary}% ${s.canary.version}. Decide: run abort to move all traffic to ${s.stable.version} anyway, or promote.`
+            const reason = `rollback halted: the stable version ${s.stable.version} is unhealthy too (${broken}); traffic stays at ${split.canaryWeight}% ${s.canary.version}. Decide: run abort to move all traffic to ${s.stable.version} anyway, or promote.`
             this.o.log.error(reason)
             this.warnings.push(reason)
             await this.commitState(reduce(this.state, { type: 'halted', at: this.now(), reason }))
             return
           }
-          await this.updateVirtualService(
-            (v) => withSplit(v, this.routeIndex(v), s.host, s.stable.subset, s.canary.subset, 0),
-            { ...this.state, canaryWeight: 0 },
-            { verify: (v) => readSplit(v, this.routeIndex(v), s.stable.subset, s.canary.subset).canary === 0 }
-          )
-          this.undone.push(`canary weight ${split.canary}% → 0% (${s.stable.subset} 100%)`)
+          await this.write({ ...this.state, canaryWeight: 0 }, { kind: 'split', canaryWeight: 0 })
+          this.undone.push(`canary weight ${split.canaryWeight}% → 0% (${s.stable.subset} 100%)`)
           this.o.log.info(`Rollback: canary weight 0, ${s.stable.subset} carries 100%`)
           await this.settle(true)
         }
-        await this.updateVirtualService(
-          (v) => withoutDestination(v, this.routeIndex(v), s.canary.subset),
-          { ...this.state, canaryWeight: 0 },
-          { verify: (v) => !routeHasSubset(v, this.routeIndex(v), s.canary.subset) }
-        )
+        await this.write({ ...this.state, canaryWeight: 0 }, { kind: 'remove-destination', side: 'canary' })
         this.undone.push(`destination ${s.canary.subset} removed from the route`)
         this.o.log.info(`Rollback: destination ${s.canary.subset} removed`)
         await this.settle(true)
@@ -509,12 +433,7 @@ export class RolloutExecutor {
     }
     // A route this rollout does not own may send traffic to the canary's subset: then neither the
     // subset nor the canary's pods may go, or that route's callers get 503s.
-    let foreign: string[] = []
-    try {
-      foreign = await this.routesServing(s.canary.subset)
-    } catch (err) {
-      foreign = [`(could not list the VirtualServices of namespace ${namespace}: ${errorText(err)})`]
-    }
+    const foreign = await this.routesServing(s, s.canary.subset)
     if (foreign.length > 0) {
       const message =
         `ROUTES THIS ROLLOUT DOES NOT OWN STILL SEND TRAFFIC TO THE CANARY ${s.canary.version}: ${foreign.join('; ')}. ` +
@@ -522,13 +441,14 @@ export class RolloutExecutor {
         `Decide for those routes: move them to ${s.stable.subset}, then remove subset ${s.canary.subset} and run: kubectl -n ${namespace} scale deployment ${s.canary.deployment} --replicas=0`
       this.o.log.error(message)
       this.warnings.push(message)
-      this.state = { ...this.state, retirement: { version: s.canary.version, subset: s.canary.subset, deployment: s.canary.deployment, retired: false, heldBy: foreign } }
+      this.state = {
+        ...this.state,
+        retirement: { version: s.canary.version, subset: s.canary.subset, deployment: s.canary.deployment, retired: false, heldBy: foreign }
+      }
     }
     if (failures.length === 0 && foreign.length === 0) {
       try {
-        const dr = await this.o.cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
-        if (dr && hasSubset(dr, s.canary.subset)) {
-          await this.updateDestinationRule((d) => withoutSubset(d, s.canary.subset))
+        if ((await this.o.router.removeBackend(s.canary.subset)) === 'removed') {
           this.undone.push(`subset ${s.canary.subset} removed from DestinationRule ${this.o.destinationRule}`)
         }
       } catch (err) {
@@ -549,7 +469,7 @@ export class RolloutExecutor {
     if (failures.length > 0) {
       throw new RollbackIncompleteError(rollbackHelp(this.o, s, failures))
     }
-    await this.gate('rollback')
+    await this.notify('rollback')
     await this.commitState(reduce(this.state, { type: 'rolled-back', at: this.now() }))
   }
 
@@ -563,17 +483,10 @@ export class RolloutExecutor {
     const next = reduce(s, { type: 'cancelled', at: this.now(), freeze })
     if (next === s) return
     if (freeze || s.phase === 'initializing' || s.stepIndex < 0) {
-      await this.updateVirtualService((vs) => vs, next)
+      await this.write(next)
       return
     }
-    await this.updateVirtualService(
-      (vs) => {
-        const index = this.routeIndex(vs)
-        return routeHasSubset(vs, index, s.canary.subset) ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0) : vs
-      },
-      { ...next, canaryWeight: 0 },
-      { verify: (vs) => !routeHasSubset(vs, this.routeIndex(vs), s.canary.subset) || readSplit(vs, this.routeIndex(vs), s.stable.subset, s.canary.subset).canary === 0 }
-    )
+    await this.write({ ...next, canaryWeight: 0 }, { kind: 'canary-to-zero' })
     this.undone.push(`canary weight ${s.canaryWeight}% → 0% on cancellation`)
   }
 
@@ -585,39 +498,6 @@ export class RolloutExecutor {
     if (!dep) return `Deployment ${name} is gone`
     const available = Number(dep.status?.availableReplicas ?? 0)
     return available > 0 ? undefined : `Deployment ${name} has no available replicas (${Number(dep.spec?.replicas ?? 1)} desired)`
-  }
-
-  private async getVs(): Promise<KubeObject> {
-    const vs = await this.o.cluster.getIstio('VirtualService', this.o.namespace, this.o.virtualService)
-    if (!vs) throw new Error(`VirtualService ${this.o.namespace}/${this.o.virtualService} not found`)
-    return vs
-  }
-
-  /**
-   * Guarded read-modify-write of the DestinationRule; fenced by the state on the VirtualService.
-   * One DestinationRule is shared by every VirtualService routing to its host, so many rollouts may
-   * add and remove their subsets at once: a conflict is retried (read again, edit again) with a
-   * growing, jittered pause, up to DR_ATTEMPTS times, so that twenty at once all get through.
-   */
-  private async updateDestinationRule(edit: (dr: KubeObject) => KubeObject): Promise<void> {
-    const { cluster, namespace, destinationRule } = this.o
-    for (let attempt = 1; attempt <= DR_ATTEMPTS; attempt++) {
-      if (attempt > 1) await this.o.clock.sleep(Math.random() * Math.min(2_000, 50 * 2 ** attempt))
-      const live = stateOf(await this.getVs())
-      if (live && live.epoch > this.o.epoch) throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch}); this run stops writing`)
-      const dr = await cluster.getIstio('DestinationRule', namespace, destinationRule)
-      if (!dr) throw new Error(`DestinationRule ${namespace}/${destinationRule} disappeared mid-rollout`)
-      const next = edit(dr)
-      if (JSON.stringify(next.spec) === JSON.stringify(dr.spec)) return
-      try {
-        await cluster.replaceIstio(next)
-        return
-      } catch (err) {
-        if (err instanceof ConflictError) continue
-        throw err
-      }
-    }
-    throw new ConflictError(`DestinationRule ${namespace}/${destinationRule} kept changing under us (${DR_ATTEMPTS} conflicting writes)`)
   }
 
   /** Propagation wait after a routing write (no distribution-tracking API since Istio 1.23). */
@@ -665,28 +545,11 @@ export class RolloutExecutor {
     return results
   }
 
-  /** Blocking moments fail the rollout on a failed check; event moments never block. */
-  private async gate(moment: GateMoment, nextWeight?: number): Promise<void> {
-    const checks = await this.evaluate(moment, nextWeight)
-    if (checks.length === 0) return
-    if (moment === 'rollback' || moment === 'success') return
-    const verdict = combine(checks)
-    if (verdict === 'pass') return
-    const failed = checks.filter((c) => c.verdict !== 'pass').map(describeCheck).join('; ')
-    throw new Error(`${moment} gate did not pass: ${failed}`)
+  /** Event moments only notify: their answers are logged, never judged, never block. */
+  private async notify(moment: 'rollback' | 'success'): Promise<void> {
+    const checks = await this.evaluate(moment)
+    if (checks.length > 0) this.o.log.info(`Gates notified (${moment}): ${checks.map(describeCheck).join(', ')}`)
   }
-}
-
-/** Conflicting writes of a shared DestinationRule retried before giving up (see updateDestinationRule). */
-const DR_ATTEMPTS = 12
-
-export function routeHasSubset(vs: KubeObject, index: number, subset: string): boolean {
-  const route: Array<{ destination?: { subset?: string } }> = vs.spec?.http?.[index]?.route ?? []
-  return route.some((d) => d.destination?.subset === subset)
-}
-
-function routeLabel(s: RolloutState): string {
-  return s.route.name ? `"${s.route.name}"` : `#${s.route.index}`
 }
 
 /** One check in a log line: `success-rate 99.9 % (>= 99 %) pass`, with the reason when it did not pass. */
@@ -698,12 +561,6 @@ export function describeCheck(c: CheckResult): string {
   return `${c.name} ${value}${threshold} ${c.verdict}${detail}`
 }
 
-/** Up to 3 decimals, without trailing zeros: 99.9, 80, 0.125. */
-export function formatNumber(n: number): string {
-  if (!Number.isFinite(n)) return String(n)
-  return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/\.?0+$/, '')
-}
-
 /** The per-step outside-mesh figure in a log line: `outside the mesh: 12.5 % of canary requests`. */
 export function describeOutsideMesh(share: OutsideMeshShare): string {
   return share.percent === undefined
@@ -711,20 +568,13 @@ export function describeOutsideMesh(share: OutsideMeshShare): string {
     : `outside the mesh: ${formatPercent(share.percent)} of canary requests`
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
-
 function rollbackHelp(o: ExecutorOptions, s: RolloutState, failures: string[]): string {
-  const ns = o.namespace
+  const { routing, clearState } = o.router.manualRollback(s)
+  const steps = [...routing, `kubectl -n ${o.namespace} scale deployment ${s.canary.deployment} --replicas=0`, clearState]
   return [
-    `ROLLBACK INCOMPLETE: traffic may still be split between ${s.stable.subset} and ${s.canary.subset} on VirtualService ${ns}/${o.virtualService}.`,
+    `ROLLBACK INCOMPLETE: traffic may still be split between ${s.stable.subset} and ${s.canary.subset} on ${o.router.name}.`,
     `What failed: ${failures.join('; ')}.`,
     `Run the abort command again (it resumes the rollback where it stopped), or by hand:`,
-    `  1. kubectl -n ${ns} edit virtualservice ${o.virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
-    `  2. wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${o.destinationRule}   # remove subset ${s.canary.subset}`,
-    `  3. kubectl -n ${ns} scale deployment ${s.canary.deployment} --replicas=0`,
-    `  4. kubectl -n ${ns} annotate virtualservice ${o.virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
+    ...steps.map((step, i) => `  ${i + 1}. ${step}`)
   ].join('\n')
 }
-

@@ -1,50 +1,19 @@
-import type { Cluster, } from '../cluster/cluster.js'
 import type { Config } from '../config/config.js'
-import { PreflightError, quote } from '../errors.js'
-import type { HealthGate } from '../health/health-gate.js'
-import type { OutsideMeshProbe } from '../health/outside-mesh.js'
+import { PreflightError } from '../errors.js'
+import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
-import { STATE_ANNOTATION, encodeState, } from '../rollout/state-codec.js'
 import type { Result, RolloutState } from '../rollout/types.js'
-import type { GatePolicy } from '../rollout/verdict.js'
 import type { RunReport } from '../report/run-report.js'
-import { withSplit, withState } from '../traffic/istio/virtual-service-transform.js'
-import { withSubset } from '../traffic/istio/destination-rule-transform.js'
+import { IstioRouter } from '../traffic/istio/istio-router.js'
+import type { TrafficRouter } from '../traffic/traffic-router.js'
+import { preflightWaitingForLock, takeLock } from './lock-wait.js'
 import { freezeRefusal } from '../config/freeze-windows.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
-import { takeLock, preflightWaitingForLock } from './lock-wait.js'
 import type { Preflight } from './preflight.js'
-import { errorText, RolloutExecutor } from './rollout-executor.js'
-import type { RolloutLock } from './rollout-lock.js'
-import { iso, type Clock, type Log } from './runtime.js'
-
-export interface CommandDeps {
-  cluster: Cluster
-  clock: Clock
-  log: Log
-  /** Aborted on SIGINT/SIGTERM. */
-  signal: AbortSignal
-  gates: HealthGate[]
-  policy: GatePolicy
-  /** Measures requests from callers outside the mesh (Prometheus configured, input 'outside-mesh' not ignore). */
-  outsideMesh?: OutsideMeshProbe
-  checkEveryMs: number
-  /** Who runs this (run URL or `host pid`), recorded as the lock holder and in the history. */
-  holder: string
-  runUrl?: string
-  /** The commit this run was started for (GITHUB_SHA), recorded as the release's commit. */
-  commit?: string
-  cwd: string
-  /** The kubeconfig context's namespace, used when neither the input nor the manifest names one. */
-  defaultNamespace?: string
-  makeLock: (namespace: string, virtualService: string) => RolloutLock
-  /** Waits for a Deployment; returns a failure reason, or undefined once it is available. */
-  waitForDeployment: (namespace: string, name: string, deadlineMs: number, signal: AbortSignal) => Promise<string | undefined>
-  /** Called with a fresh report whenever the state was written. */
-  onProgress?: (report: RunReport) => void
-  /** Lets the cancellation handler reach the running executor. */
-  onExecutor?: (executor: RolloutExecutor | undefined) => void
-}
+import { errorText } from '../format.js'
+import { RolloutExecutor } from './rollout-executor.js'
+import { iso } from './runtime.js'
+import type { CommandDeps } from './command-deps.js'
 
 /**
  * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for
@@ -78,7 +47,12 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     // A re-run of a finished release: said before the lock, so not even a Lease is written.
     deps.log.info(pre.alreadyStable.note)
     const { version, deployment } = pre.alreadyStable
-    return finish({ ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version }, deps, pre.state, 'unchanged')
+    return finish(
+      { ...report, alreadyStable: { version, deployment }, stableVersion: version, canaryVersion: version },
+      deps,
+      pre.state,
+      'unchanged'
+    )
   }
   if (config.command === 'deploy' || config.command === 'promote') {
     // Before the lock: a refused run writes nothing, not even a Lease.
@@ -86,10 +60,24 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
   }
   if (config.dryRun) return dryRun(config, deps, pre, report)
-  if (config.command === 'abort' && !isInFlight(pre.state)) {
-    // Nothing to abort: said before the lock, so not even a Lease is written.
-    deps.log.info(`No rollout in progress on ${pre.namespace}/${config.virtualService}; nothing to abort.`)
-    return finish(report, deps, pre.state, 'unchanged')
+  if (config.command === 'deploy' || config.command === 'promote') {
+    // Before the lock: a refused run writes nothing, not even a Lease.
+    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
+    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
+  }
+  const situation: CommandSituation = {
+    command: config.command,
+    state: pre.state,
+    target: `${pre.namespace}/${config.virtualService}`,
+    version: config.command === 'deploy' ? pre.canary.version : config.version,
+    full: config.full,
+    supersede: config.supersede
+  }
+  const early = planCommand(situation)
+  if (early.kind === 'nothing') {
+    // Said before the lock, so not even a Lease is written.
+    deps.log.info(early.message)
+    return finish(report, deps, pre.state, early.result)
   }
 
   const taken = await takeLock(config, deps, pre)
@@ -105,151 +93,69 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     deps.log.error(`Lost the lock: ${err.message}`)
   })
   let executor: RolloutExecutor | undefined
-  try {
-    let state = pre.state
-    const undone: string[] = []
-    // A run that died (lock expired, rollout in flight and not paused): traffic goes back to stable first.
-    if (state && isInFlight(state) && acquired.takeover && state.phase !== 'paused') {
-      deps.log.warning(
-        `Took over the lock from ${acquired.previousHolder ?? 'an earlier run'}, which stopped mid-rollout (phase ${state.phase}); bringing traffic back to ${state.stable.version} first.`
-      )
-      report.warnings.push(`took over from ${acquired.previousHolder ?? 'an earlier run'} that stopped mid-rollout; its canary ${state.canary.version} was rolled back first`)
-      state = reduce(state, { type: 'failed', at: iso(deps.clock.now()), reason: `the run holding the rollout (${acquired.previousHolder ?? 'unknown'}) stopped without finishing` })
-      state = { ...state, history: [...state.history, { at: iso(deps.clock.now()), kind: 'takeover', by: deps.holder, message: `lock taken over from ${acquired.previousHolder ?? 'unknown'}` }] }
-      const recovered = makeExecutor(config, deps, pre, state, acquired.epoch)
-      executor = recovered
-      deps.onExecutor?.(recovered)
-      state = await recovered.run()
-      undone.push(...recovered.undone)
-      report.warnings.push(...recovered.warnings)
-      if (config.command !== 'deploy') {
-        return finish({ ...report, undone }, deps, state, 'rolled-back')
-      }
-    } else if (state && state.phase === 'rolling-back') {
-      // A rollback some earlier run started: finish it whatever we were asked.
-      const resumed = makeExecutor(config, deps, pre, state, acquired.epoch)
-      executor = resumed
-      deps.onExecutor?.(resumed)
-      state = await resumed.run()
-      undone.push(...resumed.undone)
-      if (config.command !== 'deploy') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
-    }
-
-    let result: Result
-    switch (config.command) {
-      case 'deploy': {
-        const at = iso(deps.clock.now())
-        if (state && isInFlight(state) && state.canary.version !== pre.canary.version) {
-          if (!config.supersede) {
-            throw new PreflightError(
-              `VirtualService ${pre.namespace}/${config.virtualService} is mid-rollout of ${quote(state.canary.version)} (phase ${state.phase}, ${state.canaryWeight}% canary). ` +
-                `Promote or abort it first, or set input 'supersede' to true to roll it back and start ${quote(pre.canary.version)}.`
-            )
-          }
-          deps.log.warning(`Superseding the rollout of ${state.canary.version}: rolling it back first.`)
-          const old = makeExecutor(config, deps, pre, reduce(state, { type: 'abort-requested', at, reason: `superseded by ${pre.canary.version}`, by: deps.holder }), acquired.epoch)
-          executor = old
-          deps.onExecutor?.(old)
-          await old.run()
-          undone.push(...old.undone)
-          state = undefined
-        }
-        if (retirementPending(state)) {
-          // The last rollout kept its old version for routes that still served it: retire it if they moved.
-          const previous = makeExecutor(config, deps, pre, state!, acquired.epoch)
-          const after = await previous.finishRetirement()
-          report.warnings.push(...previous.warnings)
-          if (retirementPending(after)) {
-            report.warnings.push(`the old version ${after.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${after.retirement!.subset}`)
-          }
-          state = after
-        }
-        if (state && isInFlight(state)) {
-          // The same version again (a re-run): carry on from where the state says.
-          if (state.phase === 'paused') {
-            deps.log.info(`The rollout of ${state.canary.version} is paused at ${state.canaryWeight}%; run the promote command to continue.`)
-            return finish({ ...report, undone }, deps, state, 'paused')
-          }
-        } else {
-          state = newRollout({
-            at,
-            route: pre.route,
-            host: pre.host,
-            destinationRule: pre.destinationRule,
-            stable: pre.stable,
-            canary: pre.canary,
-            schedule: config.steps,
-            epoch: acquired.epoch,
-            startedBy: deps.runUrl ?? deps.holder,
-            commit: deps.commit,
-            minSoakSeconds: config.minSoakSeconds
-          })
-        }
-        break
-      }
-      case 'promote': {
-        if (retirementPending(state)) {
-          // The promotion is done; only the old version waited for routes to move off it.
-          executor = makeExecutor(config, deps, pre, state!, acquired.epoch)
-          deps.onExecutor?.(executor)
-          const ended = await executor.finishRetirement()
-          report.warnings.push(...executor.warnings)
-          return finish({ ...report, undone }, deps, ended, 'promoted')
-        }
-        if (!state || !isInFlight(state)) {
-          throw new PreflightError(
-            `There is no rollout to promote on VirtualService ${pre.namespace}/${config.virtualService}${state ? ` (the last one ended ${state.phase})` : ''}.`
-          )
-        }
-        if (state.phase !== 'paused' && !config.full) {
-          throw new PreflightError(
-            `The rollout of ${quote(state.canary.version)} is ${state.phase}, not paused; promote continues a paused rollout (set input 'full' to true to go straight to 100 %).`
-          )
-        }
-        // Checked again under the lock: the state may have moved since preflight read it.
-        const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
-        if (early) throw new PreflightError(early)
-        state = reduce(state, { type: 'promote-requested', at: iso(deps.clock.now()), full: config.full, by: deps.runUrl ?? deps.holder })
-        break
-      }
-      case 'abort': {
-        if (!state || !isInFlight(state)) {
-          deps.log.info(`No rollout in progress on ${pre.namespace}/${config.virtualService}; nothing to abort.`)
-          return finish({ ...report, undone }, deps, state, 'unchanged')
-        }
-        if (state.phase === 'promoting') {
-          deps.log.warning(`The promotion of ${state.canary.version} had already begun (the old version may be retired): finishing it instead of aborting.`)
-          report.warnings.push('abort came after the promotion had begun: the promotion was finished instead')
-        }
-        state = reduce(state, { type: 'abort-requested', at: iso(deps.clock.now()), reason: 'aborted by request', by: deps.runUrl ?? deps.holder })
-        break
-      }
-    }
+  const undone: string[] = []
+  const execute = async (state: RolloutState): Promise<RolloutState> => {
     executor = makeExecutor(config, deps, pre, state, acquired.epoch)
     deps.onExecutor?.(executor)
     const ended = await executor.run()
     undone.push(...executor.undone)
     report.warnings.push(...executor.warnings)
+    return ended
+  }
+  try {
+    // pre may have been read again while waiting for the lock: plan from what it shows now.
+    const plan = planCommand({ ...situation, state: pre.state, takeover: acquired.takeover })
+    if (plan.kind === 'refuse') throw new PreflightError(plan.message)
+    if (plan.kind === 'nothing') {
+      deps.log.info(plan.message)
+      return finish(report, deps, pre.state, plan.result)
+    }
+    let state = pre.state
+    if (state && plan.recover === 'retirement') {
+      const previous = makeExecutor(config, deps, pre, state, acquired.epoch)
+      executor = previous
+      deps.onExecutor?.(previous)
+      const after = await previous.finishRetirement()
+      report.warnings.push(...previous.warnings)
+      if (plan.then === 'stop') return finish({ ...report, undone }, deps, after, 'promoted')
+      if (retirementPending(after)) {
+        report.warnings.push(
+          `the old version ${after.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${after.retirement!.subset}`
+        )
+      }
+      state = after
+    } else if (state && plan.recover) {
+      state = await execute(recoveryState(plan.recover, state, acquired.previousHolder, deps, report, pre.canary.version))
+      if (plan.then === 'stop') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
+    }
+    for (const w of plan.warnings) {
+      deps.log.warning(w)
+      report.warnings.push(w)
+    }
+    state = commandState(plan.then, state, config, deps, pre, acquired.epoch)
+    const ended = await execute(state!)
     if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
-    result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
-    const halted = ended.phase === 'paused' && ended.reason?.startsWith('rollback halted')
-    const error =
-      ended.phase === 'rolled-back'
-        ? { kind: 'RolledBack', message: ended.reason ?? 'rolled back' }
-        : halted
-          ? { kind: 'RollbackHalted', message: ended.reason ?? 'rollback halted' }
-          : undefined
+    const { result, error } = outcome(ended)
     return finish({ ...report, undone, error }, deps, ended, result)
   } catch (err) {
-    if (deps.signal.aborted && executor && isInFlight(executor.current)) {
+    const running = executor as RolloutExecutor | undefined
+    if (deps.signal.aborted && running && isInFlight(running.current)) {
       try {
-        await executor.cancel(config.onCancel === 'freeze')
+        await running.cancel(config.onCancel === 'freeze')
       } catch (cancelErr) {
-        deps.log.error(`Could not set the canary weight to 0 on cancellation: ${errorText(cancelErr)}. The post step or the next run will finish the rollback.`)
+        deps.log.error(
+          `Could not set the canary weight to 0 on cancellation: ${errorText(cancelErr)}. The post step or the next run will finish the rollback.`
+        )
       }
     }
-    const state = executor?.current ?? pre.state
-    return finish({ ...report, undone: executor?.undone }, deps, state, state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged', err)
+    const state = running?.current ?? pre.state
+    return finish(
+      { ...report, undone: running ? undone : undefined },
+      deps,
+      state,
+      state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged',
+      err
+    )
   } finally {
     deps.onExecutor?.(undefined)
     // A cancelled run keeps the lock only if it could not finish its write; the post step re-takes it.
@@ -257,10 +163,112 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   }
 }
 
+/** The state the command itself starts from, once any recovery is done. */
+function commandState(
+  then: 'start' | 'resume' | 'promote' | 'abort' | 'stop',
+  state: RolloutState | undefined,
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  epoch: number
+): RolloutState {
+  const at = iso(deps.clock.now())
+  const by = deps.runUrl ?? deps.holder
+  switch (then) {
+    case 'start':
+      return newRollout({
+        at,
+        route: pre.route,
+        host: pre.host,
+        destinationRule: pre.destinationRule,
+        stable: pre.stable,
+        canary: pre.canary,
+        schedule: config.steps,
+        epoch,
+        startedBy: by,
+        commit: deps.commit,
+        minSoakSeconds: config.minSoakSeconds
+      })
+    case 'promote': {
+      // Checked again under the lock: the state may have moved since preflight read it.
+      const early = soakRefusal(state!, deps.clock.now(), effectiveMinSoak(state!, config.minSoakSeconds), config.full)
+      if (early) throw new PreflightError(early)
+      return reduce(state!, { type: 'promote-requested', at, full: config.full, by })
+    }
+    case 'abort':
+      return reduce(state!, { type: 'abort-requested', at, reason: 'aborted by request', by })
+    default:
+      return state!
+  }
+}
+
+/** How an ended run reads in the report: its result, and the error a rollback or a halt is. */
+function outcome(ended: RolloutState): { result: Result; error?: RunReport['error'] } {
+  const result: Result = ended.phase === 'paused' ? 'paused' : (ended.result ?? 'unchanged')
+  const halted = ended.phase === 'paused' && ended.reason?.startsWith('rollback halted')
+  if (ended.phase === 'rolled-back') return { result, error: { kind: 'RolledBack', message: ended.reason ?? 'rolled back' } }
+  if (halted) return { result, error: { kind: 'RollbackHalted', message: ended.reason ?? 'rollback halted' } }
+  return { result }
+}
+
+/** The state a recovery starts from: the rollback of a dead run's or an old version's rollout, or one already under way. */
+function recoveryState(
+  recover: Recovery,
+  state: RolloutState,
+  previousHolder: string | undefined,
+  deps: CommandDeps,
+  report: RunReport,
+  newVersion: string
+): RolloutState {
+  const at = iso(deps.clock.now())
+  const previous = previousHolder ?? 'an earlier run'
+  switch (recover) {
+    case 'rolling-back':
+      return state
+    case 'retirement':
+      return state
+    case 'supersede':
+      deps.log.warning(`Superseding the rollout of ${state.canary.version}: rolling it back first.`)
+      return reduce(state, { type: 'abort-requested', at, reason: `superseded by ${newVersion}`, by: deps.holder })
+    case 'takeover': {
+      deps.log.warning(
+        `Took over the lock from ${previous}, which stopped mid-rollout (phase ${state.phase}); bringing traffic back to ${state.stable.version} first.`
+      )
+      report.warnings.push(`took over from ${previous} that stopped mid-rollout; its canary ${state.canary.version} was rolled back first`)
+      const failed = reduce(state, {
+        type: 'failed',
+        at,
+        reason: `the run holding the rollout (${previousHolder ?? 'unknown'}) stopped without finishing`
+      })
+      return {
+        ...failed,
+        history: [
+          ...failed.history,
+          { at, kind: 'takeover', by: deps.holder, message: `lock taken over from ${previousHolder ?? 'unknown'}` }
+        ]
+      }
+    }
+  }
+}
+
+/** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
+function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
+  return new IstioRouter({
+    cluster: deps.cluster,
+    namespace: pre.namespace,
+    virtualService: config.virtualService,
+    destinationRule: pre.destinationRule,
+    epoch,
+    now: () => iso(deps.clock.now()),
+    sleep: (ms) => deps.clock.sleep(ms)
+  })
+}
+
 function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: RolloutState, epoch: number): RolloutExecutor {
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
+      router: router(config, deps, pre, epoch),
       clock: deps.clock,
       log: deps.log,
       signal: deps.signal,
@@ -279,9 +287,7 @@ function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: 
       policy: deps.policy,
       outsideMesh: deps.outsideMesh,
       waitForCanary: (deadlineMs) => deps.waitForDeployment(pre.namespace, state.canary.deployment, deadlineMs, deps.signal),
-      onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s)),
-      epoch,
-      holder: deps.holder
+      onProgress: (s) => deps.onProgress?.(reportOf(config, deps, pre.namespace, s))
     },
     state
   )
@@ -340,17 +346,26 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       await cluster.applyDeployment(pre.canaryManifest, { dryRun: true })
       plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
     }
-    const dr = await cluster.getIstio('DestinationRule', pre.namespace, pre.destinationRule)
-    if (dr) {
-      await cluster.replaceIstio(withSubset(dr, pre.canary.subset, { [config.versionLabel]: pre.canary.version }), { dryRun: true })
-      plan.push(`add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`)
-    }
-    const vs = await cluster.getIstio('VirtualService', pre.namespace, config.virtualService)
     const first = config.steps.find((s) => s.kind === 'weight')
-    if (vs && first && first.kind === 'weight') {
-      const state = newRollout({ at, route: pre.route, host: pre.host, destinationRule: pre.destinationRule, stable: pre.stable, canary: pre.canary, schedule: config.steps, epoch: 0 })
-      const next = withState(withSplit(vs, pre.route.index, pre.host, pre.stable.subset, pre.canary.subset, first.weight), STATE_ANNOTATION, encodeState(state))
-      await cluster.replaceIstio(next, { dryRun: true })
+    const state = newRollout({
+      at,
+      route: pre.route,
+      host: pre.host,
+      destinationRule: pre.destinationRule,
+      stable: pre.stable,
+      canary: pre.canary,
+      schedule: config.steps,
+      epoch: 0
+    })
+    const checked = await router(config, deps, pre, 0).dryRunStart(
+      state,
+      { [config.versionLabel]: pre.canary.version },
+      first?.kind === 'weight' ? first.weight : undefined
+    )
+    if (checked.backend) {
+      plan.push(
+        `add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`
+      )
     }
     for (const step of config.steps) {
       plan.push(
@@ -370,4 +385,3 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
   // The versions it would roll out, so the report says what would happen.
   return finish({ ...report, plan, stableVersion: pre.stable.version, canaryVersion: pre.canary.version }, deps, pre.state, 'unchanged')
 }
-

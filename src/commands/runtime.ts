@@ -18,7 +18,7 @@ export const systemClock: Clock = {
   sleep: abortableSleep
 }
 
-/** A log that keeps every line (tests, and the secret scan of issue 6). */
+/** A log that keeps every line (tests, and the scan that no secret reaches the log). */
 export class MemoryLog implements Log {
   readonly lines: string[] = []
   info(message: string): void {

@@ -1,16 +1,16 @@
 import { load } from 'js-yaml'
 import { ConfigError } from '../errors.js'
-import type { Step } from '../rollout/types.js'
+import { COMMANDS, type Command, type Step } from '../rollout/types.js'
 import { formatDuration, parseDuration } from './duration.js'
 import { INPUT, INPUT_DEFAULTS } from './input-names.js'
+import { readBoolean } from './boolean.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
 import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
 import { VERSION_ORDERS, type VersionOrder } from '../rollout/version-order.js'
 
-export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
-export type Command = (typeof COMMANDS)[number]
+export { COMMANDS, type Command }
 export const RETIRE_MODES = ['scale-down', 'delete', 'keep'] as const
 /** What happens to the stable Deployment after a promotion. */
 export type RetireMode = (typeof RETIRE_MODES)[number]
@@ -87,7 +87,10 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const manifestsValue = raw(INPUT.manifests)
   let manifests = splitList(manifestsValue)
   if (command === 'deploy' && manifests.length === 0) {
-    throw missingInput(INPUT.manifests, `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`)
+    throw missingInput(
+      INPUT.manifests,
+      `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
+    )
   }
   if (command !== 'deploy' && manifests.length > 0) {
     warnings.push(`Input '${INPUT.manifests}' is ignored with command '${command}': only 'deploy' applies a manifest.`)
@@ -96,11 +99,18 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 
   const virtualService = optional(INPUT.virtualService)
   if (virtualService === undefined) {
-    throw missingInput(INPUT.virtualService, 'expected the name of the VirtualService whose route weights the action shifts, like "reviews"')
+    throw missingInput(
+      INPUT.virtualService,
+      'expected the name of the VirtualService whose route weights the action shifts, like "reviews"'
+    )
   }
   const dnsName = (name: string, value: string | undefined, what: string): string | undefined => {
     if (value !== undefined && !isDns1123Subdomain(value)) {
-      throw inputError(name, `expected ${what}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`, value)
+      throw inputError(
+        name,
+        `expected ${what}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`,
+        value
+      )
     }
     return value
   }
@@ -109,7 +119,11 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 
   const namespace = optional(INPUT.namespace)
   if (namespace !== undefined && !isDns1123Label(namespace)) {
-    throw inputError(INPUT.namespace, 'expected a namespace name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters', namespace)
+    throw inputError(
+      INPUT.namespace,
+      'expected a namespace name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
+      namespace
+    )
   }
 
   const route = optional(INPUT.route)
@@ -119,22 +133,34 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 
   const versionLabel = get(INPUT.versionLabel)
   if (!isLabelKey(versionLabel)) {
-    throw inputError(INPUT.versionLabel, 'expected a label key like "version" or "app.kubernetes.io/version": an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit', versionLabel)
+    throw inputError(
+      INPUT.versionLabel,
+      'expected a label key like "version" or "app.kubernetes.io/version": an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+      versionLabel
+    )
   }
   const version = optional(INPUT.version)
   if (version !== undefined && !isLabelValue(version)) {
-    throw inputError(INPUT.version, 'expected a label value like "v2" or "1.4.0": at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit', version)
+    throw inputError(
+      INPUT.version,
+      'expected a label value like "v2" or "1.4.0": at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+      version
+    )
   }
   const canarySubset = optional(INPUT.canarySubset)
   if (canarySubset !== undefined && !isDns1123Label(canarySubset)) {
-    throw inputError(INPUT.canarySubset, 'expected a DestinationRule subset name (Istio requires a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters', canarySubset)
+    throw inputError(
+      INPUT.canarySubset,
+      'expected a DestinationRule subset name (Istio requires a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters',
+      canarySubset
+    )
   }
 
   const steps = parseSchedule(get(INPUT.steps))
   const intervalSeconds = parseDuration(INPUT.interval, get(INPUT.interval), { min: 1 })
   const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
   const settleSeconds = parseDuration(INPUT.settle, get(INPUT.settle), { max: 3600 })
-  const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600 })
+  const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600, whole: true })
   const lockWaitSeconds = parseDuration(INPUT.lockWait, get(INPUT.lockWait), { max: 6 * 3600 })
   const timeoutValue = optional(INPUT.timeout)
   const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
@@ -171,11 +197,15 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     supersede = false
   }
   if (retry && command !== 'deploy') {
-    warnings.push(`Input '${INPUT.retry}' is ignored with command '${command}': it only lets a deploy roll out again a release that was rolled back.`)
+    warnings.push(
+      `Input '${INPUT.retry}' is ignored with command '${command}': it only lets a deploy roll out again a release that was rolled back.`
+    )
     retry = false
   }
   if (command === 'deploy' && steps.length === 1) {
-    warnings.push(`Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`)
+    warnings.push(
+      `Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`
+    )
   }
   if (command === 'deploy' || (command === 'promote' && !full)) {
     warnings.push(...scheduleTimeWarnings(steps, { command, intervalSeconds, settleSeconds, progressDeadlineSeconds, timeoutSeconds }, env))
@@ -216,13 +246,6 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T
   throw inputError(name, `expected one of ${allowed.join(', ')}`, value)
-}
-
-/** YAML 1.2 core booleans only: `yes`, `on`, `1` are typos as often as they are intent. */
-export function readBoolean(name: string, value: string): boolean {
-  if (value === 'true' || value === 'True' || value === 'TRUE') return true
-  if (value === 'false' || value === 'False' || value === 'FALSE') return false
-  throw inputError(name, 'expected true or false', value)
 }
 
 /** Split a list input on newlines and commas (not commas inside a glob's `{a,b}`); drop empty entries. */
@@ -316,7 +339,9 @@ function scheduleTimeWarnings(steps: readonly Step[], t: Timing, env: NodeJS.Pro
   const selfHosted = env.RUNNER_ENVIRONMENT === 'self-hosted'
   const limit = selfHosted ? SELF_HOSTED_JOB_LIMIT_SECONDS : HOSTED_JOB_LIMIT_SECONDS
   if (total > limit) {
-    const runner = selfHosted ? 'the 5-day job limit of self-hosted runners' : 'the 6h job limit of GitHub-hosted runners (timeout-minutes cannot raise it)'
+    const runner = selfHosted
+      ? 'the 5-day job limit of self-hosted runners'
+      : 'the 6h job limit of GitHub-hosted runners (timeout-minutes cannot raise it)'
     warnings.push(`${span}, longer than ${runner}: the job would be cut off mid-rollout; ${fix}.`)
   }
   return warnings

@@ -3,57 +3,74 @@ import { inputError } from './input-error.js'
 /** The longest duration any input accepts: far beyond any job (GitHub's hard limit is 35 days). */
 export const MAX_DURATION_SECONDS = 35 * 24 * 3600
 
-const FORM = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/
-const EXPECTED = 'expected a duration like "30s", "2m" or "1h30m"'
+const EXPECTED = 'expected a duration like "30s", "1m30s", "1.5s" or "1500ms"'
+const UNITS = { h: 3600, m: 60, s: 1, ms: 0.001 } as const
+type Unit = keyof typeof UNITS
+const ORDER: readonly Unit[] = ['h', 'm', 's', 'ms']
 
 export interface DurationLimits {
   /** Smallest accepted value in seconds (0 allows zero). Default 0. */
   min?: number
   /** Largest accepted value in seconds. Default MAX_DURATION_SECONDS. */
   max?: number
+  /** Only whole seconds (a value that ends up in a Kubernetes field of whole seconds). */
+  whole?: boolean
 }
 
 /**
- * Parse a duration input into whole seconds: `90`, `90s`, `2m`, `1h30m`, `1m30s` (units in the
- * order h, m, s). Milliseconds, fractions, negatives and spaces are rejected with a ConfigError
- * naming `input`.
+ * The one duration grammar of every input: a bare number of seconds (`90`, `1.5`), or number+unit
+ * terms with units h, m, s, ms, each at most once and largest first (`1h30m`, `1m30s`, `1.5s`,
+ * `1500ms`). A fraction only on the last term (`1.5m`, not `1.5m30s`). Returns seconds, or why
+ * the text is not a duration.
+ */
+export function readDuration(text: string): { seconds: number } | { problem: string } {
+  const v = text.trim()
+  if (/^\d+(\.\d+)?$/.test(v)) return { seconds: Number(v) }
+  if (/^-\s*\d/.test(v)) return { problem: 'must not be negative' }
+  const terms = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)]
+  if (v === '' || terms.map((t) => t[0]).join('') !== v) return { problem: EXPECTED }
+  let seconds = 0
+  let previous = -1
+  for (const [i, [, n, unit]] of terms.entries()) {
+    const rank = ORDER.indexOf(unit as Unit)
+    if (rank <= previous) return { problem: `${EXPECTED}, with each unit once and the largest first (write "1m30s", not "30s1m")` }
+    if (n!.includes('.') && i < terms.length - 1)
+      return { problem: `${EXPECTED}, with a fraction only on the last unit (write "1m45s", not "1.5m15s")` }
+    previous = rank
+    seconds += Number(n) * UNITS[unit as Unit]
+  }
+  return { seconds: Math.round(seconds * 1000) / 1000 }
+}
+
+/**
+ * Parse a duration input into seconds (readDuration's grammar) and check its limits; a
+ * ConfigError names `input`, quotes the value and says what was expected.
  */
 export function parseDuration(input: string, value: string, limits: DurationLimits = {}): number {
   const min = limits.min ?? 0
   const max = limits.max ?? MAX_DURATION_SECONDS
-  const v = value.trim()
-  const seconds = toSeconds(input, v)
+  const read = readDuration(value)
+  if ('problem' in read) throw inputError(input, read.problem, value.trim())
+  const { seconds } = read
   if (seconds < min) {
-    const reason = min === 1 ? 'must be more than 0' : `must be at least ${formatDuration(min)}`
+    const reason = seconds === 0 && min <= 1 ? 'must be more than 0' : `must be at least ${formatDuration(min)}`
     throw inputError(input, reason, value)
   }
   if (seconds > max) {
     const days = max % 86400 === 0 && max >= 86400 ? ` (${max / 86400} days)` : ''
     throw inputError(input, `must be at most ${formatDuration(max)}${days}`, value)
   }
+  if (limits.whole && !Number.isInteger(seconds)) throw inputError(input, 'must be whole seconds (write "15s", not "15.5s")', value)
   return seconds
 }
 
-function toSeconds(input: string, v: string): number {
-  if (/^\d+$/.test(v)) return Number(v)
-  if (/^-\s*\d/.test(v)) throw inputError(input, 'must not be negative', v)
-  if (/^\d+(\.\d+)?ms$/.test(v)) {
-    throw inputError(input, 'durations are whole seconds, milliseconds are not supported: use "1s" or more', v)
-  }
-  if (/^\d*\.\d+[hms]?$/.test(v) || /\d\.\d+[hm]/.test(v)) {
-    throw inputError(input, `${EXPECTED}, in whole units (write "1m30s", not "1.5m")`, v)
-  }
-  const m = v === '' ? null : FORM.exec(v)
-  if (!m) throw inputError(input, EXPECTED, v)
-  const [, h = '0', mi = '0', s = '0'] = m
-  return Number(h) * 3600 + Number(mi) * 60 + Number(s)
-}
-
-/** Seconds as the shortest duration text parseDuration reads back: 90 -> `1m30s`, 0 -> `0s`. */
+/** Seconds as the shortest duration text readDuration reads back: 90 -> `1m30s`, 0.5 -> `500ms`. */
 export function formatDuration(seconds: number): string {
   if (seconds === 0) return '0s'
-  const h = Math.floor(seconds / 3600)
-  const m = Math.floor((seconds % 3600) / 60)
-  const s = seconds % 60
-  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}`
+  const whole = Math.floor(seconds)
+  const ms = Math.round((seconds - whole) * 1000)
+  const h = Math.floor(whole / 3600)
+  const m = Math.floor((whole % 3600) / 60)
+  const s = whole % 60
+  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}${ms ? `${ms}ms` : ''}`
 }

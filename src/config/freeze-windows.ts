@@ -66,7 +66,8 @@ function parseWindow(text: string, line: number): FreezeWindow {
   }
   const zoneOf = (zone: string): string => {
     if (zone.toUpperCase() === 'UTC') return 'UTC'
-    if (!tz().IANAZone.isValidZone(zone)) fail(`${quote(zone)} is not a time zone: expected an IANA name like "Europe/Berlin", "America/New_York" or "UTC"`)
+    if (!tz().IANAZone.isValidZone(zone))
+      fail(`${quote(zone)} is not a time zone: expected an IANA name like "Europe/Berlin", "America/New_York" or "UTC"`)
     return zone
   }
   const time = (h: string, m: string): { hour: number; minute: number } => {

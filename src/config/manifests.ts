@@ -2,7 +2,8 @@ import { glob, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import * as jsYaml from 'js-yaml'
 import { CORE_SCHEMA, YAMLException, loadAll, type Type } from 'js-yaml'
-import type { KubeObject } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
+import { selectorMatches, type LabelSelector } from '../kube/label-selector.js'
 import { ConfigError, quote } from '../errors.js'
 import { INPUT } from './input-names.js'
 import { inputError } from './input-error.js'
@@ -56,7 +57,11 @@ export async function loadManifests(patterns: readonly string[], opts: { cwd: st
     }
   }
   if (files.length > MAX_MANIFEST_FILES) {
-    throw inputError(INPUT.manifests, `matches ${files.length} files, more than ${MAX_MANIFEST_FILES}: name the canary Deployment's manifest`, patterns.join('\n'))
+    throw inputError(
+      INPUT.manifests,
+      `matches ${files.length} files, more than ${MAX_MANIFEST_FILES}: name the canary Deployment's manifest`,
+      patterns.join('\n')
+    )
   }
   const documents: ManifestDocument[] = []
   for (const file of files) documents.push(...(await parseFile(file, path.resolve(opts.cwd, file))))
@@ -96,9 +101,7 @@ async function matchPattern(pattern: string, cwd: string): Promise<string[]> {
 async function parseFile(file: string, abs: string): Promise<ManifestDocument[]> {
   const { size } = await stat(abs)
   if (size > MAX_MANIFEST_BYTES) {
-    throw new ConfigError(
-      `Manifest ${file} is too large: ${formatBytes(size)}, the limit is 1 MiB (a Deployment manifest is a few KiB).`
-    )
+    throw new ConfigError(`Manifest ${file} is too large: ${formatBytes(size)}, the limit is 1 MiB (a Deployment manifest is a few KiB).`)
   }
   const text = await readFile(abs, 'utf8')
   const starts: number[] = []
@@ -163,42 +166,6 @@ function formatBytes(n: number): string {
 
 // ---------------------------------------------------------------------------------------------
 
-/** A Kubernetes label selector (matchLabels and/or matchExpressions). */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>
-  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>
-}
-
-/**
- * True when `selector` selects pods labelled `labels`, with Kubernetes semantics (all terms must
- * hold). Use it both ways between the canary and the stable Deployment (each selector against the
- * other's template labels): two Deployments selecting the same pods fight over them. An empty or
- * missing selector selects everything; an unknown operator is treated as overlapping, to be safe.
- */
-export function selectorsOverlap(selector: LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
-  const l = labels ?? {}
-  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (l[k] !== v) return false
-  for (const e of selector?.matchExpressions ?? []) {
-    const has = Object.hasOwn(l, e.key)
-    const inValues = has && (e.values ?? []).includes(l[e.key]!)
-    switch (e.operator) {
-      case 'In':
-        if (!inValues) return false
-        break
-      case 'NotIn':
-        if (inValues) return false
-        break
-      case 'Exists':
-        if (!has) return false
-        break
-      case 'DoesNotExist':
-        if (has) return false
-        break
-    }
-  }
-  return true
-}
-
 /** The one Deployment the action applies, checked. */
 export interface CanaryDeployment {
   deployment: KubeObject
@@ -223,10 +190,7 @@ export interface CanaryDeploymentOptions {
  * selector matching its template and keyed on the version label, the version label on the pods
  * (equal to `version` when given), replicas >= 1. Throws a ConfigError naming file:line.
  */
-export function validateCanaryDeployment(
-  docs: readonly ManifestDocument[],
-  opts: CanaryDeploymentOptions
-): CanaryDeployment {
+export function validateCanaryDeployment(docs: readonly ManifestDocument[], opts: CanaryDeploymentOptions): CanaryDeployment {
   const describe = (d: ManifestDocument): string => {
     const o = d.object as { kind?: unknown; metadata?: { name?: unknown } }
     const kind = typeof o?.kind === 'string' ? o.kind : 'object without kind'
@@ -252,7 +216,8 @@ export function validateCanaryDeployment(
   const deployments = docs.filter(isDeployment)
   if (deployments.length !== 1) {
     // With no other kinds present, none means the files held no documents at all.
-    const found = deployments.length === 0 ? 'none: the files hold no YAML documents' : `${deployments.length}: ${deployments.map(describe).join(', ')}`
+    const found =
+      deployments.length === 0 ? 'none: the files hold no YAML documents' : `${deployments.length}: ${deployments.map(describe).join(', ')}`
     throw new ConfigError(`Input '${INPUT.manifests}' is invalid: expected exactly one Deployment, the canary's, found ${found}.`)
   }
   return checkDeployment(deployments[0]!, opts)
@@ -269,19 +234,26 @@ function checkDeployment(doc: ManifestDocument, opts: CanaryDeploymentOptions): 
     throw new ConfigError(`Deployment ${quote(name)} (${at}) is invalid: ${reason}.`)
   }
   if (d.apiVersion !== 'apps/v1') fail(`apiVersion is ${quote(d.apiVersion)}, expected "apps/v1"`)
-  if (!isDns1123Subdomain(name)) fail('metadata.name must be a DNS-1123 name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters')
+  if (!isDns1123Subdomain(name))
+    fail(
+      'metadata.name must be a DNS-1123 name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters'
+    )
   const namespace: unknown = d.metadata.namespace
   if (namespace !== undefined) {
     if (typeof namespace !== 'string' || !isDns1123Label(namespace)) {
       fail(`metadata.namespace ${quote(namespace)} is not a valid namespace name (a DNS-1123 label)`)
     }
     if (opts.namespace !== undefined && opts.namespace !== namespace) {
-      fail(`metadata.namespace is ${quote(namespace)} but input '${INPUT.namespace}' is ${quote(opts.namespace)}: make them agree or remove one`)
+      fail(
+        `metadata.namespace is ${quote(namespace)} but input '${INPUT.namespace}' is ${quote(opts.namespace)}: make them agree or remove one`
+      )
     }
   }
   const spec: Record<string, unknown> = isMapping(d.spec) ? d.spec : {}
   if (spec.replicas !== undefined && spec.replicas !== null && !(Number.isInteger(spec.replicas) && (spec.replicas as number) >= 1)) {
-    fail(`spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got ${quote(spec.replicas)})`)
+    fail(
+      `spec.replicas must be a whole number of at least 1, or unset: a canary without pods never becomes ready (got ${quote(spec.replicas)})`
+    )
   }
   const selector = spec.selector
   if (!isMapping(selector)) fail('spec.selector is missing: expected matchLabels including the version label')
@@ -296,10 +268,14 @@ function checkDeployment(doc: ManifestDocument, opts: CanaryDeploymentOptions): 
   const key = opts.versionLabel
   const version = labels[key]
   if (version === undefined) {
-    fail(`spec.template.metadata.labels must carry the version label ${quote(key)} (input '${INPUT.versionLabel}'): it names the canary's pods for its DestinationRule subset (got labels ${quote(formatLabels(labels))})`)
+    fail(
+      `spec.template.metadata.labels must carry the version label ${quote(key)} (input '${INPUT.versionLabel}'): it names the canary's pods for its DestinationRule subset (got labels ${quote(formatLabels(labels))})`
+    )
   }
   if (version === '' || !isLabelValue(version!)) {
-    fail(`the version label ${quote(key)} has value ${quote(version)}, which is not a valid label value (letters, digits, "-", "_", ".", at most 63 characters)`)
+    fail(
+      `the version label ${quote(key)} has value ${quote(version)}, which is not a valid label value (letters, digits, "-", "_", ".", at most 63 characters)`
+    )
   }
   if (opts.version !== undefined && version !== opts.version) {
     fail(`the version label ${quote(key)} is ${quote(version)} but input '${INPUT.version}' is ${quote(opts.version)}: they must agree`)
@@ -310,8 +286,10 @@ function checkDeployment(doc: ManifestDocument, opts: CanaryDeploymentOptions): 
         `two Deployments selecting the same pods fight over them, and a selector cannot be changed after creation (got matchLabels ${quote(formatLabels(matchLabels))})`
     )
   }
-  if (!selectorsOverlap(sel as LabelSelector, labels)) {
-    fail(`spec.selector does not match spec.template.metadata.labels: every selector term must hold for the pod labels (got selector ${quote(formatLabels(matchLabels))}, labels ${quote(formatLabels(labels))})`)
+  if (!selectorMatches(sel as LabelSelector, labels)) {
+    fail(
+      `spec.selector does not match spec.template.metadata.labels: every selector term must hold for the pod labels (got selector ${quote(formatLabels(matchLabels))}, labels ${quote(formatLabels(labels))})`
+    )
   }
   return { deployment: d, version: version!, file: doc.file, ...(namespace !== undefined ? { namespace: namespace as string } : {}) }
 }

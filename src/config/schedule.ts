@@ -21,7 +21,8 @@ export function parseSchedule(value: string): Step[] {
     const position = i + 1
     if (token === '') fail(`entry ${position} is empty: expected a weight from 1 to 100 or "pause"`)
     if (token.toLowerCase() === 'pause') {
-      if (!last) fail(`pause at position ${position} comes before any traffic reaches the canary: put it after a weight, like "10,pause,100"`)
+      if (!last)
+        fail(`pause at position ${position} comes before any traffic reaches the canary: put it after a weight, like "10,pause,100"`)
       if (steps.at(-1)?.kind === 'pause') fail(`pause at position ${position} follows another pause: one pause is enough`)
       if (last!.weight === 100) fail(`pause at position ${position} comes after 100, when nothing is left to promote`)
       steps.push({ kind: 'pause' })
@@ -37,7 +38,9 @@ export function parseSchedule(value: string): Step[] {
       fail(`weight ${weight} at position ${position} repeats position ${last.position}: each weight must be higher than the one before`)
     }
     if (last && weight < last.weight) {
-      fail(`weight ${weight} at position ${position} is lower than ${last.weight} at position ${last.position}: each weight must be higher than the one before`)
+      fail(
+        `weight ${weight} at position ${position} is lower than ${last.weight} at position ${last.position}: each weight must be higher than the one before`
+      )
     }
     steps.push({ kind: 'weight', weight })
     last = { weight, position }

@@ -7,6 +7,8 @@ import { parseTemplate, type QueryTemplate } from './promql-template.js'
 import { OUTSIDE_MESH_POLICIES, OutsideMeshProbe, type OutsideMeshPolicy } from './outside-mesh.js'
 import { PrometheusClient, type PrometheusAuth } from './prometheus-client.js'
 import { WebhookGate, type WebhookConfig } from './webhook-gate.js'
+import { readDuration } from '../config/duration.js'
+import { got, inputError } from '../config/input-error.js'
 
 /** One action input of the gates: what action.yml says about it. */
 export interface GateInput {
@@ -25,7 +27,7 @@ export const GATE_INPUTS = {
   'prometheus-password': { description: 'Basic-auth password for Prometheus (masked in logs).' },
   'prometheus-timeout': { description: 'Deadline of one Prometheus query (e.g. 10s).', default: '10s' },
   reporter: {
-    description: "Istio metrics reporter to read: destination (sidecar on the canary), source, or waypoint (ambient).",
+    description: 'Istio metrics reporter to read: destination (sidecar on the canary), source, or waypoint (ambient).',
     default: 'destination'
   },
   'success-rate': {
@@ -58,7 +60,8 @@ export const GATE_INPUTS = {
     default: '3'
   },
   'on-no-data': {
-    description: 'What inconclusive-limit inconclusive evaluations in a row mean: fail (count a failure), pause (wait for a person), or skip (treat as a pass, reported loudly).',
+    description:
+      'What inconclusive-limit inconclusive evaluations in a row mean: fail (count a failure), pause (wait for a person), or skip (treat as a pass, reported loudly).',
     default: 'pause'
   },
   'check-every': {
@@ -91,28 +94,14 @@ const MOMENTS: readonly GateMoment[] = ['pre-rollout', 'before-increase', 'bake'
 const NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/
 const BUILT_IN_NAMES = ['success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable', 'min-requests']
 
-/** A YAML value as the user wrote it, quoted: `"{max-increase: 1}"`, `"99"`, `nothing`. */
-function got(value: unknown): string {
-  if (value === undefined || value === null) return 'nothing'
-  if (typeof value === 'string') return quote(value)
-  return quote(yaml.dump(value, { flowLevel: 0, lineWidth: -1 }).trim())
-}
-
 function invalid(input: GateInputName, what: string, value: unknown): ConfigError {
-  return new ConfigError(`Input '${input}' is invalid: ${what} (got ${got(value)}).`)
+  return inputError(input, what, value)
 }
 
-/** Parse `30s`, `1m30s`, `500ms`, `2h` or a bare number of seconds. Returns seconds, or undefined. */
+/** Seconds of a duration in the one grammar of config/duration.ts, or undefined when it is not one. */
 export function parseDurationSeconds(text: string): number | undefined {
-  const s = text.trim()
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s)
-  if (!/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(s)) return undefined
-  let total = 0
-  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
-    const n = Number(m[1])
-    total += m[2] === 'ms' ? n / 1000 : m[2] === 's' ? n : m[2] === 'm' ? n * 60 : n * 3600
-  }
-  return total
+  const read = readDuration(text)
+  return 'seconds' in read ? read.seconds : undefined
 }
 
 function numberFrom(value: unknown): number | undefined {
@@ -181,7 +170,9 @@ function itemName(input: 'checks' | 'webhooks', index: number, item: unknown, se
 function parseCompare(label: string, value: unknown): CompareSpec {
   const kinds: CompareSpec['kind'][] = ['max-increase', 'max-increase-percent', 'max-decrease', 'max-decrease-percent']
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(`Input 'checks' is invalid: ${label} compare must be a mapping with one of ${kinds.join(', ')} (got ${got(value)}).`)
+    throw new ConfigError(
+      `Input 'checks' is invalid: ${label} compare must be a mapping with one of ${kinds.join(', ')} (got ${got(value)}).`
+    )
   }
   const entries = Object.entries(value as Record<string, unknown>)
   if (entries.length !== 1 || !kinds.includes(entries[0][0] as CompareSpec['kind'])) {
@@ -256,7 +247,9 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
     try {
       parsed = new URL(url.text)
     } catch {
-      throw new ConfigError(`Input 'webhooks' is invalid: ${label} url is not a URL; expected http:// or https:// (got ${got(redactUrl(item.url))}).`)
+      throw new ConfigError(
+        `Input 'webhooks' is invalid: ${label} url is not a URL; expected http:// or https:// (got ${got(redactUrl(item.url))}).`
+      )
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       throw new ConfigError(`Input 'webhooks' is invalid: ${label} url must be http:// or https:// (got ${got(redactUrl(item.url))}).`)
@@ -268,13 +261,17 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
     }
     const momentList = item.moments
     if (!Array.isArray(momentList) || momentList.length === 0 || !momentList.every((m) => MOMENTS.includes(m as GateMoment))) {
-      throw new ConfigError(`Input 'webhooks' is invalid: ${label} moments must be a non-empty list of ${MOMENTS.join(', ')} (got ${got(momentList)}).`)
+      throw new ConfigError(
+        `Input 'webhooks' is invalid: ${label} moments must be a non-empty list of ${MOMENTS.join(', ')} (got ${got(momentList)}).`
+      )
     }
     let timeoutSeconds = 10
     if (item.timeout !== undefined) {
       const t = parseDurationSeconds(String(item.timeout))
       if (t === undefined || t <= 0 || t > 600) {
-        throw new ConfigError(`Input 'webhooks' is invalid: ${label} timeout must be a duration between 1ms and 10m, e.g. 10s (got ${got(item.timeout)}).`)
+        throw new ConfigError(
+          `Input 'webhooks' is invalid: ${label} timeout must be a duration between 1ms and 10m, e.g. 10s (got ${got(item.timeout)}).`
+        )
       }
       timeoutSeconds = t
     }
@@ -282,7 +279,9 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
     if (item.retries !== undefined) {
       const r = numberFrom(item.retries)
       if (r === undefined || !Number.isInteger(r) || r < 0 || r > 10) {
-        throw new ConfigError(`Input 'webhooks' is invalid: ${label} retries must be a whole number from 0 to 10 (got ${got(item.retries)}).`)
+        throw new ConfigError(
+          `Input 'webhooks' is invalid: ${label} retries must be a whole number from 0 to 10 (got ${got(item.retries)}).`
+        )
       }
       retries = r
     }
@@ -299,7 +298,8 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
           throw new ConfigError(`Input 'webhooks' is invalid: ${label} header ${quote(key)} must be a string.`)
         }
         const v = substituteEnv(String(value), env, `${label} header ${quote(key)}`)
-        if (/[\r\n]/.test(v.text)) throw new ConfigError(`Input 'webhooks' is invalid: ${label} header ${quote(key)} contains a line break.`)
+        if (/[\r\n]/.test(v.text))
+          throw new ConfigError(`Input 'webhooks' is invalid: ${label} header ${quote(key)} contains a line break.`)
         headers[key] = v.text
         // Env values are masked on their own and inside the whole header value; literal values too,
         // unless so short that masking them would blank out unrelated log text.
@@ -331,9 +331,7 @@ function builtInTemplates(reporter: Reporter) {
     successRate: t(
       `100 * (1 - ((sum(rate(istio_requests_total{${sel},response_code=~"5.."}[{{interval}}])) or vector(0)) / sum(rate(istio_requests_total{${sel}}[{{interval}}]))))`
     ),
-    latencyP99: t(
-      `histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{${sel}}[{{interval}}])))`
-    ),
+    latencyP99: t(`histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{${sel}}[{{interval}}])))`),
     requestCount: t(`sum(increase(istio_requests_total{${sel}}[{{interval}}]))`)
   }
 }
@@ -372,7 +370,11 @@ export function parseGateConfig(inputs: Record<string, string | undefined>, env:
       return v
     })()
   }
-  const checkEverySeconds = duration('check-every', (s) => s === 0 || s >= 1, 'expected a duration of at least 1s, e.g. 30s, or 0 for only at the end of each step')
+  const checkEverySeconds = duration(
+    'check-every',
+    (s) => s === 0 || s >= 1,
+    'expected a duration of at least 1s, e.g. 30s, or 0 for only at the end of each step'
+  )
 
   const reporter = get('reporter')
   if (reporter !== 'destination' && reporter !== 'source' && reporter !== 'waypoint') {
@@ -419,7 +421,11 @@ export function parseGateConfig(inputs: Record<string, string | undefined>, env:
       throw invalid('prometheus-url', 'expected an http:// or https:// URL', redactUrl(url))
     }
     if (parsed.username || parsed.password) {
-      throw invalid('prometheus-url', 'credentials do not belong in the URL; use prometheus-username and prometheus-password', redactUrl(url))
+      throw invalid(
+        'prometheus-url',
+        'credentials do not belong in the URL; use prometheus-username and prometheus-password',
+        redactUrl(url)
+      )
     }
     if (parsed.search || parsed.hash) {
       throw invalid('prometheus-url', 'expected a base URL without query or fragment (the API path is added)', redactUrl(url))
@@ -429,14 +435,18 @@ export function parseGateConfig(inputs: Record<string, string | undefined>, env:
     const password = get('prometheus-password')
     let auth: PrometheusAuth | undefined
     if (token && (username || password)) {
-      throw new ConfigError(`Input 'prometheus-token' cannot be combined with 'prometheus-username'/'prometheus-password'; expected one kind of authentication.`)
+      throw new ConfigError(
+        `Input 'prometheus-token' cannot be combined with 'prometheus-username'/'prometheus-password'; expected one kind of authentication.`
+      )
     }
     if (token) {
       auth = { kind: 'bearer', token }
       secrets.push(token)
     } else if (username || password) {
       if (!username || !password) {
-        throw new ConfigError(`Inputs 'prometheus-username' and 'prometheus-password' go together; only ${username ? "'prometheus-username'" : "'prometheus-password'"} is set.`)
+        throw new ConfigError(
+          `Inputs 'prometheus-username' and 'prometheus-password' go together; only ${username ? "'prometheus-username'" : "'prometheus-password'"} is set.`
+        )
       }
       auth = { kind: 'basic', username, password }
       // The Authorization header carries the base64 form: mask that too.

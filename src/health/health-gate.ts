@@ -1,4 +1,6 @@
-import type { CheckResult, Step } from '../rollout/types.js'
+import type { CheckResult, GateMoment, Step } from '../rollout/types.js'
+
+export type { GateMoment }
 
 /** What a gate knows about the rollout when it is asked. */
 export interface GateContext {
@@ -18,15 +20,6 @@ export interface GateContext {
   /** Aborts the evaluation (deadline or cancellation). */
   signal?: AbortSignal
 }
-
-/** The moments at which gates are asked (webhooks follow Flagger's names). */
-export type GateMoment =
-  | 'pre-rollout' // before the first write that sends traffic
-  | 'before-increase' // before each traffic increase
-  | 'bake' // during / at the end of the bake time at a weight
-  | 'before-promotion' // before the final promotion
-  | 'rollback' // event only: never blocks
-  | 'success' // event only: never blocks
 
 /**
  * A health gate: a source of checks. It never throws for a failed or missing measurement: it

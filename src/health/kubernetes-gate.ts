@@ -3,9 +3,11 @@
  * Needs no metrics, so it catches a crashing canary even when Prometheus has no data for it.
  */
 import type { Cluster } from '../cluster/cluster.js'
-import { labelSelector } from '../cluster/deployment-waiter.js'
-import { judgeCanaryPods, restartCounts, type RestartBaseline } from '../rollout/deployment-health.js'
-import type { CheckResult } from '../rollout/types.js'
+import { errorText } from '../format.js'
+import { isPodReady, podWhy, restartCounts, type RestartBaseline } from '../kube/deployment-health.js'
+import type { KubeObject } from '../kube/kube-object.js'
+import { labelSelectorQuery } from '../kube/label-selector.js'
+import type { CheckResult, Verdict } from '../rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from './health-gate.js'
 
 export interface KubernetesGateOptions {
@@ -40,13 +42,13 @@ export class KubernetesGate implements HealthGate {
     try {
       const deployment = await this.cluster.getDeployment(namespace, name)
       if (!deployment) return failAll(`canary Deployment "${namespace}/${name}" not found`)
-      const selector = labelSelector(deployment.spec?.selector)
+      const selector = labelSelectorQuery(deployment.spec?.selector)
       if (!selector) return failAll(`canary Deployment "${namespace}/${name}" has no selector`)
       const pods = await this.cluster.listPods(namespace, selector)
       this.baseline ??= restartCounts(pods)
       return judgeCanaryPods(pods, this.baseline).checks
     } catch (err) {
-      const detail = `Kubernetes API error: ${err instanceof Error ? err.message : String(err)}`
+      const detail = `Kubernetes API error: ${errorText(err)}`
       return [
         { name: 'pods-ready', verdict: 'inconclusive', detail },
         { name: 'restarts', verdict: 'inconclusive', detail }
@@ -60,4 +62,49 @@ function failAll(detail: string): CheckResult[] {
     { name: 'pods-ready', verdict: 'fail', detail },
     { name: 'restarts', verdict: 'fail', detail }
   ]
+}
+
+export interface CanaryPodsJudgement {
+  verdict: Exclude<Verdict, 'inconclusive'>
+  /** `pods-ready` and `restarts`. */
+  checks: CheckResult[]
+}
+
+/**
+ * All canary pods Ready and no restarts since the baseline -> pass. A pod absent from the
+ * baseline (a replacement) counts all its restarts.
+ */
+export function judgeCanaryPods(pods: KubeObject[], baselineRestarts: RestartBaseline): CanaryPodsJudgement {
+  const live = pods.filter((p) => !p.metadata.deletionTimestamp)
+  const notReady = live.filter((p) => !isPodReady(p))
+  const readyCheck: CheckResult = {
+    name: 'pods-ready',
+    verdict: live.length > 0 && notReady.length === 0 ? 'pass' : 'fail',
+    value: live.length - notReady.length,
+    threshold: `== ${live.length} pods`,
+    unit: 'pods',
+    detail:
+      live.length === 0
+        ? 'no canary pods'
+        : notReady.length > 0
+          ? `not ready: ${notReady.map((p) => `${p.metadata.name}${podWhy(p)}`).join(', ')}`
+          : `${live.length} of ${live.length} ready`
+  }
+  const now = restartCounts(live)
+  const grown = Object.entries(now)
+    .map(([name, count]) => ({ name, count, delta: count - (baselineRestarts[name] ?? 0) }))
+    .filter((p) => p.delta > 0)
+  const totalGrowth = grown.reduce((n, p) => n + p.delta, 0)
+  const restartCheck: CheckResult = {
+    name: 'restarts',
+    verdict: grown.length === 0 ? 'pass' : 'fail',
+    value: totalGrowth,
+    threshold: '== 0 new',
+    unit: 'restarts',
+    detail: grown.length === 0 ? 'no new restarts' : grown.map((p) => `${p.name}: +${p.delta} (${p.count} total)`).join(', ')
+  }
+  return {
+    verdict: readyCheck.verdict === 'pass' && restartCheck.verdict === 'pass' ? 'pass' : 'fail',
+    checks: [readyCheck, restartCheck]
+  }
 }

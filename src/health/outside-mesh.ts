@@ -98,7 +98,8 @@ export function readingOf(total: VectorOutcome, outside: VectorOutcome, windowSe
   if (total.samples.length === 0 || !(totalRps > 0)) {
     return { kind: 'unknown', windowSeconds, reason: `no requests were recorded at reporter="destination" in the last ${window}` }
   }
-  if (outside.kind === 'error') return { kind: 'unknown', windowSeconds, reason: `Prometheus could not count the requests from outside the mesh: ${outside.reason}` }
+  if (outside.kind === 'error')
+    return { kind: 'unknown', windowSeconds, reason: `Prometheus could not count the requests from outside the mesh: ${outside.reason}` }
   const sources = outside.samples
     .filter((s) => Number.isFinite(s.value) && s.value > 0)
     .map((s) => ({
@@ -206,7 +207,9 @@ function describeSource(s: OutsideMeshSource): string {
   const from =
     s.namespace === 'unknown' && s.principal === 'unknown'
       ? 'callers Istio cannot identify'
-      : [s.namespace !== 'unknown' ? `namespace ${s.namespace}` : '', s.principal !== 'unknown' ? `principal ${s.principal}` : ''].filter(Boolean).join(', ')
+      : [s.namespace !== 'unknown' ? `namespace ${s.namespace}` : '', s.principal !== 'unknown' ? `principal ${s.principal}` : '']
+          .filter(Boolean)
+          .join(', ')
   return `${formatRps(s.rps)} req/s from ${from} via Service ${s.service}`
 }
 

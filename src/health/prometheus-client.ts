@@ -183,7 +183,12 @@ export function parseVectorResponse(status: number, contentType: string | null, 
   }
   if (single.kind === 'error' && data?.resultType !== 'vector') return single
   if (data?.resultType !== 'vector' || !Array.isArray(data.result)) {
-    return { kind: 'error', reason: `${String(data?.resultType ?? 'no')} result where an instant vector was expected`, warnings: single.warnings, rejected: true }
+    return {
+      kind: 'error',
+      reason: `${String(data?.resultType ?? 'no')} result where an instant vector was expected`,
+      warnings: single.warnings,
+      rejected: true
+    }
   }
   const samples: VectorSample[] = []
   for (const raw of data.result as Array<{ metric?: unknown; value?: unknown }>) {

@@ -1,3 +1,4 @@
+import { formatNumber } from '../format.js'
 import { ConfigError, PreflightError, quote } from '../errors.js'
 import type { CheckResult } from '../rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from './health-gate.js'
@@ -55,11 +56,6 @@ function valuesFor(ctx: GateContext, side: Side): TemplateValues {
   }
 }
 
-/** Numbers for people: at most 4 decimals, no trailing zeros. */
-export function formatNumber(n: number): string {
-  return String(Number(n.toFixed(4)))
-}
-
 function withUnit(n: number, unit?: string): string {
   return unit ? `${formatNumber(n)} ${unit}` : formatNumber(n)
 }
@@ -99,12 +95,14 @@ export function compareViolation(compare: CompareSpec, canary: number, stable: n
     case 'max-decrease':
       return -diff > compare.amount ? `canary is ${signed} under stable (allowed -${withUnit(compare.amount, unit)})` : undefined
     case 'max-increase-percent': {
-      if (stable === 0) return canary > 0 ? `stable is 0 and canary ${withUnit(canary, unit)}: any increase over 0 exceeds a relative limit` : undefined
+      if (stable === 0)
+        return canary > 0 ? `stable is 0 and canary ${withUnit(canary, unit)}: any increase over 0 exceeds a relative limit` : undefined
       const pct = (diff / Math.abs(stable)) * 100
       return pct > compare.amount ? `canary is +${formatNumber(pct)}% over stable (allowed +${formatNumber(compare.amount)}%)` : undefined
     }
     case 'max-decrease-percent': {
-      if (stable === 0) return canary < 0 ? `stable is 0 and canary ${withUnit(canary, unit)}: any decrease under 0 exceeds a relative limit` : undefined
+      if (stable === 0)
+        return canary < 0 ? `stable is 0 and canary ${withUnit(canary, unit)}: any decrease under 0 exceeds a relative limit` : undefined
       const pct = (-diff / Math.abs(stable)) * 100
       return pct > compare.amount ? `canary is -${formatNumber(pct)}% under stable (allowed -${formatNumber(compare.amount)}%)` : undefined
     }
@@ -239,7 +237,13 @@ export class PrometheusGate implements HealthGate {
     } catch (err) {
       // A gate never throws from evaluate: whatever went wrong, nothing was judged.
       const detail = `not judged: ${(err as Error)?.message ?? String(err)}`
-      return this.config.checks.map((c) => ({ name: c.name, verdict: 'inconclusive' as const, threshold: describeThreshold(c), unit: c.unit, detail }))
+      return this.config.checks.map((c) => ({
+        name: c.name,
+        verdict: 'inconclusive' as const,
+        threshold: describeThreshold(c),
+        unit: c.unit,
+        detail
+      }))
     } finally {
       this.lastQueryCount = batch.size
     }
@@ -268,7 +272,12 @@ export class PrometheusGate implements HealthGate {
         detail: `too little traffic: ${formatNumber(count)} canary requests in ${window} (min-requests ${this.config.minRequests})${warningText(outcome.warnings)}`
       }
     }
-    return { ...base, verdict: 'pass', value: count, ...(outcome.warnings.length ? { detail: warningText(outcome.warnings).slice(2) } : {}) }
+    return {
+      ...base,
+      verdict: 'pass',
+      value: count,
+      ...(outcome.warnings.length ? { detail: warningText(outcome.warnings).slice(2) } : {})
+    }
   }
 
   private async judge(check: CheckSpec, batch: QueryBatch, ctx: GateContext): Promise<CheckResult> {

@@ -108,7 +108,8 @@ export class WebhookGate implements HealthGate {
     let last = { what: 'not sent', extra: '' }
     for (let attempt = 1; attempt <= tries; attempt++) {
       if (attempt > 1) await sleep(backoff(attempt - 1), ctx.signal)
-      if (ctx.signal?.aborted) return { ok: false, detail: `cancelled after ${attempt - 1} ${attempt - 1 === 1 ? 'try' : 'tries'} (last: ${last.what})` }
+      if (ctx.signal?.aborted)
+        return { ok: false, detail: `cancelled after ${attempt - 1} ${attempt - 1 === 1 ? 'try' : 'tries'} (last: ${last.what})` }
       const timeout = AbortSignal.timeout(this.config.timeoutSeconds * 1000)
       const signal = ctx.signal ? AbortSignal.any([timeout, ctx.signal]) : timeout
       const started = Date.now()

@@ -86,7 +86,14 @@ export function neutraliseComments(text: string): string {
  */
 export function plainLine(value: unknown, max = 500): string {
   const raw = value === undefined || value === null ? '' : String(value)
-  return cut(raw.replace(BIDI, '').replace(LINE_BREAKING, ' ').replace(/\s{2,}/g, ' ').trim(), max)
+  return cut(
+    raw
+      .replace(BIDI, '')
+      .replace(LINE_BREAKING, ' ')
+      .replace(/\s{2,}/g, ' ')
+      .trim(),
+    max
+  )
 }
 
 /**

@@ -1,3 +1,5 @@
+import { readBoolean } from '../config/boolean.js'
+import { inputError } from '../config/input-error.js'
 import { ConfigError, quote } from '../errors.js'
 
 /** One action input of the GitHub reporting side, as action.yml declares it. */
@@ -51,16 +53,13 @@ export const ACTIONS_BOT_LOGIN = 'github-actions[bot]'
 const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$/
 
 function invalid(name: GithubInputName, detail: string, value: string): ConfigError {
-  return new ConfigError(`Input '${name}' is invalid: ${detail} (got ${quote(value)}).`)
+  return inputError(name, detail, value)
 }
 
-// YAML 1.2 core schema booleans, as core.getBooleanInput accepts them.
 function parseBoolean(name: GithubInputName, raw: string | undefined): boolean {
   const value = (raw ?? '').trim()
   if (value === '') return (GITHUB_INPUTS[name] as GithubInputSpec).default === 'true'
-  if (['true', 'True', 'TRUE'].includes(value)) return true
-  if (['false', 'False', 'FALSE'].includes(value)) return false
-  throw invalid(name, 'expected true or false', value)
+  return readBoolean(name, value)
 }
 
 /**

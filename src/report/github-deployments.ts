@@ -51,7 +51,9 @@ export async function createDeployment(target: DeploymentTarget, report: RunRepo
       required_contexts: [],
       transient_environment: false,
       production_environment: target.productionEnvironment,
-      description: description(`istio-canary ${report.command} of ${report.canaryVersion ?? 'canary'} on ${report.namespace}/${report.virtualService}`),
+      description: description(
+        `istio-canary ${report.command} of ${report.canaryVersion ?? 'canary'} on ${report.namespace}/${report.virtualService}`
+      ),
       payload: {
         virtualService: report.virtualService,
         namespace: report.namespace,

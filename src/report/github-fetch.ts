@@ -82,7 +82,9 @@ export async function githubFetch(input: string | URL, init: GithubFetchInit = {
       res.on('end', () => {
         const map = new Map<string, string>()
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) map.set(k, Array.isArray(v) ? v.join(', ') : v)
-        resolve(new GithubFetchResponse(res.statusCode ?? 0, res.statusMessage ?? '', url.href, new ResponseHeaders(map), Buffer.concat(chunks)))
+        resolve(
+          new GithubFetchResponse(res.statusCode ?? 0, res.statusMessage ?? '', url.href, new ResponseHeaders(map), Buffer.concat(chunks))
+        )
       })
     })
     req.on('error', reject)
@@ -94,9 +96,20 @@ export async function githubFetch(input: string | URL, init: GithubFetchInit = {
     const next = new URL(location, url)
     // A redirect to another origin must not carry the token.
     const sameOrigin = next.origin === url.origin
-    const nextHeaders = Object.fromEntries(Object.entries(init.headers ?? {}).filter(([k]) => sameOrigin || k.toLowerCase() !== 'authorization'))
+    const nextHeaders = Object.fromEntries(
+      Object.entries(init.headers ?? {}).filter(([k]) => sameOrigin || k.toLowerCase() !== 'authorization')
+    )
     const keepBody = response.status === 307 || response.status === 308
-    return githubFetch(next, { ...init, headers: nextHeaders, method: keepBody ? method : method === 'HEAD' ? 'HEAD' : 'GET', body: keepBody ? init.body : undefined }, redirects + 1)
+    return githubFetch(
+      next,
+      {
+        ...init,
+        headers: nextHeaders,
+        method: keepBody ? method : method === 'HEAD' ? 'HEAD' : 'GET',
+        body: keepBody ? init.body : undefined
+      },
+      redirects + 1
+    )
   }
   return response
 }

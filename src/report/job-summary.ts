@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { errorText } from '../format.js'
 import { renderReport, SUMMARY_MAX_LENGTH } from './render-report.js'
 import type { RunReport } from './run-report.js'
 
@@ -17,7 +18,7 @@ export async function writeJobSummary(report: RunReport, opts: { marker?: string
     await core.summary.addRaw(markdown, true).write()
     return true
   } catch (error) {
-    core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`)
+    core.warning(`Could not write the job summary: ${errorText(error)}`)
     return false
   } finally {
     // A failed write leaves the buffer filled; the next write must not repeat it.

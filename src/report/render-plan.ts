@@ -33,7 +33,9 @@ export function renderPlan(plan: ReleasePlanView, opts: { marker?: string; maxLe
   const where = `${e(plan.namespace)}/${e(plan.virtualService)}`
   const lines: string[] = []
   if (opts.marker) lines.push(opts.marker)
-  const versions = plan.canaryVersion ? `${e(plan.canaryVersion)} over ${plan.stableVersion ? e(plan.stableVersion) : 'the stable version'}` : 'a release'
+  const versions = plan.canaryVersion
+    ? `${e(plan.canaryVersion)} over ${plan.stableVersion ? e(plan.stableVersion) : 'the stable version'}`
+    : 'a release'
   lines.push(`### istio-canary plan: merging rolls out ${versions} on ${where}`, '')
   if (plan.preflightError) {
     lines.push(`**Preflight would refuse it** (${e(plan.preflightError.kind)}): ${e(plan.preflightError.message, 2000)}`, '')
@@ -47,23 +49,32 @@ export function renderPlan(plan: ReleasePlanView, opts: { marker?: string; maxLe
 
   lines.push('#### What will change', '')
   if (plan.deploymentName) {
-    const against = plan.stableDeploymentName ? ` against the stable ${e(plan.stableDeploymentName)}` : ' (no stable Deployment found to compare with)'
+    const against = plan.stableDeploymentName
+      ? ` against the stable ${e(plan.stableDeploymentName)}`
+      : ' (no stable Deployment found to compare with)'
     lines.push(`Deployment **${e(plan.deploymentName)}**${against}:`, '')
     if (plan.diff.length === 0) {
       lines.push('- image, env, resources, probes and replicas are the same', '')
     } else {
       lines.push('| field | stable | new |', '| --- | --- | --- |')
-      for (const d of plan.diff) lines.push(`| ${e(d.field)} | ${d.stable === undefined ? '—' : `${e(d.stable, 400)}`} | ${d.canary === undefined ? '—' : e(d.canary, 400)} |`)
+      for (const d of plan.diff)
+        lines.push(
+          `| ${e(d.field)} | ${d.stable === undefined ? '—' : `${e(d.stable, 400)}`} | ${d.canary === undefined ? '—' : e(d.canary, 400)} |`
+        )
       lines.push('')
     }
   }
   if (plan.subset) {
-    const labels = Object.entries(plan.subset.labels).map(([k, v]) => `${k}=${v}`).join(', ')
+    const labels = Object.entries(plan.subset.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')
     lines.push(`- DestinationRule ${e(plan.subset.destinationRule)}: subset **${e(plan.subset.name)}** added (${e(labels)})`)
   }
   if (plan.firstStep) {
     const f = plan.firstStep
-    lines.push(`- VirtualService ${e(plan.virtualService)}: route weights ${e(f.stableSubset)} ${100 - f.weight} % / ${e(f.canarySubset)} ${f.weight} % at the first step`)
+    lines.push(
+      `- VirtualService ${e(plan.virtualService)}: route weights ${e(f.stableSubset)} ${100 - f.weight} % / ${e(f.canarySubset)} ${f.weight} % at the first step`
+    )
   }
   lines.push('')
 

@@ -59,7 +59,6 @@ export function reportMarker(namespace: string, virtualService: string): string 
   return `<!-- istio-canary:${clean(namespace)}/${clean(virtualService)} -->`
 }
 
-
 // ---------- small Markdown pieces ----------
 
 /** Long unbroken runs (hostile labels, URLs) get a zero-width space every 30 characters so table cells can wrap. */
@@ -92,7 +91,9 @@ function unitStyle(text: string): string {
 /** A number and its unit never wrap apart in Markdown (`99.5 %`, `500 ms`, `4m 5s`). */
 function glue(text: string): string {
   return text
-    .replace(/([≥≤]) (?=\d)/g, '$1\u00a0').replace(/(\d) (?=%|ms\b|pp\b|req\.|s\b|requests\b)/g, '$1\u00a0').replace(/(\d+[hm]) (\d+[ms])/g, '$1\u00a0$2')
+    .replace(/([≥≤]) (?=\d)/g, '$1\u00a0')
+    .replace(/(\d) (?=%|ms\b|pp\b|req\.|s\b|requests\b)/g, '$1\u00a0')
+    .replace(/(\d+[hm]) (\d+[ms])/g, '$1\u00a0$2')
 }
 
 /** `✗ latency-p99 **730 ms** (stable 180 ms), want ≤ 500 ms, 1 of 3 failed` (escaped). */
@@ -143,8 +144,10 @@ function alertLines(report: RunReport, rows: readonly StepRow[]): string[] {
 
   const facts: string[] = []
   if (kind === 'already-stable') facts.push(`**${escapeMarkdown(report.alreadyStable!.version, LABEL_MAX)}** is stable`)
-  else if (kind === 'promoted') facts.push(`**${escapeMarkdown(canary, LABEL_MAX)}** is stable now${stable ? ` (was ${escapeMarkdown(stable, LABEL_MAX)})` : ''}`)
-  else if (stable || report.canaryVersion || state) facts.push(`stable **${escapeMarkdown(stable ?? '(none)', LABEL_MAX)}** → canary **${escapeMarkdown(canary, LABEL_MAX)}**`)
+  else if (kind === 'promoted')
+    facts.push(`**${escapeMarkdown(canary, LABEL_MAX)}** is stable now${stable ? ` (was ${escapeMarkdown(stable, LABEL_MAX)})` : ''}`)
+  else if (stable || report.canaryVersion || state)
+    facts.push(`stable **${escapeMarkdown(stable ?? '(none)', LABEL_MAX)}** → canary **${escapeMarkdown(canary, LABEL_MAX)}**`)
   if (kind !== 'dry-run' && kind !== 'failed') {
     const lastWeight = [...rows].reverse().find((r) => r.from !== undefined)?.weight
     const was = (kind === 'rolled-back' || kind === 'aborted') && lastWeight ? ` (was ${formatNumber(lastWeight)} %)` : ''
@@ -158,25 +161,36 @@ function alertLines(report: RunReport, rows: readonly StepRow[]): string[] {
   if (facts.length) lines.push(glue(facts.join(' · ')))
 
   const next = nextStep(report)
-  if (next) lines.push(next.at ? `Next: ${escapeMarkdown(next.what, 60)} at ~${clock(next.at)} UTC, if the gates pass` : `Next: ${escapeMarkdown(next.what, 60)}, if the gates pass`)
+  if (next)
+    lines.push(
+      next.at
+        ? `Next: ${escapeMarkdown(next.what, 60)} at ~${clock(next.at)} UTC, if the gates pass`
+        : `Next: ${escapeMarkdown(next.what, 60)}, if the gates pass`
+    )
 
   // The checks that matter now: the failing ones of the latest step with evaluations, else its checks.
   const latest = [...rows].reverse().find((r) => r.checks.length > 0)
   if (latest) {
     const failing = latest.checks.filter((c) => c.failed > 0 || c.worst.verdict === 'fail')
     const shown = (failing.length ? failing : latest.checks).slice(0, 4)
-    const label = failing.length ? `Failing at ${formatNumber(latest.weight ?? 0)} % (worst value)` : `Checks at ${formatNumber(latest.weight ?? 0)} % (worst value${IN_FLIGHT_KINDS.has(kind) ? ' so far' : ''})`
+    const label = failing.length
+      ? `Failing at ${formatNumber(latest.weight ?? 0)} % (worst value)`
+      : `Checks at ${formatNumber(latest.weight ?? 0)} % (worst value${IN_FLIGHT_KINDS.has(kind) ? ' so far' : ''})`
     lines.push(`${label}:`, ...shown.map((c) => `&nbsp;&nbsp;${checkLine(c, { counts: true })}`))
   }
 
   const reason = state?.reason
   // A rolled-back run's error is its reason: said here, as there is no error section for it.
-  if (reason && kind !== 'promoted' && (kind === 'rolled-back' || reason !== report.error?.message)) lines.push(`Reason: ${escapeMarkdown(unitStyle(reason), 300)}`)
+  if (reason && kind !== 'promoted' && (kind === 'rolled-back' || reason !== report.error?.message))
+    lines.push(`Reason: ${escapeMarkdown(unitStyle(reason), 300)}`)
 
   const links = linksOf(report)
   const when: string[] = [`updated ${clock(report.finishedAt)} UTC`]
   if (IN_FLIGHT_KINDS.has(kind) && state) when.push(`rollout running for ${formatDuration(between(state.startedAt, report.finishedAt))}`)
-  else when.push(`${escapeMarkdown(report.command, 20)} run${report.dryRun ? ' (dry run)' : ''} took ${formatDuration(between(report.startedAt, report.finishedAt))}`)
+  else
+    when.push(
+      `${escapeMarkdown(report.command, 20)} run${report.dryRun ? ' (dry run)' : ''} took ${formatDuration(between(report.startedAt, report.finishedAt))}`
+    )
   const run = safeUrl(links.run)
   if (run) when.push(`[workflow run](${run})`)
   if (links.commit) {
@@ -188,7 +202,14 @@ function alertLines(report: RunReport, rows: readonly StepRow[]): string[] {
   return lines
 }
 
-const IN_FLIGHT_KINDS: ReadonlySet<SituationKind> = new Set(['initializing', 'progressing', 'paused', 'promoting', 'rolling-back', 'halted'])
+const IN_FLIGHT_KINDS: ReadonlySet<SituationKind> = new Set([
+  'initializing',
+  'progressing',
+  'paused',
+  'promoting',
+  'rolling-back',
+  'halted'
+])
 
 function renderNext(report: RunReport): string {
   const next = nextAction(report)
@@ -200,11 +221,16 @@ function renderNext(report: RunReport): string {
 
 function renderHead(report: RunReport, rows: readonly StepRow[], minimal: boolean): string {
   const kind = situationOf(report)
-  const alert = [`> [!${ALERT_OF[kind]}]`, ...alertLines(report, rows).map((l, i, all) => `> ${l}${i < all.length - 1 ? '  ' : ''}`)].join('\n')
+  const alert = [`> [!${ALERT_OF[kind]}]`, ...alertLines(report, rows).map((l, i, all) => `> ${l}${i < all.length - 1 ? '  ' : ''}`)].join(
+    '\n'
+  )
   const parts: string[] = [alert]
   const done = report.alreadyStable
   if (done && kind === 'already-stable') {
-    const made = report.state?.phase === 'promoted' && report.state.canary.version === done.version ? ' The steps below are those of the rollout that made it stable.' : ''
+    const made =
+      report.state?.phase === 'promoted' && report.state.canary.version === done.version
+        ? ' The steps below are those of the rollout that made it stable.'
+        : ''
     parts.push(
       `${escapeMarkdown(done.version, 120)} is already stable; nothing to do: Deployment ${escapeMarkdown(done.deployment, 253)} matches the manifest, so this run changed nothing in the cluster.${made}`
     )
@@ -263,7 +289,12 @@ function tableRow(row: StepRow, end: string): string {
   const step = row.number !== undefined ? String(row.number) : '-'
   const weight = row.kind === 'pause' ? 'pause' : `${formatNumber(row.weight ?? 0)} %`
   const time = row.from ? glue(formatDuration(between(row.from, row.to ?? end))) + (row.to ? '' : ' so far') : '-'
-  const checks = row.checks.length ? row.checks.slice(0, 12).map((c) => checkLine(c, { counts: true, bold: c.worst.verdict === 'fail' })).join('<br>') : '-'
+  const checks = row.checks.length
+    ? row.checks
+        .slice(0, 12)
+        .map((c) => checkLine(c, { counts: true, bold: c.worst.verdict === 'fail' }))
+        .join('<br>')
+    : '-'
   return `| ${step} | ${glue(weight)} | ${time} | ${checks} | ${glue(rowResult(row))} |`
 }
 
@@ -338,7 +369,8 @@ function foldRow(fold: readonly StepRow[], end: string): string {
 }
 
 function renderTable(report: RunReport, rows: readonly StepRow[], limit: number): string {
-  if (rows.length === 0 || limit <= 0) return rows.length ? `*The steps table (${rows.length} steps) was left out: the report was too long.*` : ''
+  if (rows.length === 0 || limit <= 0)
+    return rows.length ? `*The steps table (${rows.length} steps) was left out: the report was too long.*` : ''
   const keep = new Set(keepOrder(rows).slice(0, limit))
   const kept = rows.filter((_, i) => keep.has(i))
   const omitted = rows.length - kept.length
@@ -508,7 +540,10 @@ export function renderOneLine(report: RunReport, max = 300): string {
     if (report.state?.reason) parts.push(report.state.reason)
     const latest = [...stepRows(report)].reverse().find((r) => r.checks.length > 0)
     const failing = latest?.checks.filter((c) => c.worst.verdict === 'fail') ?? []
-    if (failing.length) parts.push(`worst: ${failing.map((c) => `${c.name} ${formatValue(c.worst)}${formatThreshold(c.worst) ? ` (want ${formatThreshold(c.worst)})` : ''}`).join(', ')}`)
+    if (failing.length)
+      parts.push(
+        `worst: ${failing.map((c) => `${c.name} ${formatValue(c.worst)}${formatThreshold(c.worst) ? ` (want ${formatThreshold(c.worst)})` : ''}`).join(', ')}`
+      )
   } else if ((kind === 'paused' || kind === 'halted') && report.state?.reason) parts.push(report.state.reason)
   return plainLine(parts.join(' — '), max)
 }
@@ -518,7 +553,9 @@ export function renderPlainLog(report: RunReport): string {
   const lines = [renderOneLine(report, 500)]
   const stable = report.stableVersion ?? previousStable(report)
   const canary = report.canaryVersion ?? canaryName(report)
-  lines.push(`result=${report.result} phase=${report.phase ?? 'none'} canary-weight=${report.canaryWeight} stable=${plainLine(stable ?? '-', 100)} canary=${plainLine(canary, 100)}`)
+  lines.push(
+    `result=${report.result} phase=${report.phase ?? 'none'} canary-weight=${report.canaryWeight} stable=${plainLine(stable ?? '-', 100)} canary=${plainLine(canary, 100)}`
+  )
   for (const row of stepRows(report)) {
     if (!row.from) continue
     const checks = row.checks.map((c) => `${c.name} ${formatValue(c.worst)} ${c.worst.verdict}`).join(', ')

@@ -114,7 +114,10 @@ function metricChart(report: RunReport, name: string, evaluations: readonly Gate
   const series: Series[] = ['canary', ...(stable ? (['stable'] as const) : []), ...(limit !== undefined ? (['threshold'] as const) : [])]
   const unit = sample.unit
   const percent = unit === '%'
-  const axis = fitAxis([...canary.values, ...(stable?.values ?? []), ...(limit !== undefined ? [limit] : [])], percent ? { floor: 0, ceiling: 100 } : { floor: 0 })
+  const axis = fitAxis(
+    [...canary.values, ...(stable?.values ?? []), ...(limit !== undefined ? [limit] : [])],
+    percent ? { floor: 0, ceiling: 100 } : { floor: 0 }
+  )
   const labels = thinLabels(evaluations.map((e) => sinceStart(e.at, start)))
   const unitLabel = unit ? mermaidLabel(unit === '%' ? 'percent' : unit, 12) : ''
   const chart = block([
@@ -142,7 +145,10 @@ function weightPoints(history: readonly HistoryEvent[]): Array<{ at: string; wei
   for (const e of history) {
     if (e.kind === 'rolled-back' || e.kind === 'aborted') points.push({ at: e.at, weight: 0, kind: e.kind })
     else if (e.kind === 'promoted') points.push({ at: e.at, weight: 100, kind: e.kind })
-    else if ((e.kind === 'weight' || e.kind === 'gates' || e.kind === 'rollback-started' || e.kind === 'paused') && typeof e.canaryWeight === 'number')
+    else if (
+      (e.kind === 'weight' || e.kind === 'gates' || e.kind === 'rollback-started' || e.kind === 'paused') &&
+      typeof e.canaryWeight === 'number'
+    )
       points.push({ at: e.at, weight: e.canaryWeight, kind: e.kind })
   }
   return points.filter((p) => Number.isFinite(p.weight))
@@ -188,7 +194,10 @@ function chartedMetrics(evaluations: readonly GateEvaluation[]): string[] {
 export function renderCharts(report: RunReport): string {
   const history = report.state?.history ?? []
   const start = Date.parse(report.state?.startedAt ?? report.startedAt)
-  const evaluations = history.filter((e) => e.kind === 'gates' && e.evaluation).map((e) => e.evaluation!).slice(-CHART_POINTS)
+  const evaluations = history
+    .filter((e) => e.kind === 'gates' && e.evaluation)
+    .map((e) => e.evaluation!)
+    .slice(-CHART_POINTS)
   const charts = chartedMetrics(evaluations)
     .map((name) => metricChart(report, name, evaluations, start))
     .filter((c): c is string => c !== undefined)

@@ -1,3 +1,4 @@
+import { formatNumber } from '../format.js'
 import type { CheckResult, GateEvaluation, HistoryEvent, Phase, Step, Verdict } from '../rollout/types.js'
 import { cut } from './escape-markdown.js'
 import type { RunReport } from './run-report.js'
@@ -57,7 +58,8 @@ export function situationOf(report: RunReport): SituationKind {
   if (report.alreadyStable && !report.error) return 'already-stable'
   if (report.dryRun) return 'dry-run'
   if (report.error?.kind === 'RollbackIncompleteError') return 'incomplete'
-  if (report.error?.kind === 'RollbackHalted' || (phase === 'paused' && report.state?.reason?.startsWith('rollback halted'))) return 'halted'
+  if (report.error?.kind === 'RollbackHalted' || (phase === 'paused' && report.state?.reason?.startsWith('rollback halted')))
+    return 'halted'
   if (report.command === 'status') return 'status'
   if (phase && IN_FLIGHT.has(phase)) {
     // An error mid-rollout (not a pause): the run stopped; the phase says where it was left.
@@ -152,12 +154,8 @@ export function stepPosition(report: RunReport): string | undefined {
 
 // ---------- numbers and units ----------
 
-export function formatNumber(n: number): string {
-  if (!Number.isFinite(n)) return String(n)
-  const abs = Math.abs(n)
-  const digits = abs >= 100 ? 1 : abs >= 1 ? 2 : 4
-  return String(Number(n.toFixed(digits)))
-}
+// The one number rule of logs, details and reports (src/format.ts).
+export { formatNumber }
 
 /** Counts with thousands separators: `12,400`. */
 export function formatCount(n: number): string {
@@ -267,7 +265,15 @@ export interface StepRow {
   status: StepStatus
 }
 
-const WEIGHT_ENDS: ReadonlySet<HistoryEvent['kind']> = new Set(['weight', 'rollback-started', 'rolled-back', 'aborted', 'abort-requested', 'promoted', 'cancelled'])
+const WEIGHT_ENDS: ReadonlySet<HistoryEvent['kind']> = new Set([
+  'weight',
+  'rollback-started',
+  'rolled-back',
+  'aborted',
+  'abort-requested',
+  'promoted',
+  'cancelled'
+])
 
 interface Stretch {
   weight: number
@@ -311,7 +317,13 @@ function summarise(evaluations: readonly GateEvaluation[]): CheckSummary[] {
   return names.map((name) => {
     const pairs = evaluations.flatMap((e) => e.checks.filter((c) => c.name === name).map((c) => ({ c, e })))
     const worst = worstCheck(pairs.map((p) => p.c))!
-    return { name, worst, at: pairs.find((p) => p.c === worst)!.e, evaluations: pairs.length, failed: pairs.filter((p) => p.c.verdict === 'fail').length }
+    return {
+      name,
+      worst,
+      at: pairs.find((p) => p.c === worst)!.e,
+      evaluations: pairs.length,
+      failed: pairs.filter((p) => p.c.verdict === 'fail').length
+    }
   })
 }
 
@@ -449,7 +461,8 @@ export function linksOf(report: RunReport): Links {
   const out: Links = {}
   if (fromRun) out.run = report.runUrl
   const sha = report.state?.commit ?? l.sha
-  if (sha && /^[0-9a-f]{7,40}$/i.test(sha)) out.commit = { sha, ...(server && repository ? { url: `${server}/${repository}/commit/${sha}` } : {}) }
+  if (sha && /^[0-9a-f]{7,40}$/i.test(sha))
+    out.commit = { sha, ...(server && repository ? { url: `${server}/${repository}/commit/${sha}` } : {}) }
   if (l.workflow && /^[A-Za-z0-9_.-]+\.ya?ml$/.test(l.workflow)) {
     const ref = l.ref && /^[A-Za-z0-9_./-]+$/.test(l.ref) && l.ref.length <= 100 ? l.ref : undefined
     out.workflow = {
@@ -466,7 +479,13 @@ export function linksOf(report: RunReport): Links {
 export function dispatchCommand(links: Links, command: 'promote' | 'abort'): string | undefined {
   const w = links.workflow
   if (!w) return undefined
-  return ['gh workflow run', w.file, ...(w.repository ? ['-R', w.repository] : []), ...(w.ref ? ['--ref', w.ref] : []), `-f command=${command}`].join(' ')
+  return [
+    'gh workflow run',
+    w.file,
+    ...(w.repository ? ['-R', w.repository] : []),
+    ...(w.ref ? ['--ref', w.ref] : []),
+    `-f command=${command}`
+  ].join(' ')
 }
 
 /** What to do next, as a sentence and the commands to copy (already safe: built from validated parts). */
@@ -479,8 +498,11 @@ export function nextAction(report: RunReport): NextAction | undefined {
   const links = linksOf(report)
   const promote = dispatchCommand(links, 'promote')
   const abort = dispatchCommand(links, 'abort')
-  const orRun = (command: string): string => `run this action with \`command: ${command}\` (a workflow_dispatch like the README's promote/abort example)`
-  const rerun = links.run ? `gh run rerun ${links.run.split('/').pop()}${links.workflow?.repository ? ` -R ${links.workflow.repository}` : ''}` : undefined
+  const orRun = (command: string): string =>
+    `run this action with \`command: ${command}\` (a workflow_dispatch like the README's promote/abort example)`
+  const rerun = links.run
+    ? `gh run rerun ${links.run.split('/').pop()}${links.workflow?.repository ? ` -R ${links.workflow.repository}` : ''}`
+    : undefined
   switch (situationOf(report)) {
     case 'paused':
       return promote
@@ -488,19 +510,34 @@ export function nextAction(report: RunReport): NextAction | undefined {
         : { text: `To continue, ${orRun('promote')}; to go back to stable, the same with \`command: abort\`.`, commands: [] }
     case 'halted':
       return abort
-        ? { text: 'The stable version is unhealthy too, so traffic was left where it is. Restore stable, then abort (or promote if the canary is healthy):', commands: [abort, promote!] }
-        : { text: `The stable version is unhealthy too, so traffic was left where it is. Restore stable, then ${orRun('abort')}.`, commands: [] }
+        ? {
+            text: 'The stable version is unhealthy too, so traffic was left where it is. Restore stable, then abort (or promote if the canary is healthy):',
+            commands: [abort, promote!]
+          }
+        : {
+            text: `The stable version is unhealthy too, so traffic was left where it is. Restore stable, then ${orRun('abort')}.`,
+            commands: []
+          }
     case 'incomplete':
       return abort
         ? { text: 'Run abort again (it resumes the rollback where it stopped), or finish by hand with the steps below:', commands: [abort] }
-        : { text: `${orRun('abort')} again (it resumes the rollback where it stopped), or finish by hand with the steps below.`, commands: [] }
+        : {
+            text: `${orRun('abort')} again (it resumes the rollback where it stopped), or finish by hand with the steps below.`,
+            commands: []
+          }
     case 'initializing':
     case 'progressing':
       return abort
-        ? { text: 'Nothing to do: the rollout moves on by itself while the gates pass. To stop it and send all traffic back to stable:', commands: [abort] }
+        ? {
+            text: 'Nothing to do: the rollout moves on by itself while the gates pass. To stop it and send all traffic back to stable:',
+            commands: [abort]
+          }
         : { text: `Nothing to do: the rollout moves on by itself while the gates pass. To stop it, ${orRun('abort')}.`, commands: [] }
     case 'stopped':
-      return { text: 'The next run of this action on the same VirtualService finishes the rollback first (the post step tries already).', commands: abort ? [abort] : [] }
+      return {
+        text: 'The next run of this action on the same VirtualService finishes the rollback first (the post step tries already).',
+        commands: abort ? [abort] : []
+      }
     case 'failed':
       return rerun
         ? { text: 'Nothing changed in the cluster. Fix what the error names, then run again:', commands: [rerun] }

@@ -1,7 +1,14 @@
 import * as core from '@actions/core'
+import { errorText } from '../format.js'
 import { parseGithubConfig, ACTIONS_BOT_LOGIN, type GithubConfig } from './github-config.js'
 import { contextFromEnv, createGithubClient, runLinksOf, type GithubClient, type GithubRunContext } from './github-client.js'
-import { createDeployment, deploymentDescription, deploymentStateOf, setDeploymentStatus, type DeploymentTarget } from './github-deployments.js'
+import {
+  createDeployment,
+  deploymentDescription,
+  deploymentStateOf,
+  setDeploymentStatus,
+  type DeploymentTarget
+} from './github-deployments.js'
 import { writeJobSummary } from './job-summary.js'
 import { upsertPullRequestComment, type CommentOutcome } from './pr-comment.js'
 import { annotationOf, writeAnnotation, writeOutputs } from './outputs.js'
@@ -158,7 +165,7 @@ export class GithubReporter implements Reporter {
   private enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.queue.then(task).catch((error: unknown) => {
       // Every step below is best effort already; this is the net for a bug in them.
-      core.warning(`Reporting failed: ${error instanceof Error ? error.message : String(error)}`)
+      core.warning(`Reporting failed: ${errorText(error)}`)
     })
     this.queue = run
     return run
@@ -232,7 +239,7 @@ export async function createReporter(opts: CreateReporterOptions): Promise<Repor
     try {
       config = parseGithubConfig(opts.inputs, opts.env)
     } catch (error) {
-      core.warning(`PR comment and deployments are off: ${error instanceof Error ? error.message : String(error)}`)
+      core.warning(`PR comment and deployments are off: ${errorText(error)}`)
     }
   }
   const effective: GithubConfig = config ?? {
@@ -248,7 +255,7 @@ export async function createReporter(opts: CreateReporterOptions): Promise<Repor
     try {
       octokit = await createGithubClient(effective.token, effective.apiUrl)
     } catch (error) {
-      core.warning(`PR comment and deployments are off: ${error instanceof Error ? error.message : String(error)}`)
+      core.warning(`PR comment and deployments are off: ${errorText(error)}`)
     }
   }
   if (!context) {

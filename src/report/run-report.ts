@@ -1,6 +1,6 @@
-import type { Phase, Result, RolloutState, Step } from '../rollout/types.js'
+import type { Command, Phase, Result, RolloutState, Step } from '../rollout/types.js'
 
-export type Command = 'deploy' | 'promote' | 'abort' | 'status'
+export type { Command }
 
 /**
  * Everything the reports (job summary, PR comment, Deployments status, outputs) know about one run.

@@ -1,5 +1,5 @@
 import { soakStatus } from './soak.js'
-import type { GateEvaluation, HistoryEvent, Phase, RolloutState, Step } from './types.js'
+import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutState, Step } from './types.js'
 
 /**
  * The step planner: a pure reducer over the rollout state. `nextAction(state)` says what to do
@@ -37,6 +37,8 @@ export type RolloutEvent =
   | {
       type: 'evaluated'
       at: string
+      /** When the gates were asked; absent means `bake`. */
+      moment?: JudgedMoment
       evaluation: GateEvaluation
       /** The verdict policy's decision for this evaluation. */
       decision: 'continue' | 'advance' | 'rollback' | 'pause'
@@ -167,11 +169,13 @@ function startRollback(
   // Once promoting, the old version's destination, subset and Deployment may be gone: the only
   // safe way is forward, so the promotion is finished (by this run or the next), never undone.
   if (state.phase === 'rolling-back' || state.phase === 'promoting' || isTerminal(state.phase)) return state
-  return withHistory(
-    { ...state, phase: 'rolling-back', rollbackResult: result, reason },
+  return withHistory({ ...state, phase: 'rolling-back', rollbackResult: result, reason }, at, {
     at,
-    { at, kind, canaryWeight: state.canaryWeight, message: reason, by }
-  )
+    kind,
+    canaryWeight: state.canaryWeight,
+    message: reason,
+    by
+  })
 }
 
 /** Apply what happened. Events that make no sense in the current phase leave the state as it is. */
@@ -204,7 +208,9 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
       )
     }
     case 'evaluated': {
-      if (state.phase !== 'progressing') return state
+      const moment = event.moment ?? 'bake'
+      // pre-rollout is asked before the canary exists; every other judged moment while progressing.
+      if (state.phase !== 'progressing' && !(state.phase === 'initializing' && moment === 'pre-rollout')) return state
       const counted: RolloutState = {
         ...state,
         failedChecks: event.failedChecks,
@@ -221,7 +227,8 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
         case 'continue':
           return recorded
         case 'advance':
-          return { ...recorded, stepDone: true }
+          // Only a bake finishes a step; a blocking moment's pass lets its action go on.
+          return moment === 'bake' ? { ...recorded, stepDone: true } : recorded
         case 'pause':
           return withHistory({ ...recorded, phase: 'paused', reason: event.reason }, at, {
             at,
@@ -323,5 +330,7 @@ export function startPromotion(state: RolloutState, at: string): RolloutState {
 
 /** A promoted rollout that kept its old version because other routes still sent traffic to it. */
 export function retirementPending(state: RolloutState | undefined): boolean {
-  return state?.phase === 'promoted' && state.retirement !== undefined && !state.retirement.retired && (state.retirement.heldBy?.length ?? 0) > 0
+  return (
+    state?.phase === 'promoted' && state.retirement !== undefined && !state.retirement.retired && (state.retirement.heldBy?.length ?? 0) > 0
+  )
 }

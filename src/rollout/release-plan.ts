@@ -3,7 +3,7 @@
  * against the stable one, the schedule as a timeline with its minimum time, and the warnings a
  * reviewer should see. Pure: the caller reads the cluster and the gates.
  */
-import type { KubeObject } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import type { Step } from './types.js'
 
 /** One field that differs between the stable Deployment and the new one. */
@@ -56,7 +56,10 @@ export interface Timeline {
  * The schedule as it runs: each weight is written, settles, and bakes `interval`; the last weight
  * below 100 holds until `min-soak` is met; promotion then settles twice (destination, then subset).
  */
-export function scheduleTimeline(steps: readonly Step[], t: { intervalSeconds: number; settleSeconds: number; minSoakSeconds: number }): Timeline {
+export function scheduleTimeline(
+  steps: readonly Step[],
+  t: { intervalSeconds: number; settleSeconds: number; minSoakSeconds: number }
+): Timeline {
   const entries: TimelineEntry[] = []
   let at = t.settleSeconds // the new subset propagates before the first weight
   let firstTraffic: number | undefined
@@ -93,11 +96,16 @@ export interface ReviewFacts {
 /** What a reviewer should know before approving, beyond the preflight's errors. */
 export function reviewerWarnings(f: ReviewFacts): string[] {
   const w: string[] = []
-  if (f.gates.length === 0) w.push('No health gates are configured: only the pods-ready check judges the canary; set success-rate, latency-p99, checks or webhooks.')
+  if (f.gates.length === 0)
+    w.push(
+      'No health gates are configured: only the pods-ready check judges the canary; set success-rate, latency-p99, checks or webhooks.'
+    )
   if (f.onNoData === 'skip') w.push('on-no-data is skip: a gate with no data counts as a pass, so a canary nobody calls is promoted.')
-  if (f.minRequests === 0 && f.gates.length > 0) w.push('min-requests is 0: a metric gate judges the canary on however few requests it served.')
+  if (f.minRequests === 0 && f.gates.length > 0)
+    w.push('min-requests is 0: a metric gate judges the canary on however few requests it served.')
   const weights = f.steps.filter((s) => s.kind === 'weight')
-  if (weights.length === 1) w.push('The schedule reaches 100 % in one step: all traffic moves to the new version at once, with no canary phase.')
+  if (weights.length === 1)
+    w.push('The schedule reaches 100 % in one step: all traffic moves to the new version at once, with no canary phase.')
   for (const name of f.stableNoData) {
     w.push(`Gate ${name} had no data for the stable version over the last hour: the same query will likely be inconclusive for the canary.`)
   }

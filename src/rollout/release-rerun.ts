@@ -9,7 +9,7 @@
  * resources under the same version label is a different build. The commit does not count: a new
  * commit that leaves the manifest as it was deploys the very same pods.
  */
-import type { KubeObject } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { quote } from '../errors.js'
 import type { RolloutState } from './types.js'
 
@@ -59,7 +59,10 @@ export function decideRedeploy(f: RedeployFacts): RedeployDecision {
   const v = quote(f.version)
   if (f.stable) {
     if (f.changes?.length === 0) {
-      return { kind: 'already-stable', note: `${f.version} is already stable; nothing to do (Deployment ${f.deployment} matches the manifest).` }
+      return {
+        kind: 'already-stable',
+        note: `${f.version} is already stable; nothing to do (Deployment ${f.deployment} matches the manifest).`
+      }
     }
     const what =
       f.changes === undefined
@@ -74,7 +77,8 @@ export function decideRedeploy(f: RedeployFacts): RedeployDecision {
     }
   }
   const last = f.last
-  if (!last || (last.phase !== 'rolled-back' && last.phase !== 'aborted') || last.canary.version !== f.version) return { kind: 'new-rollout' }
+  if (!last || (last.phase !== 'rolled-back' && last.phase !== 'aborted') || last.canary.version !== f.version)
+    return { kind: 'new-rollout' }
   const ended = `${last.phase === 'aborted' ? 'aborted' : 'rolled back'} at ${last.updatedAt}${last.reason ? ` (${last.reason})` : ''}`
   if (f.changes !== undefined && f.changes.length > 0) {
     return {

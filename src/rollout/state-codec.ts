@@ -2,7 +2,7 @@
  * The rollout state as the JSON of one VirtualService annotation: compact, under a size cap, and
  * checked on the way back in so a hand-edited or foreign annotation never drives a rollout.
  */
-import type { KubeObject } from '../cluster/cluster.js'
+import type { KubeObject } from '../kube/kube-object.js'
 import { PreflightError, quote } from '../errors.js'
 import type { HistoryEvent, Phase, Result, RolloutState } from './types.js'
 
@@ -27,9 +27,7 @@ const PHASES = new Set(
     aborted: 1
   } satisfies Record<Phase, 1>)
 )
-const RESULTS = new Set(
-  Object.keys({ promoted: 1, paused: 1, 'rolled-back': 1, aborted: 1, unchanged: 1 } satisfies Record<Result, 1>)
-)
+const RESULTS = new Set(Object.keys({ promoted: 1, paused: 1, 'rolled-back': 1, aborted: 1, unchanged: 1 } satisfies Record<Result, 1>))
 /** true: the event tells the rollout's story and is dropped only after every `false` one. */
 const ESSENTIAL = {
   started: true,

@@ -55,8 +55,26 @@ export interface OutsideMeshShare {
 }
 
 /** One evaluation of every gate at one weight. */
+/** What a run is asked to do. */
+export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
+export type Command = (typeof COMMANDS)[number]
+
+/** The moments at which gates are asked (webhooks follow Flagger's names). */
+export type GateMoment =
+  | 'pre-rollout' // before the first write that sends traffic
+  | 'before-increase' // before each traffic increase
+  | 'bake' // during / at the end of the bake time at a weight
+  | 'before-promotion' // before the final promotion
+  | 'rollback' // event only: never blocks
+  | 'success' // event only: never blocks
+
+/** The moments whose results are judged by the verdict policy; the others only notify. */
+export type JudgedMoment = Exclude<GateMoment, 'rollback' | 'success'>
+
 export interface GateEvaluation {
   at: string // ISO time
+  /** When the gates were asked; absent means `bake`. */
+  moment?: JudgedMoment
   canaryWeight: number
   checks: CheckResult[]
   verdict: Verdict

@@ -1,4 +1,4 @@
-import type { CheckResult, Verdict } from './types.js'
+import type { CheckResult, JudgedMoment, Verdict } from './types.js'
 
 /**
  * The verdict over gate results, and what one evaluation means for the rollout. Pure: no I/O.
@@ -17,6 +17,17 @@ import type { CheckResult, Verdict } from './types.js'
  *     `skip`  -> treated as a pass (advance at the final evaluation, else continue), with `skipped`
  *                set so the report says so loudly. The streak stays, so each further inconclusive
  *                evaluation is skipped too, until a real pass resets it.
+ *
+ * Every judged moment goes through this one policy and into the history; only where the
+ * evaluation happens differs:
+ * - `bake`: evaluated every check-every; only the step's final evaluation may `advance`.
+ * - `before-increase`, `before-promotion`, `pre-rollout`: the action waits for the gates. Each
+ *   evaluation is final (a pass lets the action go on); `continue` means ask again after
+ *   check-every, so a webhook's 5xx or timeout is inconclusive like missing metrics, and
+ *   `on-no-data` applies after `inconclusive-limit` of them in a row.
+ * - At `pre-rollout` nothing is routed to the canary yet, so there is nothing to hold: `pause` ends
+ *   the attempt like a rollback (nothing to undo); run deploy again.
+ * - `rollback` and `success` only notify: their answers are logged, never judged.
  */
 
 /** What to do when the gates keep saying "cannot tell". */
@@ -61,12 +72,31 @@ export function decideAfterEvaluation(
   policy: GatePolicy,
   counters: GateCounters,
   verdict: Verdict,
-  position: { final: boolean }
+  position: { final: boolean; moment?: JudgedMoment }
+): EvaluationDecision {
+  const moment = position.moment ?? 'bake'
+  const decided = decideBake(policy, counters, verdict, { final: moment !== 'bake' || position.final }, moment)
+  if (moment === 'pre-rollout' && decided.decision === 'pause') {
+    return {
+      ...decided,
+      decision: 'rollback',
+      reason: `${decided.reason}: nothing is routed to the canary yet, so the attempt ends; run deploy again`
+    }
+  }
+  return decided
+}
+
+function decideBake(
+  policy: GatePolicy,
+  counters: GateCounters,
+  verdict: Verdict,
+  position: { final: boolean },
+  moment: JudgedMoment
 ): EvaluationDecision {
   const passOn = (next: GateCounters, reason: string, skipped?: boolean): EvaluationDecision => ({
     decision: position.final ? 'advance' : 'continue',
     counters: next,
-    reason: position.final ? `${reason}; step done` : `${reason}; keep baking`,
+    reason: moment !== 'bake' ? `${reason}; ${moment} may go on` : position.final ? `${reason}; step done` : `${reason}; keep baking`,
     ...(skipped ? { skipped } : {})
   })
   const countFailure = (why: string): EvaluationDecision => {

@@ -35,13 +35,22 @@ export function decideVersionOrder(input: VersionOrderInput): VersionOrderDecisi
   if (!s || !c) {
     const which = [!s && `stable ${quote(stable)}`, !c && `new ${quote(canary)}`].filter(Boolean).join(' and ')
     const are = !s && !c ? 'versions are' : 'version is'
-    return { kind: 'ok', note: `version-order: semver: the ${which} ${are} not semver (like 1.4.0 or v1.4.0-rc.1), so the versions are not compared (as with version-order: none)` }
+    return {
+      kind: 'ok',
+      note: `version-order: semver: the ${which} ${are} not semver (like 1.4.0 or v1.4.0-rc.1), so the versions are not compared (as with version-order: none)`
+    }
   }
   const cmp = compare(c, s)
   if (cmp > 0) return { kind: 'ok' }
-  const what = cmp === 0 ? `has the same semver precedence as the stable version ${quote(stable)} (build metadata does not count)` : `is older than the stable version ${quote(stable)}`
+  const what =
+    cmp === 0
+      ? `has the same semver precedence as the stable version ${quote(stable)} (build metadata does not count)`
+      : `is older than the stable version ${quote(stable)}`
   if (input.allowDowngrade) {
-    return { kind: 'downgrade', note: `downgrade: ${canary} ${cmp === 0 ? 'is not newer than' : 'is older than'} the stable ${stable} on ${input.target}; allowed by input 'allow-downgrade'` }
+    return {
+      kind: 'downgrade',
+      note: `downgrade: ${canary} ${cmp === 0 ? 'is not newer than' : 'is older than'} the stable ${stable} on ${input.target}; allowed by input 'allow-downgrade'`
+    }
   }
   return {
     kind: 'refuse',

@@ -1,5 +1,5 @@
 /**
- * Issue 6, row 15: the canary's pods are Ready (the Deployment wait passes, traffic moves), then
+ * The canary's pods are Ready (the Deployment wait passes, traffic moves), then
  * die. The Kubernetes gate catches it during the bake, with no metrics at all, and the rollback
  * puts the canary weight to 0 before anything else changes: before the canary destination leaves
  * the route and before the DestinationRule loses the subset.
@@ -15,7 +15,7 @@ afterAll(async () => {
   await Promise.all(namespaces.map((ns) => deleteNamespace(ns)))
 })
 
-describe('canary pods die after taking traffic (row 15)', () => {
+describe('canary pods die after taking traffic', () => {
   it('the Kubernetes gate rolls back: weight 0 first, then the destination, then the subset', async () => {
     // Ready for 8 s: longer than the Deployment wait (~1-2 s), shorter than the 30 s bake.
     const s = await seedNamespace('canary-dies', { behaviour: 'fail-after', opts: { failAfter: '8s', restartInterval: '2s' } })
@@ -47,8 +47,12 @@ describe('canary pods die after taking traffic (row 15)', () => {
     ])
     const vsVersions = vsWatch.events.filter((e) => e.type === 'MODIFIED')
     const weightZero = vsVersions.find((e) => canaryWeightOf(e.obj) === 0 && stateOf(e.obj)?.phase === 'rolling-back')
-    const destinationGone = vsVersions.find((e, i) => i > 0 && canaryWeightOf(e.obj) === undefined && canaryWeightOf(vsVersions[i - 1].obj) !== undefined)
-    const subsetGone = drWatch.events.find((e) => e.type === 'MODIFIED' && !(e.obj.spec.subsets as Array<{ name: string }>).some((x) => x.name === 'v2'))
+    const destinationGone = vsVersions.find(
+      (e, i) => i > 0 && canaryWeightOf(e.obj) === undefined && canaryWeightOf(vsVersions[i - 1].obj) !== undefined
+    )
+    const subsetGone = drWatch.events.find(
+      (e) => e.type === 'MODIFIED' && !(e.obj.spec.subsets as Array<{ name: string }>).some((x) => x.name === 'v2')
+    )
     expect(weightZero).toBeDefined()
     expect(destinationGone).toBeDefined()
     expect(subsetGone).toBeDefined()

@@ -1,5 +1,5 @@
 /**
- * Issue 6, rows 33 and 34 of the fault matrix (docs/reliability.md): the bundled action
+ * Cancellation and lost runners: the bundled action
  * (dist/index.js) is stopped the way the runner stops it — SIGINT (cancel), SIGTERM (7.5 s later),
  * SIGKILL (runner lost) — at step boundaries and in the middle of waits, and must end with all
  * traffic on stable: after SIGINT/SIGTERM through its own cancellation path plus the post step,
@@ -12,7 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { leaseExpiry } from '../../../src/cluster/lease-lock.js'
 import { bundleAction, startAction, type ActionProcess } from '../../support/action-process.js'
 import { deleteNamespace, waitFor } from '../../support/test-cluster.js'
-import { canaryWeightOf, expectBackOnStable, seedInputs, seedNamespace, versionsOf, view, type ClusterView, type Seed } from './seed-rollout.js'
+import {
+  canaryWeightOf,
+  expectBackOnStable,
+  seedInputs,
+  seedNamespace,
+  versionsOf,
+  view,
+  type ClusterView,
+  type Seed
+} from './seed-rollout.js'
 
 /** The runner's budget between SIGINT and the kill of the process tree: 7.5 s + 2.5 s. */
 const RUNNER_BUDGET_MS = 10_000
@@ -58,7 +67,11 @@ let runIds = 5000
 
 /** Signal -> canary weight 0 on the VirtualService, polled every 20 ms. */
 async function timeToWeightZero(ns: string, sentAt: number): Promise<number> {
-  await waitFor(async () => (canaryWeightOf((await view(ns)).vs) ?? 0) === 0, { intervalMs: 20, timeoutMs: 30_000, what: `canary weight 0 in ${ns}` })
+  await waitFor(async () => (canaryWeightOf((await view(ns)).vs) ?? 0) === 0, {
+    intervalMs: 20,
+    timeoutMs: 30_000,
+    what: `canary weight 0 in ${ns}`
+  })
   return Date.now() - sentAt
 }
 
@@ -142,7 +155,13 @@ const CASES: CaseSpec[] = [
   { name: 'sigterm-after-step-1', signal: 'SIGTERM', until: firstWeights },
   // A longer bake, so that a busy machine still kills it at 20 %, not after the next step.
   // The lease outlives the status run and the early abort even on a busy machine.
-  { name: 'sigkill-then-status-and-abort', signal: 'SIGKILL', inputs: { interval: '12s', 'lock-duration': '40s' }, until: firstWeights, next: 'status-then-abort' },
+  {
+    name: 'sigkill-then-status-and-abort',
+    signal: 'SIGKILL',
+    inputs: { interval: '12s', 'lock-duration': '40s' },
+    until: firstWeights,
+    next: 'status-then-abort'
+  },
   { name: 'sigkill-then-deploy-again', signal: 'SIGKILL', until: secondWeights, next: 'deploy' },
   // Killed after the canary subset was added, before any state was written on the VirtualService.
   {
@@ -154,7 +173,7 @@ const CASES: CaseSpec[] = [
   }
 ]
 
-describe('cancellation and lost runners (rows 33, 34)', () => {
+describe('cancellation and lost runners', () => {
   const outcomes = new Map<string, Promise<CaseOutcome>>()
   const converged = new Set<string>()
   const started = Date.now()
@@ -176,43 +195,53 @@ describe('cancellation and lost runners (rows 33, 34)', () => {
       return `${spec.name.padEnd(30)} ${spec.signal.padEnd(7)} at ${String(f?.weightAtSignal ?? '?').padStart(3)} %  ->exit ${String(f?.exitMs ?? '-').padStart(5)} ms  ->weight 0 ${String(f?.weightZeroMs ?? '-').padStart(5)} ms  ${converged.has(spec.name) ? 'converged' : 'NOT converged'}`
     })
     console.log(
-      [`chaos: ${CASES.length} cases run, ${converged.size} converged (wall ${Math.round((Date.now() - started) / 1000)} s)`, ...rows].join('\n')
+      [`chaos: ${CASES.length} cases run, ${converged.size} converged (wall ${Math.round((Date.now() - started) / 1000)} s)`, ...rows].join(
+        '\n'
+      )
     )
     await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? deleteNamespace(s.value.seed.ns) : undefined)))
   })
 
   const cancelled = CASES.filter((c) => c.signal !== 'SIGKILL')
-  it.each(cancelled.map((c) => [c.name, c] as const))('%s: one guarded write within the runner budget, the post step finishes the rollback', async (name, spec) => {
-    const o = await outcomes.get(name)!
-    // The process ends on its own, well before the runner would kill it; the job is marked failed.
-    expect(o.mainExit.signal).toBeNull()
-    expect(o.mainExit.code).toBe(1)
-    expect(o.figures.exitMs).toBeLessThan(RUNNER_BUDGET_MS)
-    expect(o.figures.weightZeroMs).toBeLessThan(RUNNER_BUDGET_MS)
-    expect(o.main.log()).toContain(`Received ${spec.signal}: stopping the rollout`)
+  it.each(cancelled.map((c) => [c.name, c] as const))(
+    '%s: one guarded write within the runner budget, the post step finishes the rollback',
+    async (name, spec) => {
+      const o = await outcomes.get(name)!
+      // The process ends on its own, well before the runner would kill it; the job is marked failed.
+      expect(o.mainExit.signal).toBeNull()
+      expect(o.mainExit.code).toBe(1)
+      expect(o.figures.exitMs).toBeLessThan(RUNNER_BUDGET_MS)
+      expect(o.figures.weightZeroMs).toBeLessThan(RUNNER_BUDGET_MS)
+      expect(o.main.log()).toContain(`Received ${spec.signal}: stopping the rollout`)
 
-    // What the main step left: canary weight 0, state rolling-back for the post step, lock released.
-    expect(canaryWeightOf(o.afterMain.vs) ?? 0).toBe(0)
-    expect(o.afterMain.state?.phase).toBe('rolling-back')
-    expect(o.afterMain.state?.history.map((h) => h.kind)).toContain('cancelled')
-    expect(o.afterMain.lease).toBeUndefined()
-    const mainOut = o.main.outputs()
-    expect(mainOut.error).toBe(`CancelledError: run cancelled (${spec.signal})`)
-    expect(mainOut.phase).toBe('rolling-back')
-    expect(mainOut['canary-weight']).toBe('0')
-    expect(o.main.summary()).toContain('CancelledError')
+      // What the main step left: canary weight 0, state rolling-back for the post step, lock released.
+      expect(canaryWeightOf(o.afterMain.vs) ?? 0).toBe(0)
+      expect(o.afterMain.state?.phase).toBe('rolling-back')
+      expect(o.afterMain.state?.history.map((h) => h.kind)).toContain('cancelled')
+      expect(o.afterMain.lease).toBeUndefined()
+      const mainOut = o.main.outputs()
+      expect(mainOut.error).toBe(`CancelledError: run cancelled (${spec.signal})`)
+      expect(mainOut.phase).toBe('rolling-back')
+      expect(mainOut['canary-weight']).toBe('0')
+      expect(o.main.summary()).toContain('CancelledError')
 
-    // The post step resumed the rollback from the state on the VirtualService.
-    const post = o.followUps.post
-    expect(post.run.log()).toContain('The main step did not finish: completing the rollback it started.')
-    expect(post.exit.code).toBe(1) // a rollback fails the job
-    expect(post.run.outputs()).toMatchObject({ result: 'rolled-back', phase: 'rolled-back', 'canary-weight': '0', 'stable-version': 'v1' })
-    expect(post.run.summary()).toContain('v2 rolled back on')
-    expect(post.run.summary()).toContain('run cancelled')
+      // The post step resumed the rollback from the state on the VirtualService.
+      const post = o.followUps.post
+      expect(post.run.log()).toContain('The main step did not finish: completing the rollback it started.')
+      expect(post.exit.code).toBe(1) // a rollback fails the job
+      expect(post.run.outputs()).toMatchObject({
+        result: 'rolled-back',
+        phase: 'rolled-back',
+        'canary-weight': '0',
+        'stable-version': 'v1'
+      })
+      expect(post.run.summary()).toContain('v2 rolled back on')
+      expect(post.run.summary()).toContain('run cancelled')
 
-    await expectBackOnStable(o.seed.ns, ['rolled-back'])
-    converged.add(name)
-  })
+      await expectBackOnStable(o.seed.ns, ['rolled-back'])
+      converged.add(name)
+    }
+  )
 
   it.each([
     ['sigkill-then-status-and-abort', { phase: 'progressing', weight: 20, undone: 'canary weight 20% → 0%' }],
@@ -231,7 +260,12 @@ describe('cancellation and lost runners (rows 33, 34)', () => {
 
     const status = o.followUps.status
     expect(status.exit.code).toBe(0)
-    expect(status.run.outputs()).toMatchObject({ result: 'unchanged', phase: expected.phase, 'canary-weight': String(expected.weight), 'canary-version': 'v2' })
+    expect(status.run.outputs()).toMatchObject({
+      result: 'unchanged',
+      phase: expected.phase,
+      'canary-weight': String(expected.weight),
+      'canary-version': 'v2'
+    })
     expect(status.run.summary()).toContain(`status of ${o.seed.ns}/istio-virtualservice: ${expected.phase} at ${expected.weight} %`)
     expect(versionsOf(o.aroundStatus!.after)).toEqual(versionsOf(o.aroundStatus!.before))
 

@@ -1,5 +1,5 @@
 /**
- * Issue 6, rows 35 and 36: one writer per VirtualService. Runs race for an absent lease (exactly one
+ * One writer per VirtualService. Runs race for an absent lease (exactly one
  * Lease create wins), runs arriving while it is held fail fast naming the holder and change
  * nothing, and a holder whose lease was taken over after expiry can no longer write (fencing).
  */
@@ -49,10 +49,13 @@ const settled = (r: Racer) => r.outcome !== undefined || r.error !== undefined
 
 /** The winner is at 20 % and sleeping through a 60 s bake: nothing of its own writes for a while. */
 async function waitUntilBaking(ns: string): Promise<void> {
-  await waitFor(async () => {
-    const v = await view(ns)
-    return canaryWeightOf(v.vs) === 20 && v.state?.phase === 'progressing' && v.state.stepIndex === 0
-  }, { what: `the winner baking at 20 % in ${ns}`, timeoutMs: 60_000 })
+  await waitFor(
+    async () => {
+      const v = await view(ns)
+      return canaryWeightOf(v.vs) === 20 && v.state?.phase === 'progressing' && v.state.stepIndex === 0
+    },
+    { what: `the winner baking at 20 % in ${ns}`, timeoutMs: 60_000 }
+  )
 }
 
 function expectLockedBy(report: RunReport, holder: string): void {
@@ -71,7 +74,7 @@ async function cleanUp(ns: string, winner: Racer, inputs: Record<string, string>
   await expectBackOnStable(ns)
 }
 
-describe('one writer per VirtualService (rows 35, 36)', () => {
+describe('one writer per VirtualService', () => {
   it.each([2, 10])('%i simultaneous deploys: exactly one proceeds; every other fails naming it and writes nothing', async (n) => {
     const s = await seed(`race-${n}`)
     const inputs = seedInputs(s, { steps: '20,100', interval: '60s' })
@@ -115,7 +118,9 @@ describe('one writer per VirtualService (rows 35, 36)', () => {
     ])
     for (const l of late) expectLockedBy(l.report, winner.holder)
     expect(versionsOf(await view(s.ns))).toEqual(held)
-    console.log(`race of ${n}: winner ${winner.holder}, ${losers.length} LockedError, ${late.length} late runs refused, VirtualService versions written ${written.length} (all the winner's)`)
+    console.log(
+      `race of ${n}: winner ${winner.holder}, ${losers.length} LockedError, ${late.length} late runs refused, VirtualService versions written ${written.length} (all the winner's)`
+    )
 
     await cleanUp(s.ns, winner, inputs)
   })
@@ -126,7 +131,13 @@ describe('one writer per VirtualService (rows 35, 36)', () => {
 
     // The LeaseLock itself: B takes over A's expired lease (B's clock is past A's expiry + skew).
     const a = new LeaseLock(cluster, { namespace: s.ns, virtualService: 'lock-only', holder: 'A', leaseDurationSeconds: 15 })
-    const b = new LeaseLock(cluster, { namespace: s.ns, virtualService: 'lock-only', holder: 'B', leaseDurationSeconds: 15, now: () => new Date(Date.now() + 21_000) })
+    const b = new LeaseLock(cluster, {
+      namespace: s.ns,
+      virtualService: 'lock-only',
+      holder: 'B',
+      leaseDurationSeconds: 15,
+      now: () => new Date(Date.now() + 21_000)
+    })
     const got = await a.acquire()
     const took = await b.acquire()
     expect(took).toMatchObject({ takeover: true, previousHolder: 'A', epoch: got.epoch + 1 })
@@ -140,7 +151,10 @@ describe('one writer per VirtualService (rows 35, 36)', () => {
     const runA = runAction(inputs, { holder: 'run-A' })
     await waitUntilBaking(s.ns)
     const vsWatch = await watchObjects(s.ns, 'VirtualService')
-    await waitFor(() => vsWatch.events.some((e) => stateOf(e.obj)?.epoch === 1), { what: "one of A's gate evaluations written", timeoutMs: 10_000 })
+    await waitFor(() => vsWatch.events.some((e) => stateOf(e.obj)?.epoch === 1), {
+      what: "one of A's gate evaluations written",
+      timeoutMs: 10_000
+    })
 
     // B: an abort whose clock says A's lease expired (as after A's runner stalled for 21 s).
     const config = readConfig({ settle: '0s', ...inputs, command: 'abort' })
@@ -155,7 +169,13 @@ describe('one writer per VirtualService (rows 35, 36)', () => {
       cwd: process.cwd()
     })
     depsB.makeLock = (namespace, virtualService) =>
-      new LeaseLock(cluster, { namespace, virtualService, holder: 'run-B', leaseDurationSeconds: 15, now: () => new Date(Date.now() + 21_000) })
+      new LeaseLock(cluster, {
+        namespace,
+        virtualService,
+        holder: 'run-B',
+        leaseDurationSeconds: 15,
+        now: () => new Date(Date.now() + 21_000)
+      })
     const reportB = await runCommand(config, depsB)
     expect(reportB.result).toBe('rolled-back')
     expect(logB.lines.join('\n')).toMatch(/Took over the lock from run-A/)

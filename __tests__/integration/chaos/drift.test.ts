@@ -1,5 +1,5 @@
 /**
- * Issue 6, rows 12 and 19: mid-rollout another writer (a GitOps revert, a person) changes the
+ * Drift: mid-rollout another writer (a GitOps revert, a person) changes the
  * route the rollout owns. The next guarded write sees it, the rollout stops and rolls back to
  * stable instead of writing its weights again, and the report says drift.
  */
@@ -59,16 +59,19 @@ const EDITS: Array<[string, ForeignEdit]> = [
   ]
 ]
 
-describe('drift: someone else changes the route mid-rollout (rows 12, 19)', () => {
+describe('drift: someone else changes the route mid-rollout', () => {
   it.concurrent.each(EDITS)('%s: the rollout stops and rolls back, it does not fight', async (_what, edit) => {
     const s = await seedNamespace('drift')
     namespaces.push(s.ns)
     // A long bake with an evaluation (and so a guarded write) every 2 s.
     const run = runAction(seedInputs(s, { steps: '20,50,100', interval: '60s', 'check-every': '2s', settle: '1s' }))
-    await waitFor(async () => {
-      const v = await view(s.ns)
-      return canaryWeightOf(v.vs) === 20 && v.state?.phase === 'progressing' && v.state.stepIndex === 0
-    }, { what: `the rollout baking at 20 % in ${s.ns}` })
+    await waitFor(
+      async () => {
+        const v = await view(s.ns)
+        return canaryWeightOf(v.vs) === 20 && v.state?.phase === 'progressing' && v.state.stepIndex === 0
+      },
+      { what: `the rollout baking at 20 % in ${s.ns}` }
+    )
     const vsWatch = await watchObjects(s.ns, 'VirtualService')
     const foreignRv = await edit(s.ns)
 
@@ -76,7 +79,9 @@ describe('drift: someone else changes the route mid-rollout (rows 12, 19)', () =
     vsWatch.stop()
     expect(report.result).toBe('rolled-back')
     expect(report.error?.kind).toBe('RolledBack')
-    expect(report.error?.message).toMatch(/^drift: route #0 of VirtualService .* has canary weight (0|50), but this rollout last set 20; someone else changed it$/)
+    expect(report.error?.message).toMatch(
+      /^drift: route #0 of VirtualService .* has canary weight (0|50), but this rollout last set 20; someone else changed it$/
+    )
     expect(log.lines.join('\n')).toMatch(/Rolling back: drift:/)
     expect(report.state?.history.map((h) => h.kind)).toEqual(expect.arrayContaining(['drift', 'rollback-started', 'rolled-back']))
     const markdown = renderReport(report)
@@ -95,6 +100,8 @@ describe('drift: someone else changes the route mid-rollout (rows 12, 19)', () =
     expect(versions).not.toContain(20)
     const v = await expectBackOnStable(s.ns, ['rolled-back'])
     expect(stateOf(v.vs)?.reason).toMatch(/^drift:/)
-    console.log(`drift (${_what}): canary weight ${foreign} set by the edit, then by the rollout: ${versions.map((w) => w ?? '-').join(' -> ')}; undone: ${report.undone?.join('; ') || 'nothing'}`)
+    console.log(
+      `drift (${_what}): canary weight ${foreign} set by the edit, then by the rollout: ${versions.map((w) => w ?? '-').join(' -> ')}; undone: ${report.undone?.join('; ') || 'nothing'}`
+    )
   })
 })

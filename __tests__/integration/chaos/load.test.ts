@@ -11,7 +11,8 @@
  *   go inconclusive and on-no-data decides; then it is started again.
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
-import type { Cluster, KubeObject } from '../../../src/cluster/cluster.js'
+import type { Cluster } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { makeCommandDeps } from '../../../src/commands/command-deps.js'
 import { runCommand } from '../../../src/commands/run-command.js'
 import { MemoryLog } from '../../../src/commands/runtime.js'
@@ -36,7 +37,9 @@ import { DR, seedInputs, seedNamespace, VS, watchObjects, type Observed, type Se
 
 const namespaces: string[] = []
 afterAll(async () => {
-  await Promise.all(namespaces.flatMap((ns) => [clearTraffic(ns, 'istio-deployment-v1'), clearTraffic(ns, 'istio-deployment-v2'), deleteNamespace(ns)]))
+  await Promise.all(
+    namespaces.flatMap((ns) => [clearTraffic(ns, 'istio-deployment-v1'), clearTraffic(ns, 'istio-deployment-v2'), deleteNamespace(ns)])
+  )
 })
 
 async function seed(prefix: string): Promise<Seed> {
@@ -73,11 +76,17 @@ function expectWholeRoutes(events: Observed[], routeIndex = 0): number {
   for (const e of events.filter((x) => x.type === 'MODIFIED' || x.type === 'ADDED')) {
     const route: Array<{ destination: { subset?: string }; weight?: number }> = e.obj.spec?.http?.[routeIndex]?.route ?? []
     const weights = route.map((d) => d.weight ?? (route.length === 1 ? 100 : 0))
-    expect({ rv: e.obj.metadata.resourceVersion, sum: weights.reduce((a, b) => a + b, 0) }).toEqual({ rv: e.obj.metadata.resourceVersion, sum: 100 })
+    expect({ rv: e.obj.metadata.resourceVersion, sum: weights.reduce((a, b) => a + b, 0) }).toEqual({
+      rv: e.obj.metadata.resourceVersion,
+      sum: 100
+    })
     const state = stateOf(e.obj)
     if (state && (state.phase === 'progressing' || state.phase === 'paused')) {
       const canary = route.find((d) => d.destination.subset === state.canary.subset)
-      expect({ rv: e.obj.metadata.resourceVersion, canary: canary ? (canary.weight ?? 100) : 0 }).toEqual({ rv: e.obj.metadata.resourceVersion, canary: state.canaryWeight })
+      expect({ rv: e.obj.metadata.resourceVersion, canary: canary ? (canary.weight ?? 100) : 0 }).toEqual({
+        rv: e.obj.metadata.resourceVersion,
+        canary: state.canaryWeight
+      })
     }
     checked++
   }
@@ -103,14 +112,22 @@ describe('twenty rollouts at once on one DestinationRule host', () => {
     )
     // The seed's own VirtualService routes to v1 too: without it, v1 is retired once the last of the
     // twenty routes moved off it (with it, v1 would rightly stay).
-    await clients.custom.deleteNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1', namespace: s.ns, plural: 'virtualservices', name: VS })
+    await clients.custom.deleteNamespacedCustomObject({
+      group: 'networking.istio.io',
+      version: 'v1',
+      namespace: s.ns,
+      plural: 'virtualservices',
+      name: VS
+    })
     const v2 = readSeedScenario('deployment-v2.yaml')
     const drWatch = await watchObjects(s.ns, 'DestinationRule')
 
     const started = Date.now()
     const runs = await Promise.all(
       names.map(async (n) => {
-        const manifest = writeManifest(v2.replace(/istio-deployment-v2/g, `istio-deployment-${n}`).replace(/istio-test-version: v2/g, `istio-test-version: ${n}`))
+        const manifest = writeManifest(
+          v2.replace(/istio-deployment-v2/g, `istio-deployment-${n}`).replace(/istio-test-version: v2/g, `istio-test-version: ${n}`)
+        )
         const config = readConfig({
           command: 'deploy',
           manifests: manifest,
@@ -182,7 +199,11 @@ describe('the API server stopped and started again', () => {
     when: (state: ReturnType<typeof stateOf>) => boolean,
     downMs: number
   ): Promise<{ stoppedAt: number; backAt: number }> {
-    await waitFor(async () => when(stateOf((await testCluster().getIstio('VirtualService', s.ns, VS))!)), { what: 'the moment to stop the API server', timeoutMs: 120_000, intervalMs: 100 })
+    await waitFor(async () => when(stateOf((await testCluster().getIstio('VirtualService', s.ns, VS))!)), {
+      what: 'the moment to stop the API server',
+      timeoutMs: 120_000,
+      intervalMs: 100
+    })
     const stoppedAt = Date.now()
     await api!.stop('SIGTERM')
     await new Promise((r) => setTimeout(r, downMs))
@@ -193,32 +214,40 @@ describe('the API server stopped and started again', () => {
   it.each([
     ['mid-bake', (st: ReturnType<typeof stateOf>) => st?.phase === 'progressing' && st.canaryWeight === 50 && !st.stepDone],
     ['mid-promotion', (st: ReturnType<typeof stateOf>) => st?.phase === 'promoting']
-  ] as const)('%s: the run carries on after it is back, or ends where a re-run finishes it; never a half-written route', async (moment, when) => {
-    api ??= await startRestartableApiserver()
-    const s = await seed(`apiserver-${moment}`)
-    const vsWatch = await watchObjects(s.ns, 'VirtualService') // through the cluster's own apiserver
-    const inputs = seedInputs(s, { steps: '50,100', interval: '15s', settle: moment === 'mid-promotion' ? '4s' : '1s' })
-    const run = runAction(inputs, { kubeconfigPath: api.kubeconfigPath, clusterOptions: { callDeadlineMs: 60_000 } })
-    const outage = await restartWhen(s, when, 3_000)
-    const first = await run
-    let report: RunReport = first.report
-    let reruns = 0
-    // The known safe states: promoted, or a rollout a re-run resumes (promoting goes forward).
-    while (report.result !== 'promoted' && reruns < 2) {
-      expect(report.state?.phase).toMatch(/^(progressing|promoting|paused|rolling-back|rolled-back)$/)
-      if (report.state?.phase === 'rolled-back') break
-      reruns++
-      report = (await runAction({ ...inputs, command: report.state?.phase === 'paused' || report.state?.phase === 'promoting' ? 'promote' : 'deploy' })).report
+  ] as const)(
+    '%s: the run carries on after it is back, or ends where a re-run finishes it; never a half-written route',
+    async (moment, when) => {
+      api ??= await startRestartableApiserver()
+      const s = await seed(`apiserver-${moment}`)
+      const vsWatch = await watchObjects(s.ns, 'VirtualService') // through the cluster's own apiserver
+      const inputs = seedInputs(s, { steps: '50,100', interval: '15s', settle: moment === 'mid-promotion' ? '4s' : '1s' })
+      const run = runAction(inputs, { kubeconfigPath: api.kubeconfigPath, clusterOptions: { callDeadlineMs: 60_000 } })
+      const outage = await restartWhen(s, when, 3_000)
+      const first = await run
+      let report: RunReport = first.report
+      let reruns = 0
+      // The known safe states: promoted, or a rollout a re-run resumes (promoting goes forward).
+      while (report.result !== 'promoted' && reruns < 2) {
+        expect(report.state?.phase).toMatch(/^(progressing|promoting|paused|rolling-back|rolled-back)$/)
+        if (report.state?.phase === 'rolled-back') break
+        reruns++
+        report = (
+          await runAction({
+            ...inputs,
+            command: report.state?.phase === 'paused' || report.state?.phase === 'promoting' ? 'promote' : 'deploy'
+          })
+        ).report
+      }
+      vsWatch.stop()
+      expect(['promoted', 'rolled-back']).toContain(report.result)
+      const versions = expectWholeRoutes(vsWatch.events)
+      console.log(
+        `apiserver ${moment}: down ${((outage.backAt - outage.stoppedAt) / 1000).toFixed(1)} s (stop, 3 s, start until ready); ` +
+          `first run ${first.report.result}${first.report.error ? ` (${first.report.error.kind}: ${first.report.error.message.slice(0, 120)})` : ''}, ` +
+          `${reruns} re-run(s), final ${report.result}; ${versions} VirtualService versions written, every one whole; API requests of the first run ${first.cluster.requestCount}`
+      )
     }
-    vsWatch.stop()
-    expect(['promoted', 'rolled-back']).toContain(report.result)
-    const versions = expectWholeRoutes(vsWatch.events)
-    console.log(
-      `apiserver ${moment}: down ${((outage.backAt - outage.stoppedAt) / 1000).toFixed(1)} s (stop, 3 s, start until ready); ` +
-        `first run ${first.report.result}${first.report.error ? ` (${first.report.error.kind}: ${first.report.error.message.slice(0, 120)})` : ''}, ` +
-        `${reruns} re-run(s), final ${report.result}; ${versions} VirtualService versions written, every one whole; API requests of the first run ${first.cluster.requestCount}`
-    )
-  })
+  )
 })
 
 describe('Prometheus stopped mid-bake', () => {

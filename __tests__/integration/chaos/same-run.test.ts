@@ -89,23 +89,32 @@ describe('identical GitHub run variables (matrix legs, two steps of one job)', (
     expect(post.log()).toContain(`holder ${JSON.stringify(holder)}`)
     expect(posted.code).toBe(0)
     await expectBackOnStable(s.ns, ['aborted'])
-    console.log(`same run, ${n} processes: 1 winner (${holder}), ${n - 1} LockedError with no write; VirtualService writes seen by the watch ${vsWrites.length}, all epoch 1; post step resumed its own lock`)
+    console.log(
+      `same run, ${n} processes: 1 winner (${holder}), ${n - 1} LockedError with no write; VirtualService writes seen by the watch ${vsWrites.length}, all epoch 1; post step resumed its own lock`
+    )
   })
 
   it('a matrix over two routes of one VirtualService with lock-wait: both promoted, one after the other', async () => {
     const s = await seed('matrix')
-    await applyManifests(s.ns, JSON.stringify({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: VS },
-      spec: {
-        hosts: ['istio-service'],
-        http: [
-          { name: 'beta', match: [{ headers: { 'x-beta': { exact: 'true' } } }], route: [{ destination: { host: 'istio-service', subset: 'v1' } }] },
-          { name: 'primary', route: [{ destination: { host: 'istio-service', subset: 'v1' } }] }
-        ]
-      }
-    }))
+    await applyManifests(
+      s.ns,
+      JSON.stringify({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: VS },
+        spec: {
+          hosts: ['istio-service'],
+          http: [
+            {
+              name: 'beta',
+              match: [{ headers: { 'x-beta': { exact: 'true' } } }],
+              route: [{ destination: { host: 'istio-service', subset: 'v1' } }]
+            },
+            { name: 'primary', route: [{ destination: { host: 'istio-service', subset: 'v1' } }] }
+          ]
+        }
+      })
+    )
     const vsWatch = await watchObjects(s.ns, 'VirtualService')
     const env = sameRun('88001')
     const legs = ['primary', 'beta'].map((route) =>
@@ -127,9 +136,7 @@ describe('identical GitHub run variables (matrix legs, two steps of one job)', (
     expect(first.log()).not.toContain('Waiting for the lock')
 
     // Writes never interleave: the VirtualService's states go through one rollout, then the other.
-    const routesInState = vsWatch.events
-      .filter((e) => e.type === 'MODIFIED')
-      .map((e) => stateOf(e.obj)?.route.name)
+    const routesInState = vsWatch.events.filter((e) => e.type === 'MODIFIED').map((e) => stateOf(e.obj)?.route.name)
     const switches = routesInState.filter((r, i) => i > 0 && r !== routesInState[i - 1]).length
     expect(switches).toBe(1)
 
@@ -143,6 +150,8 @@ describe('identical GitHub run variables (matrix legs, two steps of one job)', (
     const dr = (await c.getIstio('DestinationRule', s.ns, 'istio-destinationrule'))!
     expect(dr.spec.subsets.map((x: { name: string }) => x.name)).toEqual(['v2'])
     expect((await c.getDeployment(s.ns, 'istio-deployment-v1'))?.spec.replicas).toBe(0)
-    console.log(`matrix pair: ${first.inputs.route} promoted first (${((ends[legs.indexOf(first)].at - first.startedAt) / 1000).toFixed(1)} s), ${second.inputs.route} waited and promoted after it (${((ends[legs.indexOf(second)].at - second.startedAt) / 1000).toFixed(1)} s)`)
+    console.log(
+      `matrix pair: ${first.inputs.route} promoted first (${((ends[legs.indexOf(first)].at - first.startedAt) / 1000).toFixed(1)} s), ${second.inputs.route} waited and promoted after it (${((ends[legs.indexOf(second)].at - second.startedAt) / 1000).toFixed(1)} s)`
+    )
   })
 })

@@ -3,7 +3,7 @@
  * fresh namespace, its inputs, and what "converged back to stable" means, checked on the cluster.
  */
 import { expect } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { leaseName } from '../../../src/cluster/lease-lock.js'
 import type { RolloutState } from '../../../src/rollout/types.js'
 import { stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
@@ -111,7 +111,10 @@ export function leaseFree(lease: KubeObject | undefined): boolean {
  * subset in the DestinationRule, the canary Deployment absent or scaled to 0, the lock free and the
  * rollout state in a terminal rolled-back/aborted phase.
  */
-export async function expectBackOnStable(ns: string, phases: Array<RolloutState['phase']> = ['rolled-back', 'aborted']): Promise<ClusterView> {
+export async function expectBackOnStable(
+  ns: string,
+  phases: Array<RolloutState['phase']> = ['rolled-back', 'aborted']
+): Promise<ClusterView> {
   const v = await view(ns)
   const route = routeOf(v.vs)
   expect(route.map((r) => r.destination.subset)).toEqual(['v1'])

@@ -7,7 +7,7 @@ import { KubeCluster } from '../../../src/cluster/kube-cluster.js'
 import { KubeApiError } from '../../../src/cluster/kube-api-error.js'
 import { waitForDeployment } from '../../../src/cluster/deployment-waiter.js'
 import { ConflictError } from '../../../src/errors.js'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import {
   applyManifests,
   clients,

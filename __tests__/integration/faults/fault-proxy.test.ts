@@ -11,7 +11,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { KubeCluster, type KubeClusterOptions } from '../../../src/cluster/kube-cluster.js'
 import { KubeApiError } from '../../../src/cluster/kube-api-error.js'
 import { ConflictError } from '../../../src/errors.js'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { startFaultProxy, type FaultProxy, type ProxyRequestLog } from '../../support/fault-proxy.js'
 import { applyManifests, createTestNamespace, deleteNamespace, kubeConfig, loadTestEnv } from '../../support/test-cluster.js'
 

@@ -1,6 +1,6 @@
 /**
  * The ordering rules, read off the wire: every request the action sends to the real apiserver
- * passes through the fault proxy, whose log is the call log of matrix rows 41 and 42. And a
+ * passes through the fault proxy, whose log is the call log. And a
  * rollback the apiserver will not let finish says so loudly, with what to run by hand.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
@@ -58,11 +58,18 @@ function writes(ns: string): Array<{ what: string; at: number }> {
 const SETTLE_MS = 1500
 
 describe('ordering on the wire', () => {
-  it('adds the subset a settle before any weight moves, and removes the old one a settle after its destination left (rows 41, 42)', async () => {
+  it('adds the subset a settle before any weight moves, and removes the old one a settle after its destination left', async () => {
     const ns = await seedNamespace('order')
     proxy.clearLog()
     const { report } = await runAction(
-      { manifests: writeManifest(readSeedScenario('deployment-v2.yaml')), 'virtual-service': 'istio-virtualservice', namespace: ns, 'version-label': 'istio-test-version', steps: '50,100', settle: '2s' },
+      {
+        manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
+        'virtual-service': 'istio-virtualservice',
+        namespace: ns,
+        'version-label': 'istio-test-version',
+        steps: '50,100',
+        settle: '2s'
+      },
       { kubeconfigPath: proxiedKubeconfig }
     )
     expect(report.result).toBe('promoted')
@@ -82,7 +89,10 @@ describe('ordering on the wire', () => {
     const nextVs = w.findIndex((x, i) => i > subsetAdded && x.what === 'PUT virtualservices')
     expect(w[nextVs].at - w[subsetAdded].at).toBeGreaterThanOrEqual(SETTLE_MS)
     // Break after make: the old subset goes at least one settle after the last route write before it.
-    const lastVsBefore = w.slice(0, subsetRemoved).map((x) => x.what).lastIndexOf('PUT virtualservices')
+    const lastVsBefore = w
+      .slice(0, subsetRemoved)
+      .map((x) => x.what)
+      .lastIndexOf('PUT virtualservices')
     expect(w[subsetRemoved].at - w[lastVsBefore].at).toBeGreaterThanOrEqual(SETTLE_MS)
     // The old Deployment is scaled down only after its subset left.
     expect(kinds.lastIndexOf('PATCH deployments')).toBeGreaterThan(subsetRemoved)
@@ -90,10 +100,20 @@ describe('ordering on the wire', () => {
 
   it('says loudly that traffic may still be split, and how to fix it by hand, when the rollback cannot finish', async () => {
     const ns = await seedNamespace('stuck')
-    const first = await runAction({ manifests: writeManifest(readSeedScenario('deployment-v2.yaml')), 'virtual-service': 'istio-virtualservice', namespace: ns, 'version-label': 'istio-test-version', steps: '30,pause,100' })
+    const first = await runAction({
+      manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
+      'virtual-service': 'istio-virtualservice',
+      namespace: ns,
+      'version-label': 'istio-test-version',
+      steps: '30,pause,100'
+    })
     expect(first.report.result).toBe('paused')
     // The DestinationRule refuses every write (a validation webhook down, say), for the whole run.
-    const rule = proxy.addRule({ match: { method: 'PUT', pathRegex: `/namespaces/${ns}/destinationrules/` }, times: Infinity, action: { kind: 'status', status: 503 } })
+    const rule = proxy.addRule({
+      match: { method: 'PUT', pathRegex: `/namespaces/${ns}/destinationrules/` },
+      times: Infinity,
+      action: { kind: 'status', status: 503 }
+    })
     try {
       const { report } = await runAction(
         { command: 'abort', 'virtual-service': 'istio-virtualservice', namespace: ns, settle: '0s' },

@@ -1,5 +1,5 @@
 /**
- * Least privilege (reliability.md §0 item 9, §3 "Minimal Kubernetes RBAC", §5 row 21), as the README
+ * Least privilege (the minimal Kubernetes RBAC), as the README
  * shows it: docs/rbac.yaml. The whole seed rollout (v1 -> v2, steps 50,100) runs as the cluster's
  * user "restricted" bound to exactly that Role. Then, for every verb the Role grants, a Role without
  * just that verb: the run must stop in preflight with an error naming the verb and resource, and
@@ -43,7 +43,9 @@ const grantText = (g: Grant): string => `${g.verb} ${g.group ? `${g.group}/` : '
 
 /** Every (group, resource, verb) the rules grant. */
 function grantsOf(rules: V1PolicyRule[]): Grant[] {
-  return rules.flatMap((r) => (r.apiGroups ?? []).flatMap((group) => (r.resources ?? []).flatMap((resource) => r.verbs.map((verb) => ({ group, resource, verb })))))
+  return rules.flatMap((r) =>
+    (r.apiGroups ?? []).flatMap((group) => (r.resources ?? []).flatMap((resource) => r.verbs.map((verb) => ({ group, resource, verb }))))
+  )
 }
 
 /** The rules without one grant (a rule naming several resources is split so the others keep it). */
@@ -52,10 +54,7 @@ function rulesWithout(rules: V1PolicyRule[], g: Grant): V1PolicyRule[] {
     if (!(r.apiGroups ?? []).includes(g.group) || !(r.resources ?? []).includes(g.resource) || !r.verbs.includes(g.verb)) return [r]
     const others = (r.resources ?? []).filter((x) => x !== g.resource)
     const verbs = r.verbs.filter((v) => v !== g.verb)
-    return [
-      ...(others.length ? [{ ...r, resources: others }] : []),
-      ...(verbs.length ? [{ ...r, resources: [g.resource], verbs }] : [])
-    ]
+    return [...(others.length ? [{ ...r, resources: others }] : []), ...(verbs.length ? [{ ...r, resources: [g.resource], verbs }] : [])]
   })
 }
 
@@ -189,17 +188,22 @@ describe('as user "restricted" with one verb of docs/rbac.yaml removed', () => {
     await deleteNamespace(ns)
   })
 
-  test.each(documented.filter((g) => !OPTIONAL.includes(grantText(g))).map((g) => [grantText(g), g] as const))('without %s: refused in preflight, zero writes', async (text, g) => {
-    await setRules(ns, rulesWithout(role.rules ?? [], g), documented)
-    const before = await namespaceFingerprint(ns)
-    const { report } = await runAction(seedInputs(ns), { kubeconfigPath: loadTestEnv().restrictedKubeconfigPath })
-    expect(report.error?.kind).toBe('PreflightError')
-    expect(report.error?.message).toContain(`The Kubernetes credentials may not: `)
-    expect(report.error?.message).toMatch(new RegExp(`may not: (.*, )?${text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}( [a-z0-9.-]+)?(,|\\s)`))
-    expect(report.error?.message).toContain(`in namespace "${ns}"`)
-    expect(report.result).toBe('unchanged')
-    expect(await namespaceWrites(before)).toEqual(NO_WRITES)
-  })
+  test.each(documented.filter((g) => !OPTIONAL.includes(grantText(g))).map((g) => [grantText(g), g] as const))(
+    'without %s: refused in preflight, zero writes',
+    async (text, g) => {
+      await setRules(ns, rulesWithout(role.rules ?? [], g), documented)
+      const before = await namespaceFingerprint(ns)
+      const { report } = await runAction(seedInputs(ns), { kubeconfigPath: loadTestEnv().restrictedKubeconfigPath })
+      expect(report.error?.kind).toBe('PreflightError')
+      expect(report.error?.message).toContain(`The Kubernetes credentials may not: `)
+      expect(report.error?.message).toMatch(
+        new RegExp(`may not: (.*, )?${text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}( [a-z0-9.-]+)?(,|\\s)`)
+      )
+      expect(report.error?.message).toContain(`in namespace "${ns}"`)
+      expect(report.result).toBe('unchanged')
+      expect(await namespaceWrites(before)).toEqual(NO_WRITES)
+    }
+  )
 
   test.each(OPTIONAL)('without %s (diagnosis only): preflight warns, and a dry run writes nothing', async (text) => {
     const g = documented.find((x) => grantText(x) === text)!
@@ -208,7 +212,9 @@ describe('as user "restricted" with one verb of docs/rbac.yaml removed', () => {
     const { report } = await runAction({ ...seedInputs(ns), 'dry-run': 'true' }, { kubeconfigPath: loadTestEnv().restrictedKubeconfigPath })
     expect(report.error).toBeUndefined()
     expect(report.result).toBe('unchanged')
-    expect(report.warnings).toEqual(expect.arrayContaining([expect.stringContaining(`the Kubernetes credentials may not ${text} in namespace ${ns}`)]))
+    expect(report.warnings).toEqual(
+      expect.arrayContaining([expect.stringContaining(`the Kubernetes credentials may not ${text} in namespace ${ns}`)])
+    )
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
   })
 

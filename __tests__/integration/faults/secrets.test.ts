@@ -1,5 +1,5 @@
 /**
- * Secret leakage (reliability.md §3 "Secrets", §5 row 40). Runs whose kubeconfig comes from the
+ * Secret leakage (no secret reaches a log, an output, a report or the cluster). Runs whose kubeconfig comes from the
  * `kubeconfig` input (the admin token inline), with a Prometheus bearer token and webhook
  * Authorization headers, wired as main.ts wires them. Every log line, the rendered report, the
  * outputs and every error message of a successful run, of preflight failures and of a rollback must
@@ -372,19 +372,37 @@ describe("main's secret registration covers every form that goes on the wire", (
         'prometheus-token': token,
         'success-rate': '99',
         webhooks: yaml.dump([
-          { name: 'a', url: 'https://hooks.example/${HOOK_PATH_TOKEN}', moments: ['bake'], headers: { Authorization: 'Bearer ${HOOK}', 'X-Key': literal } }
+          {
+            name: 'a',
+            url: 'https://hooks.example/${HOOK_PATH_TOKEN}',
+            moments: ['bake'],
+            headers: { Authorization: 'Bearer ${HOOK}', 'X-Key': literal }
+          }
         ])
       },
       { HOOK: hookToken, HOOK_PATH_TOKEN: 'path-secret-0123456789' }
     )
     const registered = gateSecrets(config)
-    const wire = [token, `Bearer ${token}`, hookToken, `Bearer ${hookToken}`, literal, 'path-secret-0123456789', 'https://hooks.example/path-secret-0123456789']
+    const wire = [
+      token,
+      `Bearer ${token}`,
+      hookToken,
+      `Bearer ${hookToken}`,
+      literal,
+      'path-secret-0123456789',
+      'https://hooks.example/path-secret-0123456789'
+    ]
     expect(wire.filter((f) => !masked(registered, f))).toEqual([])
   })
 
   it('gateSecrets: Prometheus basic auth, the password and the header value', () => {
     const password = random('pw')
-    const config = parseGateConfig({ 'prometheus-url': 'http://prometheus:9090', 'prometheus-username': 'ci', 'prometheus-password': password, 'success-rate': '99' })
+    const config = parseGateConfig({
+      'prometheus-url': 'http://prometheus:9090',
+      'prometheus-username': 'ci',
+      'prometheus-password': password,
+      'success-rate': '99'
+    })
     const header = Buffer.from(`ci:${password}`).toString('base64')
     expect([password, header, `Basic ${header}`].filter((f) => !masked(gateSecrets(config), f))).toEqual([])
   })

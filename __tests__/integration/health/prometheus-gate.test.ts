@@ -38,7 +38,10 @@ function context(canary: string, stable = `${canary}-stable`, over: Partial<Gate
     canary: { version: 'v2', subset: 'v2', deployment: canary },
     canaryWeight: 10,
     stepIndex: 0,
-    schedule: [{ kind: 'weight', weight: 10 }, { kind: 'weight', weight: 100 }],
+    schedule: [
+      { kind: 'weight', weight: 10 },
+      { kind: 'weight', weight: 100 }
+    ],
     windowSeconds: WINDOW,
     ...over
   }
@@ -94,124 +97,164 @@ afterAll(async () => {
 describe('PrometheusGate on live Istio metrics', () => {
   const builtIns = { 'success-rate': '99', 'latency-p99': '500' }
 
-  it('passes a healthy canary and reports the observed values', async () => {
-    const gate = prometheusGate(builtIns)
-    const ctx = context('healthy-v2')
-    await gate.preflight(ctx)
-    const results = await settled(gate, ctx)
-    const r = byName(results)
-    expect(combine(results)).toBe('pass')
-    expect(r['success-rate'].value).toBeCloseTo(99.9, 1)
-    expect(r['latency-p99'].value).toBeCloseTo(120, 0)
-    expect(r['min-requests'].value).toBeGreaterThan(10)
+  it(
+    'passes a healthy canary and reports the observed values',
+    async () => {
+      const gate = prometheusGate(builtIns)
+      const ctx = context('healthy-v2')
+      await gate.preflight(ctx)
+      const results = await settled(gate, ctx)
+      const r = byName(results)
+      expect(combine(results)).toBe('pass')
+      expect(r['success-rate'].value).toBeCloseTo(99.9, 1)
+      expect(r['latency-p99'].value).toBeCloseTo(120, 0)
+      expect(r['min-requests'].value).toBeGreaterThan(10)
 
-    // Figures: one evaluation's wall time and query count (printed, never asserted).
-    const t0 = performance.now()
-    await gate.evaluate('bake', ctx)
-    const ms = performance.now() - t0
-    console.log(`[figures] one evaluation (min-requests + success-rate + latency-p99): ${ms.toFixed(1)} ms, ${gate.lastQueryCount} queries`)
-  }, LIVE_TIMEOUT)
+      // Figures: one evaluation's wall time and query count (printed, never asserted).
+      const t0 = performance.now()
+      await gate.evaluate('bake', ctx)
+      const ms = performance.now() - t0
+      console.log(
+        `[figures] one evaluation (min-requests + success-rate + latency-p99): ${ms.toFixed(1)} ms, ${gate.lastQueryCount} queries`
+      )
+    },
+    LIVE_TIMEOUT
+  )
 
-  it('fails a canary whose error ratio rose', async () => {
-    const results = await settled(prometheusGate(builtIns), context('errors-v2'))
-    const r = byName(results)
-    expect(r['success-rate'].verdict).toBe('fail')
-    expect(r['success-rate'].value).toBeCloseTo(80, 0)
-    expect(r['success-rate'].detail).toMatch(/^(79|80)(\.\d+)? % is below the minimum 99 %$/)
-    expect(r['latency-p99'].verdict).toBe('pass')
-  }, LIVE_TIMEOUT)
+  it(
+    'fails a canary whose error ratio rose',
+    async () => {
+      const results = await settled(prometheusGate(builtIns), context('errors-v2'))
+      const r = byName(results)
+      expect(r['success-rate'].verdict).toBe('fail')
+      expect(r['success-rate'].value).toBeCloseTo(80, 0)
+      expect(r['success-rate'].detail).toMatch(/^(79|80)(\.\d+)? % is below the minimum 99 %$/)
+      expect(r['latency-p99'].verdict).toBe('pass')
+    },
+    LIVE_TIMEOUT
+  )
 
-  it('fails a slow canary on latency', async () => {
-    const results = await settled(prometheusGate(builtIns), context('slow-v2'))
-    const r = byName(results)
-    expect(r['latency-p99'].verdict).toBe('fail')
-    expect(r['latency-p99'].value).toBeCloseTo(800, 0)
-    expect(r['success-rate'].verdict).toBe('pass')
-  }, LIVE_TIMEOUT)
+  it(
+    'fails a slow canary on latency',
+    async () => {
+      const results = await settled(prometheusGate(builtIns), context('slow-v2'))
+      const r = byName(results)
+      expect(r['latency-p99'].verdict).toBe('fail')
+      expect(r['latency-p99'].value).toBeCloseTo(800, 0)
+      expect(r['success-rate'].verdict).toBe('pass')
+    },
+    LIVE_TIMEOUT
+  )
 
-  it('is inconclusive when the canary gets no traffic: below min-requests, no series, or 0/0', async () => {
-    const gate = prometheusGate(builtIns)
-    const none = await gate.evaluate('bake', context('absent-v2'))
-    expect(none.map((r) => r.verdict)).toEqual(['inconclusive', 'inconclusive', 'inconclusive'])
-    expect(none[0].detail).toBe(`too little traffic: 0 canary requests in ${WINDOW}s (min-requests 10)`)
+  it(
+    'is inconclusive when the canary gets no traffic: below min-requests, no series, or 0/0',
+    async () => {
+      const gate = prometheusGate(builtIns)
+      const none = await gate.evaluate('bake', context('absent-v2'))
+      expect(none.map((r) => r.verdict)).toEqual(['inconclusive', 'inconclusive', 'inconclusive'])
+      expect(none[0].detail).toBe(`too little traffic: 0 canary requests in ${WINDOW}s (min-requests 10)`)
 
-    const noMin = prometheusGate({ ...builtIns, 'min-requests': '0' })
-    const [success, latency] = await noMin.evaluate('bake', context('absent-v2'))
-    expect(success).toMatchObject({ verdict: 'inconclusive', detail: 'no data (empty result)' })
-    expect(latency).toMatchObject({ verdict: 'inconclusive', detail: 'no data (empty result)' })
+      const noMin = prometheusGate({ ...builtIns, 'min-requests': '0' })
+      const [success, latency] = await noMin.evaluate('bake', context('absent-v2'))
+      expect(success).toMatchObject({ verdict: 'inconclusive', detail: 'no data (empty result)' })
+      expect(latency).toMatchObject({ verdict: 'inconclusive', detail: 'no data (empty result)' })
 
-    // Series exist but carry no requests: 0/0 is NaN, which must not pass.
-    const idle = await waitFor(
-      async () => {
-        const rs = await noMin.evaluate('bake', context('idle-v2'))
-        return rs.every((x) => x.detail !== 'no data (empty result)') ? rs : undefined
-      },
-      { timeoutMs: 30_000, intervalMs: 500, what: 'the idle series to be scraped' }
-    )
-    expect(idle.map((r) => [r.verdict, r.detail])).toEqual([
-      ['inconclusive', 'value is NaN (0/0: no requests in the window?)'],
-      ['inconclusive', 'value is NaN (0/0: no requests in the window?)']
-    ])
-  }, LIVE_TIMEOUT)
+      // Series exist but carry no requests: 0/0 is NaN, which must not pass.
+      const idle = await waitFor(
+        async () => {
+          const rs = await noMin.evaluate('bake', context('idle-v2'))
+          return rs.every((x) => x.detail !== 'no data (empty result)') ? rs : undefined
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: 'the idle series to be scraped' }
+      )
+      expect(idle.map((r) => [r.verdict, r.detail])).toEqual([
+        ['inconclusive', 'value is NaN (0/0: no requests in the window?)'],
+        ['inconclusive', 'value is NaN (0/0: no requests in the window?)']
+      ])
+    },
+    LIVE_TIMEOUT
+  )
 
-  it('is inconclusive when Prometheus is unreachable, and preflight says so clearly', async () => {
-    const port = await closedPort()
-    const gate = prometheusGate(builtIns, `http://127.0.0.1:${port}`)
-    const results = await gate.evaluate('bake', context('healthy-v2'))
-    expect(results.map((r) => r.verdict)).toEqual(['inconclusive', 'inconclusive', 'inconclusive'])
-    expect(results[0].detail).toMatch(/^canary request count unknown: unreachable: fetch failed \(.*ECONNREFUSED.*\)$/)
-    const err = await gate.preflight(context('healthy-v2')).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(PreflightError)
-    expect((err as Error).message).toMatch(
-      new RegExp(`^Prometheus at "http://127.0.0.1:${port}" \\(input 'prometheus-url'\\) is unreachable: unreachable: fetch failed \\(.*ECONNREFUSED.*\\)\\.$`)
-    )
-  }, LIVE_TIMEOUT)
+  it(
+    'is inconclusive when Prometheus is unreachable, and preflight says so clearly',
+    async () => {
+      const port = await closedPort()
+      const gate = prometheusGate(builtIns, `http://127.0.0.1:${port}`)
+      const results = await gate.evaluate('bake', context('healthy-v2'))
+      expect(results.map((r) => r.verdict)).toEqual(['inconclusive', 'inconclusive', 'inconclusive'])
+      expect(results[0].detail).toMatch(/^canary request count unknown: unreachable: fetch failed \(.*ECONNREFUSED.*\)$/)
+      const err = await gate.preflight(context('healthy-v2')).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(PreflightError)
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^Prometheus at "http://127.0.0.1:${port}" \\(input 'prometheus-url'\\) is unreachable: unreachable: fetch failed \\(.*ECONNREFUSED.*\\)\\.$`
+        )
+      )
+    },
+    LIVE_TIMEOUT
+  )
 
-  it('catches a query Prometheus rejects in preflight, quoting Prometheus', async () => {
-    const gate = prometheusGate({
-      checks: '- name: typo\n  query: sum(rate(istio_requests_total{destination_workload="{{workload}}"}[{{interval}}])) by\n  max: 1'
-    })
-    const err = await gate.preflight(context('healthy-v2')).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(ConfigError)
-    expect((err as Error).message).toMatch(
-      /^Input 'checks' is invalid: check "typo" was rejected by Prometheus: Prometheus error \(HTTP 400, bad_data\): .*parse error.* \(query "sum\(rate\(istio_requests_total\{destination_workload=\\"healthy-v2\\"\}\[10s\]\)\) by"\)\.$/
-    )
-  }, LIVE_TIMEOUT)
+  it(
+    'catches a query Prometheus rejects in preflight, quoting Prometheus',
+    async () => {
+      const gate = prometheusGate({
+        checks: '- name: typo\n  query: sum(rate(istio_requests_total{destination_workload="{{workload}}"}[{{interval}}])) by\n  max: 1'
+      })
+      const err = await gate.preflight(context('healthy-v2')).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as Error).message).toMatch(
+        /^Input 'checks' is invalid: check "typo" was rejected by Prometheus: Prometheus error \(HTTP 400, bad_data\): .*parse error.* \(query "sum\(rate\(istio_requests_total\{destination_workload=\\"healthy-v2\\"\}\[10s\]\)\) by"\)\.$/
+      )
+    },
+    LIVE_TIMEOUT
+  )
 
-  it('cannot be widened by a hostile workload name', async () => {
-    const gate = prometheusGate({ ...builtIns, 'min-requests': '0' })
-    const hostile = context('x",destination_workload_namespace=~".*')
-    const results = await gate.evaluate('bake', hostile)
-    expect(results.map((r) => r.verdict)).toEqual(['inconclusive', 'inconclusive'])
-    expect(results[0].detail).toMatch(/^query not rendered: \{\{workload\}\} value .* is not a DNS-1123 name$/)
-  }, LIVE_TIMEOUT)
+  it(
+    'cannot be widened by a hostile workload name',
+    async () => {
+      const gate = prometheusGate({ ...builtIns, 'min-requests': '0' })
+      const hostile = context('x",destination_workload_namespace=~".*')
+      const results = await gate.evaluate('bake', hostile)
+      expect(results.map((r) => r.verdict)).toEqual(['inconclusive', 'inconclusive'])
+      expect(results[0].detail).toMatch(/^query not rendered: \{\{workload\}\} value .* is not a DNS-1123 name$/)
+    },
+    LIVE_TIMEOUT
+  )
 
   describe('canary against stable', () => {
     const compare = { 'success-rate-vs-stable': '1', 'latency-p99-vs-stable': '20' }
 
-    it('passes when the two differ by less than the allowance', async () => {
-      const results = await settled(prometheusGate(compare), context('same-v2', 'same-v1'))
-      const r = byName(results)
-      expect(combine(results)).toBe('pass')
-      expect(r['success-rate-vs-stable'].value).toBeCloseTo(98.5, 1)
-      expect(r['success-rate-vs-stable'].stableValue).toBeCloseTo(99, 1)
-      expect(r['latency-p99-vs-stable'].stableValue).toBeCloseTo(200, 0)
+    it(
+      'passes when the two differ by less than the allowance',
+      async () => {
+        const results = await settled(prometheusGate(compare), context('same-v2', 'same-v1'))
+        const r = byName(results)
+        expect(combine(results)).toBe('pass')
+        expect(r['success-rate-vs-stable'].value).toBeCloseTo(98.5, 1)
+        expect(r['success-rate-vs-stable'].stableValue).toBeCloseTo(99, 1)
+        expect(r['latency-p99-vs-stable'].stableValue).toBeCloseTo(200, 0)
 
-      const all = prometheusGate({ 'success-rate': '99', 'latency-p99': '500', ...compare })
-      const t0 = performance.now()
-      await all.evaluate('bake', context('same-v2', 'same-v1'))
-      const ms = performance.now() - t0
-      console.log(`[figures] one evaluation (min-requests + 4 built-ins, 2 compared): ${ms.toFixed(1)} ms, ${all.lastQueryCount} queries`)
-    }, LIVE_TIMEOUT)
+        const all = prometheusGate({ 'success-rate': '99', 'latency-p99': '500', ...compare })
+        const t0 = performance.now()
+        await all.evaluate('bake', context('same-v2', 'same-v1'))
+        const ms = performance.now() - t0
+        console.log(`[figures] one evaluation (min-requests + 4 built-ins, 2 compared): ${ms.toFixed(1)} ms, ${all.lastQueryCount} queries`)
+      },
+      LIVE_TIMEOUT
+    )
 
-    it('fails when the canary is worse', async () => {
-      const results = await settled(prometheusGate(compare), context('worse-v2', 'worse-v1'))
-      const r = byName(results)
-      expect(r['success-rate-vs-stable'].verdict).toBe('fail')
-      expect(r['success-rate-vs-stable'].detail).toMatch(/^canary is -4(\.\d+)? % under stable \(allowed -1 %\)$/)
-      expect(r['latency-p99-vs-stable'].verdict).toBe('fail')
-      expect(r['latency-p99-vs-stable'].detail).toMatch(/^canary is \+50(\.\d+)?% over stable \(allowed \+20%\)$/)
-    }, LIVE_TIMEOUT)
+    it(
+      'fails when the canary is worse',
+      async () => {
+        const results = await settled(prometheusGate(compare), context('worse-v2', 'worse-v1'))
+        const r = byName(results)
+        expect(r['success-rate-vs-stable'].verdict).toBe('fail')
+        expect(r['success-rate-vs-stable'].detail).toMatch(/^canary is -4(\.\d+)? % under stable \(allowed -1 %\)$/)
+        expect(r['latency-p99-vs-stable'].verdict).toBe('fail')
+        expect(r['latency-p99-vs-stable'].detail).toMatch(/^canary is \+50(\.\d+)?% over stable \(allowed \+20%\)$/)
+      },
+      LIVE_TIMEOUT
+    )
   })
 })
 
@@ -245,8 +288,18 @@ describe('PrometheusGate on backfilled data (exact values at a fixed time)', () 
     counter('reviews-v2', '503', 3),
     counter('reviews-v1', '200', 99),
     counter('reviews-v1', '503', 1),
-    ...buckets('reviews-v2', [['100', 90], ['250', 100], ['500', 100], ['+Inf', 100]]),
-    ...buckets('reviews-v1', [['100', 95], ['250', 100], ['500', 100], ['+Inf', 100]])
+    ...buckets('reviews-v2', [
+      ['100', 90],
+      ['250', 100],
+      ['500', 100],
+      ['+Inf', 100]
+    ]),
+    ...buckets('reviews-v1', [
+      ['100', 95],
+      ['250', 100],
+      ['500', 100],
+      ['+Inf', 100]
+    ])
   ]
   let prom: Awaited<ReturnType<typeof startBackfilledPrometheus>>
   beforeAll(async () => {
@@ -256,30 +309,38 @@ describe('PrometheusGate on backfilled data (exact values at a fixed time)', () 
     await prom?.stop()
   })
 
-  it('computes the success rate, P99 and comparisons exactly', async () => {
-    const gate = prometheusGate(
-      { 'success-rate': '99', 'latency-p99': '500', 'success-rate-vs-stable': '1', 'latency-p99-vs-stable': '20', 'min-requests': '100' },
-      prom.url,
-      { now: () => T * 1000 }
-    )
-    const ctx: GateContext = { ...context('reviews-v2', 'reviews-v1'), namespace: 'shop', windowSeconds: 60 }
-    await gate.preflight(ctx)
-    const r = byName(await gate.evaluate('bake', ctx))
-    expect(r['min-requests'].verdict).toBe('pass')
-    expect(r['success-rate']).toMatchObject({ verdict: 'fail', detail: '97 % is below the minimum 99 %' })
-    expect(r['success-rate'].value).toBeCloseTo(97, 9)
-    expect(r['latency-p99']).toMatchObject({ verdict: 'pass', detail: '235 ms' })
-    expect(r['latency-p99'].value).toBeCloseTo(235, 9)
-    expect(r['success-rate-vs-stable']).toMatchObject({ verdict: 'fail', detail: 'canary is -2 % under stable (allowed -1 %)' })
-    expect(r['success-rate-vs-stable'].stableValue).toBeCloseTo(99, 9)
-    // Stable p99: rank 99 in (100, 250] with 95 below -> 100 + 150 * 4/5 = 220 ms; 235 is +6.8 %.
-    expect(r['latency-p99-vs-stable']).toMatchObject({ verdict: 'pass', detail: 'canary 235 ms, stable 220 ms' })
-    expect(r['latency-p99-vs-stable'].stableValue).toBeCloseTo(220, 9)
-  }, LIVE_TIMEOUT)
+  it(
+    'computes the success rate, P99 and comparisons exactly',
+    async () => {
+      const gate = prometheusGate(
+        { 'success-rate': '99', 'latency-p99': '500', 'success-rate-vs-stable': '1', 'latency-p99-vs-stable': '20', 'min-requests': '100' },
+        prom.url,
+        { now: () => T * 1000 }
+      )
+      const ctx: GateContext = { ...context('reviews-v2', 'reviews-v1'), namespace: 'shop', windowSeconds: 60 }
+      await gate.preflight(ctx)
+      const r = byName(await gate.evaluate('bake', ctx))
+      expect(r['min-requests'].verdict).toBe('pass')
+      expect(r['success-rate']).toMatchObject({ verdict: 'fail', detail: '97 % is below the minimum 99 %' })
+      expect(r['success-rate'].value).toBeCloseTo(97, 9)
+      expect(r['latency-p99']).toMatchObject({ verdict: 'pass', detail: '235 ms' })
+      expect(r['latency-p99'].value).toBeCloseTo(235, 9)
+      expect(r['success-rate-vs-stable']).toMatchObject({ verdict: 'fail', detail: 'canary is -2 % under stable (allowed -1 %)' })
+      expect(r['success-rate-vs-stable'].stableValue).toBeCloseTo(99, 9)
+      // Stable p99: rank 99 in (100, 250] with 95 below -> 100 + 150 * 4/5 = 220 ms; 235 is +6.8 %.
+      expect(r['latency-p99-vs-stable']).toMatchObject({ verdict: 'pass', detail: 'canary 235 ms, stable 220 ms' })
+      expect(r['latency-p99-vs-stable'].stableValue).toBeCloseTo(220, 9)
+    },
+    LIVE_TIMEOUT
+  )
 
-  it('sees no data before the series begin', async () => {
-    const gate = prometheusGate({ 'success-rate': '99', 'min-requests': '0' }, prom.url, { now: () => (T - 3600) * 1000 })
-    const [r] = await gate.evaluate('bake', { ...context('reviews-v2', 'reviews-v1'), namespace: 'shop', windowSeconds: 60 })
-    expect(r).toMatchObject({ verdict: 'inconclusive', detail: 'no data (empty result)' })
-  }, LIVE_TIMEOUT)
+  it(
+    'sees no data before the series begin',
+    async () => {
+      const gate = prometheusGate({ 'success-rate': '99', 'min-requests': '0' }, prom.url, { now: () => (T - 3600) * 1000 })
+      const [r] = await gate.evaluate('bake', { ...context('reviews-v2', 'reviews-v1'), namespace: 'shop', windowSeconds: 60 })
+      expect(r).toMatchObject({ verdict: 'inconclusive', detail: 'no data (empty result)' })
+    },
+    LIVE_TIMEOUT
+  )
 })

@@ -70,13 +70,26 @@ const ctx: GateContext = {
   canaryWeight: 10,
   nextWeight: 50,
   stepIndex: 0,
-  schedule: [{ kind: 'weight', weight: 10 }, { kind: 'weight', weight: 50 }, { kind: 'weight', weight: 100 }],
+  schedule: [
+    { kind: 'weight', weight: 10 },
+    { kind: 'weight', weight: 50 },
+    { kind: 'weight', weight: 100 }
+  ],
   windowSeconds: 60
 }
 
 function hook(over: Partial<WebhookConfig> = {}): WebhookGate {
   return new WebhookGate(
-    { name: 'load-test', url: `${server.url}/hook`, moments: ['before-increase', 'rollback'], timeoutSeconds: 2, retries: 2, headers: {}, metadata: {}, ...over },
+    {
+      name: 'load-test',
+      url: `${server.url}/hook`,
+      moments: ['before-increase', 'rollback'],
+      timeoutSeconds: 2,
+      retries: 2,
+      headers: {},
+      metadata: {},
+      ...over
+    },
     { backoffMs: () => 100 }
   )
 }
@@ -130,7 +143,12 @@ describe('WebhookGate', () => {
   it('fails after the bounded retries when the hook always answers 500', async () => {
     server.answer({ status: 500, body: 'database down' })
     const [result] = await hook().evaluate('before-increase', ctx)
-    expect(result).toEqual({ name: 'webhook:load-test', verdict: 'fail', threshold: 'HTTP 2xx', detail: 'HTTP 500 after 3 tries: "database down"' })
+    expect(result).toEqual({
+      name: 'webhook:load-test',
+      verdict: 'fail',
+      threshold: 'HTTP 2xx',
+      detail: 'HTTP 500 after 3 tries: "database down"'
+    })
     expect(server.received).toHaveLength(3)
   })
 

@@ -42,7 +42,13 @@ function problems(messages: AnalysisMessage[]): AnalysisMessage[] {
 async function revisions(ns: string): Promise<string> {
   const get = async (plural: string, name: string): Promise<string> => {
     try {
-      const o = (await clients.custom.getNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1', namespace: ns, plural, name })) as {
+      const o = (await clients.custom.getNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1',
+        namespace: ns,
+        plural,
+        name
+      })) as {
         metadata: { resourceVersion: string }
       }
       return o.metadata.resourceVersion
@@ -57,7 +63,10 @@ async function revisions(ns: string): Promise<string> {
  * Analyzes `ns` every time its VirtualService or DestinationRule changes, until `done` resolves.
  * Returns one verdict per state seen (a write landing while an analysis runs is seen with the next).
  */
-async function analyzeEveryWrite<T>(ns: string, done: Promise<T>): Promise<{ result: T; verdicts: Array<{ state: string; problems: AnalysisMessage[]; exitCode: number }> }> {
+async function analyzeEveryWrite<T>(
+  ns: string,
+  done: Promise<T>
+): Promise<{ result: T; verdicts: Array<{ state: string; problems: AnalysisMessage[]; exitCode: number }> }> {
   const verdicts: Array<{ state: string; problems: AnalysisMessage[]; exitCode: number }> = []
   let finished = false
   const result = done.finally(() => (finished = true))
@@ -86,7 +95,9 @@ describe("Istio's analysis after every write", () => {
     await applyManifests(ns, readSeedScenario('virtualservice-50-50.yaml'))
     const after = await analyzeNamespace(ns)
     expect(after.exitCode).toBe(1)
-    expect(problems(after.messages)).toEqual([expect.objectContaining({ code: 'IST0101', level: 'Error', message: expect.stringMatching(/subset.*v2/) })])
+    expect(problems(after.messages)).toEqual([
+      expect.objectContaining({ code: 'IST0101', level: 'Error', message: expect.stringMatching(/subset.*v2/) })
+    ])
   })
 
   it('is clean after each write of a whole rollout and its promotion', async () => {

@@ -32,7 +32,7 @@ const RPS = 100
 async function meshNamespace(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
   callers.push(() => stopCaller(ns, 'client'))
-    cleanup.push(() => deleteNamespace(ns))
+  cleanup.push(() => deleteNamespace(ns))
   await startSeedScenario(ns)
   return ns
 }

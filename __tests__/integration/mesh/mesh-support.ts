@@ -18,7 +18,8 @@ export function recordMarks(marks: Mark[]): (r: RunReport) => void {
     const s = r.state
     if (!s) return
     const last = marks.at(-1)
-    if (!last || last.weight !== s.canaryWeight || last.phase !== s.phase) marks.push({ t: Date.now(), weight: s.canaryWeight, phase: s.phase })
+    if (!last || last.weight !== s.canaryWeight || last.phase !== s.phase)
+      marks.push({ t: Date.now(), weight: s.canaryWeight, phase: s.phase })
   }
 }
 
@@ -26,7 +27,12 @@ export function recordMarks(marks: Mark[]): (r: RunReport) => void {
  * Starts an xDS caller of the seed's istio-service and waits until istiod has routed it: calls
  * answered without failure for a whole second, all by `workload` unless it is null.
  */
-export async function startSeedCaller(ns: string, name: string, rps: number, workload: string | null = 'istio-deployment-v1'): Promise<void> {
+export async function startSeedCaller(
+  ns: string,
+  name: string,
+  rps: number,
+  workload: string | null = 'istio-deployment-v1'
+): Promise<void> {
   await startCaller(ns, name, { service: 'istio-service', rps })
   await waitFor(
     async () => {

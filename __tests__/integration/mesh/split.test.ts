@@ -84,12 +84,17 @@ describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
 
   it('a client without xDS (straight to the pods) ignores the weights; one through istiod follows them', async () => {
     const ns = await createTestNamespace('mesh-plain')
-    callers.push(() => stopCaller(ns, 'sidecar'), () => stopCaller(ns, 'plain'))
+    callers.push(
+      () => stopCaller(ns, 'sidecar'),
+      () => stopCaller(ns, 'plain')
+    )
     cleanup.push(() => deleteNamespace(ns))
     await startSeedScenario(ns)
     await applyManifests(ns, [readSeedScenario('deployment-v2.yaml'), readSeedScenario('destinationrule-v1-v2.yaml')])
     await waitForDeploymentCondition(ns, 'istio-deployment-v2', 'Available')
-    const vs = readSeedScenario('virtualservice-50-50.yaml').replace(/weight: 50(\s+- destination:)/, 'weight: 90$1').replace(/weight: 50\s*$/, 'weight: 10\n')
+    const vs = readSeedScenario('virtualservice-50-50.yaml')
+      .replace(/weight: 50(\s+- destination:)/, 'weight: 90$1')
+      .replace(/weight: 50\s*$/, 'weight: 10\n')
     expect(vs).toMatch(/weight: 90[\s\S]*weight: 10/)
     await applyManifests(ns, vs)
 
@@ -106,7 +111,9 @@ describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
     expect(plain.total).toBeGreaterThan(500)
     // 90/10 by the VirtualService through istiod; one pod each, so 50/50, without it.
     expect(Math.abs(viaXds.percent - 10)).toBeLessThanOrEqual(5)
-    console.log(`[mesh] VirtualService 90/10: through istiod ${viaXds.percent.toFixed(1)} % to v2, plain client ${plain.percent.toFixed(1)} %`)
+    console.log(
+      `[mesh] VirtualService 90/10: through istiod ${viaXds.percent.toFixed(1)} % to v2, plain client ${plain.percent.toFixed(1)} %`
+    )
     expect(Math.abs(plain.percent - 50)).toBeLessThanOrEqual(7)
   })
 })

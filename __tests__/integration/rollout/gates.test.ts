@@ -112,7 +112,9 @@ describe('health gates in a rollout', () => {
     const { report } = await runAction(inputs(ns, prometheus()))
     expect(report.result).toBe('rolled-back')
     expect(weights(report)).toEqual([10])
-    const p99 = report.state!.history.flatMap((h) => h.evaluation?.checks ?? []).find((c) => c.name === 'latency-p99' && c.verdict === 'fail')
+    const p99 = report
+      .state!.history.flatMap((h) => h.evaluation?.checks ?? [])
+      .find((c) => c.name === 'latency-p99' && c.verdict === 'fail')
     expect(p99?.value).toBeGreaterThan(500)
     await expectOnStable(ns)
   })
@@ -142,10 +144,13 @@ describe('health gates in a rollout', () => {
         req.socket.destroy()
         return
       }
-      const up = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers)
-        r.pipe(res)
-      })
+      const up = http.request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers)
+          r.pipe(res)
+        }
+      )
       up.on('error', () => res.destroy())
       req.pipe(up)
     })
@@ -169,7 +174,7 @@ describe('health gates in a rollout', () => {
   })
 })
 
-describe('a failing canary over a stable version that cannot take the traffic (row 16)', () => {
+describe('a failing canary over a stable version that cannot take the traffic', () => {
   it('halts instead of routing everything to a broken stable, and a person’s abort then goes through', async () => {
     const ns = await seedNamespace('gates-stable-down')
     await setTraffic(ns, 'istio-deployment-v2', { ...healthy, errorRatio: 0.5 })

@@ -70,7 +70,10 @@ describe('freeze windows', () => {
     expect(report.error?.message).toMatch(
       /^Input 'freeze-windows' refuses this deploy: it is Fri 2026-11-27 16:0\d Europe\/Berlin, inside the freeze window "Fri 16:00 - Mon 08:00 Europe\/Berlin" \(line 2\); the freeze ends Mon 2026-11-30 08:00 Europe\/Berlin \(2026-11-30T07:00:00.000Z\)\./
     )
-    const status = await runAction({ command: 'status', 'virtual-service': 'istio-virtualservice', namespace: s.ns, 'freeze-windows': windows }, { clock })
+    const status = await runAction(
+      { command: 'status', 'virtual-service': 'istio-virtualservice', namespace: s.ns, 'freeze-windows': windows },
+      { clock }
+    )
     expect(status.report.error).toBeUndefined()
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
   })
@@ -83,7 +86,9 @@ describe('version order', () => {
     expect(up.report.error).toBeUndefined()
     expect(up.report.result).toBe('promoted')
     // v1 (the seed's stable) is no semver: not compared, and the log says so.
-    expect(up.log.lines).toContain('version-order: semver: the stable "v1" version is not semver (like 1.4.0 or v1.4.0-rc.1), so the versions are not compared (as with version-order: none)')
+    expect(up.log.lines).toContain(
+      'version-order: semver: the stable "v1" version is not semver (like 1.4.0 or v1.4.0-rc.1), so the versions are not compared (as with version-order: none)'
+    )
 
     const before = await quietFingerprint(s.ns)
     const down = await runAction(seedInputs(s, { manifests: versionManifest('2.0.0-rc.1') }))
@@ -97,9 +102,13 @@ describe('version order', () => {
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
 
     // Allowed on purpose: a dry run (server-side dry runs only) reports the downgrade.
-    const allowed = await runAction(seedInputs(s, { manifests: versionManifest('2.0.0-rc.1'), 'allow-downgrade': 'true', 'dry-run': 'true' }))
+    const allowed = await runAction(
+      seedInputs(s, { manifests: versionManifest('2.0.0-rc.1'), 'allow-downgrade': 'true', 'dry-run': 'true' })
+    )
     expect(allowed.report.error).toBeUndefined()
-    expect(allowed.report.warnings).toContain(`downgrade: 2.0.0-rc.1 is older than the stable 2.0.0 on VirtualService "${s.ns}/istio-virtualservice"; allowed by input 'allow-downgrade'`)
+    expect(allowed.report.warnings).toContain(
+      `downgrade: 2.0.0-rc.1 is older than the stable 2.0.0 on VirtualService "${s.ns}/istio-virtualservice"; allowed by input 'allow-downgrade'`
+    )
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
   })
 })
@@ -120,11 +129,13 @@ describe('minimum soak', () => {
     expect(early.report.error?.kind).toBe('PreflightError')
     const allowedFrom = new Date(firstTraffic + 30 * 60_000).toISOString()
     expect(early.report.error?.message).toMatch(
-      new RegExp(`^Input 'min-soak' is "30m": promoting "v2" to 100 % \\(the next step\\) needs the canary to have served traffic with its gates passing for that long; it has soaked [\\dhms]+ since ${paused.report.state!.history.find((e) => e.kind === 'weight')!.at.replace(/\./g, '\\.')}\\. Promotion to 100 % is allowed from ${allowedFrom.replace(/\./g, '\\.')} \\(in [\\dhms]+\\)\\. Nothing was changed\\.$`)
+      new RegExp(
+        `^Input 'min-soak' is "30m": promoting "v2" to 100 % \\(the next step\\) needs the canary to have served traffic with its gates passing for that long; it has soaked [\\dhms]+ since ${paused.report.state!.history.find((e) => e.kind === 'weight')!.at.replace(/\./g, '\\.')}\\. Promotion to 100 % is allowed from ${allowedFrom.replace(/\./g, '\\.')} \\(in [\\dhms]+\\)\\. Nothing was changed\\.$`
+      )
     )
     // 'full' is refused the same way.
     const full = await runAction({ ...promote, full: 'true', 'min-soak': '10m' })
-    expect(full.report.error?.message).toContain("promoting \"v2\" to 100 % (input 'full')")
+    expect(full.report.error?.message).toContain('promoting "v2" to 100 % (input \'full\')')
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
 
     // At the first allowed instant the same promote goes ahead.
@@ -142,7 +153,9 @@ describe('minimum soak', () => {
     const at = (w: number): number => Date.parse(history.find((e) => e.kind === 'weight' && e.canaryWeight === w)!.at)
     // The schedule alone would shift after one 1s bake; the soak held 20 % for at least 5s.
     expect(at(100) - at(20)).toBeGreaterThanOrEqual(5000)
-    expect(log.lines.some((l) => l.startsWith('Holding at 20% until the minimum soak (min-soak 5s) is met: promotion to 100% from '))).toBe(true)
+    expect(log.lines.some((l) => l.startsWith('Holding at 20% until the minimum soak (min-soak 5s) is met: promotion to 100% from '))).toBe(
+      true
+    )
     expect(history.filter((e) => e.kind === 'gates' && e.canaryWeight === 20).length).toBeGreaterThan(1)
     expect((await view(s.ns)).state?.phase).toBe('promoted')
   })

@@ -87,7 +87,12 @@ describe('rollout lifecycle on the local cluster', () => {
     const afterStatus = await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')
     expect(afterStatus.metadata.resourceVersion).toBe(paused.metadata.resourceVersion)
 
-    const second = await runAction({ command: 'promote', 'virtual-service': 'istio-virtualservice', namespace: ns, 'version-label': 'istio-test-version' })
+    const second = await runAction({
+      command: 'promote',
+      'virtual-service': 'istio-virtualservice',
+      namespace: ns,
+      'version-label': 'istio-test-version'
+    })
     expect(second.report.error).toBeUndefined()
     expect(second.report.result).toBe('promoted')
     const vs = await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')
@@ -111,13 +116,15 @@ describe('rollout lifecycle on the local cluster', () => {
     const before = await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')
     const again = await runAction({ command: 'abort', 'virtual-service': 'istio-virtualservice', namespace: ns })
     expect(again.report.result).toBe('unchanged')
-    expect((await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')).metadata.resourceVersion).toBe(before.metadata.resourceVersion)
+    expect((await snapshot(testCluster(), 'VirtualService', ns, 'istio-virtualservice')).metadata.resourceVersion).toBe(
+      before.metadata.resourceVersion
+    )
   })
 
   it('refuses a second version while one is mid-rollout, and supersedes it when asked', async () => {
     const ns = await seedNamespace('supersede')
     expect((await runAction(seedInputs(ns, { steps: '30,pause,100' }))).report.result).toBe('paused')
-    const v3 = (readSeedScenario('deployment-v2.yaml')).replaceAll('v2', 'v3')
+    const v3 = readSeedScenario('deployment-v2.yaml').replaceAll('v2', 'v3')
     const refused = await runAction({ ...seedInputs(ns), manifests: writeManifest(v3) })
     expect(refused.report.result).toBe('unchanged')
     expect(refused.report.error?.message).toMatch(/mid-rollout of "v2".*set input 'supersede' to true/)
@@ -129,15 +136,21 @@ describe('rollout lifecycle on the local cluster', () => {
     expect(routeOf(vs)).toEqual([{ destination: { host: 'istio-service', subset: 'v3' }, weight: 100 }])
   })
 
-  it('warns in preflight when a GitOps controller also writes the VirtualService (row 12)', async () => {
+  it('warns in preflight when a GitOps controller also writes the VirtualService', async () => {
     const ns = await seedNamespace('gitops')
     // Flux's kustomize-controller re-applies the VirtualService: its field manager shows in managedFields.
-    const vs = await clients.objects.read({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'istio-virtualservice', namespace: ns } })
+    const vs = await clients.objects.read({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'istio-virtualservice', namespace: ns }
+    })
     vs.metadata!.labels = { ...vs.metadata!.labels, 'kustomize.toolkit.fluxcd.io/name': 'apps' }
     await clients.objects.replace(vs, undefined, undefined, 'kustomize-controller')
     const { report } = await runAction(seedInputs(ns, { 'dry-run': 'true' }))
     expect(report.error).toBeUndefined()
-    expect(report.warnings.join('\n')).toMatch(/also managed by kustomize-controller; configure it to ignore \.spec\.http\[\]\.route\[\]\.weight/)
+    expect(report.warnings.join('\n')).toMatch(
+      /also managed by kustomize-controller; configure it to ignore \.spec\.http\[\]\.route\[\]\.weight/
+    )
   })
 
   it('dry-run validates every write with the API server and changes nothing', async () => {
@@ -149,8 +162,12 @@ describe('rollout lifecycle on the local cluster', () => {
     expect(report.error).toBeUndefined()
     expect(report.result).toBe('unchanged')
     expect(report.plan?.join('\n')).toMatch(/set weights v1=90 v2=10/)
-    expect((await snapshot(cluster, 'VirtualService', ns, 'istio-virtualservice')).metadata.resourceVersion).toBe(vsBefore.metadata.resourceVersion)
-    expect((await snapshot(cluster, 'DestinationRule', ns, 'istio-destinationrule')).metadata.resourceVersion).toBe(drBefore.metadata.resourceVersion)
+    expect((await snapshot(cluster, 'VirtualService', ns, 'istio-virtualservice')).metadata.resourceVersion).toBe(
+      vsBefore.metadata.resourceVersion
+    )
+    expect((await snapshot(cluster, 'DestinationRule', ns, 'istio-destinationrule')).metadata.resourceVersion).toBe(
+      drBefore.metadata.resourceVersion
+    )
     expect(await cluster.getDeployment(ns, 'istio-deployment-v2')).toBeUndefined()
   })
 })

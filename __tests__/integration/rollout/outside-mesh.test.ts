@@ -27,7 +27,9 @@ import { CANARY_DEPLOYMENT, routeOf, seedInputs, seedNamespace, STABLE_DEPLOYMEN
 
 const namespaces: string[] = []
 afterAll(async () => {
-  await Promise.all(namespaces.flatMap((ns) => [clearTraffic(ns, STABLE_DEPLOYMENT), clearTraffic(ns, CANARY_DEPLOYMENT), deleteNamespace(ns)]))
+  await Promise.all(
+    namespaces.flatMap((ns) => [clearTraffic(ns, STABLE_DEPLOYMENT), clearTraffic(ns, CANARY_DEPLOYMENT), deleteNamespace(ns)])
+  )
 })
 
 const healthy: TrafficConfig = { rps: 40, errorRatio: 0.002, latencyMs: 60 }
@@ -42,7 +44,10 @@ async function seed(prefix: string): Promise<Seed> {
 async function traffic(ns: string, workload: string, config: TrafficConfig): Promise<void> {
   await setTraffic(ns, workload, config)
   const { total } = outsideMeshQueries({ namespace: ns, workload }, 600)
-  await waitFor(async () => (promValues(await queryPrometheus(total))[0] ?? 0) > 0, { timeoutMs: 30_000, what: `a request rate of ${ns}/${workload} in Prometheus` })
+  await waitFor(async () => (promValues(await queryPrometheus(total))[0] ?? 0) > 0, {
+    timeoutMs: 30_000,
+    what: `a request rate of ${ns}/${workload} in Prometheus`
+  })
 }
 
 function inputs(s: Seed, extra: Record<string, string> = {}): Record<string, string> {
@@ -74,7 +79,13 @@ async function quietFingerprint(ns: string): Promise<NamespaceFingerprint> {
 
 /** The share the preflight's warning names, in percent. */
 function warnedShare(warnings: string[]): number | undefined {
-  const m = warnings.map((w) => /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/.exec(w)).find(Boolean)
+  const m = warnings
+    .map((w) =>
+      /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/.exec(
+        w
+      )
+    )
+    .find(Boolean)
   return m ? Number(m[1]) : undefined
 }
 
@@ -93,7 +104,9 @@ describe('callers outside the mesh', () => {
     expect(warnedShare(report.warnings)).toBeCloseTo(25, 0)
     const warning = report.warnings.find((w) => w.includes('outside the mesh'))!
     expect(warning).toContain('via Service istio-service')
-    expect(warning).toContain('Service istio-service selects the pods of both versions, so kube-proxy sends them to the canary by pod count, unweighted, from its first Ready pod')
+    expect(warning).toContain(
+      'Service istio-service selects the pods of both versions, so kube-proxy sends them to the canary by pod count, unweighted, from its first Ready pod'
+    )
     expect(warning).toContain('README, "Callers outside the mesh"')
     expect(log.lines).toContain(`warning: ${warning}`)
 
@@ -101,7 +114,9 @@ describe('callers outside the mesh', () => {
     expect(shares.length).toBeGreaterThanOrEqual(2)
     for (const share of shares) expect(share?.percent).toBeCloseTo(50, 0)
     // Figures for the closing note, not assertions.
-    console.log(`outside-mesh: stable share warned ${warnedShare(report.warnings)} % (configured 25 %); canary shares per evaluation ${shares.map((x) => x?.percent).join(', ')} % (configured 50 %)`)
+    console.log(
+      `outside-mesh: stable share warned ${warnedShare(report.warnings)} % (configured 25 %); canary shares per evaluation ${shares.map((x) => x?.percent).join(', ')} % (configured 50 %)`
+    )
     const md = renderReport(report)
     // The Markdown keeps a number and its unit together with a no-break space.
     expect(md).toMatch(/\| 1 \| 50\s% \|.*outside the mesh: (49\.\d+|50(\.\d+)?)\s% of canary requests/)
@@ -116,7 +131,9 @@ describe('callers outside the mesh', () => {
     const { report } = await runAction(inputs(s, { 'outside-mesh': 'fail' }))
     expect(report.result).toBe('unchanged')
     expect(report.error?.kind).toBe('PreflightError')
-    expect(report.error?.message).toMatch(/^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/)
+    expect(report.error?.message).toMatch(
+      /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/
+    )
     expect(Number(/^([\d.]+) %/.exec(report.error!.message)![1])).toBeCloseTo(10, 0)
     expect(report.error?.message).toMatch(/input 'outside-mesh' is "fail" \(set it to "warn" to start anyway\)\. Nothing was changed\.$/)
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
@@ -145,7 +162,13 @@ describe('callers outside the mesh', () => {
     const { report, log } = await runAction(inputs(s, { 'outside-mesh': 'fail', 'dry-run': 'true' }))
     expect(report.error).toBeUndefined()
     expect(report.warnings.join('\n')).not.toContain('outside the mesh')
-    expect(log.lines.some((l) => /^No requests from outside the mesh reached the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m \([\d.]+ req\/s, all from callers with a sidecar\)\.$/.test(l))).toBe(true)
+    expect(
+      log.lines.some((l) =>
+        /^No requests from outside the mesh reached the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m \([\d.]+ req\/s, all from callers with a sidecar\)\.$/.test(
+          l
+        )
+      )
+    ).toBe(true)
   })
 
   it.concurrent('no requests at all: inconclusive, not zero; a warning even under fail, and the dry run goes on', async () => {
@@ -154,7 +177,9 @@ describe('callers outside the mesh', () => {
     expect(report.error).toBeUndefined()
     expect(report.dryRun).toBe(true)
     expect(report.warnings).toContainEqual(
-      expect.stringMatching(/^could not tell whether callers outside the mesh reach the stable version v1 \(Deployment istio-deployment-v1\): no requests were recorded at reporter="destination" in the last 10m; inconclusive, not zero/)
+      expect.stringMatching(
+        /^could not tell whether callers outside the mesh reach the stable version v1 \(Deployment istio-deployment-v1\): no requests were recorded at reporter="destination" in the last 10m; inconclusive, not zero/
+      )
     )
   })
 })

@@ -5,7 +5,7 @@
  * annotation. Everything else is compared as the apiserver stores it, before and after.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { applyManifests, createTestNamespace, deleteNamespace, waitForDeploymentCondition } from '../../support/test-cluster.js'
 import { runAction, snapshot, testCluster, writeManifest } from '../../support/rollout-harness.js'
@@ -148,7 +148,11 @@ describe('a rollout touches only what it owns', () => {
     expect(untouched(vsAfter, 1)).toEqual(untouched(vsBefore, 1))
     // Our route: the v2 destination is a copy of the v1 one (port and headers kept), at 100.
     expect(vsAfter.spec.http[1].route).toEqual([
-      { destination: { host: 'reviews', subset: 'v2', port: { number: 9080 } }, headers: { response: { set: { 'x-version': 'stable' } } }, weight: 100 }
+      {
+        destination: { host: 'reviews', subset: 'v2', port: { number: 9080 } },
+        headers: { response: { set: { 'x-version': 'stable' } } },
+        weight: 100
+      }
     ])
     // The other route, its fault and its subset are byte-for-byte the same.
     expect(JSON.stringify(vsAfter.spec.http[0])).toBe(JSON.stringify(vsBefore.spec.http[0]))

@@ -46,7 +46,9 @@ async function quietFingerprint(ns: string): Promise<NamespaceFingerprint> {
 
 /** The seed's v2 manifest with edits to its one container (a new build under the same version label). */
 function v2With(edit: (container: Record<string, unknown>) => void): string {
-  const doc = yaml.load(readSeedScenario('deployment-v2.yaml')) as { spec: { template: { spec: { containers: Array<Record<string, unknown>> } } } }
+  const doc = yaml.load(readSeedScenario('deployment-v2.yaml')) as {
+    spec: { template: { spec: { containers: Array<Record<string, unknown>> } } }
+  }
   edit(doc.spec.template.spec.containers[0]!)
   return writeManifest(yaml.dump(doc))
 }
@@ -61,7 +63,12 @@ describe('deploying a version again after its rollout ended', () => {
     const before = await quietFingerprint(s.ns)
     const again = await runAction(seedInputs(s, { steps: '50,100' }))
     expect(again.report.error).toBeUndefined()
-    expect(again.report).toMatchObject({ result: 'unchanged', phase: 'promoted', stableVersion: 'v2', alreadyStable: { version: 'v2', deployment: CANARY_DEPLOYMENT } })
+    expect(again.report).toMatchObject({
+      result: 'unchanged',
+      phase: 'promoted',
+      stableVersion: 'v2',
+      alreadyStable: { version: 'v2', deployment: CANARY_DEPLOYMENT }
+    })
     // Not one write: every object's resourceVersion as it was, and no Lease created and deleted in between.
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
     expect(await testCluster().getLease(s.ns, LEASE)).toBeUndefined()
@@ -75,7 +82,11 @@ describe('deploying a version again after its rollout ended', () => {
     const gh = await startFakeGithub({ owner: 'acme', repo: 'shop', prs: [{ number: 3, headSha: sha }] })
     try {
       const context = { repo: { owner: 'acme', repo: 'shop' }, eventName: 'push', sha, payload: {} }
-      const outcome = await upsertPullRequestComment({ octokit: await createGithubClient('test-token', gh.url), context, report: again.report })
+      const outcome = await upsertPullRequestComment({
+        octokit: await createGithubClient('test-token', gh.url),
+        context,
+        report: again.report
+      })
       expect(outcome).toMatchObject({ action: 'created', prNumber: 3 })
       expect(gh.state.comments[0]!.body).toContain('v2 is already stable; nothing to do')
       expect(gh.violations).toEqual([])
@@ -93,7 +104,9 @@ describe('deploying a version again after its rollout ended', () => {
     expect(refused.report.result).toBe('unchanged')
     expect(refused.report.error?.kind).toBe('PreflightError')
     const message = refused.report.error?.message ?? ''
-    expect(message).toContain(`Version "v2" is already the stable version on VirtualService "${s.ns}/istio-virtualservice", but the manifest differs from its live Deployment "${CANARY_DEPLOYMENT}":`)
+    expect(message).toContain(
+      `Version "v2" is already the stable version on VirtualService "${s.ns}/istio-virtualservice", but the manifest differs from its live Deployment "${CANARY_DEPLOYMENT}":`
+    )
     expect(message).toContain('  - containers[nginx-container].image: "nginx:latest" → "nginx:1.27"')
     expect(message).toContain('  - containers[nginx-container].env: added [{"name":"MODE","value":"fast"}]')
     expect(message).toContain('  - containers[nginx-container].resources.limits: added {"cpu":"500m"}')
@@ -128,16 +141,22 @@ describe('deploying a version again after its rollout ended', () => {
     expect(rerun.report.result).toBe('unchanged')
     expect(rerun.report.error?.kind).toBe('PreflightError')
     expect(rerun.report.error?.message).toMatch(
-      new RegExp(`^The last rollout of "v2" on VirtualService "${s.ns}/istio-virtualservice" was rolled back at \\S+ \\(canary Deployment ${CANARY_DEPLOYMENT} did not become available: .*\\), and this manifest is that same release`)
+      new RegExp(
+        `^The last rollout of "v2" on VirtualService "${s.ns}/istio-virtualservice" was rolled back at \\S+ \\(canary Deployment ${CANARY_DEPLOYMENT} did not become available: .*\\), and this manifest is that same release`
+      )
     )
-    expect(rerun.report.error?.message).toContain("To try the same release again, set input 'retry' to true; to release a fix, change the manifest")
+    expect(rerun.report.error?.message).toContain(
+      "To try the same release again, set input 'retry' to true; to release a fix, change the manifest"
+    )
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
 
     // The fix: the same version label, a manifest that differs from the rolled-back Deployment.
     const fixed = await runAction(seedInputs(s, { steps: '50,100' }))
     expect(fixed.report.error).toBeUndefined()
     expect(fixed.report.result).toBe('promoted')
-    expect(fixed.log.lines.join('\n')).toMatch(/The last rollout of v2 was rolled back at .*; this manifest differs from that release \(.*sim\.istio-canary\/behaviour/)
+    expect(fixed.log.lines.join('\n')).toMatch(
+      /The last rollout of v2 was rolled back at .*; this manifest differs from that release \(.*sim\.istio-canary\/behaviour/
+    )
     expect(routeOf((await view(s.ns)).vs)).toEqual([{ destination: { host: 'istio-service', subset: 'v2' }, weight: 100 }])
   })
 
@@ -150,7 +169,9 @@ describe('deploying a version again after its rollout ended', () => {
     const before = await quietFingerprint(s.ns)
     const rerun = await runAction(seedInputs(s, { steps: '20,pause,100' }))
     expect(rerun.report.result).toBe('unchanged')
-    expect(rerun.report.error?.message).toMatch(/^The last rollout of "v2" on VirtualService ".*" was aborted at \S+ \(aborted by request\), and this manifest is that same release .*set input 'retry' to true/)
+    expect(rerun.report.error?.message).toMatch(
+      /^The last rollout of "v2" on VirtualService ".*" was aborted at \S+ \(aborted by request\), and this manifest is that same release .*set input 'retry' to true/
+    )
     expect(await namespaceWrites(before)).toEqual(NO_WRITES)
 
     const retried = await runAction(seedInputs(s, { steps: '50,100', retry: 'true' }))

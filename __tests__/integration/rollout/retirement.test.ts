@@ -7,7 +7,7 @@
  * sends traffic to it.
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { outputsOf } from '../../../src/report/outputs.js'
 import { runAction, testCluster } from '../../support/rollout-harness.js'
 import { applyManifests, createTestNamespace, deleteNamespace } from '../../support/test-cluster.js'
@@ -38,7 +38,11 @@ function twoRoutes(subsetOfBeta: string): KubeObject {
     spec: {
       hosts: ['istio-service'],
       http: [
-        { name: 'beta-testers', match: [{ headers: { 'x-beta': { exact: 'true' } } }], route: [{ destination: { host: 'istio-service', subset: subsetOfBeta } }] },
+        {
+          name: 'beta-testers',
+          match: [{ headers: { 'x-beta': { exact: 'true' } } }],
+          route: [{ destination: { host: 'istio-service', subset: subsetOfBeta } }]
+        },
         { name: 'primary', route: [{ destination: { host: 'istio-service', subset: 'v1' } }] }
       ]
     }
@@ -96,8 +100,16 @@ function inputsFor(f: Fixture, placement: Placement, extra: Record<string, strin
 
 async function objects(ns: string) {
   const c = testCluster()
-  const [dr, stable, canary] = await Promise.all([c.getIstio('DestinationRule', ns, DR), c.getDeployment(ns, STABLE_DEPLOYMENT), c.getDeployment(ns, CANARY_DEPLOYMENT)])
-  return { subsets: (dr!.spec.subsets as Array<{ name: string }>).map((s) => s.name), stableReplicas: stable?.spec.replicas, canaryReplicas: canary?.spec.replicas }
+  const [dr, stable, canary] = await Promise.all([
+    c.getIstio('DestinationRule', ns, DR),
+    c.getDeployment(ns, STABLE_DEPLOYMENT),
+    c.getDeployment(ns, CANARY_DEPLOYMENT)
+  ])
+  return {
+    subsets: (dr!.spec.subsets as Array<{ name: string }>).map((s) => s.name),
+    stableReplicas: stable?.spec.replicas,
+    canaryReplicas: canary?.spec.replicas
+  }
 }
 
 describe('promotion never retires a version another route still serves', () => {
@@ -112,7 +124,13 @@ describe('promotion never retires a version another route still serves', () => {
     expect(out.retired).toBe('false')
     expect(out['retire-blocked-by']).toBe(f.where.ref)
     expect(deploy.report.warnings.join('\n')).toContain(`the old version v1 was not retired: subset v1 still serves ${f.where.ref}`)
-    expect(deploy.report.state?.retirement).toMatchObject({ version: 'v1', subset: 'v1', deployment: STABLE_DEPLOYMENT, retired: false, heldBy: [f.where.ref] })
+    expect(deploy.report.state?.retirement).toMatchObject({
+      version: 'v1',
+      subset: 'v1',
+      deployment: STABLE_DEPLOYMENT,
+      retired: false,
+      heldBy: [f.where.ref]
+    })
     // The caller's route still has pods behind it.
     expect(await objects(f.seed.ns)).toEqual({ subsets: ['v1', 'v2'], stableReplicas: 1, canaryReplicas: 1 })
 
@@ -158,7 +176,11 @@ describe('a rollback never scales the canary to 0 under a route it does not own'
     // Our route is back on v1 alone; the foreign route still finds v2's subset and pods.
     const vs = await testCluster().getIstio('VirtualService', f.seed.ns, VS)
     const ours = vs!.spec.http[placement === 'same VirtualService' ? 1 : 0].route
-    expect(ours).toEqual([{ destination: { host: 'istio-service', subset: 'v1' }, weight: 100 }].map((d) => expect.objectContaining({ destination: d.destination })))
+    expect(ours).toEqual(
+      [{ destination: { host: 'istio-service', subset: 'v1' }, weight: 100 }].map((d) =>
+        expect.objectContaining({ destination: d.destination })
+      )
+    )
     expect(await objects(f.seed.ns)).toEqual({ subsets: ['v1', 'v2'], stableReplicas: 1, canaryReplicas: 1 })
   })
 })

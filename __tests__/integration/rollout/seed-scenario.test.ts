@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import * as yaml from 'js-yaml'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { createTestNamespace, deleteNamespace, readSeedScenario, startSeedScenario } from '../../support/test-cluster.js'
 import { routeOf, runAction, snapshot, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
 

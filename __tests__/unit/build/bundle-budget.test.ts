@@ -30,7 +30,9 @@ test('dist/index.js loads less than the budget at startup, none of the excluded 
 })
 
 test('@actions/github and Octokit are in a chunk loaded on first use', () => {
-  const lazy = Object.entries(metafile.outputs).filter(([, o]) => Object.keys(o.inputs).some((i) => i.includes('node_modules/@actions/github/')))
+  const lazy = Object.entries(metafile.outputs).filter(([, o]) =>
+    Object.keys(o.inputs).some((i) => i.includes('node_modules/@actions/github/'))
+  )
   expect(lazy).toHaveLength(1)
   const { files } = mod.checkBudget(metafile)
   expect(files).not.toContain(lazy[0][0])
@@ -45,7 +47,10 @@ test('the budget check fails a bundle that loads the generated client at startup
       [entry]: {
         ...metafile.outputs[entry],
         bytes: mod.STARTUP_BUDGET_BYTES + 1,
-        inputs: { ...metafile.outputs[entry].inputs, 'node_modules/@kubernetes/client-node/dist/gen/apis/CoreV1Api.js': { bytesInOutput: 1 } }
+        inputs: {
+          ...metafile.outputs[entry].inputs,
+          'node_modules/@kubernetes/client-node/dist/gen/apis/CoreV1Api.js': { bytesInOutput: 1 }
+        }
       }
     }
   }

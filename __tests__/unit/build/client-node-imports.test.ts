@@ -29,16 +29,30 @@ interface Import {
 export function importsOf(file: string, text: string): Import[] {
   const out: Import[] = []
   const stat = /(?:^|\n)\s*(import|export)\s+(type\s+)?([\s\S]*?)\s+from\s+['"]([^'"]+)['"]/g
-  for (let m; (m = stat.exec(text)); ) {
+  for (let m; (m = stat.exec(text));) {
     const names = (m[3].match(/\{([\s\S]*)\}/)?.[1] ?? m[3])
       .split(',')
-      .map((n) => n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0].trim())
+      .map((n) =>
+        n
+          .trim()
+          .replace(/^type\s+/, '')
+          .split(/\s+as\s+/)[0]
+          .trim()
+      )
       .filter(Boolean)
-    const allTypes = m[3].includes('{') && m[3].match(/\{([\s\S]*)\}/)![1].split(',').filter((n) => n.trim()).every((n) => /^\s*type\s/.test(n))
+    const allTypes =
+      m[3].includes('{') &&
+      m[3]
+        .match(/\{([\s\S]*)\}/)![1]
+        .split(',')
+        .filter((n) => n.trim())
+        .every((n) => /^\s*type\s/.test(n))
     out.push({ file, typeOnly: Boolean(m[2]) || allTypes, names, from: m[4], dynamic: false })
   }
-  for (const m of text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push({ file, typeOnly: false, names: [], from: m[1], dynamic: true })
-  for (const m of text.matchAll(/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g)) out.push({ file, typeOnly: false, names: [], from: m[1], dynamic: false })
+  for (const m of text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g))
+    out.push({ file, typeOnly: false, names: [], from: m[1], dynamic: true })
+  for (const m of text.matchAll(/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g))
+    out.push({ file, typeOnly: false, names: [], from: m[1], dynamic: false })
   return out
 }
 
@@ -63,7 +77,10 @@ test('@actions/github is only ever imported dynamically (or for types)', () => {
 })
 
 test('the import scanner sees a generated API class import and a static @actions/github import', () => {
-  const found = importsOf('x.ts', "import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'\nimport { getOctokit } from '@actions/github'\n")
+  const found = importsOf(
+    'x.ts',
+    "import { CoreV1Api, KubeConfig } from '@kubernetes/client-node'\nimport { getOctokit } from '@actions/github'\n"
+  )
   expect(found).toEqual([
     { file: 'x.ts', typeOnly: false, names: ['CoreV1Api', 'KubeConfig'], from: '@kubernetes/client-node', dynamic: false },
     { file: 'x.ts', typeOnly: false, names: ['getOctokit'], from: '@actions/github', dynamic: false }

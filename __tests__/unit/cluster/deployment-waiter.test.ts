@@ -1,4 +1,4 @@
-import { labelSelector, waitForDeployment } from '../../../src/cluster/deployment-waiter.js'
+import { waitForDeployment } from '../../../src/cluster/deployment-waiter.js'
 import { FakeClock, RecordedCluster } from './recorded-cluster.js'
 import { deployment, event, pod } from './snapshots.js'
 
@@ -86,17 +86,4 @@ describe('waitForDeployment over recorded snapshots', () => {
     ).rejects.toThrow('cancelled by the runner')
     expect(cluster.requestCount).toBe(4)
   })
-})
-
-describe('labelSelector', () => {
-  it.each([
-    [{ matchLabels: { app: 'a', version: 'v2' } }, 'app=a,version=v2'],
-    [
-      { matchLabels: { app: 'a' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['x', 'y'] }, { key: 'canary', operator: 'Exists' }] },
-      'app=a,tier in (x,y),canary'
-    ],
-    [{ matchExpressions: [{ key: 'old', operator: 'DoesNotExist' }, { key: 'z', operator: 'NotIn', values: ['1'] }] }, '!old,z notin (1)'],
-    [{}, undefined],
-    [undefined, undefined]
-  ])('%j -> %s', (sel, text) => expect(labelSelector(sel)).toBe(text))
 })

@@ -3,7 +3,8 @@
  * apiserver's resourceVersion rules (create 409 when present, guarded replace/delete 409 when the
  * version moved). Only for unit tests of code written against the Cluster port.
  */
-import type { AccessCheck, AccessResult, Cluster, IstioKind, KubeObject } from '../../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, Cluster, IstioKind } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { ConflictError } from '../../../src/errors.js'
 
 export interface Snapshot {

@@ -2,7 +2,7 @@
  * Deployment / Pod / Event snapshots shaped like what the apiserver returns (fields trimmed to
  * what the judgements read). Pure data for the unit tests.
  */
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 
 export function deployment(over: {
   generation?: number

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../../src/errors.js'
-import { readBoolean, readConfig, splitList } from '../../../src/config/config.js'
+import { readBoolean } from '../../../src/config/boolean.js'
+import { readConfig, splitList } from '../../../src/config/config.js'
 import { INPUT, INPUT_DEFAULTS } from '../../../src/config/input-names.js'
 import { loadTimeZones } from '../../../src/config/freeze-windows.js'
 
@@ -129,7 +130,14 @@ describe('readConfig defaults', () => {
       versionOrder: 'none',
       allowDowngrade: true,
       freezeWindows: [
-        { kind: 'weekly', text: 'Fri 16:00 - Mon 08:00 Europe/Berlin', line: 2, zone: 'Europe/Berlin', start: { weekday: 5, hour: 16, minute: 0 }, end: { weekday: 1, hour: 8, minute: 0 } }
+        {
+          kind: 'weekly',
+          text: 'Fri 16:00 - Mon 08:00 Europe/Berlin',
+          line: 2,
+          zone: 'Europe/Berlin',
+          start: { weekday: 5, hour: 16, minute: 0 },
+          end: { weekday: 1, hour: 8, minute: 0 }
+        }
       ],
       minSoakSeconds: 1800,
       warnings: []
@@ -155,8 +163,16 @@ describe('readConfig defaults', () => {
 
 describe('readConfig errors', () => {
   it.each<[string, Record<string, string>, string]>([
-    ['an unknown command', { command: 'rollout' }, `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "rollout").`],
-    ['a command in capitals', { command: 'Deploy' }, `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "Deploy").`],
+    [
+      'an unknown command',
+      { command: 'rollout' },
+      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "rollout").`
+    ],
+    [
+      'a command in capitals',
+      { command: 'Deploy' },
+      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "Deploy").`
+    ],
     [
       'a VirtualService name that is not DNS-1123',
       { 'virtual-service': 'My_VS' },
@@ -197,31 +213,64 @@ describe('readConfig errors', () => {
       { 'canary-subset': 'v1.2' },
       `Input 'canary-subset' is invalid: expected a DestinationRule subset name (Istio requires a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters (got "v1.2").`
     ],
-    ['bad steps', { steps: '10,50,120' }, `Input 'steps' is invalid: weight 120 at position 3 must be between 1 and 100 (got "10,50,120").`],
+    [
+      'bad steps',
+      { steps: '10,50,120' },
+      `Input 'steps' is invalid: weight 120 at position 3 must be between 1 and 100 (got "10,50,120").`
+    ],
     ['an interval of 0', { interval: '0s' }, `Input 'interval' is invalid: must be more than 0 (got "0s").`],
-    ['an interval in words', { interval: '2 minutes' }, `Input 'interval' is invalid: expected a duration like "30s", "2m" or "1h30m" (got "2 minutes").`],
+    [
+      'an interval in words',
+      { interval: '2 minutes' },
+      `Input 'interval' is invalid: expected a duration like "30s", "1m30s", "1.5s" or "1500ms" (got "2 minutes").`
+    ],
     ['a progress deadline of 0', { 'progress-deadline': '0' }, `Input 'progress-deadline' is invalid: must be more than 0 (got "0").`],
     ['a negative settle', { settle: '-1s' }, `Input 'settle' is invalid: must not be negative (got "-1s").`],
     ['a settle over an hour', { settle: '2h' }, `Input 'settle' is invalid: must be at most 1h (got "2h").`],
     ['a lock shorter than 15s', { 'lock-duration': '10s' }, `Input 'lock-duration' is invalid: must be at least 15s (got "10s").`],
     ['a lock longer than 1h', { 'lock-duration': '90m' }, `Input 'lock-duration' is invalid: must be at most 1h (got "90m").`],
-    ['a lock wait that is not a duration', { 'lock-wait': 'forever' }, `Input 'lock-wait' is invalid: expected a duration like "30s", "2m" or "1h30m" (got "forever").`],
+    [
+      'a lock of a fraction of a second',
+      { 'lock-duration': '15.5s' },
+      `Input 'lock-duration' is invalid: must be whole seconds (write "15s", not "15.5s") (got "15.5s").`
+    ],
+    [
+      'a lock wait that is not a duration',
+      { 'lock-wait': 'forever' },
+      `Input 'lock-wait' is invalid: expected a duration like "30s", "1m30s", "1.5s" or "1500ms" (got "forever").`
+    ],
     ['a lock wait longer than the job limit', { 'lock-wait': '7h' }, `Input 'lock-wait' is invalid: must be at most 6h (got "7h").`],
     ['a timeout under a minute', { timeout: '30s' }, `Input 'timeout' is invalid: must be at least 1m (got "30s").`],
     ['a timeout over 35 days', { timeout: '1000h' }, `Input 'timeout' is invalid: must be at most 840h (35 days) (got "1000h").`],
-    ['an unknown retire mode', { retire: 'scale-to-zero' }, `Input 'retire' is invalid: expected one of scale-down, delete, keep (got "scale-to-zero").`],
-    ['an unknown on-cancel mode', { 'on-cancel': 'ignore' }, `Input 'on-cancel' is invalid: expected one of rollback, freeze (got "ignore").`],
+    [
+      'an unknown retire mode',
+      { retire: 'scale-to-zero' },
+      `Input 'retire' is invalid: expected one of scale-down, delete, keep (got "scale-to-zero").`
+    ],
+    [
+      'an unknown on-cancel mode',
+      { 'on-cancel': 'ignore' },
+      `Input 'on-cancel' is invalid: expected one of rollback, freeze (got "ignore").`
+    ],
     ['dry-run: yes', { 'dry-run': 'yes' }, `Input 'dry-run' is invalid: expected true or false (got "yes").`],
     ['full: 1', { command: 'promote', full: '1' }, `Input 'full' is invalid: expected true or false (got "1").`],
     ['supersede: tRUE', { supersede: 'tRUE' }, `Input 'supersede' is invalid: expected true or false (got "tRUE").`],
-    ['an unknown version order', { 'version-order': 'calver' }, `Input 'version-order' is invalid: expected one of semver, none (got "calver").`],
+    [
+      'an unknown version order',
+      { 'version-order': 'calver' },
+      `Input 'version-order' is invalid: expected one of semver, none (got "calver").`
+    ],
     ['allow-downgrade: yes', { 'allow-downgrade': 'yes' }, `Input 'allow-downgrade' is invalid: expected true or false (got "yes").`],
     [
       'a freeze window without a time zone',
       { 'freeze-windows': 'Fri 16:00 - Mon 08:00' },
       `Input 'freeze-windows' is invalid: line 1: expected one window per line: a weekly range like "Fri 16:00 - Mon 08:00 Europe/Berlin", or a date range like "2026-12-24 - 2027-01-02 Europe/Berlin" (whole days, the end date included) or "2026-12-24 12:00 - 2027-01-02 08:00 UTC" (got "Fri 16:00 - Mon 08:00").`
     ],
-    ['a min-soak in words', { 'min-soak': 'half an hour' }, `Input 'min-soak' is invalid: expected a duration like "30s", "2m" or "1h30m" (got "half an hour").`],
+    [
+      'a min-soak in words',
+      { 'min-soak': 'half an hour' },
+      `Input 'min-soak' is invalid: expected a duration like "30s", "1m30s", "1.5s" or "1500ms" (got "half an hour").`
+    ],
     [
       'a min-soak with no step below 100',
       { 'min-soak': '30m', steps: '100' },
@@ -266,8 +315,16 @@ describe('readConfig errors', () => {
         Buffer.from(KUBECONFIG).toString('base64'),
         'it looks base64-encoded: expected the kubeconfig content itself, so decode it before storing the secret'
       ],
-      ['malformed YAML', 'clusters:\n  - name: "secret-token-value\n', 'it is not valid YAML (line 3): expected the content of a kubeconfig file'],
-      ['YAML without clusters', 'token: secret-token-value\nuser: me\n', 'it is not a kubeconfig: expected YAML with clusters, contexts and users'],
+      [
+        'malformed YAML',
+        'clusters:\n  - name: "secret-token-value\n',
+        'it is not valid YAML (line 3): expected the content of a kubeconfig file'
+      ],
+      [
+        'YAML without clusters',
+        'token: secret-token-value\nuser: me\n',
+        'it is not a kubeconfig: expected YAML with clusters, contexts and users'
+      ],
       ['a YAML list', '- secret-token-value\n- x\n', 'it is not a kubeconfig: expected YAML with clusters, contexts and users']
     ])('rejects %s', (_, value, reason) => {
       const message = errorOf(() => readConfig(inputs({ kubeconfig: value }))).message
@@ -294,13 +351,17 @@ describe('readConfig warnings', () => {
   it('ignores supersede except with deploy', () => {
     const config = readConfig(inputs({ command: 'status', manifests: '', supersede: 'true' }))
     expect(config.supersede).toBe(false)
-    expect(config.warnings).toEqual([`Input 'supersede' is ignored with command 'status': it only lets a deploy replace a rollout in progress.`])
+    expect(config.warnings).toEqual([
+      `Input 'supersede' is ignored with command 'status': it only lets a deploy replace a rollout in progress.`
+    ])
   })
 
   it('ignores retry except with deploy', () => {
     const config = readConfig(inputs({ command: 'promote', manifests: '', retry: 'true' }))
     expect(config.retry).toBe(false)
-    expect(config.warnings).toEqual([`Input 'retry' is ignored with command 'promote': it only lets a deploy roll out again a release that was rolled back.`])
+    expect(config.warnings).toEqual([
+      `Input 'retry' is ignored with command 'promote': it only lets a deploy roll out again a release that was rolled back.`
+    ])
     expect(() => readConfig(inputs({ retry: 'yes' }))).toThrow(`Input 'retry' is invalid: expected true or false (got "yes").`)
   })
 
@@ -358,7 +419,9 @@ describe('readBoolean', () => {
   })
 
   it.each(['yes', 'no', 'on', '1', '0', 'tRue', ''])('rejects %j', (value) => {
-    expect(() => readBoolean('dry-run', value)).toThrow(new ConfigError(`Input 'dry-run' is invalid: expected true or false (got ${JSON.stringify(value)}).`))
+    expect(() => readBoolean('dry-run', value)).toThrow(
+      new ConfigError(`Input 'dry-run' is invalid: expected true or false (got ${JSON.stringify(value)}).`)
+    )
   })
 })
 

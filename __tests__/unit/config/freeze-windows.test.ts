@@ -22,12 +22,42 @@ function errorOf(f: () => unknown): string {
 
 describe('parseFreezeWindows', () => {
   it('reads weekly and date windows, one per line, skipping blank and # lines', () => {
-    const windows = parseFreezeWindows('\n# weekends\nFri 16:00 - Mon 08:00 Europe/Berlin\n\n  2026-12-24 - 2027-01-02 Europe/Berlin  \nsaturday 9:30 - SUNDAY 10:00 utc\n2026-05-01 12:00 - 2026-05-01 18:30 America/New_York\n')
+    const windows = parseFreezeWindows(
+      '\n# weekends\nFri 16:00 - Mon 08:00 Europe/Berlin\n\n  2026-12-24 - 2027-01-02 Europe/Berlin  \nsaturday 9:30 - SUNDAY 10:00 utc\n2026-05-01 12:00 - 2026-05-01 18:30 America/New_York\n'
+    )
     expect(windows).toEqual([
-      { kind: 'weekly', text: 'Fri 16:00 - Mon 08:00 Europe/Berlin', line: 3, zone: 'Europe/Berlin', start: { weekday: 5, hour: 16, minute: 0 }, end: { weekday: 1, hour: 8, minute: 0 } },
-      { kind: 'dates', text: '2026-12-24 - 2027-01-02 Europe/Berlin', line: 5, zone: 'Europe/Berlin', startMs: at('2026-12-23T23:00:00Z'), endMs: at('2027-01-02T23:00:00Z') },
-      { kind: 'weekly', text: 'saturday 9:30 - SUNDAY 10:00 utc', line: 6, zone: 'UTC', start: { weekday: 6, hour: 9, minute: 30 }, end: { weekday: 7, hour: 10, minute: 0 } },
-      { kind: 'dates', text: '2026-05-01 12:00 - 2026-05-01 18:30 America/New_York', line: 7, zone: 'America/New_York', startMs: at('2026-05-01T16:00:00Z'), endMs: at('2026-05-01T22:30:00Z') }
+      {
+        kind: 'weekly',
+        text: 'Fri 16:00 - Mon 08:00 Europe/Berlin',
+        line: 3,
+        zone: 'Europe/Berlin',
+        start: { weekday: 5, hour: 16, minute: 0 },
+        end: { weekday: 1, hour: 8, minute: 0 }
+      },
+      {
+        kind: 'dates',
+        text: '2026-12-24 - 2027-01-02 Europe/Berlin',
+        line: 5,
+        zone: 'Europe/Berlin',
+        startMs: at('2026-12-23T23:00:00Z'),
+        endMs: at('2027-01-02T23:00:00Z')
+      },
+      {
+        kind: 'weekly',
+        text: 'saturday 9:30 - SUNDAY 10:00 utc',
+        line: 6,
+        zone: 'UTC',
+        start: { weekday: 6, hour: 9, minute: 30 },
+        end: { weekday: 7, hour: 10, minute: 0 }
+      },
+      {
+        kind: 'dates',
+        text: '2026-05-01 12:00 - 2026-05-01 18:30 America/New_York',
+        line: 7,
+        zone: 'America/New_York',
+        startMs: at('2026-05-01T16:00:00Z'),
+        endMs: at('2026-05-01T22:30:00Z')
+      }
     ])
   })
 
@@ -39,7 +69,10 @@ describe('parseFreezeWindows', () => {
     'expected one window per line: a weekly range like "Fri 16:00 - Mon 08:00 Europe/Berlin", or a date range like "2026-12-24 - 2027-01-02 Europe/Berlin" (whole days, the end date included) or "2026-12-24 12:00 - 2027-01-02 08:00 UTC"'
   it.each([
     ['Fri 16:00 - Mon 08:00', `line 1: ${EXPECTED}`],
-    ['Fri 16:00 - Mon 08:00 Europe/Berlim', 'line 1: "Europe/Berlim" is not a time zone: expected an IANA name like "Europe/Berlin", "America/New_York" or "UTC"'],
+    [
+      'Fri 16:00 - Mon 08:00 Europe/Berlim',
+      'line 1: "Europe/Berlim" is not a time zone: expected an IANA name like "Europe/Berlin", "America/New_York" or "UTC"'
+    ],
     ['Fry 16:00 - Mon 08:00 UTC', 'line 1: "Fry" is not a day of the week: expected Mon, Tue, Wed, Thu, Fri, Sat or Sun'],
     ['Fri 24:00 - Mon 08:00 UTC', 'line 1: "24:00" is not a time of day: expected 00:00 to 23:59'],
     ['Fri 16:00 - Fri 16:00 UTC', 'line 1: the window starts and ends at the same time: it would be empty, or the whole week'],
@@ -47,7 +80,9 @@ describe('parseFreezeWindows', () => {
     ['2026-02-30 - 2026-03-02 UTC', 'line 1: "2026-02-30" is not a date: expected YYYY-MM-DD'],
     ['weekends', `line 1: ${EXPECTED}`]
   ])('rejects %j', (line, reason) => {
-    expect(errorOf(() => parseFreezeWindows(`# first\n${line}`))).toBe(`Input 'freeze-windows' is invalid: ${reason.replace('line 1', 'line 2')} (got ${JSON.stringify(line)}).`)
+    expect(errorOf(() => parseFreezeWindows(`# first\n${line}`))).toBe(
+      `Input 'freeze-windows' is invalid: ${reason.replace('line 1', 'line 2')} (got ${JSON.stringify(line)}).`
+    )
   })
 })
 

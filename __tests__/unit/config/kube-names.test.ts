@@ -12,8 +12,10 @@ describe('Kubernetes name syntax', () => {
   })
 
   it('label keys, with and without a prefix', () => {
-    for (const ok of ['version', 'istio-test-version', 'app.kubernetes.io/version', 'A_b.c', 'x'.repeat(63)]) expect(isLabelKey(ok)).toBe(true)
-    for (const bad of ['', '/version', 'Example.com/v', 'a/', 'a/b/c', '-v', 'x'.repeat(64), 'ver sion']) expect(isLabelKey(bad)).toBe(false)
+    for (const ok of ['version', 'istio-test-version', 'app.kubernetes.io/version', 'A_b.c', 'x'.repeat(63)])
+      expect(isLabelKey(ok)).toBe(true)
+    for (const bad of ['', '/version', 'Example.com/v', 'a/', 'a/b/c', '-v', 'x'.repeat(64), 'ver sion'])
+      expect(isLabelKey(bad)).toBe(false)
   })
 
   it('label values', () => {

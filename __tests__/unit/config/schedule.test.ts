@@ -38,10 +38,7 @@ describe('parseSchedule', () => {
     ['10,50,25,100', 'weight 25 at position 3 is lower than 50 at position 2: each weight must be higher than the one before'],
     ['10,25,50', 'the last weight is 50 but must be 100: the last step promotes the canary to all traffic'],
     ['10,pause', 'the last weight is 10 but must be 100: the last step promotes the canary to all traffic'],
-    [
-      'pause,10,100',
-      'pause at position 1 comes before any traffic reaches the canary: put it after a weight, like "10,pause,100"'
-    ],
+    ['pause,10,100', 'pause at position 1 comes before any traffic reaches the canary: put it after a weight, like "10,pause,100"'],
     ['10,pause,pause,100', 'pause at position 3 follows another pause: one pause is enough'],
     ['10,100,pause', 'pause at position 3 comes after 100, when nothing is left to promote']
   ])('rejects %j', (value, reason) => {
@@ -57,7 +54,9 @@ describe('parseSchedule', () => {
 
   it('quotes the whole value, cut when very long', () => {
     const value = `${Array.from({ length: 99 }, (_, i) => i + 1).join(',')},99`
-    expect(() => parseSchedule(value)).toThrow(/^Input 'steps' is invalid: weight 99 at position 100 repeats position 99: .* \(got "1,2,3,.{180,}…"\)\.$/)
+    expect(() => parseSchedule(value)).toThrow(
+      /^Input 'steps' is invalid: weight 99 at position 100 repeats position 99: .* \(got "1,2,3,.{180,}…"\)\.$/
+    )
   })
 })
 
@@ -116,12 +115,24 @@ describe('schedule properties (seeded)', () => {
   const breakers: Array<[string, (s: Step[], rand: () => number) => Step[] | string]> = [
     ['weight over 100', (s, r) => s.map((x) => (x.kind === 'weight' && x.weight === 100 ? w(101 + Math.floor(r() * 1000)) : x))],
     ['weight 0 or negative', (s, r) => [w(-Math.floor(r() * 50)), ...s]],
-    ['not ending at 100', (s) => s.slice(0, s.findIndex((x) => x.kind === 'weight' && x.weight === 100)).concat(s.length > 1 ? [] : [w(50)])],
+    [
+      'not ending at 100',
+      (s) =>
+        s
+          .slice(
+            0,
+            s.findIndex((x) => x.kind === 'weight' && x.weight === 100)
+          )
+          .concat(s.length > 1 ? [] : [w(50)])
+    ],
     ['duplicate', (s) => [s[0]!, ...s]],
-    ['decreasing', (s, r) => {
-      const high = 2 + Math.floor(r() * 98)
-      return [w(high), w(1 + Math.floor(r() * (high - 1))), ...s]
-    }],
+    [
+      'decreasing',
+      (s, r) => {
+        const high = 2 + Math.floor(r() * 98)
+        return [w(high), w(1 + Math.floor(r() * (high - 1))), ...s]
+      }
+    ],
     ['pause first', (s) => [pause, ...s]],
     ['pause after 100', (s) => [...s, pause]],
     ['two pauses', (s) => [w(1), pause, pause, ...s.filter((x) => x.kind === 'weight' && x.weight > 1)]],

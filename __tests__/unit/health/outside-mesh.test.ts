@@ -23,7 +23,11 @@ const vec = (samples: Array<[Record<string, string>, number]>): VectorOutcome =>
   samples: samples.map(([labels, value]) => ({ labels, value })),
   warnings: []
 })
-const unknownSource = (service: string) => ({ source_workload_namespace: 'unknown', source_principal: 'unknown', destination_service_name: service })
+const unknownSource = (service: string) => ({
+  source_workload_namespace: 'unknown',
+  source_principal: 'unknown',
+  destination_service_name: service
+})
 
 describe('outsideMeshQueries', () => {
   it('reads the receiving sidecar, counts all requests and those without a sidecar or a peer principal, per source', () => {
@@ -41,7 +45,11 @@ describe('outsideMeshQueries', () => {
   })
 
   it.each([
-    ['a quote that would close the string', { namespace: 'shop', workload: 'x",reporter=~".*' }, /workload "x\\",reporter=~\\"\.\*" is not a DNS-1123 name/],
+    [
+      'a quote that would close the string',
+      { namespace: 'shop', workload: 'x",reporter=~".*' },
+      /workload "x\\",reporter=~\\"\.\*" is not a DNS-1123 name/
+    ],
     ['a regex in the namespace', { namespace: 'shop|prod', workload: 'w' }, /namespace "shop\|prod" is not a DNS-1123 label/],
     ['a newline', { namespace: 'shop', workload: 'w\n}' }, /is not a DNS-1123 name/],
     ['an empty name', { namespace: '', workload: 'w' }, /namespace "" is not a DNS-1123 label/]
@@ -57,8 +65,22 @@ describe('outsideMeshQueries', () => {
 
 describe('parseVectorResponse', () => {
   it('keeps every series with its labels', () => {
-    const out = parseVectorResponse(200, 'application/json', vectorBody([[{ a: '1' }, '2.5'], [{ a: '2' }, 'NaN']]))
-    expect(out).toEqual({ kind: 'vector', samples: [{ labels: { a: '1' }, value: 2.5 }, { labels: { a: '2' }, value: NaN }], warnings: [] })
+    const out = parseVectorResponse(
+      200,
+      'application/json',
+      vectorBody([
+        [{ a: '1' }, '2.5'],
+        [{ a: '2' }, 'NaN']
+      ])
+    )
+    expect(out).toEqual({
+      kind: 'vector',
+      samples: [
+        { labels: { a: '1' }, value: 2.5 },
+        { labels: { a: '2' }, value: NaN }
+      ],
+      warnings: []
+    })
   })
 
   it('an empty vector is a vector without samples, not an error', () => {
@@ -79,18 +101,32 @@ describe('readingOf', () => {
   const total = (rps: number) => vec([[{}, rps]])
 
   it('no series, or zero requests, is unknown: not zero', () => {
-    expect(readingOf(vec([]), vec([]), 600)).toEqual({ kind: 'unknown', windowSeconds: 600, reason: 'no requests were recorded at reporter="destination" in the last 10m' })
+    expect(readingOf(vec([]), vec([]), 600)).toEqual({
+      kind: 'unknown',
+      windowSeconds: 600,
+      reason: 'no requests were recorded at reporter="destination" in the last 10m'
+    })
     expect(readingOf(total(0), vec([]), 90)).toMatchObject({ kind: 'unknown', reason: expect.stringContaining('in the last 90s') })
   })
 
   it('a Prometheus error on either query is unknown, with its reason', () => {
     const err: VectorOutcome = { kind: 'error', reason: 'timed out after 10s', warnings: [] }
     expect(readingOf(err, vec([]), 600)).toMatchObject({ kind: 'unknown', reason: expect.stringContaining('timed out after 10s') })
-    expect(readingOf(total(5), err, 600)).toMatchObject({ kind: 'unknown', reason: expect.stringContaining('from outside the mesh: timed out') })
+    expect(readingOf(total(5), err, 600)).toMatchObject({
+      kind: 'unknown',
+      reason: expect.stringContaining('from outside the mesh: timed out')
+    })
   })
 
   it('requests but none from outside the mesh is a measured zero', () => {
-    expect(readingOf(total(40), vec([]), 600)).toEqual({ kind: 'measured', windowSeconds: 600, totalRps: 40, outsideRps: 0, percent: 0, sources: [] })
+    expect(readingOf(total(40), vec([]), 600)).toEqual({
+      kind: 'measured',
+      windowSeconds: 600,
+      totalRps: 40,
+      outsideRps: 0,
+      percent: 0,
+      sources: []
+    })
   })
 
   it('adds up the sources, largest first, and gives the share in percent', () => {
@@ -125,16 +161,24 @@ describe('decideOutsideMesh', () => {
     percent: (outsideRps / totalRps) * 100,
     sources: outsideRps > 0 ? [{ namespace: 'unknown', principal: 'unknown', service: 'istio-service', rps: outsideRps }] : []
   })
-  const unknown: OutsideMeshReading = { kind: 'unknown', windowSeconds: 600, reason: 'no requests were recorded at reporter="destination" in the last 10m' }
+  const unknown: OutsideMeshReading = {
+    kind: 'unknown',
+    windowSeconds: 600,
+    reason: 'no requests were recorded at reporter="destination" in the last 10m'
+  }
 
   it('warn: names the share, the rate, the source, what those callers do and where the docs say what to do', () => {
     const d = decideOutsideMesh('warn', measured(10), facts)
     expect(d.level).toBe('warning')
     const message = d.level === 'warning' ? d.message : ''
-    expect(message).toContain('25 % of the requests to the stable version v1 (Deployment istio-deployment-v1) in the last 10m came from outside the mesh')
+    expect(message).toContain(
+      '25 % of the requests to the stable version v1 (Deployment istio-deployment-v1) in the last 10m came from outside the mesh'
+    )
     expect(message).toContain('10 of 40 req/s')
     expect(message).toContain('10 req/s from callers Istio cannot identify via Service istio-service')
-    expect(message).toContain('Service istio-service selects the pods of both versions, so kube-proxy sends them to the canary by pod count, unweighted, from its first Ready pod')
+    expect(message).toContain(
+      'Service istio-service selects the pods of both versions, so kube-proxy sends them to the canary by pod count, unweighted, from its first Ready pod'
+    )
     expect(message).toContain('PeerAuthentication mode STRICT')
     expect(message).toContain('README, "Callers outside the mesh"')
   })
@@ -142,7 +186,9 @@ describe('decideOutsideMesh', () => {
   it('fail: refuses with the same explanation, naming the input and saying nothing was changed', () => {
     const d = decideOutsideMesh('fail', measured(0.5), facts)
     expect(d.level).toBe('refuse')
-    expect(d.level === 'refuse' && d.message).toMatch(/1\.25 % of the requests .* input 'outside-mesh' is "fail" \(set it to "warn" to start anyway\)\. Nothing was changed\.$/)
+    expect(d.level === 'refuse' && d.message).toMatch(
+      /1\.25 % of the requests .* input 'outside-mesh' is "fail" \(set it to "warn" to start anyway\)\. Nothing was changed\.$/
+    )
   })
 
   it('ignore decides nothing, whatever the reading', () => {
@@ -153,7 +199,8 @@ describe('decideOutsideMesh', () => {
   it('a measured zero is said, not warned', () => {
     expect(decideOutsideMesh('fail', measured(0), facts)).toEqual({
       level: 'info',
-      message: 'No requests from outside the mesh reached the stable version v1 (Deployment istio-deployment-v1) in the last 10m (40 req/s, all from callers with a sidecar).'
+      message:
+        'No requests from outside the mesh reached the stable version v1 (Deployment istio-deployment-v1) in the last 10m (40 req/s, all from callers with a sidecar).'
     })
   })
 
@@ -161,7 +208,9 @@ describe('decideOutsideMesh', () => {
     for (const policy of ['warn', 'fail'] as const) {
       const d = decideOutsideMesh(policy, unknown, facts)
       expect(d.level).toBe('warning')
-      expect(d.level === 'warning' && d.message).toMatch(/^could not tell whether callers outside the mesh reach the stable version v1 .*inconclusive, not zero/)
+      expect(d.level === 'warning' && d.message).toMatch(
+        /^could not tell whether callers outside the mesh reach the stable version v1 .*inconclusive, not zero/
+      )
     }
   })
 
@@ -190,7 +239,10 @@ describe('decideOutsideMesh', () => {
 
 describe('shareOf', () => {
   it('keeps a compact figure, or why there is none', () => {
-    expect(shareOf({ kind: 'measured', windowSeconds: 6, totalRps: 30, outsideRps: 10, percent: 33.33333, sources: [] })).toEqual({ percent: 33.33, rps: 10 })
+    expect(shareOf({ kind: 'measured', windowSeconds: 6, totalRps: 30, outsideRps: 10, percent: 33.33333, sources: [] })).toEqual({
+      percent: 33.33,
+      rps: 10
+    })
     expect(shareOf({ kind: 'unknown', windowSeconds: 6, reason: 'no requests' })).toEqual({ detail: 'no requests' })
   })
 })

@@ -11,12 +11,22 @@ const vector = (samples: Array<[Record<string, string>, string]>, extra: Record<
 describe('parseQueryResponse', () => {
   it.each([
     ['one sample', 200, vector([[{}, '99.5']]), { kind: 'value', value: 99.5, warnings: [] }],
-    ['scalar', 200, json({ status: 'success', data: { resultType: 'scalar', result: [1700000000, '42'] } }), { kind: 'value', value: 42, warnings: [] }],
+    [
+      'scalar',
+      200,
+      json({ status: 'success', data: { resultType: 'scalar', result: [1700000000, '42'] } }),
+      { kind: 'value', value: 42, warnings: [] }
+    ],
     ['empty vector', 200, vector([]), { kind: 'no-data', reason: 'no data (empty result)', warnings: [] }],
     ['NaN', 200, vector([[{}, 'NaN']]), { kind: 'no-data', reason: 'value is NaN (0/0: no requests in the window?)', warnings: [] }],
     ['+Inf', 200, vector([[{}, '+Inf']]), { kind: 'no-data', reason: 'value is +Inf (division by zero?)', warnings: [] }],
     ['-Inf', 200, vector([[{}, '-Inf']]), { kind: 'no-data', reason: 'value is -Inf (division by zero?)', warnings: [] }],
-    ['scalar NaN', 200, json({ status: 'success', data: { resultType: 'scalar', result: [1, 'NaN'] } }), { kind: 'no-data', reason: 'value is NaN (0/0: no requests in the window?)', warnings: [] }],
+    [
+      'scalar NaN',
+      200,
+      json({ status: 'success', data: { resultType: 'scalar', result: [1, 'NaN'] } }),
+      { kind: 'no-data', reason: 'value is NaN (0/0: no requests in the window?)', warnings: [] }
+    ],
     [
       'warnings and infos',
       200,
@@ -30,7 +40,12 @@ describe('parseQueryResponse', () => {
         [{ pod: 'a' }, '1'],
         [{ pod: 'b' }, '2']
       ]),
-      { kind: 'error', reason: '2 series where one was expected (aggregate with sum() or similar): {pod="a"}, {pod="b"}', warnings: [], rejected: true }
+      {
+        kind: 'error',
+        reason: '2 series where one was expected (aggregate with sum() or similar): {pod="a"}, {pod="b"}',
+        warnings: [],
+        rejected: true
+      }
     ],
     [
       'matrix',
@@ -53,7 +68,12 @@ describe('parseQueryResponse', () => {
       'bad_data',
       400,
       json({ status: 'error', errorType: 'bad_data', error: '1:5: parse error: unexpected end of input' }),
-      { kind: 'error', reason: 'Prometheus error (HTTP 400, bad_data): 1:5: parse error: unexpected end of input', warnings: [], rejected: true }
+      {
+        kind: 'error',
+        reason: 'Prometheus error (HTTP 400, bad_data): 1:5: parse error: unexpected end of input',
+        warnings: [],
+        rejected: true
+      }
     ],
     [
       'execution 422',
@@ -73,12 +93,7 @@ describe('parseQueryResponse', () => {
       '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>',
       { kind: 'error', reason: 'HTTP 502, not a Prometheus answer (text/html): "502 Bad Gateway 502 Bad Gateway"', warnings: [] }
     ],
-    [
-      'non-JSON 200',
-      200,
-      'ok',
-      { kind: 'error', reason: 'HTTP 200, not a Prometheus answer (text/html): "ok"', warnings: [] }
-    ],
+    ['non-JSON 200', 200, 'ok', { kind: 'error', reason: 'HTTP 200, not a Prometheus answer (text/html): "ok"', warnings: [] }],
     [
       'HTML login page 401',
       401,
@@ -100,7 +115,12 @@ describe('PrometheusClient', () => {
       seen.push({ url: String(url), init: init as RequestInit })
       return new Response(vector([[{}, '1']]), { status: 200, headers: { 'content-type': 'application/json' } })
     }
-    const client = new PrometheusClient({ url: 'http://prom:9090/', timeoutSeconds: 10, auth: { kind: 'basic', username: 'u', password: 'p' }, fetch: fake })
+    const client = new PrometheusClient({
+      url: 'http://prom:9090/',
+      timeoutSeconds: 10,
+      auth: { kind: 'basic', username: 'u', password: 'p' },
+      fetch: fake
+    })
     await expect(client.query('up', { time: 1700000000 })).resolves.toEqual({ kind: 'value', value: 1, warnings: [] })
     expect(seen[0].url).toBe('http://prom:9090/api/v1/query')
     expect(seen[0].init.method).toBe('POST')
@@ -110,10 +130,7 @@ describe('PrometheusClient', () => {
 
   it('retries once after a 503 and a transport error, not after a rejected query', async () => {
     let calls = 0
-    const answers = [
-      () => new Response('<html>busy</html>', { status: 503 }),
-      () => new Response(vector([[{}, '7']]), { status: 200 })
-    ]
+    const answers = [() => new Response('<html>busy</html>', { status: 503 }), () => new Response(vector([[{}, '7']]), { status: 200 })]
     const client = new PrometheusClient({ url: 'http://prom', timeoutSeconds: 5, retryDelayMs: 1, fetch: async () => answers[calls++]() })
     await expect(client.query('up')).resolves.toEqual({ kind: 'value', value: 7, warnings: [] })
     expect(client.queriesSent).toBe(2)

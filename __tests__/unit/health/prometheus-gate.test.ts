@@ -11,7 +11,10 @@ const ctx = (over: Partial<GateContext> = {}): GateContext => ({
   canary: { version: 'v2', subset: 'v2', deployment: 'reviews-v2' },
   canaryWeight: 10,
   stepIndex: 0,
-  schedule: [{ kind: 'weight', weight: 10 }, { kind: 'weight', weight: 100 }],
+  schedule: [
+    { kind: 'weight', weight: 10 },
+    { kind: 'weight', weight: 100 }
+  ],
   windowSeconds: 60,
   ...over
 })
@@ -132,46 +135,86 @@ describe('PrometheusGate.evaluate', () => {
     ['empty vector', empty, 'no data (empty result)'],
     ['NaN', value('NaN'), 'value is NaN (0/0: no requests in the window?)'],
     ['+Inf', value('+Inf'), 'value is +Inf (division by zero?)'],
-    ['HTML', { status: 502, body: '<html><title>Bad Gateway</title></html>' }, 'HTTP 502, not a Prometheus answer (text/html): "Bad Gateway"'],
-    ['status error', { status: 503, body: { status: 'error', errorType: 'timeout', error: 'query timed out' } }, 'Prometheus error (HTTP 503, timeout): query timed out'],
+    [
+      'HTML',
+      { status: 502, body: '<html><title>Bad Gateway</title></html>' },
+      'HTTP 502, not a Prometheus answer (text/html): "Bad Gateway"'
+    ],
+    [
+      'status error',
+      { status: 503, body: { status: 'error', errorType: 'timeout', error: 'query timed out' } },
+      'Prometheus error (HTTP 503, timeout): query timed out'
+    ],
     [
       'two series',
-      { body: { status: 'success', data: { resultType: 'vector', result: [{ metric: { pod: 'a' }, value: [1, '1'] }, { metric: { pod: 'b' }, value: [1, '1'] }] } } },
+      {
+        body: {
+          status: 'success',
+          data: {
+            resultType: 'vector',
+            result: [
+              { metric: { pod: 'a' }, value: [1, '1'] },
+              { metric: { pod: 'b' }, value: [1, '1'] }
+            ]
+          }
+        }
+      },
       '2 series where one was expected (aggregate with sum() or similar): {pod="a"}, {pod="b"}'
     ]
   ])('is inconclusive on %s', async (_label, answer, detail) => {
     const { gate: g } = gate({ 'success-rate': '99', 'min-requests': '0' }, [[/./, answer]])
     const [result] = await g.evaluate('bake', ctx())
-    expect(result).toEqual({ name: 'success-rate', verdict: 'inconclusive', threshold: '>= 99 %', unit: '%', detail: expect.stringContaining(detail) })
+    expect(result).toEqual({
+      name: 'success-rate',
+      verdict: 'inconclusive',
+      threshold: '>= 99 %',
+      unit: '%',
+      detail: expect.stringContaining(detail)
+    })
     expect(result.value).toBeUndefined()
   })
 
   it('surfaces Prometheus warnings in the detail', async () => {
-    const { gate: g } = gate({ 'success-rate': '99', 'min-requests': '0' }, [[/./, value('99.9', { warnings: ['PromQL warning: metric might not be a counter'] })]])
+    const { gate: g } = gate({ 'success-rate': '99', 'min-requests': '0' }, [
+      [/./, value('99.9', { warnings: ['PromQL warning: metric might not be a counter'] })]
+    ])
     const [result] = await g.evaluate('bake', ctx())
     expect(result.verdict).toBe('pass')
     expect(result.detail).toBe('99.9 %; Prometheus warnings: PromQL warning: metric might not be a counter')
   })
 
   it('fails on a known violation even when the stable side has no data', async () => {
-    const { gate: g } = gate({ 'min-requests': '0', checks: '- name: errors\n  query: sum(e{w="{{workload}}"})\n  max: 5\n  compare: {max-increase: 1}' }, [
-      [/reviews-v2/, value('9')]
-    ])
+    const { gate: g } = gate(
+      { 'min-requests': '0', checks: '- name: errors\n  query: sum(e{w="{{workload}}"})\n  max: 5\n  compare: {max-increase: 1}' },
+      [[/reviews-v2/, value('9')]]
+    )
     const [result] = await g.evaluate('bake', ctx())
     expect(result).toMatchObject({ verdict: 'fail', value: 9, detail: '9 is above the maximum 5' })
-    const { gate: g2 } = gate({ 'min-requests': '0', checks: '- name: errors\n  query: sum(e{w="{{workload}}"})\n  max: 5\n  compare: {max-increase: 1}' }, [
-      [/reviews-v2/, value('2')]
-    ])
-    expect((await g2.evaluate('bake', ctx()))[0]).toMatchObject({ verdict: 'inconclusive', value: 2, detail: '2; stable: no data (empty result)' })
+    const { gate: g2 } = gate(
+      { 'min-requests': '0', checks: '- name: errors\n  query: sum(e{w="{{workload}}"})\n  max: 5\n  compare: {max-increase: 1}' },
+      [[/reviews-v2/, value('2')]]
+    )
+    expect((await g2.evaluate('bake', ctx()))[0]).toMatchObject({
+      verdict: 'inconclusive',
+      value: 2,
+      detail: '2; stable: no data (empty result)'
+    })
   })
 
   it('renders the stable side with the stable workload and version, and refuses hostile values', async () => {
     const { gate: g, queries } = gate(
-      { 'min-requests': '0', checks: '- name: x\n  query: sum(m{w="{{workload}}",v="{{version}}",c="{{canary_workload}}"}[{{interval}}])\n  compare: {max-increase: 1}' },
+      {
+        'min-requests': '0',
+        checks:
+          '- name: x\n  query: sum(m{w="{{workload}}",v="{{version}}",c="{{canary_workload}}"}[{{interval}}])\n  compare: {max-increase: 1}'
+      },
       [[/./, value('1')]]
     )
     await g.evaluate('bake', ctx({ windowSeconds: 90 }))
-    expect(queries.sort()).toEqual(['sum(m{w="reviews-v1",v="v1",c="reviews-v2"}[90s])', 'sum(m{w="reviews-v2",v="v2",c="reviews-v2"}[90s])'])
+    expect(queries.sort()).toEqual([
+      'sum(m{w="reviews-v1",v="v1",c="reviews-v2"}[90s])',
+      'sum(m{w="reviews-v2",v="v2",c="reviews-v2"}[90s])'
+    ])
     const hostile = ctx({ canary: { version: 'v2', subset: 'v2', deployment: 'x",namespace=~".*' } })
     const before = queries.length
     expect((await g.evaluate('bake', hostile))[0]).toMatchObject({
@@ -208,7 +251,8 @@ describe('PrometheusGate.preflight', () => {
     const { gate: g, queries } = gate(
       {
         'success-rate': '99',
-        checks: '- name: broken\n  query: sum(x{w="{{workload}}"}})\n  max: 1\n- name: fine\n  query: sum(y{w="{{workload}}"})\n  max: 1\n  compare: {max-increase: 1}'
+        checks:
+          '- name: broken\n  query: sum(x{w="{{workload}}"}})\n  max: 1\n- name: fine\n  query: sum(y{w="{{workload}}"})\n  max: 1\n  compare: {max-increase: 1}'
       },
       [[/x\{/, bad]]
     )
@@ -222,7 +266,9 @@ describe('PrometheusGate.preflight', () => {
 
   it('names the input of a rejected built-in and refuses a matrix query', async () => {
     const matrix = { body: { status: 'success', data: { resultType: 'matrix', result: [] } } }
-    const { gate: g } = gate({ 'min-requests': '0', checks: '- name: raw\n  query: m{w="{{workload}}"}[{{interval}}]\n  max: 1' }, [[/./, matrix]])
+    const { gate: g } = gate({ 'min-requests': '0', checks: '- name: raw\n  query: m{w="{{workload}}"}[{{interval}}]\n  max: 1' }, [
+      [/./, matrix]
+    ])
     await expect(g.preflight(ctx())).rejects.toThrow(
       `Input 'checks' is invalid: check "raw" was rejected by Prometheus: range vector (matrix) result where one number was expected; wrap the range selector in a function like rate() (query "m{w=\\"reviews-v2\\"}[60s]").`
     )

@@ -35,7 +35,9 @@ describe('releaseNotes', () => {
   })
 
   it('refuses a version with no section, or an empty one, saying what to do', () => {
-    expect(() => releaseNotes(text, '1.2.0')).toThrow(`CHANGELOG.md has no "## [1.2.0] - YYYY-MM-DD" section: run 'bash scripts/release.sh prepare 1.2.0' first`)
+    expect(() => releaseNotes(text, '1.2.0')).toThrow(
+      `CHANGELOG.md has no "## [1.2.0] - YYYY-MM-DD" section: run 'bash scripts/release.sh prepare 1.2.0' first`
+    )
     expect(() => releaseNotes('## [2.0.0] - 2026-01-01\n\n## [1.0.0] - 2025-01-01\n- x\n', '2.0.0')).toThrow('section for 2.0.0 is empty')
   })
 
@@ -59,7 +61,9 @@ describe('prepareRelease', () => {
 
   it('refuses an existing version, an empty Unreleased, a bad date or a bad version', () => {
     expect(() => prepareRelease(text, '1.1.0', '2026-12-01')).toThrow('already has a section for 1.1.0')
-    expect(() => prepareRelease('## [Unreleased]\n\n## [1.0.0] - 2026-01-01\n- x\n', '1.0.1', '2026-12-01')).toThrow('Unreleased section is empty')
+    expect(() => prepareRelease('## [Unreleased]\n\n## [1.0.0] - 2026-01-01\n- x\n', '1.0.1', '2026-12-01')).toThrow(
+      'Unreleased section is empty'
+    )
     expect(() => prepareRelease(text, '1.2.0', '1 Dec 2026')).toThrow('Date "1 Dec 2026" is not YYYY-MM-DD')
     expect(() => checkVersion('v1.2.0')).toThrow('Version "v1.2.0" is not a release version')
     expect(() => checkVersion('1.2')).toThrow()

@@ -36,10 +36,13 @@ describe('Marketplace metadata (action.yml)', () => {
 })
 
 describe('policy files', () => {
-  it.each(['LICENSE', 'SECURITY.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'dist/licenses.txt'])('%s exists and the README links to it', (file) => {
-    expect(fs.statSync(file).size).toBeGreaterThan(500)
-    expect(readme).toContain(`](${file})`)
-  })
+  it.each(['LICENSE', 'SECURITY.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'dist/licenses.txt'])(
+    '%s exists and the README links to it',
+    (file) => {
+      expect(fs.statSync(file).size).toBeGreaterThan(500)
+      expect(readme).toContain(`](${file})`)
+    }
+  )
 })
 
 describe('CHANGELOG.md', () => {

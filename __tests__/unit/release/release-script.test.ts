@@ -207,11 +207,9 @@ describe('scripts/release.sh', () => {
     const second = release(['1.0.1'])
     expect(second.status).toBe(0)
     const head2 = git('rev-parse', 'HEAD')
-    expect(sh('git', ['rev-parse', 'refs/tags/v1.0.1^{commit}', 'refs/tags/v1', 'refs/tags/v1.0.0^{commit}'], origin).stdout.trim().split('\n')).toEqual([
-      head2,
-      head2,
-      head1
-    ])
+    expect(
+      sh('git', ['rev-parse', 'refs/tags/v1.0.1^{commit}', 'refs/tags/v1', 'refs/tags/v1.0.0^{commit}'], origin).stdout.trim().split('\n')
+    ).toEqual([head2, head2, head1])
     expect(fs.readFileSync(ghLog, 'utf8')).toContain('- A fix.')
   }, 240_000)
 

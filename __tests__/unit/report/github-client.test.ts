@@ -19,7 +19,11 @@ afterAll(async () => {
 test("@actions/github's getOctokit sends requests to GITHUB_API_URL, with the token", async () => {
   const { getOctokit } = await import('@actions/github')
   const octokit = getOctokit('secret-token')
-  const { data } = await octokit.rest.repos.listPullRequestsAssociatedWithCommit({ owner: 'acme', repo: 'shop', commit_sha: 'a'.repeat(40) })
+  const { data } = await octokit.rest.repos.listPullRequestsAssociatedWithCommit({
+    owner: 'acme',
+    repo: 'shop',
+    commit_sha: 'a'.repeat(40)
+  })
   expect(data.map((p) => p.number)).toEqual([7])
   expect(gh.requests).toHaveLength(1)
   expect(gh.violations).toEqual([])

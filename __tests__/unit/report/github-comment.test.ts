@@ -107,7 +107,12 @@ describe('sticky PR comment', () => {
   })
 
   test('finds our comment on the second page of a long thread', async () => {
-    const comments = Array.from({ length: 130 }, (_, i) => ({ id: 100 + i, issueNumber: 7, user: i % 2 ? 'octocat' : 'github-actions[bot]', body: `comment ${i}` }))
+    const comments = Array.from({ length: 130 }, (_, i) => ({
+      id: 100 + i,
+      issueNumber: 7,
+      user: i % 2 ? 'octocat' : 'github-actions[bot]',
+      body: `comment ${i}`
+    }))
     comments[120] = { id: 220, issueNumber: 7, user: 'github-actions[bot]', body: `${MARKER}\nold` }
     const gh = await start({ prs: [{ number: 7, headSha: SHA }], comments })
     const octokit = await createGithubClient('test-token', gh.url)
@@ -130,7 +135,11 @@ describe('finding the pull request', () => {
     const octokit = await createGithubClient('test-token', gh.url)
     const outcome = await upsertPullRequestComment({ octokit, context: push(), report: fixture('promoted') })
     expect(outcome).toMatchObject({ action: 'created', prNumber: 7 })
-    expect(gh.requests[0]).toMatchObject({ method: 'GET', operationId: 'repos/list-pull-requests-associated-with-commit', path: `/repos/acme/shop/commits/${SHA}/pulls` })
+    expect(gh.requests[0]).toMatchObject({
+      method: 'GET',
+      operationId: 'repos/list-pull-requests-associated-with-commit',
+      path: `/repos/acme/shop/commits/${SHA}/pulls`
+    })
     expect(gh.violations).toEqual([])
   })
 

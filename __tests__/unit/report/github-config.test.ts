@@ -15,7 +15,13 @@ describe('parseGithubConfig', () => {
 
   test('every input set', () => {
     const config = parseGithubConfig(
-      { 'github-token': ' pat ', 'pr-comment': 'False', 'comment-author': '@deploy-app[bot]', 'deployment-environment': 'production / eu', 'production-environment': 'TRUE' },
+      {
+        'github-token': ' pat ',
+        'pr-comment': 'False',
+        'comment-author': '@deploy-app[bot]',
+        'deployment-environment': 'production / eu',
+        'production-environment': 'TRUE'
+      },
       { GITHUB_API_URL: 'https://ghe.example.com/api/v3/' }
     )
     expect(config).toEqual({
@@ -31,8 +37,14 @@ describe('parseGithubConfig', () => {
   test.each([
     [{ 'pr-comment': 'yes' }, `Input 'pr-comment' is invalid: expected true or false (got "yes").`],
     [{ 'production-environment': '1' }, `Input 'production-environment' is invalid: expected true or false (got "1").`],
-    [{ 'comment-author': 'not a login!' }, `Input 'comment-author' is invalid: expected a GitHub login such as my-app[bot] or octocat (got "not a login!").`],
-    [{ 'deployment-environment': 'prod\nstaging' }, `Input 'deployment-environment' is invalid: expected an environment name of at most 255 printable characters (got "prod\\nstaging").`]
+    [
+      { 'comment-author': 'not a login!' },
+      `Input 'comment-author' is invalid: expected a GitHub login such as my-app[bot] or octocat (got "not a login!").`
+    ],
+    [
+      { 'deployment-environment': 'prod\nstaging' },
+      `Input 'deployment-environment' is invalid: expected an environment name of at most 255 printable characters (got "prod\\nstaging").`
+    ]
   ])('%j is refused', (inputs, message) => {
     expect(() => parseGithubConfig(inputs, {})).toThrow(new ConfigError(message))
   })
@@ -44,7 +56,13 @@ describe('parseGithubConfig', () => {
   })
 
   test('GITHUB_INPUTS declares the token default and the boolean defaults action.yml needs', () => {
-    expect(Object.keys(GITHUB_INPUTS)).toEqual(['github-token', 'pr-comment', 'comment-author', 'deployment-environment', 'production-environment'])
+    expect(Object.keys(GITHUB_INPUTS)).toEqual([
+      'github-token',
+      'pr-comment',
+      'comment-author',
+      'deployment-environment',
+      'production-environment'
+    ])
     expect(GITHUB_INPUTS['github-token'].default).toBe('${{ github.token }}')
     expect(GITHUB_INPUTS['pr-comment'].default).toBe('true')
     expect(GITHUB_INPUTS['production-environment'].default).toBe('false')

@@ -11,9 +11,21 @@ import { captureWorkflowCommands, type CapturedCommands } from './workflow-comma
 
 const fixture = (name: string): RunReport => JSON.parse(readFileSync(`__tests__/fixtures/reports/${name}.json`, 'utf8')) as RunReport
 const SHA = 'c0ffee'.padEnd(40, '0')
-const context: GithubRunContext = { repo: { owner: 'acme', repo: 'shop' }, eventName: 'push', sha: SHA, payload: {}, serverUrl: 'https://github.com', runId: 42 }
+const context: GithubRunContext = {
+  repo: { owner: 'acme', repo: 'shop' },
+  eventName: 'push',
+  sha: SHA,
+  payload: {},
+  serverUrl: 'https://github.com',
+  runId: 42
+}
 const RUN_URL = 'https://github.com/acme/shop/actions/runs/42'
-const config = { prComment: false, commentAuthors: ['github-actions[bot]'], deploymentEnvironment: 'production', productionEnvironment: true }
+const config = {
+  prComment: false,
+  commentAuthors: ['github-actions[bot]'],
+  deploymentEnvironment: 'production',
+  productionEnvironment: true
+}
 
 let gh: FakeGithub
 let out: CapturedCommands
@@ -125,7 +137,9 @@ describe('the stand-in checks requests and responses against the OpenAPI descrip
     await expect(refused).rejects.toMatchObject({ status: 422 })
     expect(gh.state.statuses).toEqual([])
     expect(gh.violations).toHaveLength(1)
-    expect(gh.violations[0]).toMatch(/^POST \/repos\/acme\/shop\/deployments\/\d+\/statuses: request body: \/state must be equal to one of the allowed values/)
+    expect(gh.violations[0]).toMatch(
+      /^POST \/repos\/acme\/shop\/deployments\/\d+\/statuses: request body: \/state must be equal to one of the allowed values/
+    )
   })
 
   test('an unknown endpoint, an unrouted operation, a bad query parameter and a missing token are flagged', async () => {
@@ -144,7 +158,18 @@ describe('the stand-in checks requests and responses against the OpenAPI descrip
   })
 
   test('responses are checked too: a comment without its user is rejected, a complete one accepted', () => {
-    const good = { id: 1, node_id: 'x', url: 'https://api.github.example/c/1', html_url: 'https://github.example/c/1', issue_url: 'https://api.github.example/i/1', body: 'b', user: null, created_at: '2026-11-25T10:00:00Z', updated_at: '2026-11-25T10:00:00Z', author_association: 'NONE' }
+    const good = {
+      id: 1,
+      node_id: 'x',
+      url: 'https://api.github.example/c/1',
+      html_url: 'https://github.example/c/1',
+      issue_url: 'https://api.github.example/i/1',
+      body: 'b',
+      user: null,
+      created_at: '2026-11-25T10:00:00Z',
+      updated_at: '2026-11-25T10:00:00Z',
+      author_association: 'NONE'
+    }
     expect(responseProblems('issues/create-comment', 201, good)).toEqual([])
     const { user: _user, ...bad } = good
     expect(responseProblems('issues/create-comment', 201, bad)[0]).toContain("must have required property 'user'")
@@ -185,7 +210,12 @@ describe('GithubReporter', () => {
     }
     const r = reporter({ config: { ...config, prComment: true, deploymentEnvironment: undefined }, now: () => now, setTimer })
     const progressing = fixture('progressing')
-    await r.start({ ...progressing, phase: 'initializing', state: { ...progressing.state!, phase: 'initializing', canaryWeight: 0 }, canaryWeight: 0 })
+    await r.start({
+      ...progressing,
+      phase: 'initializing',
+      state: { ...progressing.state!, phase: 'initializing', canaryWeight: 0 },
+      canaryWeight: 0
+    })
     now = 4_000
     await r.progress({ ...progressing, canaryWeight: 10, state: { ...progressing.state!, canaryWeight: 10 } })
     now = 7_000

@@ -13,7 +13,9 @@ interface Seen {
   body: string
 }
 
-async function server(handler: (req: http.IncomingMessage, res: http.ServerResponse, seen: Seen) => void): Promise<{ url: string; seen: Seen[]; close: () => void }> {
+async function server(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse, seen: Seen) => void
+): Promise<{ url: string; seen: Seen[]; close: () => void }> {
   const seen: Seen[] = []
   const s = http.createServer((req, res) => {
     let body = ''
@@ -41,7 +43,11 @@ test('returns status, headers (get and iteration) and the body as text or JSON; 
     res.end('{"message":"Validation Failed"}')
   })
   try {
-    const r = await githubFetch(`${gh.url}/repos/a/b/issues/1/comments`, { method: 'POST', headers: { authorization: 'token t' }, body: '{"body":"x"}' })
+    const r = await githubFetch(`${gh.url}/repos/a/b/issues/1/comments`, {
+      method: 'POST',
+      headers: { authorization: 'token t' },
+      body: '{"body":"x"}'
+    })
     expect(r.status).toBe(422)
     expect(r.ok).toBe(false)
     expect(r.headers.get('Content-Type')).toBe('application/json; charset=utf-8')

@@ -37,8 +37,13 @@ describe('renderPlan', () => {
   })
 
   it('says when preflight would refuse, with its message', () => {
-    const md = renderPlan({ ...plan, preflightError: { kind: 'PreflightError', message: `Input 'version-order' is "semver": the new version "1.3.0" is older` } })
-    expect(md).toContain(`**Preflight would refuse it** (PreflightError): Input 'version-order' is "semver": the new version "1.3.0" is older`)
+    const md = renderPlan({
+      ...plan,
+      preflightError: { kind: 'PreflightError', message: `Input 'version-order' is "semver": the new version "1.3.0" is older` }
+    })
+    expect(md).toContain(
+      `**Preflight would refuse it** (PreflightError): Input 'version-order' is "semver": the new version "1.3.0" is older`
+    )
     expect(md).not.toContain('**Preflight passes**')
   })
 

@@ -4,7 +4,14 @@ import { codeBlock, escapeMarkdown, ZWSP } from '../../../src/report/escape-mark
 import { outputsOf } from '../../../src/report/outputs.js'
 import { fitAxis, thinLabels } from '../../../src/report/report-charts.js'
 import { ALERT_OF, situationOf, worstCheck } from '../../../src/report/report-model.js'
-import { COMMENT_MAX_LENGTH, keepOrder, renderOneLine, renderPlainLog, renderReport, reportMarker } from '../../../src/report/render-report.js'
+import {
+  COMMENT_MAX_LENGTH,
+  keepOrder,
+  renderOneLine,
+  renderPlainLog,
+  renderReport,
+  reportMarker
+} from '../../../src/report/render-report.js'
 import { stepRows } from '../../../src/report/report-model.js'
 import type { RunReport } from '../../../src/report/run-report.js'
 import type { CheckResult } from '../../../src/rollout/types.js'
@@ -77,7 +84,8 @@ describe('renderReport properties', () => {
     // No @mention can form: every @ outside code is followed by a zero-width space.
     expect(text).not.toMatch(/@[A-Za-z0-9]/)
     // The only HTML is ours.
-    for (const tag of text.match(/<[^>]*>?/g) ?? []) expect(['<details>', '<summary>', '</summary>', '</details>', '<br>', marker]).toContain(tag)
+    for (const tag of text.match(/<[^>]*>?/g) ?? [])
+      expect(['<details>', '<summary>', '</summary>', '</details>', '<br>', marker]).toContain(tag)
     // The only links are ours, to https run URLs.
     const withoutOurLinks = text.replace(OUR_LINK, '')
     expect(withoutOurLinks).not.toMatch(/(^|[^\\])\]\(/m)
@@ -96,12 +104,15 @@ describe('renderReport properties', () => {
     }
   })
 
-  test.each(FIXTURES.filter((n) => n !== 'hostile' && n !== 'sixty-steps'))('%s at the comment limit shows every step weight and the whole history', (name) => {
-    const report = fixture(name)
-    const md = renderReport(report, { marker: markerOf(report) })
-    for (const w of weightsOf(report)) expect(md).toMatch(new RegExp(`\\| \\d+ \\| ${w}\u00a0% \\|`))
-    if (report.state) expect(md).toContain(`Every evaluation and event (${report.state.history.length}, times UTC)`)
-  })
+  test.each(FIXTURES.filter((n) => n !== 'hostile' && n !== 'sixty-steps'))(
+    '%s at the comment limit shows every step weight and the whole history',
+    (name) => {
+      const report = fixture(name)
+      const md = renderReport(report, { marker: markerOf(report) })
+      for (const w of weightsOf(report)) expect(md).toMatch(new RegExp(`\\| \\d+ \\| ${w}\u00a0% \\|`))
+      if (report.state) expect(md).toContain(`Every evaluation and event (${report.state.history.length}, times UTC)`)
+    }
+  )
 
   test('the hostile report is cut history first: head, steps and chart stay under the comment limit', () => {
     const report = fixture('hostile')
@@ -173,7 +184,9 @@ describe('the head says the state, from the phase while the rollout is in flight
 
   test('paused: the exact promote and abort commands', () => {
     const md = renderReport(fixture('paused'))
-    expect(md).toContain('```sh\ngh workflow run release.yml -R acme/shop --ref main -f command=promote\ngh workflow run release.yml -R acme/shop --ref main -f command=abort\n```')
+    expect(md).toContain(
+      '```sh\ngh workflow run release.yml -R acme/shop --ref main -f command=promote\ngh workflow run release.yml -R acme/shop --ref main -f command=abort\n```'
+    )
   })
 
   test('without the workflow it says what to run', () => {
@@ -208,7 +221,13 @@ describe('the head says the state, from the phase while the rollout is in flight
 })
 
 describe('worst value per step', () => {
-  const check = (verdict: CheckResult['verdict'], value?: number, threshold = '<= 500 ms'): CheckResult => ({ name: 'latency-p99', verdict, ...(value === undefined ? {} : { value }), threshold, unit: 'ms' })
+  const check = (verdict: CheckResult['verdict'], value?: number, threshold = '<= 500 ms'): CheckResult => ({
+    name: 'latency-p99',
+    verdict,
+    ...(value === undefined ? {} : { value }),
+    threshold,
+    unit: 'ms'
+  })
 
   test('a failure beats a later inconclusive result without a value', () => {
     expect(worstCheck([check('pass', 480), check('fail', 730), check('inconclusive')])?.value).toBe(730)
@@ -293,7 +312,16 @@ describe('long tables fold', () => {
   test('a failing step in the middle is never folded away', () => {
     const report = fixture('sixty-steps')
     const history = report.state!.history.map((e) =>
-      e.evaluation?.canaryWeight === 50 ? { ...e, evaluation: { ...e.evaluation, verdict: 'fail' as const, checks: e.evaluation.checks.map((c) => ({ ...c, verdict: 'fail' as const })) } } : e
+      e.evaluation?.canaryWeight === 50
+        ? {
+            ...e,
+            evaluation: {
+              ...e.evaluation,
+              verdict: 'fail' as const,
+              checks: e.evaluation.checks.map((c) => ({ ...c, verdict: 'fail' as const }))
+            }
+          }
+        : e
     )
     const md = renderReport({ ...report, state: { ...report.state!, history } })
     expect(md).toMatch(/\| 30 \| 50\u00a0% \|[^\n]*1 of 1 evaluations failed/)
@@ -415,7 +443,9 @@ describe('a re-run of a release that is already stable', () => {
   test('without the rollout that made it stable, the steps are not attributed to one', () => {
     const { state: _, ...noState } = rerun
     const md = renderReport({ ...noState, phase: undefined, canaryWeight: 0 })
-    expect(md).toContain('v2 is already stable; nothing to do: Deployment reviews-v2 matches the manifest, so this run changed nothing in the cluster.\n')
+    expect(md).toContain(
+      'v2 is already stable; nothing to do: Deployment reviews-v2 matches the manifest, so this run changed nothing in the cluster.\n'
+    )
     expect(md).not.toContain('The steps below')
   })
 })

@@ -64,31 +64,156 @@ describe('newRollout', () => {
 describe('reduce then nextAction: phase × event', () => {
   type Row = [Point, (e: Ev) => RolloutEvent, Expected, Action]
   const rows: Row[] = [
-    ['initializing', (e) => e.ready(), { phase: 'progressing', stepIndex: -1, canaryWeight: 0, stepDone: false }, { kind: 'shift', weight: 10, stepIndex: 0 }],
-    ['ready', (e) => e.shifted(10, 0), { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false }, { kind: 'bake', weight: 10, stepIndex: 0 }],
-    ['baking 10', (e) => e.evaluated('advance', 10), { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: true }, { kind: 'shift', weight: 50, stepIndex: 1 }],
-    ['baking 10', (e) => e.evaluated('continue', 10), { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false }, { kind: 'bake', weight: 10, stepIndex: 0 }],
-    ['baking 10', (e) => e.evaluated('continue', 10, 'fail', { failedChecks: 1, inconclusiveStreak: 0 }), { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false }, { kind: 'bake', weight: 10, stepIndex: 0 }],
-    ['baking 10', (e) => e.evaluated('rollback', 10), { phase: 'rolling-back', stepIndex: 0, canaryWeight: 10, stepDone: false, rollbackResult: 'rolled-back' }, { kind: 'rollback' }],
-    ['baking 10', (e) => e.evaluated('pause', 10), { phase: 'paused', stepIndex: 0, canaryWeight: 10, stepDone: false }, { kind: 'done', phase: 'paused' }],
-    ['paused by the policy at 10', (e) => e.promote(false), { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false }, { kind: 'bake', weight: 10, stepIndex: 0 }],
-    ['paused by the policy at 10', (e) => e.promote(true), { phase: 'progressing', stepIndex: 2, canaryWeight: 10, stepDone: true }, { kind: 'shift', weight: 100, stepIndex: 3 }],
-    ['baking 50', (e) => e.evaluated('advance', 50), { phase: 'progressing', stepIndex: 1, canaryWeight: 50, stepDone: true }, { kind: 'pause', stepIndex: 2 }],
-    ['50 passed', (e) => e.paused(), { phase: 'paused', stepIndex: 2, canaryWeight: 50, stepDone: true }, { kind: 'done', phase: 'paused' }],
-    ['paused at the pause step', (e) => e.promote(false), { phase: 'progressing', stepIndex: 2, canaryWeight: 50, stepDone: true }, { kind: 'shift', weight: 100, stepIndex: 3 }],
-    ['paused at the pause step', (e) => e.promote(true), { phase: 'progressing', stepIndex: 2, canaryWeight: 50, stepDone: true }, { kind: 'shift', weight: 100, stepIndex: 3 }],
-    ['baking 10', (e) => e.promote(true), { phase: 'progressing', stepIndex: 2, canaryWeight: 10, stepDone: true }, { kind: 'shift', weight: 100, stepIndex: 3 }],
-    ['baking 100', (e) => e.evaluated('continue', 100), { phase: 'progressing', stepIndex: 3, canaryWeight: 100, stepDone: false }, { kind: 'bake', weight: 100, stepIndex: 3 }],
-    ['baking 100', (e) => e.evaluated('advance', 100), { phase: 'progressing', stepIndex: 3, canaryWeight: 100, stepDone: true }, { kind: 'finalize-promotion' }],
-    ['promoting', (e) => e.promoted(), { phase: 'promoted', stepIndex: 3, canaryWeight: 100, stepDone: true, result: 'promoted' }, { kind: 'done', phase: 'promoted' }],
-    ['rolling-back after a failure', (e) => e.rolledBack(), { phase: 'rolled-back', stepIndex: 1, canaryWeight: 0, stepDone: false, rollbackResult: 'rolled-back', result: 'rolled-back' }, { kind: 'done', phase: 'rolled-back' }],
-    ['rolling-back after an abort', (e) => e.rolledBack(), { phase: 'aborted', stepIndex: 1, canaryWeight: 0, stepDone: false, rollbackResult: 'aborted', result: 'aborted' }, { kind: 'done', phase: 'aborted' }],
-    ['baking 50', (e) => e.failed(), { phase: 'rolling-back', stepIndex: 1, canaryWeight: 50, stepDone: false, rollbackResult: 'rolled-back' }, { kind: 'rollback' }],
-    ['paused at the pause step', (e) => e.failed(), { phase: 'rolling-back', stepIndex: 2, canaryWeight: 50, stepDone: true, rollbackResult: 'rolled-back' }, { kind: 'rollback' }],
-    ['baking 50', (e) => e.cancelled(false), { phase: 'rolling-back', stepIndex: 1, canaryWeight: 50, stepDone: false, rollbackResult: 'rolled-back' }, { kind: 'rollback' }],
-    ['baking 50', (e) => e.cancelled(true), { phase: 'paused', stepIndex: 1, canaryWeight: 50, stepDone: false }, { kind: 'done', phase: 'paused' }],
-    ['paused at the pause step', (e) => e.cancelled(false), { phase: 'rolling-back', stepIndex: 2, canaryWeight: 50, stepDone: true, rollbackResult: 'rolled-back' }, { kind: 'rollback' }],
-    ['10 passed', (e) => e.cancelled(true), { phase: 'paused', stepIndex: 0, canaryWeight: 10, stepDone: true }, { kind: 'done', phase: 'paused' }]
+    [
+      'initializing',
+      (e) => e.ready(),
+      { phase: 'progressing', stepIndex: -1, canaryWeight: 0, stepDone: false },
+      { kind: 'shift', weight: 10, stepIndex: 0 }
+    ],
+    [
+      'ready',
+      (e) => e.shifted(10, 0),
+      { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false },
+      { kind: 'bake', weight: 10, stepIndex: 0 }
+    ],
+    [
+      'baking 10',
+      (e) => e.evaluated('advance', 10),
+      { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: true },
+      { kind: 'shift', weight: 50, stepIndex: 1 }
+    ],
+    [
+      'baking 10',
+      (e) => e.evaluated('continue', 10),
+      { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false },
+      { kind: 'bake', weight: 10, stepIndex: 0 }
+    ],
+    [
+      'baking 10',
+      (e) => e.evaluated('continue', 10, 'fail', { failedChecks: 1, inconclusiveStreak: 0 }),
+      { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false },
+      { kind: 'bake', weight: 10, stepIndex: 0 }
+    ],
+    [
+      'baking 10',
+      (e) => e.evaluated('rollback', 10),
+      { phase: 'rolling-back', stepIndex: 0, canaryWeight: 10, stepDone: false, rollbackResult: 'rolled-back' },
+      { kind: 'rollback' }
+    ],
+    [
+      'baking 10',
+      (e) => e.evaluated('pause', 10),
+      { phase: 'paused', stepIndex: 0, canaryWeight: 10, stepDone: false },
+      { kind: 'done', phase: 'paused' }
+    ],
+    [
+      'paused by the policy at 10',
+      (e) => e.promote(false),
+      { phase: 'progressing', stepIndex: 0, canaryWeight: 10, stepDone: false },
+      { kind: 'bake', weight: 10, stepIndex: 0 }
+    ],
+    [
+      'paused by the policy at 10',
+      (e) => e.promote(true),
+      { phase: 'progressing', stepIndex: 2, canaryWeight: 10, stepDone: true },
+      { kind: 'shift', weight: 100, stepIndex: 3 }
+    ],
+    [
+      'baking 50',
+      (e) => e.evaluated('advance', 50),
+      { phase: 'progressing', stepIndex: 1, canaryWeight: 50, stepDone: true },
+      { kind: 'pause', stepIndex: 2 }
+    ],
+    [
+      '50 passed',
+      (e) => e.paused(),
+      { phase: 'paused', stepIndex: 2, canaryWeight: 50, stepDone: true },
+      { kind: 'done', phase: 'paused' }
+    ],
+    [
+      'paused at the pause step',
+      (e) => e.promote(false),
+      { phase: 'progressing', stepIndex: 2, canaryWeight: 50, stepDone: true },
+      { kind: 'shift', weight: 100, stepIndex: 3 }
+    ],
+    [
+      'paused at the pause step',
+      (e) => e.promote(true),
+      { phase: 'progressing', stepIndex: 2, canaryWeight: 50, stepDone: true },
+      { kind: 'shift', weight: 100, stepIndex: 3 }
+    ],
+    [
+      'baking 10',
+      (e) => e.promote(true),
+      { phase: 'progressing', stepIndex: 2, canaryWeight: 10, stepDone: true },
+      { kind: 'shift', weight: 100, stepIndex: 3 }
+    ],
+    [
+      'baking 100',
+      (e) => e.evaluated('continue', 100),
+      { phase: 'progressing', stepIndex: 3, canaryWeight: 100, stepDone: false },
+      { kind: 'bake', weight: 100, stepIndex: 3 }
+    ],
+    [
+      'baking 100',
+      (e) => e.evaluated('advance', 100),
+      { phase: 'progressing', stepIndex: 3, canaryWeight: 100, stepDone: true },
+      { kind: 'finalize-promotion' }
+    ],
+    [
+      'promoting',
+      (e) => e.promoted(),
+      { phase: 'promoted', stepIndex: 3, canaryWeight: 100, stepDone: true, result: 'promoted' },
+      { kind: 'done', phase: 'promoted' }
+    ],
+    [
+      'rolling-back after a failure',
+      (e) => e.rolledBack(),
+      { phase: 'rolled-back', stepIndex: 1, canaryWeight: 0, stepDone: false, rollbackResult: 'rolled-back', result: 'rolled-back' },
+      { kind: 'done', phase: 'rolled-back' }
+    ],
+    [
+      'rolling-back after an abort',
+      (e) => e.rolledBack(),
+      { phase: 'aborted', stepIndex: 1, canaryWeight: 0, stepDone: false, rollbackResult: 'aborted', result: 'aborted' },
+      { kind: 'done', phase: 'aborted' }
+    ],
+    [
+      'baking 50',
+      (e) => e.failed(),
+      { phase: 'rolling-back', stepIndex: 1, canaryWeight: 50, stepDone: false, rollbackResult: 'rolled-back' },
+      { kind: 'rollback' }
+    ],
+    [
+      'paused at the pause step',
+      (e) => e.failed(),
+      { phase: 'rolling-back', stepIndex: 2, canaryWeight: 50, stepDone: true, rollbackResult: 'rolled-back' },
+      { kind: 'rollback' }
+    ],
+    [
+      'baking 50',
+      (e) => e.cancelled(false),
+      { phase: 'rolling-back', stepIndex: 1, canaryWeight: 50, stepDone: false, rollbackResult: 'rolled-back' },
+      { kind: 'rollback' }
+    ],
+    [
+      'baking 50',
+      (e) => e.cancelled(true),
+      { phase: 'paused', stepIndex: 1, canaryWeight: 50, stepDone: false },
+      { kind: 'done', phase: 'paused' }
+    ],
+    [
+      'paused at the pause step',
+      (e) => e.cancelled(false),
+      { phase: 'rolling-back', stepIndex: 2, canaryWeight: 50, stepDone: true, rollbackResult: 'rolled-back' },
+      { kind: 'rollback' }
+    ],
+    [
+      '10 passed',
+      (e) => e.cancelled(true),
+      { phase: 'paused', stepIndex: 0, canaryWeight: 10, stepDone: true },
+      { kind: 'done', phase: 'paused' }
+    ]
   ]
 
   it.each(rows)('%s + %p', (point, event, expected, action) => {
@@ -101,7 +226,17 @@ describe('reduce then nextAction: phase × event', () => {
 })
 
 describe('abort-requested', () => {
-  const inFlight: Point[] = ['initializing', 'ready', 'baking 10', '10 passed', '50 passed', 'paused at the pause step', 'paused by the policy at 10', 'baking 100', '100 passed']
+  const inFlight: Point[] = [
+    'initializing',
+    'ready',
+    'baking 10',
+    '10 passed',
+    '50 passed',
+    'paused at the pause step',
+    'paused by the policy at 10',
+    'baking 100',
+    '100 passed'
+  ]
 
   it.each(inFlight)('from %s: rolling-back to aborted, then aborted with weight 0', (point) => {
     const { state, e } = at(point)
@@ -248,9 +383,12 @@ describe('terminal phases', () => {
     expect(state.result).toBe(point)
   })
 
-  it.each<Point>(['initializing', 'baking 10', 'paused at the pause step', 'promoting', 'rolling-back after a failure'])('%s is in flight', (point) => {
-    expect(isInFlight(at(point).state)).toBe(true)
-  })
+  it.each<Point>(['initializing', 'baking 10', 'paused at the pause step', 'promoting', 'rolling-back after a failure'])(
+    '%s is in flight',
+    (point) => {
+      expect(isInFlight(at(point).state)).toBe(true)
+    }
+  )
 
   it('no state is not in flight', () => {
     expect(isInFlight(undefined)).toBe(false)
@@ -258,7 +396,11 @@ describe('terminal phases', () => {
 })
 
 describe('halted (an automatic rollback over an unhealthy stable version)', () => {
-  const halt = { type: 'halted' as const, at: '2025-01-01T02:00:00.000Z', reason: 'rollback halted: the stable version v1 is unhealthy too' }
+  const halt = {
+    type: 'halted' as const,
+    at: '2025-01-01T02:00:00.000Z',
+    reason: 'rollback halted: the stable version v1 is unhealthy too'
+  }
 
   it('turns an automatic rollback into a pause at the same weight, waiting for a person', () => {
     const { state } = at('rolling-back after a failure')

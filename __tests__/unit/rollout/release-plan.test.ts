@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { parseSchedule } from '../../../src/config/schedule.js'
 import { deploymentDiff, reviewerWarnings, scheduleTimeline, type ReviewFacts } from '../../../src/rollout/release-plan.js'
 
@@ -12,14 +12,22 @@ const deployment = (name: string, container: Record<string, unknown>, replicas?:
 
 describe('deploymentDiff', () => {
   it('lists image, env, resources, probes and replicas that differ, nothing else', () => {
-    const stable = deployment('reviews-v1', { image: 'reviews:1.4.0', env: [{ name: 'MODE', value: 'a' }], ports: [{ containerPort: 80 }] }, 2)
-    const canary = deployment('reviews-v2', {
-      image: 'reviews:1.5.0',
-      env: [{ name: 'MODE', value: 'b' }],
-      ports: [{ containerPort: 8080 }],
-      resources: { limits: { cpu: '500m' } },
-      readinessProbe: { httpGet: { path: '/ready', port: 80 } }
-    }, 2)
+    const stable = deployment(
+      'reviews-v1',
+      { image: 'reviews:1.4.0', env: [{ name: 'MODE', value: 'a' }], ports: [{ containerPort: 80 }] },
+      2
+    )
+    const canary = deployment(
+      'reviews-v2',
+      {
+        image: 'reviews:1.5.0',
+        env: [{ name: 'MODE', value: 'b' }],
+        ports: [{ containerPort: 8080 }],
+        resources: { limits: { cpu: '500m' } },
+        readinessProbe: { httpGet: { path: '/ready', port: 80 } }
+      },
+      2
+    )
     expect(deploymentDiff(stable, canary)).toEqual([
       { field: 'containers[app].image', stable: 'reviews:1.4.0', canary: 'reviews:1.5.0' },
       { field: 'containers[app].env', stable: '[{"name":"MODE","value":"a"}]', canary: '[{"name":"MODE","value":"b"}]' },
@@ -84,7 +92,11 @@ describe('reviewerWarnings', () => {
     ['on-no-data: skip', { onNoData: 'skip' }, /^on-no-data is skip/],
     ['min-requests: 0', { minRequests: 0 }, /^min-requests is 0/],
     ['100 in one step', { steps: parseSchedule('100') }, /^The schedule reaches 100 % in one step/],
-    ['a gate with no stable data', { stableNoData: ['latency-p99'] }, /^Gate latency-p99 had no data for the stable version over the last hour/]
+    [
+      'a gate with no stable data',
+      { stableNoData: ['latency-p99'] },
+      /^Gate latency-p99 had no data for the stable version over the last hour/
+    ]
   ])('warns about %s', (_, over, want) => {
     const w = reviewerWarnings({ ...ok, ...over })
     expect(w).toHaveLength(1)

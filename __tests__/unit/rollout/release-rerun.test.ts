@@ -1,12 +1,14 @@
 import { describe, expect, it } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { reduce } from '../../../src/rollout/planner.js'
 import { decideRedeploy, deploymentChanges, MAX_CHANGES_SHOWN, type RedeployFacts } from '../../../src/rollout/release-rerun.js'
 import type { RolloutState } from '../../../src/rollout/types.js'
 import { clock, events, rollout, steps } from './rollout-fixtures.js'
 
 /** The seed's v2 Deployment as the apiserver returns it. */
-function deployment(overrides: { image?: string; env?: Array<{ name: string; value: string }>; replicas?: number; rv?: string; generation?: number } = {}): KubeObject {
+function deployment(
+  overrides: { image?: string; env?: Array<{ name: string; value: string }>; replicas?: number; rv?: string; generation?: number } = {}
+): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -52,8 +54,19 @@ describe('deploymentChanges', () => {
   })
 
   it('names a new image, an env change and a resources change by container, shortened under the pod spec', () => {
-    const live = deployment({ env: [{ name: 'MODE', value: 'fast' }, { name: 'LEVEL', value: '1' }] })
-    const applied = deployment({ image: 'reviews:2.1', env: [{ name: 'LEVEL', value: '2' }, { name: 'DEBUG', value: 'true' }] })
+    const live = deployment({
+      env: [
+        { name: 'MODE', value: 'fast' },
+        { name: 'LEVEL', value: '1' }
+      ]
+    })
+    const applied = deployment({
+      image: 'reviews:2.1',
+      env: [
+        { name: 'LEVEL', value: '2' },
+        { name: 'DEBUG', value: 'true' }
+      ]
+    })
     applied.spec.template.spec.containers[0].resources = { limits: { cpu: '1' } }
     expect(deploymentChanges(live, applied)).toEqual([
       'containers[app].env[MODE]: removed (was {"name":"MODE","value":"fast"})',
@@ -96,7 +109,16 @@ function ended(how: 'promoted' | 'rolled-back' | 'aborted'): RolloutState {
 }
 
 function facts(f: Partial<RedeployFacts>): RedeployFacts {
-  return { version: 'v2', versionLabel: 'version', deployment: 'reviews-v2', virtualService: 'shop/reviews', stable: false, changes: [], retry: false, ...f }
+  return {
+    version: 'v2',
+    versionLabel: 'version',
+    deployment: 'reviews-v2',
+    virtualService: 'shop/reviews',
+    stable: false,
+    changes: [],
+    retry: false,
+    ...f
+  }
 }
 
 describe('decideRedeploy', () => {
@@ -114,8 +136,12 @@ describe('decideRedeploy', () => {
     const d = decideRedeploy(facts({ stable: true, last: ended('promoted'), changes, retry: true }))
     expect(d.kind).toBe('refuse')
     const reason = (d as { reason: string }).reason
-    expect(reason).toContain('Version "v2" is already the stable version on VirtualService "shop/reviews", but the manifest differs from its live Deployment "reviews-v2":')
-    expect(reason).toContain('\n  - containers[app].image: "reviews:2.0" → "reviews:2.1"\n  - containers[app].env[LEVEL].value: "1" → "2"\n')
+    expect(reason).toContain(
+      'Version "v2" is already the stable version on VirtualService "shop/reviews", but the manifest differs from its live Deployment "reviews-v2":'
+    )
+    expect(reason).toContain(
+      '\n  - containers[app].image: "reviews:2.0" → "reviews:2.1"\n  - containers[app].env[LEVEL].value: "1" → "2"\n'
+    )
     expect(reason).toContain('Release it under a new version: a new "version" label value')
   })
 
@@ -137,10 +163,15 @@ describe('decideRedeploy', () => {
     const d = decideRedeploy(facts({ last }))
     expect(d.kind).toBe('refuse')
     const reason = (d as { reason: string }).reason
-    expect(reason).toContain(`The last rollout of "v2" on VirtualService "shop/reviews" was ${how === 'aborted' ? 'aborted' : 'rolled back'} at ${last.updatedAt} (${last.reason})`)
+    expect(reason).toContain(
+      `The last rollout of "v2" on VirtualService "shop/reviews" was ${how === 'aborted' ? 'aborted' : 'rolled back'} at ${last.updatedAt} (${last.reason})`
+    )
     expect(reason).toContain("set input 'retry' to true")
     expect(reason).toContain('change the manifest (e.g. a new image) or release a new version')
-    expect(decideRedeploy(facts({ last, retry: true }))).toEqual({ kind: 'new-rollout', note: expect.stringContaining("Retrying v2 (input 'retry')") })
+    expect(decideRedeploy(facts({ last, retry: true }))).toEqual({
+      kind: 'new-rollout',
+      note: expect.stringContaining("Retrying v2 (input 'retry')")
+    })
   })
 
   it('after a rollback, a rolled-back Deployment that is gone cannot be told apart: refused unless retry', () => {
@@ -152,7 +183,9 @@ describe('decideRedeploy', () => {
   it('after a rollback, a changed manifest (the fix) is a new release: it rolls out', () => {
     const d = decideRedeploy(facts({ last: ended('rolled-back'), changes: ['containers[app].image: "reviews:2.0" → "reviews:2.0.1"'] }))
     expect(d.kind).toBe('new-rollout')
-    expect((d as { note: string }).note).toContain('this manifest differs from that release (containers[app].image: "reviews:2.0" → "reviews:2.0.1")')
+    expect((d as { note: string }).note).toContain(
+      'this manifest differs from that release (containers[app].image: "reviews:2.0" → "reviews:2.0.1")'
+    )
   })
 
   it('another version than the one rolled back, or a first release: a new rollout without a note', () => {

@@ -12,7 +12,12 @@ const ms = (m: number): number => T0 + m * 60_000
 const ev = {
   ready: (m: number): RolloutEvent => ({ type: 'canary-ready', at: min(m) }),
   shifted: (m: number, weight: number, stepIndex: number): RolloutEvent => ({ type: 'shifted', at: min(m), weight, stepIndex }),
-  evaluated: (m: number, verdict: Verdict, decision: 'continue' | 'advance' | 'pause' | 'rollback' = verdict === 'pass' ? 'advance' : 'continue', weight = 10): RolloutEvent => ({
+  evaluated: (
+    m: number,
+    verdict: Verdict,
+    decision: 'continue' | 'advance' | 'pause' | 'rollback' = verdict === 'pass' ? 'advance' : 'continue',
+    weight = 10
+  ): RolloutEvent => ({
     type: 'evaluated',
     at: min(m),
     evaluation: { at: min(m), canaryWeight: weight, checks: [{ name: 'success-rate', verdict }], verdict },
@@ -30,18 +35,46 @@ describe('soakStatus', () => {
   it.each<[string, RolloutEvent[], number, { since?: number; met: boolean }]>([
     ['no traffic yet', [ev.ready(1)], 60, { met: false }],
     ['traffic from the first weight step', [ev.ready(1), ev.shifted(2, 10, 0)], 31, { since: 2, met: false }],
-    ['met exactly 30 minutes after the first traffic', [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(3, 'pass')], 32, { since: 2, met: true }],
+    [
+      'met exactly 30 minutes after the first traffic',
+      [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(3, 'pass')],
+      32,
+      { since: 2, met: true }
+    ],
     ['one minute short', [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(3, 'pass')], 31, { since: 2, met: false }],
     // A failed evaluation (below the failure threshold) starts the soak over at the next evaluation that does not fail.
-    ['a failure breaks it', [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(20, 'fail'), ev.evaluated(25, 'pass')], 54, { since: 25, met: false }],
-    ['and it is met again 30 minutes later', [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(20, 'fail'), ev.evaluated(25, 'pass')], 55, { since: 25, met: true }],
+    [
+      'a failure breaks it',
+      [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(20, 'fail'), ev.evaluated(25, 'pass')],
+      54,
+      { since: 25, met: false }
+    ],
+    [
+      'and it is met again 30 minutes later',
+      [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(20, 'fail'), ev.evaluated(25, 'pass')],
+      55,
+      { since: 25, met: true }
+    ],
     ['a failure as the last event leaves no stretch', [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(20, 'fail')], 90, { met: false }],
     // No data is on-no-data's call: it neither breaks nor proves.
-    ['inconclusive evaluations do not break it', [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(10, 'inconclusive'), ev.evaluated(20, 'inconclusive')], 32, { since: 2, met: true }],
-    ['later weight steps continue it', [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(3, 'pass'), ev.shifted(4, 50, 1)], 32, { since: 2, met: true }]
+    [
+      'inconclusive evaluations do not break it',
+      [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(10, 'inconclusive'), ev.evaluated(20, 'inconclusive')],
+      32,
+      { since: 2, met: true }
+    ],
+    [
+      'later weight steps continue it',
+      [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(3, 'pass'), ev.shifted(4, 50, 1)],
+      32,
+      { since: 2, met: true }
+    ]
   ])('%s', (_, list, nowMin, want) => {
     const s = soakStatus(play(S, list).history, ms(nowMin), 30 * 60)
-    expect({ since: s.sinceMs === undefined ? undefined : (s.sinceMs - T0) / 60_000, met: s.met }).toEqual({ since: want.since, met: want.met })
+    expect({ since: s.sinceMs === undefined ? undefined : (s.sinceMs - T0) / 60_000, met: s.met }).toEqual({
+      since: want.since,
+      met: want.met
+    })
     if (want.since !== undefined) expect(s.readyAtMs).toBe(ms(want.since + 30))
   })
 
@@ -62,7 +95,8 @@ describe('soakStatus', () => {
 })
 
 describe('soakRefusal (a manual promote)', () => {
-  const pausedAt = (m: number): RolloutState => play(steps(10, 'pause', 100), [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(m - 1, 'pass'), ev.paused(m)])
+  const pausedAt = (m: number): RolloutState =>
+    play(steps(10, 'pause', 100), [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(m - 1, 'pass'), ev.paused(m)])
 
   it('refuses a promote to 100 % one minute early, saying when it will be allowed', () => {
     expect(soakRefusal(pausedAt(5), ms(31), 30 * 60, false)).toBe(
@@ -77,7 +111,9 @@ describe('soakRefusal (a manual promote)', () => {
 
   it('refuses promote with full the same way, from any phase', () => {
     const progressing = play(steps(10, 50, 100), [ev.ready(1), ev.shifted(2, 10, 0)])
-    expect(soakRefusal(progressing, ms(10), 30 * 60, true)).toMatch(/^Input 'min-soak' is "30m": promoting "v2" to 100 % \(input 'full'\) needs .* allowed from 2026-06-01T10:32:00.000Z \(in 22m\)\. Nothing was changed\.$/)
+    expect(soakRefusal(progressing, ms(10), 30 * 60, true)).toMatch(
+      /^Input 'min-soak' is "30m": promoting "v2" to 100 % \(input 'full'\) needs .* allowed from 2026-06-01T10:32:00.000Z \(in 22m\)\. Nothing was changed\.$/
+    )
   })
 
   it('says the soak has not started when the canary has had no traffic', () => {
@@ -103,8 +139,18 @@ describe('nextAction with a minimum soak (the automatic path)', () => {
   const passed = play(S, [ev.ready(1), ev.shifted(2, 10, 0), ev.evaluated(3, 'pass')])
 
   it('keeps baking at the last weight below 100 until the soak is met', () => {
-    expect(nextAction(passed, { nowMs: ms(3), minSoakSeconds: 30 * 60 })).toEqual({ kind: 'soak', weight: 10, stepIndex: 0, untilMs: ms(32) })
-    expect(nextAction(passed, { nowMs: ms(31), minSoakSeconds: 30 * 60 })).toEqual({ kind: 'soak', weight: 10, stepIndex: 0, untilMs: ms(32) })
+    expect(nextAction(passed, { nowMs: ms(3), minSoakSeconds: 30 * 60 })).toEqual({
+      kind: 'soak',
+      weight: 10,
+      stepIndex: 0,
+      untilMs: ms(32)
+    })
+    expect(nextAction(passed, { nowMs: ms(31), minSoakSeconds: 30 * 60 })).toEqual({
+      kind: 'soak',
+      weight: 10,
+      stepIndex: 0,
+      untilMs: ms(32)
+    })
   })
 
   it('shifts to 100 at the first minute the soak is met', () => {
@@ -113,9 +159,19 @@ describe('nextAction with a minimum soak (the automatic path)', () => {
 
   it('after a failed evaluation, bakes on and judges again (no stretch yet: until now)', () => {
     const failed = reduce(passed, ev.evaluated(10, 'fail', 'continue'))
-    expect(nextAction(failed, { nowMs: ms(40), minSoakSeconds: 30 * 60 })).toEqual({ kind: 'soak', weight: 10, stepIndex: 0, untilMs: ms(40) })
+    expect(nextAction(failed, { nowMs: ms(40), minSoakSeconds: 30 * 60 })).toEqual({
+      kind: 'soak',
+      weight: 10,
+      stepIndex: 0,
+      untilMs: ms(40)
+    })
     const recovered = reduce(failed, ev.evaluated(41, 'pass', 'continue'))
-    expect(nextAction(recovered, { nowMs: ms(41), minSoakSeconds: 30 * 60 })).toEqual({ kind: 'soak', weight: 10, stepIndex: 0, untilMs: ms(71) })
+    expect(nextAction(recovered, { nowMs: ms(41), minSoakSeconds: 30 * 60 })).toEqual({
+      kind: 'soak',
+      weight: 10,
+      stepIndex: 0,
+      untilMs: ms(71)
+    })
   })
 
   it('does not hold intermediate steps, nor without a rule', () => {

@@ -59,7 +59,9 @@ function simulate(seed: number, faults: Faults): Outcome {
   let state = rollout(randomSchedule(r))
   const trail: string[] = []
   const fail = (msg: string): never => {
-    throw new Violation(`seed ${seed} (${JSON.stringify(state.schedule.map((s) => (s.kind === 'pause' ? 'pause' : s.weight)))}, ${JSON.stringify(policy)}): ${msg}\n  trail: ${trail.slice(-12).join(' | ')}`)
+    throw new Violation(
+      `seed ${seed} (${JSON.stringify(state.schedule.map((s) => (s.kind === 'pause' ? 'pause' : s.weight)))}, ${JSON.stringify(policy)}): ${msg}\n  trail: ${trail.slice(-12).join(' | ')}`
+    )
   }
 
   let lastShift = 0
@@ -78,12 +80,14 @@ function simulate(seed: number, faults: Faults): Outcome {
     if (JSON.stringify(before) !== snapshot) fail(`reduce(${event.type}) mutated its input`)
     if (next !== before && next.history.length <= before.history.length) fail(`${event.type} changed the state without a history entry`)
     if (!Number.isInteger(next.canaryWeight) || next.canaryWeight < 0 || next.canaryWeight > 100) fail(`canaryWeight ${next.canaryWeight}`)
-    if (rollbackStarted && next.canaryWeight > before.canaryWeight) fail(`weight rose from ${before.canaryWeight} to ${next.canaryWeight} after the rollback started`)
+    if (rollbackStarted && next.canaryWeight > before.canaryWeight)
+      fail(`weight rose from ${before.canaryWeight} to ${next.canaryWeight} after the rollback started`)
     if (rollbackStarted && !['rolling-back', 'rolled-back', 'aborted'].includes(next.phase)) fail(`left the rollback for ${next.phase}`)
     if (isTerminal(before.phase) && next !== before) fail(`${event.type} changed a ${before.phase} rollout`)
     if (event.type === 'canary-ready' && next !== before) prepared = true
     if (event.type === 'shifted' && next !== before) passedAt100 = false
-    if (event.type === 'evaluated' && event.decision === 'advance' && before.phase === 'progressing' && before.canaryWeight === 100) passedAt100 = true
+    if (event.type === 'evaluated' && event.decision === 'advance' && before.phase === 'progressing' && before.canaryWeight === 100)
+      passedAt100 = true
     if (promotionStarted && next.phase === 'rolling-back') fail(`${event.type} rolls back after the promotion began retiring the stable`)
     if (next.phase === 'rolling-back' && !rollbackStarted) {
       rollbackStarted = true
@@ -106,7 +110,15 @@ function simulate(seed: number, faults: Faults): Outcome {
     const kind = oneOf(r, choices)
     if (faults === 'safe' && kind === 'freeze' && state.phase === 'initializing') return
     apply(
-      kind === 'abort' ? e.abort() : kind === 'failed' ? e.failed() : kind === 'cancel' ? e.cancelled(false) : kind === 'freeze' ? e.cancelled(true) : e.promote(true)
+      kind === 'abort'
+        ? e.abort()
+        : kind === 'failed'
+          ? e.failed()
+          : kind === 'cancel'
+            ? e.cancelled(false)
+            : kind === 'freeze'
+              ? e.cancelled(true)
+              : e.promote(true)
     )
   }
 
@@ -152,12 +164,14 @@ function simulate(seed: number, faults: Faults): Outcome {
       }
       case 'pause':
         apply(e.paused())
-        if (state.phase !== 'paused' || state.schedule[state.stepIndex]?.kind !== 'pause') fail('pause action did not pause at a pause step')
+        if (state.phase !== 'paused' || state.schedule[state.stepIndex]?.kind !== 'pause')
+          fail('pause action did not pause at a pause step')
         break
       case 'finalize-promotion': {
         const last = state.schedule.length - 1
         if (!passedAt100) fail('finalize-promotion before the 100 step passed its gates')
-        if (state.stepIndex !== last || state.canaryWeight !== 100 || !state.stepDone) fail(`finalize at step ${state.stepIndex} weight ${state.canaryWeight}`)
+        if (state.stepIndex !== last || state.canaryWeight !== 100 || !state.stepDone)
+          fail(`finalize at step ${state.stepIndex} weight ${state.canaryWeight}`)
         if (state.phase === 'progressing') {
           const promoting = startPromotion(state, state.updatedAt)
           trail.push('startPromotion')

@@ -28,7 +28,11 @@ describe('version-order: semver', () => {
     ['1.4.0-beta.11', '1.4.0-beta.2', 'is older than the stable version "1.4.0-beta.11"'],
     ['v2.0.0', '1.9.9', 'is older than the stable version "v2.0.0"'],
     // Build metadata does not count: the same precedence is not newer.
-    ['1.4.0+build.1', '1.4.0+build.2', 'has the same semver precedence as the stable version "1.4.0+build.1" (build metadata does not count)'],
+    [
+      '1.4.0+build.1',
+      '1.4.0+build.2',
+      'has the same semver precedence as the stable version "1.4.0+build.1" (build metadata does not count)'
+    ],
     ['v1.4.0', '1.4.0', 'has the same semver precedence as the stable version "v1.4.0" (build metadata does not count)']
   ])('refuses %s -> %s', (stable, canary, what) => {
     expect(decide(stable, canary)).toEqual({

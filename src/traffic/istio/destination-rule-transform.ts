@@ -3,7 +3,7 @@
  * removal); the host, trafficPolicy and every other subset are carried through untouched. Results
  * share unchanged subtrees with the input: treat both as immutable.
  */
-import type { KubeObject } from '../../cluster/cluster.js'
+import type { KubeObject } from '../../kube/kube-object.js'
 import { PreflightError, quote } from '../../errors.js'
 import { labelString, objectRef } from './object-ref.js'
 

@@ -1,4 +1,4 @@
-import type { KubeObject } from '../../cluster/cluster.js'
+import type { KubeObject } from '../../kube/kube-object.js'
 
 /** `Kind namespace/name` for error messages; the namespace falls back to the one we work in. */
 export function objectRef(obj: Pick<KubeObject, 'kind' | 'metadata'>, namespace?: string): string {

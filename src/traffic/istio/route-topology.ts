@@ -3,13 +3,15 @@
  * it uses, and whether the Service and subsets can carry the canary. Pure: no I/O, throws
  * PreflightError naming the object, quoting the value and saying what was expected.
  */
-import type { KubeObject } from '../../cluster/cluster.js'
+import type { KubeObject } from '../../kube/kube-object.js'
+import { labelsMatch } from '../../kube/label-selector.js'
 import { PreflightError, quote } from '../../errors.js'
-import type { Phase, RolloutState } from '../../rollout/types.js'
+import { isInFlight } from '../../rollout/planner.js'
+import type { RolloutState } from '../../rollout/types.js'
 import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
 import { labelString, objectRef, routeRef } from './object-ref.js'
 import { parseServiceHost, type ServiceHost } from './service-host.js'
-import { effectiveWeight, httpRoutes, readSplit, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
+import { effectiveWeight, httpRoutes, readSplit, routeIndexOf, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
 
 /** What resolveTopology looks at: the objects as read, and the rollout's inputs. */
 export interface TopologyInput {
@@ -55,18 +57,11 @@ export interface Topology {
   currentSplit: { stable: number; canary: number }
 }
 
-const TERMINAL: ReadonlySet<Phase> = new Set<Phase>(['promoted', 'rolled-back', 'aborted'])
-
-/** Whether a state is an unfinished rollout. */
-export function inFlight(state: RolloutState | undefined): state is RolloutState {
-  return state !== undefined && !TERMINAL.has(state.phase)
-}
-
 /** Resolve and check the topology of a rollout; throws PreflightError on the first problem. */
 export function resolveTopology(input: TopologyInput): Topology {
   const { vs, namespace, versionLabel } = input
   const vsRef = objectRef(vs, namespace)
-  const state = inFlight(input.existingState) ? input.existingState : undefined
+  const state = isInFlight(input.existingState) ? input.existingState : undefined
 
   const { route, routeIndex } = findRoute(input, vsRef, state)
   const where = `${routeRef(route, routeIndex)} of ${vsRef}`
@@ -131,13 +126,15 @@ export function resolveTopology(input: TopologyInput): Topology {
   if (!stable && !(state && state.phase === 'promoting')) {
     throw new PreflightError(
       `${drRef} has no subset ${quote(stableSubset)}, which ${where} routes to; expected it among ` +
-        `${quote(subsetsOf(dr).map((s) => s.name).join(', '))}.`
+        `${quote(
+          subsetsOf(dr)
+            .map((s) => s.name)
+            .join(', ')
+        )}.`
     )
   }
-  const stableVersion = state
-    ? state.stable.version
-    : (stable?.labels?.[versionLabel] ?? stableSubset)
-  if (stable && selects(stable.labels ?? {}, input.canaryPodLabels)) {
+  const stableVersion = state ? state.stable.version : (stable?.labels?.[versionLabel] ?? stableSubset)
+  if (stable && labelsMatch(stable.labels ?? {}, input.canaryPodLabels)) {
     throw new PreflightError(
       `The stable subset ${quote(stableSubset)} of ${drRef} selects labels ${quote(labelString(stable.labels))}, ` +
         `which the canary pods (labels ${quote(labelString(input.canaryPodLabels))}) also carry: the canary would ` +
@@ -192,11 +189,6 @@ export function resolveTopology(input: TopologyInput): Topology {
   }
 }
 
-/** Whether `selector` (label map) matches `labels`: every pair of the selector is in the labels. */
-export function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === v)
-}
-
 /**
  * The subset that carries all traffic on the route a new rollout would split (input 'route', else
  * the only http route), or undefined when there is no such single destination. Never throws: the
@@ -237,16 +229,16 @@ function findRoute(
   let found: { route: HttpRoute; routeIndex: number }
   if (input.routeName !== undefined) {
     found = named(input.routeName, "input 'route'")
-  } else if (state?.route.name !== undefined) {
-    found = named(state.route.name, `recorded by rollout ${quote(state.id)}`)
   } else if (state) {
-    if (state.route.index >= http.length) {
+    const routeIndex = routeIndexOf(input.vs, state.route)
+    if (routeIndex < 0 && state.route.name !== undefined) named(state.route.name, `recorded by rollout ${quote(state.id)}`)
+    if (routeIndex < 0) {
       throw new PreflightError(
         `${vsRef} has ${http.length} http routes, but rollout ${quote(state.id)} recorded route #${state.route.index}; ` +
           `expected the route it left. Restore the route, or clear the state annotation and start again.`
       )
     }
-    found = { route: http[state.route.index], routeIndex: state.route.index }
+    found = { route: http[routeIndex], routeIndex }
   } else if (http.length === 1) {
     found = { route: http[0], routeIndex: 0 }
   } else {
@@ -369,10 +361,7 @@ function findDestinationRule(input: TopologyInput, service: ServiceHost, host: s
 
 function sameHostRules(input: TopologyInput, service: ServiceHost, chosen: KubeObject): KubeObject[] {
   return input.drs.filter(
-    (d) =>
-      inNamespace(d, input.namespace) &&
-      d.metadata.name !== chosen.metadata.name &&
-      hostOf(d, input.namespace)?.fqdn === service.fqdn
+    (d) => inNamespace(d, input.namespace) && d.metadata.name !== chosen.metadata.name && hostOf(d, input.namespace)?.fqdn === service.fqdn
   )
 }
 
@@ -391,7 +380,7 @@ function checkService(input: TopologyInput, service: ServiceHost, host: string):
         `the pods of every version (e.g. the app label).`
     )
   }
-  if (!selects(selector, input.canaryPodLabels)) {
+  if (!labelsMatch(selector, input.canaryPodLabels)) {
     throw new PreflightError(
       `${ref} selects ${quote(labelString(selector))}, which the canary pods (labels ${quote(labelString(input.canaryPodLabels))}) ` +
         `do not carry: no traffic could reach them. Expected the canary pod template to carry every label of the Service selector.`

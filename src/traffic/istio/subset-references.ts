@@ -7,7 +7,7 @@
  * `mirrors[].destination`). Hosts are compared as `service.namespace`: a short host is resolved in
  * the namespace of the VirtualService that names it, as Istio does.
  */
-import type { KubeObject } from '../../cluster/cluster.js'
+import type { KubeObject } from '../../kube/kube-object.js'
 
 export interface SubsetTarget {
   /** The host as our route names it (`reviews`, `reviews.shop`, `reviews.shop.svc.cluster.local`). */

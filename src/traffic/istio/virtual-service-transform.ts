@@ -4,7 +4,7 @@
  * not change with the input (only the route's destination list and metadata are copied), so each
  * call is O(size of the route): treat inputs and results as immutable.
  */
-import type { KubeObject } from '../../cluster/cluster.js'
+import type { KubeObject } from '../../kube/kube-object.js'
 import { ConflictError, quote } from '../../errors.js'
 import { objectRef, routeRef } from './object-ref.js'
 
@@ -28,6 +28,7 @@ export interface RouteSplit {
   stable: number
   canary: number
   canaryPresent: boolean
+  stablePresent: boolean
 }
 
 /** Options of withoutDestination. */
@@ -45,6 +46,36 @@ export function httpRoutes(vs: KubeObject): HttpRoute[] {
   return Array.isArray(http) ? (http as HttpRoute[]) : []
 }
 
+/** Where a rollout's route is: by name when it has one, else by position. */
+export interface RouteRef {
+  index: number
+  name?: string
+}
+
+/** The index of the route `ref` points at (by name, else by index); -1 when there is none. */
+export function routeIndexOf(vs: KubeObject, ref: RouteRef): number {
+  const http = httpRoutes(vs)
+  if (ref.name !== undefined) return http.findIndex((r) => r.name === ref.name)
+  return Number.isInteger(ref.index) && ref.index >= 0 && ref.index < http.length ? ref.index : -1
+}
+
+/** The short name of the first destination host of any http route (`reviews` of `reviews.shop.svc`). */
+export function firstDestinationHost(vs: KubeObject): string | undefined {
+  for (const route of httpRoutes(vs)) {
+    for (const d of route.route ?? []) {
+      const host: unknown = d.destination?.host
+      if (typeof host === 'string') return host.split('.')[0]
+    }
+  }
+  return undefined
+}
+
+/** Whether any route of any kind (http, tcp, tls) still sends traffic to `subset`. */
+export function referencesSubset(vs: KubeObject, subset: string): boolean {
+  const text = JSON.stringify({ http: vs.spec?.http ?? [], tcp: vs.spec?.tcp ?? [], tls: vs.spec?.tls ?? [] })
+  return text.includes(`"subset":${JSON.stringify(subset)}`)
+}
+
 /**
  * The weight a destination gets as Istio reads it: a lone destination takes all traffic whatever
  * its weight; otherwise an omitted weight is 0.
@@ -58,13 +89,12 @@ export function effectiveWeight(dest: RouteDestination, destinationCount: number
 export function readSplit(vs: KubeObject, routeIndex: number, stableSubset: string, canarySubset: string): RouteSplit {
   const dests = destinationsAt(vs, routeIndex)
   const weightOf = (subset: string): number =>
-    dests
-      .filter((d) => d.destination?.subset === subset)
-      .reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
+    dests.filter((d) => d.destination?.subset === subset).reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
   return {
     stable: weightOf(stableSubset),
     canary: weightOf(canarySubset),
-    canaryPresent: dests.some((d) => d.destination?.subset === canarySubset)
+    canaryPresent: dests.some((d) => d.destination?.subset === canarySubset),
+    stablePresent: dests.some((d) => d.destination?.subset === stableSubset)
   }
 }
 
@@ -91,8 +121,7 @@ export function withSplit(
   }
   const route = routeAt(vs, routeIndex)
   const dests = structuredClone(route.route ?? [])
-  const ours = (d: RouteDestination): boolean =>
-    d.destination?.subset === stableSubset || d.destination?.subset === canarySubset
+  const ours = (d: RouteDestination): boolean => d.destination?.subset === stableSubset || d.destination?.subset === canarySubset
   const others = dests.filter((d) => !ours(d) && effectiveWeight(d, dests.length) > 0)
   if (others.length > 0) {
     const list = others.map((d) => `${quote(d.destination?.subset ?? d.destination?.host)} (weight ${d.weight ?? 'unset'})`)
@@ -124,12 +153,7 @@ export function withSplit(
  * one destination remains it gets `weight: 100`, or no weight with `omitWeight`. Refuses to remove a
  * destination that still carries traffic (set its weight to 0 and wait first) or the last one.
  */
-export function withoutDestination(
-  vs: KubeObject,
-  routeIndex: number,
-  subset: string,
-  opts: RemoveDestinationOptions = {}
-): KubeObject {
+export function withoutDestination(vs: KubeObject, routeIndex: number, subset: string, opts: RemoveDestinationOptions = {}): KubeObject {
   const route = routeAt(vs, routeIndex)
   const dests = route.route ?? []
   const removed = dests.filter((d) => d.destination?.subset === subset)

@@ -2,8 +2,8 @@
  * What istio-canary owns in an object, cut out so the rest can be compared: the destination list of
  * one route and the state annotation of a VirtualService; named subsets of a DestinationRule.
  */
-import type { KubeObject } from '../../../src/cluster/cluster.js'
-import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
+import type { KubeObject } from '../../../../src/kube/kube-object.js'
+import { STATE_ANNOTATION } from '../../../../src/rollout/state-codec.js'
 
 /** A copy of `vs` without route `routeIndex`'s `route` list and without the state annotation. */
 export function vsOutsideOwned(vs: KubeObject, routeIndex: number): KubeObject {

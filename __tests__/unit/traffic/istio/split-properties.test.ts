@@ -1,13 +1,13 @@
 import { isDeepStrictEqual } from 'node:util'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
-import { STATE_ANNOTATION, decodeState, encodeState } from '../../../src/rollout/state-codec.js'
-import { withoutSubset, withSubset } from '../../../src/traffic/istio/destination-rule-transform.js'
-import { readSplit, withoutDestination, withSplit, withState } from '../../../src/traffic/istio/virtual-service-transform.js'
-import { makeLargeVirtualService } from '../../fixtures/istio/large.js'
-import { loadFixture, loadSeed } from '../../fixtures/istio/load-fixture.js'
-import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
+import type { KubeObject } from '../../../../src/kube/kube-object.js'
+import { STATE_ANNOTATION, decodeState, encodeState } from '../../../../src/rollout/state-codec.js'
+import { withoutSubset, withSubset } from '../../../../src/traffic/istio/destination-rule-transform.js'
+import { readSplit, withoutDestination, withSplit, withState } from '../../../../src/traffic/istio/virtual-service-transform.js'
+import { makeLargeVirtualService } from '../../../fixtures/istio/large.js'
+import { loadFixture, loadSeed } from '../../../fixtures/istio/load-fixture.js'
+import { makeRolloutState } from '../../../fixtures/istio/rollout-state.js'
 import { drOutsideOwned, vsOutsideOwned } from './owned-paths.js'
-import { seededRandom } from '../../support/seeded-random.js'
+import { seededRandom } from '../../../support/seeded-random.js'
 
 const SEEDS = Array.from({ length: 25 }, (_, i) => 1000 + i * 7919)
 
@@ -43,7 +43,7 @@ describe.each(cases())('random weight sequences on the %s VirtualService', (_nam
       const split = readSplit(current, routeIndex, 'v1', 'v2')
       expect(Number.isInteger(split.stable) && Number.isInteger(split.canary)).toBe(true)
       expect(split.stable + split.canary).toBe(100)
-      expect(split).toEqual({ stable: 100 - w, canary: w, canaryPresent: true })
+      expect(split).toEqual({ stable: 100 - w, canary: w, canaryPresent: true, stablePresent: true })
       expect(current.spec.http[routeIndex].route).toHaveLength(2)
       // isDeepStrictEqual per step (fast); toEqual with its diff at the end.
       expect(isDeepStrictEqual(vsOutsideOwned(current, routeIndex), outside)).toBe(true)

@@ -24,7 +24,7 @@ import {
   waitFor,
   waitForDeploymentCondition,
   withBehaviour
-} from '../support/test-cluster.js'
+} from '../../support/test-cluster.js'
 import { AppsV1Api, CustomObjectsApi } from '@kubernetes/client-node'
 
 const VS = { group: 'networking.istio.io', plural: 'virtualservices' }
@@ -159,7 +159,9 @@ describe('apiserver, controllers and kwok', () => {
     const pods = await waitFor(
       async () => {
         const ps = await podsOf(ns, 'flaky')
-        return ps.length === 2 && ps.every((p) => readyOf(p) === 'False' && (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2) && ps
+        return (
+          ps.length === 2 && ps.every((p) => readyOf(p) === 'False' && (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2) && ps
+        )
       },
       { timeoutMs: 30_000, what: 'both flaky pods not Ready with restarts' }
     )
@@ -171,10 +173,13 @@ describe('apiserver, controllers and kwok', () => {
       expect((unready - started) / 1000).toBeGreaterThanOrEqual(3)
       expect((unready - started) / 1000).toBeLessThanOrEqual(7)
     }
-    await waitFor(async () => {
-      const d = await clients.apps.readNamespacedDeployment({ namespace: ns, name: 'flaky' })
-      return (d.status?.readyReplicas ?? 0) === 0 && d.status?.conditions?.find((c) => c.type === 'Available')?.status === 'False'
-    }, { timeoutMs: 20_000, what: 'flaky Deployment to lose availability' })
+    await waitFor(
+      async () => {
+        const d = await clients.apps.readNamespacedDeployment({ namespace: ns, name: 'flaky' })
+        return (d.status?.readyReplicas ?? 0) === 0 && d.status?.conditions?.find((c) => c.type === 'Available')?.status === 'False'
+      },
+      { timeoutMs: 20_000, what: 'flaky Deployment to lose availability' }
+    )
   })
 })
 
@@ -190,7 +195,10 @@ describe('what the real apiserver refuses', () => {
         { ...base, body: { spec: { http: [{ route: [{ destination: { host: 'istio-service', subset: 'v1' }, weight: 100 }] }] } } },
         setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch)
       )
-      .then(() => undefined, (e: unknown) => e)
+      .then(
+        () => undefined,
+        (e: unknown) => e
+      )
     expect(statusOf(err)).toBe(415)
 
     const patched = (await clients.custom.patchNamespacedCustomObject(
@@ -216,13 +224,18 @@ describe('what the real apiserver refuses', () => {
 
   it.each([[50.5], ['fifty']])('refuses a non-integer weight %p (422/400) and keeps the stored weights', async (weight) => {
     const base = { ...VS, version: 'v1', namespace: ns, name: 'istio-virtualservice' }
-    const before = (await clients.custom.getNamespacedCustomObject(base)) as { spec: { http: Array<{ route: Array<{ weight: unknown }> }> } }
+    const before = (await clients.custom.getNamespacedCustomObject(base)) as {
+      spec: { http: Array<{ route: Array<{ weight: unknown }> }> }
+    }
     const err = await clients.custom
       .patchNamespacedCustomObject(
         { ...base, body: [{ op: 'replace', path: '/spec/http/0/route/0/weight', value: weight }] },
         setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)
       )
-      .then(() => undefined, (e: unknown) => e)
+      .then(
+        () => undefined,
+        (e: unknown) => e
+      )
     expect([400, 422]).toContain(statusOf(err))
     expect(String((err as { body?: unknown }).body)).toMatch(/weight/)
     const after = (await clients.custom.getNamespacedCustomObject(base)) as typeof before
@@ -234,7 +247,10 @@ describe('what the real apiserver refuses', () => {
     expect(loadTestEnv().restrictedKubeconfigPath).not.toBe('')
     const rApps = restrictedKubeConfig().makeApiClient(AppsV1Api)
     const rCustom = restrictedKubeConfig().makeApiClient(CustomObjectsApi)
-    const denied = await rApps.listNamespacedDeployment({ namespace: ns }).then(() => undefined, (e: unknown) => e)
+    const denied = await rApps.listNamespacedDeployment({ namespace: ns }).then(
+      () => undefined,
+      (e: unknown) => e
+    )
     expect(statusOf(denied)).toBe(403)
 
     await grantRole(ns, 'restricted', [
@@ -251,10 +267,16 @@ describe('what the real apiserver refuses', () => {
         { ...VS, version: 'v1', namespace: ns, name: 'istio-virtualservice', body: [{ op: 'replace', path: '/spec/hosts/0', value: 'x' }] },
         setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)
       )
-      .then(() => undefined, (e: unknown) => e)
+      .then(
+        () => undefined,
+        (e: unknown) => e
+      )
     expect(statusOf(noPatch)).toBe(403)
     // and nothing outside the namespace
-    const other = await rApps.listNamespacedDeployment({ namespace: 'default' }).then(() => undefined, (e: unknown) => e)
+    const other = await rApps.listNamespacedDeployment({ namespace: 'default' }).then(
+      () => undefined,
+      (e: unknown) => e
+    )
     expect(statusOf(other)).toBe(403)
   })
 })
@@ -292,19 +314,31 @@ describe('Prometheus over the traffic source', () => {
     )
     expect(rps).toBeLessThan(11)
     const p99 = promValues(
-      await queryPrometheus(`histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{${sel('web-v2')}}[10s])))`)
+      await queryPrometheus(
+        `histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{${sel('web-v2')}}[10s])))`
+      )
     )[0]
     expect(p99).toBeCloseTo(700, 0)
     const versions = await queryPrometheus(`count by (destination_version) (istio_requests_total{destination_workload_namespace="${ns}"})`)
-    expect((versions.data.result as Array<{ metric: Record<string, string> }>).map((s) => s.metric.destination_version).sort()).toEqual(['v1', 'v2'])
+    expect((versions.data.result as Array<{ metric: Record<string, string> }>).map((s) => s.metric.destination_version).sort()).toEqual([
+      'v1',
+      'v2'
+    ])
 
     // A new config keeps the counters monotonic and moves the ratio.
     const before = promValues(await queryPrometheus(`sum(istio_requests_total{${sel('web-v2')}})`))[0]
     await setTraffic(ns, 'web-v2', { rps: 10, errorRatio: 0.9, latencyMs: 700, version: 'v2' })
-    await waitFor(async () => {
-      const v = promValues(await queryPrometheus(`sum(rate(istio_requests_total{${sel('web-v2')},response_code="503"}[3s])) / sum(rate(istio_requests_total{${sel('web-v2')}}[3s]))`))[0]
-      return v > 0.85 && v
-    }, { timeoutMs: 20_000, intervalMs: 500, what: 'the new error ratio' })
+    await waitFor(
+      async () => {
+        const v = promValues(
+          await queryPrometheus(
+            `sum(rate(istio_requests_total{${sel('web-v2')},response_code="503"}[3s])) / sum(rate(istio_requests_total{${sel('web-v2')}}[3s]))`
+          )
+        )[0]
+        return v > 0.85 && v
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: 'the new error ratio' }
+    )
     const after = promValues(await queryPrometheus(`sum(istio_requests_total{${sel('web-v2')}})`))[0]
     expect(after).toBeGreaterThan(before)
     const resets = promValues(await queryPrometheus(`sum(resets(istio_requests_total{${sel('web-v2')}}[1m]))`))[0]
@@ -329,10 +363,7 @@ describe('Prometheus over the traffic source', () => {
     try {
       const at = t0 + 600
       const ratio = promValues(
-        await prom.query(
-          'sum(rate(istio_requests_total{response_code=~"5.."}[1m])) / sum(rate(istio_requests_total[1m]))',
-          at
-        )
+        await prom.query('sum(rate(istio_requests_total{response_code=~"5.."}[1m])) / sum(rate(istio_requests_total[1m]))', at)
       )
       expect(ratio).toHaveLength(1)
       expect(ratio[0]).toBeCloseTo(0.1, 12)
@@ -344,7 +375,10 @@ describe('Prometheus over the traffic source', () => {
     } finally {
       await prom.stop()
     }
-    const gone = await fetch(`${prom.url}/-/ready`).then(() => 'up', () => 'down')
+    const gone = await fetch(`${prom.url}/-/ready`).then(
+      () => 'up',
+      () => 'down'
+    )
     expect(gone).toBe('down')
   })
 })

@@ -85,16 +85,12 @@ function send(
   opts: { body?: string; headers?: Record<string, string>; agent?: https.Agent } = {}
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = https.request(
-      `${proxy.url}${p}`,
-      { method, ca: proxy.caPem, headers: opts.headers, agent: opts.agent ?? false },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }))
-        res.on('error', reject)
-      }
-    )
+    const req = https.request(`${proxy.url}${p}`, { method, ca: proxy.caPem, headers: opts.headers, agent: opts.agent ?? false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }))
+      res.on('error', reject)
+    })
     req.on('error', reject)
     req.end(opts.body)
   })
@@ -202,7 +198,11 @@ describe('status faults', () => {
 
 describe('rule matching', () => {
   it('matches on method (case-insensitive) and on a path regex over path and query', async () => {
-    proxy.addRule({ match: { method: 'put', pathRegex: /\/virtualservices\/reviews$/ }, times: Infinity, action: { kind: 'status', status: 500 } })
+    proxy.addRule({
+      match: { method: 'put', pathRegex: /\/virtualservices\/reviews$/ },
+      times: Infinity,
+      action: { kind: 'status', status: 500 }
+    })
     proxy.addRule({ match: { pathRegex: 'watch=true' }, times: Infinity, action: { kind: 'status', status: 503 } })
     expect((await send(proxy, 'GET', '/apis/n/v1/virtualservices/reviews')).status).toBe(201)
     expect((await send(proxy, 'PUT', '/apis/n/v1/virtualservices/ratings')).status).toBe(201)

@@ -1,11 +1,11 @@
-import type { KubeObject } from '../../../src/cluster/cluster.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { PreflightError } from '../../../src/errors.js'
 import { MAX_STATE_BYTES, STATE_ANNOTATION, decodeState, encodeState, stateOf } from '../../../src/rollout/state-codec.js'
 import type { HistoryEvent } from '../../../src/rollout/types.js'
 import { withState } from '../../../src/traffic/istio/virtual-service-transform.js'
 import { loadSeed } from '../../fixtures/istio/load-fixture.js'
 import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
-import { thrown } from './thrown.js'
+import { thrown } from '../traffic/istio/thrown.js'
 
 const CLEAR = 'kubectl -n shop annotate virtualservice istio-virtualservice istio-canary.io/rollout-'
 
@@ -69,7 +69,7 @@ describe('encodeState / decodeState', () => {
     expect(back.history.at(-1)).toEqual(history.at(-1))
     expect(back.history.slice(1, -2)).toEqual(history.slice(1 + dropped, -2))
     // Dropping one event fewer would not have fitted: it drops no more than it must.
-    const oneFewer = { ...state, history: [history[0], ...history.slice(dropped), ], historyDropped: dropped - 1 }
+    const oneFewer = { ...state, history: [history[0], ...history.slice(dropped)], historyDropped: dropped - 1 }
     expect(Buffer.byteLength(JSON.stringify(oneFewer))).toBeGreaterThan(MAX_STATE_BYTES)
   })
 
@@ -124,13 +124,27 @@ describe('decodeState errors', () => {
   })
 
   it.each([
-    [{ phase: 'exploded' }, 'field "phase": expected one of initializing, progressing, paused, promoting, rolling-back, promoted, rolled-back, aborted (got "exploded")'],
+    [
+      { phase: 'exploded' },
+      'field "phase": expected one of initializing, progressing, paused, promoting, rolling-back, promoted, rolled-back, aborted (got "exploded")'
+    ],
     [{ stable: { version: 'v1' } }, 'field "stable.subset": expected a string (missing)'],
     [{ canaryWeight: 150 }, 'field "canaryWeight": expected an integer between 0 and 100 (got "150")'],
     [{ stepIndex: -2 }, 'field "stepIndex": expected an integer >= -1 (got "-2")'],
     [{ route: { index: 1.5 } }, 'field "route.index": expected an integer >= 0 (got "1.5")'],
-    [{ schedule: [{ kind: 'weight', weight: 10 }, { kind: 'wait' }] }, 'field "schedule[1]": expected {"kind":"weight","weight":0..100} or {"kind":"pause"} (got "{\\"kind\\":\\"wait\\"}")'],
-    [{ history: [{ at: 't', kind: 'started' }, { at: 't', kind: 'boom' }] }, 'field "history[1].kind": expected one of started, canary-ready, subset-added, weight, gates, paused, promote-requested, abort-requested, promoted, rollback-started, rolled-back, aborted, takeover, drift, cancelled, error (got "boom")'],
+    [
+      { schedule: [{ kind: 'weight', weight: 10 }, { kind: 'wait' }] },
+      'field "schedule[1]": expected {"kind":"weight","weight":0..100} or {"kind":"pause"} (got "{\\"kind\\":\\"wait\\"}")'
+    ],
+    [
+      {
+        history: [
+          { at: 't', kind: 'started' },
+          { at: 't', kind: 'boom' }
+        ]
+      },
+      'field "history[1].kind": expected one of started, canary-ready, subset-added, weight, gates, paused, promote-requested, abort-requested, promoted, rollback-started, rolled-back, aborted, takeover, drift, cancelled, error (got "boom")'
+    ],
     [{ history: 'none' }, 'field "history": expected a list (got "none")'],
     [{ stepDone: 'yes' }, 'field "stepDone": expected true or false (got "yes")'],
     [{ result: 'great' }, 'field "result": expected one of promoted, paused, rolled-back, aborted, unchanged (got "great")']

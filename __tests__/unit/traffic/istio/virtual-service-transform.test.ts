@@ -1,40 +1,42 @@
-import type { KubeObject } from '../../../src/cluster/cluster.js'
-import { ConflictError } from '../../../src/errors.js'
-import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
-import {
-  readSplit,
-  withoutDestination,
-  withSplit,
-  withState
-} from '../../../src/traffic/istio/virtual-service-transform.js'
-import { makeLargeVirtualService } from '../../fixtures/istio/large.js'
-import { loadFixture, loadSeed } from '../../fixtures/istio/load-fixture.js'
+import type { KubeObject } from '../../../../src/kube/kube-object.js'
+import { ConflictError } from '../../../../src/errors.js'
+import { STATE_ANNOTATION } from '../../../../src/rollout/state-codec.js'
+import { readSplit, withoutDestination, withSplit, withState } from '../../../../src/traffic/istio/virtual-service-transform.js'
+import { makeLargeVirtualService } from '../../../fixtures/istio/large.js'
+import { loadFixture, loadSeed } from '../../../fixtures/istio/load-fixture.js'
 import { destinationWithoutWeight, vsOutsideOwned } from './owned-paths.js'
 import { thrown } from './thrown.js'
 
 const PRIMARY = 1 // index of route "primary" in complex-virtualservice.yaml
 
 function weights(vs: KubeObject, routeIndex: number): Array<[string, number | undefined]> {
-  return vs.spec.http[routeIndex].route.map((d: { destination: { subset: string }; weight?: number }) => [
-    d.destination.subset,
-    d.weight
-  ])
+  return vs.spec.http[routeIndex].route.map((d: { destination: { subset: string }; weight?: number }) => [d.destination.subset, d.weight])
 }
 
 describe('readSplit', () => {
   it('reads a lone destination without weight as 100 (the seed)', () => {
-    expect(readSplit(loadSeed('virtualservice-v1.yaml'), 0, 'v1', 'v2')).toEqual({ stable: 100, canary: 0, canaryPresent: false })
+    expect(readSplit(loadSeed('virtualservice-v1.yaml'), 0, 'v1', 'v2')).toEqual({
+      stable: 100,
+      canary: 0,
+      canaryPresent: false,
+      stablePresent: true
+    })
   })
 
   it('reads the seed 50/50 split', () => {
-    expect(readSplit(loadSeed('virtualservice-50-50.yaml'), 0, 'v1', 'v2')).toEqual({ stable: 50, canary: 50, canaryPresent: true })
+    expect(readSplit(loadSeed('virtualservice-50-50.yaml'), 0, 'v1', 'v2')).toEqual({
+      stable: 50,
+      canary: 50,
+      canaryPresent: true,
+      stablePresent: true
+    })
   })
 
   it('reads an omitted weight beside another destination as 0, as Istio does', () => {
     const vs = loadSeed('virtualservice-50-50.yaml')
     delete vs.spec.http[0].route[1].weight
     vs.spec.http[0].route[0].weight = 100
-    expect(readSplit(vs, 0, 'v1', 'v2')).toEqual({ stable: 100, canary: 0, canaryPresent: true })
+    expect(readSplit(vs, 0, 'v1', 'v2')).toEqual({ stable: 100, canary: 0, canaryPresent: true, stablePresent: true })
   })
 
   it('reads a lone destination as 100 whatever its weight', () => {
@@ -86,11 +88,7 @@ describe('withSplit on the seed', () => {
   })
 
   it('builds the stable destination from the canary one when only the canary is left (promoting)', () => {
-    const promoted = withoutDestination(
-      withSplit(loadSeed('virtualservice-v1.yaml'), 0, 'istio-service', 'v1', 'v2', 100),
-      0,
-      'v1'
-    )
+    const promoted = withoutDestination(withSplit(loadSeed('virtualservice-v1.yaml'), 0, 'istio-service', 'v1', 'v2', 100), 0, 'v1')
     const back = withSplit(promoted, 0, 'istio-service', 'v1', 'v2', 100)
     expect(back.spec.http[0].route).toEqual([
       { destination: { host: 'istio-service', subset: 'v2' }, weight: 100 },
@@ -123,7 +121,8 @@ describe('withSplit on the seed', () => {
     expect(readSplit(withSplit(vs, 0, 'istio-service', 'v1', 'v2', 30), 0, 'v1', 'v2')).toEqual({
       stable: 70,
       canary: 30,
-      canaryPresent: true
+      canaryPresent: true,
+      stablePresent: true
     })
   })
 })
@@ -236,7 +235,7 @@ describe('transform errors', () => {
     expect(err).toBeInstanceOf(ConflictError)
     expect(err.message).toBe(
       'route #0 of VirtualService shop/istio-virtualservice sends traffic to "v2" (weight 50) besides subsets "v1" and "v3": ' +
-        'expected only those two to carry weight. Someone changed the route; set the other destinations\' weight to 0 or remove them.'
+        "expected only those two to carry weight. Someone changed the route; set the other destinations' weight to 0 or remove them."
     )
   })
 

@@ -1,15 +1,14 @@
-import type { KubeObject } from '../../../src/cluster/cluster.js'
-import { PreflightError } from '../../../src/errors.js'
-import { resolveTopology, servingSubset, type TopologyInput } from '../../../src/traffic/istio/route-topology.js'
-import { parseServiceHost, sameServiceHost } from '../../../src/traffic/istio/service-host.js'
-import { makeLargeDestinationRule, makeLargeService, makeLargeVirtualService } from '../../fixtures/istio/large.js'
-import { loadFixture, loadSeed } from '../../fixtures/istio/load-fixture.js'
-import { makeRolloutState } from '../../fixtures/istio/rollout-state.js'
+import type { KubeObject } from '../../../../src/kube/kube-object.js'
+import { PreflightError } from '../../../../src/errors.js'
+import { resolveTopology, servingSubset, type TopologyInput } from '../../../../src/traffic/istio/route-topology.js'
+import { parseServiceHost, sameServiceHost } from '../../../../src/traffic/istio/service-host.js'
+import { makeLargeDestinationRule, makeLargeService, makeLargeVirtualService } from '../../../fixtures/istio/large.js'
+import { loadFixture, loadSeed } from '../../../fixtures/istio/load-fixture.js'
+import { makeRolloutState } from '../../../fixtures/istio/rollout-state.js'
 import { thrown } from './thrown.js'
 
 const NS = 'shop'
-const canaryPodLabels = (): Record<string, string> =>
-  loadSeed('deployment-v2.yaml').spec.template.metadata.labels as Record<string, string>
+const canaryPodLabels = (): Record<string, string> => loadSeed('deployment-v2.yaml').spec.template.metadata.labels as Record<string, string>
 
 /** The seed's starting state: v1 takes all traffic, v2 is about to be released. */
 function seedInput(overrides: Partial<TopologyInput> = {}): TopologyInput {
@@ -98,9 +97,7 @@ describe('resolveTopology on the seed', () => {
   })
 
   it('resumes a promotion whose old stable destination and subset are already gone', () => {
-    const vs = withRoute(loadSeed('virtualservice-v1.yaml', NS), 0, [
-      { destination: { host: 'istio-service', subset: 'v2' }, weight: 100 }
-    ])
+    const vs = withRoute(loadSeed('virtualservice-v1.yaml', NS), 0, [{ destination: { host: 'istio-service', subset: 'v2' }, weight: 100 }])
     const dr = loadSeed('destinationrule-v1-v2.yaml', NS)
     dr.spec.subsets = dr.spec.subsets.slice(1)
     const t = resolveTopology(seedInput({ vs, drs: [dr], existingState: makeRolloutState({ phase: 'promoting' }) }))
@@ -355,9 +352,7 @@ describe('resolveTopology errors: the DestinationRule', () => {
   })
 
   it('the named one is for another host', () => {
-    expect(
-      preflightMessage(seedInput({ destinationRuleName: 'reviews', drs: [loadFixture('complex-destinationrule.yaml')] }))
-    ).toBe(
+    expect(preflightMessage(seedInput({ destinationRuleName: 'reviews', drs: [loadFixture('complex-destinationrule.yaml')] }))).toBe(
       'DestinationRule shop/reviews is for host "reviews.shop.svc.cluster.local", but route #0 of VirtualService ' +
         'shop/istio-virtualservice routes to host "istio-service"; expected a DestinationRule for "istio-service.shop.svc.cluster.local".'
     )
@@ -471,12 +466,9 @@ describe('service hosts', () => {
   })
 
   it('flags the partial forms', () => {
-    expect(['reviews', 'reviews.shop', 'reviews.shop.svc', 'reviews.shop.svc.cluster.local'].map((h) => parseServiceHost(h, 'shop')?.form)).toEqual([
-      'short',
-      'partial',
-      'partial',
-      'fqdn'
-    ])
+    expect(
+      ['reviews', 'reviews.shop', 'reviews.shop.svc', 'reviews.shop.svc.cluster.local'].map((h) => parseServiceHost(h, 'shop')?.form)
+    ).toEqual(['short', 'partial', 'partial', 'fqdn'])
   })
 
   it.each(['*', '*.shop.svc.cluster.local', '10.0.0.1', 'api.example.com', 'reviews.shop.svc.other.domain', '', 'a..b'])(

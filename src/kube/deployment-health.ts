@@ -4,8 +4,7 @@
  * isDeploymentReady, plus early failure on states that never heal by waiting (image pulls,
  * crash loops, invalid config), so a broken canary fails fast and never gets traffic.
  */
-import type { KubeObject } from '../cluster/cluster.js'
-import type { CheckResult, Verdict } from './types.js'
+import type { KubeObject } from './kube-object.js'
 
 export type DeploymentState = 'ready' | 'progressing' | 'failed'
 
@@ -52,12 +51,7 @@ export function goDuration(totalSeconds: number): string {
  * Judge a Deployment. `pods` are those its selector matches; `events` those about the pods (or
  * the Deployment and its ReplicaSets). `now` dates the observation (used in reasons).
  */
-export function judgeDeployment(
-  deployment: KubeObject,
-  pods: KubeObject[],
-  events: KubeObject[],
-  now: Date
-): DeploymentJudgement {
+export function judgeDeployment(deployment: KubeObject, pods: KubeObject[], events: KubeObject[], now: Date): DeploymentJudgement {
   const id = `${deployment.metadata.namespace ?? ''}/${deployment.metadata.name}`
   const spec = deployment.spec ?? {}
   const status = deployment.status ?? {}
@@ -125,7 +119,10 @@ export function judgeDeployment(
 }
 
 /** The pod runs the template's images (by container name); unknown shapes count as matching. */
-function matchesTemplate(pod: KubeObject, template: { spec?: { containers?: Array<{ name: string; image?: string }> } } | undefined): boolean {
+function matchesTemplate(
+  pod: KubeObject,
+  template: { spec?: { containers?: Array<{ name: string; image?: string }> } } | undefined
+): boolean {
   const want = template?.spec?.containers
   const have = pod.spec?.containers as Array<{ name: string; image?: string }> | undefined
   if (!want || !have) return true
@@ -137,10 +134,7 @@ function matchesTemplate(pod: KubeObject, template: { spec?: { containers?: Arra
 
 /** Why a pod will not become ready by waiting, or undefined. */
 function podFailure(pod: KubeObject): string | undefined {
-  const statuses: ContainerStatus[] = [
-    ...(pod.status?.initContainerStatuses ?? []),
-    ...(pod.status?.containerStatuses ?? [])
-  ]
+  const statuses: ContainerStatus[] = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
   for (const c of statuses) {
     const waiting = c.state?.waiting
     if (waiting?.reason && FATAL_WAITING.has(waiting.reason)) {
@@ -202,67 +196,18 @@ export type RestartBaseline = Record<string, number>
 export function restartCounts(pods: KubeObject[]): RestartBaseline {
   const out: RestartBaseline = {}
   for (const pod of pods) {
-    out[pod.metadata.name] = ((pod.status?.containerStatuses ?? []) as ContainerStatus[]).reduce(
-      (n, c) => n + (c.restartCount ?? 0),
-      0
-    )
+    out[pod.metadata.name] = ((pod.status?.containerStatuses ?? []) as ContainerStatus[]).reduce((n, c) => n + (c.restartCount ?? 0), 0)
   }
   return out
 }
 
-export interface CanaryPodsJudgement {
-  verdict: Exclude<Verdict, 'inconclusive'>
-  /** `pods-ready` and `restarts`. */
-  checks: CheckResult[]
-}
-
-/**
- * All canary pods Ready and no restarts since the baseline -> pass. A pod absent from the
- * baseline (a replacement) counts all its restarts.
- */
-export function judgeCanaryPods(pods: KubeObject[], baselineRestarts: RestartBaseline): CanaryPodsJudgement {
-  const live = pods.filter((p) => !p.metadata.deletionTimestamp)
-  const notReady = live.filter((p) => !isPodReady(p))
-  const readyCheck: CheckResult = {
-    name: 'pods-ready',
-    verdict: live.length > 0 && notReady.length === 0 ? 'pass' : 'fail',
-    value: live.length - notReady.length,
-    threshold: `== ${live.length} pods`,
-    unit: 'pods',
-    detail:
-      live.length === 0
-        ? 'no canary pods'
-        : notReady.length > 0
-          ? `not ready: ${notReady.map((p) => `${p.metadata.name}${podWhy(p)}`).join(', ')}`
-          : `${live.length} of ${live.length} ready`
-  }
-  const now = restartCounts(live)
-  const grown = Object.entries(now)
-    .map(([name, count]) => ({ name, count, delta: count - (baselineRestarts[name] ?? 0) }))
-    .filter((p) => p.delta > 0)
-  const totalGrowth = grown.reduce((n, p) => n + p.delta, 0)
-  const restartCheck: CheckResult = {
-    name: 'restarts',
-    verdict: grown.length === 0 ? 'pass' : 'fail',
-    value: totalGrowth,
-    threshold: '== 0 new',
-    unit: 'restarts',
-    detail:
-      grown.length === 0
-        ? 'no new restarts'
-        : grown.map((p) => `${p.name}: +${p.delta} (${p.count} total)`).join(', ')
-  }
-  return {
-    verdict: readyCheck.verdict === 'pass' && restartCheck.verdict === 'pass' ? 'pass' : 'fail',
-    checks: [readyCheck, restartCheck]
-  }
-}
-
-function isPodReady(pod: KubeObject): boolean {
+/** The pod's Ready condition is True. */
+export function isPodReady(pod: KubeObject): boolean {
   return (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')
 }
 
-function podWhy(pod: KubeObject): string {
+/** Why a pod is not ready, as a short suffix: ` (app: CrashLoopBackOff)`, ` (Pending)`, or empty. */
+export function podWhy(pod: KubeObject): string {
   for (const c of (pod.status?.containerStatuses ?? []) as ContainerStatus[]) {
     if (c.state?.waiting?.reason) return ` (${c.name}: ${c.state.waiting.reason})`
   }

@@ -1,7 +1,8 @@
-import { KubernetesGate } from '../../../src/health/kubernetes-gate.js'
+import { judgeCanaryPods, KubernetesGate } from '../../../src/health/kubernetes-gate.js'
+import { restartCounts } from '../../../src/kube/deployment-health.js'
 import type { GateContext } from '../../../src/health/health-gate.js'
-import { RecordedCluster } from './recorded-cluster.js'
-import { deployment, pod } from './snapshots.js'
+import { RecordedCluster } from '../cluster/recorded-cluster.js'
+import { deployment, pod } from '../cluster/snapshots.js'
 
 const ctx: GateContext = {
   namespace: 'shop',
@@ -54,5 +55,51 @@ describe('KubernetesGate', () => {
     const checks = await new KubernetesGate(broken).evaluate('bake', ctx)
     expect(checks.map((c) => c.verdict)).toEqual(['inconclusive', 'inconclusive'])
     expect(checks[0].detail).toContain('ECONNREFUSED')
+  })
+})
+
+describe('judgeCanaryPods', () => {
+  const crashing = (restarts: number) =>
+    pod('b', { ready: false, containers: [{ restartCount: restarts, waiting: { reason: 'CrashLoopBackOff' } }] })
+
+  it.each([
+    ['all ready, no restarts', [pod('a'), pod('b')], { a: 0, b: 0 }, 'pass', 'pass', 'pass'],
+    ['restarts before the baseline do not count', [pod('a', { containers: [{ restartCount: 3 }] })], { a: 3 }, 'pass', 'pass', 'pass'],
+    ['a pod not ready', [pod('a'), pod('b', { ready: false })], { a: 0, b: 0 }, 'fail', 'fail', 'pass'],
+    ['restarts grew', [pod('a'), pod('b', { containers: [{ restartCount: 1 }] })], { a: 0, b: 0 }, 'fail', 'pass', 'fail'],
+    ['crash loop', [pod('a'), crashing(4)], { a: 0, b: 2 }, 'fail', 'fail', 'fail'],
+    ['a replacement pod counts all its restarts', [pod('c', { containers: [{ restartCount: 1 }] })], { a: 0 }, 'fail', 'pass', 'fail'],
+    ['no pods at all', [], {}, 'fail', 'fail', 'pass']
+  ])('%s -> %s', (_name, pods, baseline, verdict, ready, restarts) => {
+    const j = judgeCanaryPods(pods, baseline)
+    expect(j.verdict).toBe(verdict)
+    expect(j.checks.map((c) => [c.name, c.verdict])).toEqual([
+      ['pods-ready', ready],
+      ['restarts', restarts]
+    ])
+  })
+
+  it('says which pods are not ready and which restarted', () => {
+    const j = judgeCanaryPods([pod('a', { containers: [{ restartCount: 2 }] }), crashing(5)], { a: 1, b: 2 })
+    expect(j.checks[0]).toMatchObject({ value: 1, detail: 'not ready: b (reviews: CrashLoopBackOff)' })
+    expect(j.checks[1]).toMatchObject({ value: 4, detail: 'a: +1 (2 total), b: +3 (5 total)' })
+  })
+
+  it('ignores terminating pods', () => {
+    expect(judgeCanaryPods([pod('a'), pod('old', { ready: false, deleting: true })], { a: 0 }).verdict).toBe('pass')
+  })
+
+  it('restartCounts sums containers per pod', () => {
+    expect(
+      restartCounts([
+        pod('a', {
+          containers: [
+            { name: 'x', restartCount: 1 },
+            { name: 'y', restartCount: 2 }
+          ]
+        }),
+        pod('b')
+      ])
+    ).toEqual({ a: 3, b: 0 })
   })
 })

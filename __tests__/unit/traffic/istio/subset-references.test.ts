@@ -1,11 +1,14 @@
 import { describe, expect, it } from '@jest/globals'
-import type { KubeObject } from '../../../src/cluster/cluster.js'
-import { serviceKey, subsetReferences } from '../../../src/traffic/istio/subset-references.js'
+import type { KubeObject } from '../../../../src/kube/kube-object.js'
+import { serviceKey, subsetReferences } from '../../../../src/traffic/istio/subset-references.js'
 
 function vs(namespace: string, name: string, spec: Record<string, unknown>): KubeObject {
   return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { namespace, name }, spec }
 }
-const to = (host: string, subset: string, weight?: number) => ({ destination: { host, subset }, ...(weight !== undefined ? { weight } : {}) })
+const to = (host: string, subset: string, weight?: number) => ({
+  destination: { host, subset },
+  ...(weight !== undefined ? { weight } : {})
+})
 
 const target = { host: 'reviews', namespace: 'shop', subset: 'v1' }
 const ours = { namespace: 'shop', virtualService: 'reviews', routeIndex: 1 }
@@ -25,16 +28,26 @@ describe('serviceKey', () => {
 
 describe('subsetReferences', () => {
   it('finds another route of the same VirtualService, but not our own', () => {
-    const v = vs('shop', 'reviews', { http: [{ name: 'beta-testers', match: [{ headers: {} }], route: [to('reviews', 'v1')] }, { name: 'primary', route: [to('reviews', 'v2', 100)] }] })
+    const v = vs('shop', 'reviews', {
+      http: [
+        { name: 'beta-testers', match: [{ headers: {} }], route: [to('reviews', 'v1')] },
+        { name: 'primary', route: [to('reviews', 'v2', 100)] }
+      ]
+    })
     expect(subsetReferences([v], target, ours)).toEqual(['VirtualService shop/reviews http route "beta-testers"'])
     const onlyOurs = vs('shop', 'reviews', { http: [{ route: [to('reviews', 'v2')] }, { route: [to('reviews', 'v1')] }] })
     expect(subsetReferences([onlyOurs], target, ours)).toEqual([])
   })
 
   it('finds another VirtualService of the namespace, mirrors and tcp routes included', () => {
-    const a = vs('shop', 'reviews-internal', { http: [{ route: [to('reviews.shop.svc.cluster.local', 'v2')], mirror: { host: 'reviews', subset: 'v1' } }] })
+    const a = vs('shop', 'reviews-internal', {
+      http: [{ route: [to('reviews.shop.svc.cluster.local', 'v2')], mirror: { host: 'reviews', subset: 'v1' } }]
+    })
     const b = vs('shop', 'reviews-tcp', { tcp: [{ route: [to('reviews', 'v1')] }] })
-    expect(subsetReferences([a, b], target, ours)).toEqual(['VirtualService shop/reviews-internal http route #0', 'VirtualService shop/reviews-tcp tcp route #0'])
+    expect(subsetReferences([a, b], target, ours)).toEqual([
+      'VirtualService shop/reviews-internal http route #0',
+      'VirtualService shop/reviews-tcp tcp route #0'
+    ])
   })
 
   it('resolves hosts in the namespace of the VirtualService that names them', () => {

@@ -17,6 +17,42 @@ describe('combine', () => {
   })
 })
 
+describe('decideAfterEvaluation at the blocking moments', () => {
+  const policy: GatePolicy = { failureThreshold: 2, inconclusiveLimit: 2, onNoData: 'pause' }
+  const zero = { failedChecks: 0, inconclusiveStreak: 0 }
+  const streak1 = { failedChecks: 0, inconclusiveStreak: 1 }
+
+  it.each([
+    // moment, verdict, counters before, on-no-data, decision
+    ['before-increase', 'pass', zero, 'pause', 'advance'],
+    ['before-increase', 'fail', zero, 'pause', 'continue'],
+    ['before-increase', 'fail', { failedChecks: 1, inconclusiveStreak: 0 }, 'pause', 'rollback'],
+    ['before-increase', 'inconclusive', zero, 'pause', 'continue'],
+    ['before-increase', 'inconclusive', streak1, 'pause', 'pause'],
+    ['before-increase', 'inconclusive', streak1, 'skip', 'advance'],
+    ['before-increase', 'inconclusive', streak1, 'fail', 'continue'],
+    ['before-promotion', 'inconclusive', streak1, 'pause', 'pause'],
+    ['before-promotion', 'pass', zero, 'pause', 'advance'],
+    ['pre-rollout', 'pass', zero, 'pause', 'advance'],
+    ['pre-rollout', 'inconclusive', zero, 'pause', 'continue'],
+    ['pre-rollout', 'inconclusive', streak1, 'pause', 'rollback'],
+    ['pre-rollout', 'inconclusive', streak1, 'skip', 'advance']
+  ] as const)('%s: %s from %j with on-no-data %s -> %s', (moment, verdict, before, onNoData, decision) => {
+    // A blocking moment's evaluation is always final: `final: false` must not change it.
+    const d = decideAfterEvaluation({ ...policy, onNoData }, before, verdict, { final: false, moment })
+    expect(d.decision).toBe(decision)
+  })
+
+  it('says which action may go on, and why pre-rollout cannot pause', () => {
+    expect(decideAfterEvaluation(policy, zero, 'pass', { final: true, moment: 'before-increase' }).reason).toBe(
+      'gates passed; before-increase may go on'
+    )
+    expect(decideAfterEvaluation(policy, streak1, 'inconclusive', { final: true, moment: 'pre-rollout' }).reason).toMatch(
+      /on-no-data: pause; promote or abort by hand: nothing is routed to the canary yet, so the attempt ends; run deploy again$/
+    )
+  })
+})
+
 describe('decideAfterEvaluation', () => {
   const policy = (over: Partial<GatePolicy> = {}): GatePolicy => ({ failureThreshold: 2, inconclusiveLimit: 3, onNoData: 'pause', ...over })
   const zero = { failedChecks: 0, inconclusiveStreak: 0 }
@@ -33,11 +69,46 @@ describe('decideAfterEvaluation', () => {
     ['inconclusive', true, zero, policy(), 'continue', { failedChecks: 0, inconclusiveStreak: 1 }],
     ['inconclusive', false, { failedChecks: 0, inconclusiveStreak: 1 }, policy(), 'continue', { failedChecks: 0, inconclusiveStreak: 2 }],
     ['inconclusive', false, { failedChecks: 0, inconclusiveStreak: 2 }, policy(), 'pause', { failedChecks: 0, inconclusiveStreak: 0 }],
-    ['inconclusive', true, { failedChecks: 0, inconclusiveStreak: 2 }, policy({ onNoData: 'fail' }), 'continue', { failedChecks: 1, inconclusiveStreak: 0 }],
-    ['inconclusive', true, { failedChecks: 1, inconclusiveStreak: 2 }, policy({ onNoData: 'fail' }), 'rollback', { failedChecks: 2, inconclusiveStreak: 0 }],
-    ['inconclusive', true, { failedChecks: 0, inconclusiveStreak: 2 }, policy({ onNoData: 'skip' }), 'advance', { failedChecks: 0, inconclusiveStreak: 3 }],
-    ['inconclusive', false, { failedChecks: 0, inconclusiveStreak: 2 }, policy({ onNoData: 'skip' }), 'continue', { failedChecks: 0, inconclusiveStreak: 3 }],
-    ['inconclusive', true, { failedChecks: 0, inconclusiveStreak: 0 }, policy({ inconclusiveLimit: 1, onNoData: 'skip' }), 'advance', { failedChecks: 0, inconclusiveStreak: 1 }]
+    [
+      'inconclusive',
+      true,
+      { failedChecks: 0, inconclusiveStreak: 2 },
+      policy({ onNoData: 'fail' }),
+      'continue',
+      { failedChecks: 1, inconclusiveStreak: 0 }
+    ],
+    [
+      'inconclusive',
+      true,
+      { failedChecks: 1, inconclusiveStreak: 2 },
+      policy({ onNoData: 'fail' }),
+      'rollback',
+      { failedChecks: 2, inconclusiveStreak: 0 }
+    ],
+    [
+      'inconclusive',
+      true,
+      { failedChecks: 0, inconclusiveStreak: 2 },
+      policy({ onNoData: 'skip' }),
+      'advance',
+      { failedChecks: 0, inconclusiveStreak: 3 }
+    ],
+    [
+      'inconclusive',
+      false,
+      { failedChecks: 0, inconclusiveStreak: 2 },
+      policy({ onNoData: 'skip' }),
+      'continue',
+      { failedChecks: 0, inconclusiveStreak: 3 }
+    ],
+    [
+      'inconclusive',
+      true,
+      { failedChecks: 0, inconclusiveStreak: 0 },
+      policy({ inconclusiveLimit: 1, onNoData: 'skip' }),
+      'advance',
+      { failedChecks: 0, inconclusiveStreak: 1 }
+    ]
   ] as const)('%s (final %s) from %j with %j -> %s %j', (verdict, final, before, pol, decision, after) => {
     const d = decideAfterEvaluation(pol, before, verdict, { final })
     expect(d.decision).toBe(decision)
@@ -60,12 +131,18 @@ describe('decideAfterEvaluation', () => {
     expect(decideAfterEvaluation(p, { failedChecks: 0, inconclusiveStreak: 2 }, 'inconclusive', { final: true }).reason).toBe(
       'gates inconclusive: 3 inconclusive evaluations in a row (limit 3), on-no-data: pause; promote or abort by hand'
     )
-    const skipped = decideAfterEvaluation(policy({ onNoData: 'skip' }), { failedChecks: 0, inconclusiveStreak: 2 }, 'inconclusive', { final: true })
+    const skipped = decideAfterEvaluation(policy({ onNoData: 'skip' }), { failedChecks: 0, inconclusiveStreak: 2 }, 'inconclusive', {
+      final: true
+    })
     expect(skipped.skipped).toBe(true)
     expect(skipped.reason).toBe(
       'GATES NOT CHECKED: 3 inconclusive evaluations in a row (limit 3), on-no-data: skip treats it as a pass; step done'
     )
-    expect(decideAfterEvaluation(policy({ onNoData: 'fail', failureThreshold: 1 }), { failedChecks: 0, inconclusiveStreak: 2 }, 'inconclusive', { final: false }).reason).toBe(
+    expect(
+      decideAfterEvaluation(policy({ onNoData: 'fail', failureThreshold: 1 }), { failedChecks: 0, inconclusiveStreak: 2 }, 'inconclusive', {
+        final: false
+      }).reason
+    ).toBe(
       'gates inconclusive: 3 inconclusive evaluations in a row (limit 3), on-no-data: fail counts it as a failure: 1 of 1 failed evaluations allowed, rolling back'
     )
   })
@@ -75,7 +152,9 @@ describe('decideAfterEvaluation', () => {
       for (const verdict of ['fail', 'inconclusive'] as const) {
         for (let failed = 0; failed < 3; failed++) {
           for (let streak = 0; streak < 4; streak++) {
-            const d = decideAfterEvaluation(policy({ onNoData }), { failedChecks: failed, inconclusiveStreak: streak }, verdict, { final: true })
+            const d = decideAfterEvaluation(policy({ onNoData }), { failedChecks: failed, inconclusiveStreak: streak }, verdict, {
+              final: true
+            })
             expect(d.decision).not.toBe('advance')
             expect(d.skipped).toBeUndefined()
           }

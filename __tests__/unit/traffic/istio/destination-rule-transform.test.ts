@@ -1,7 +1,7 @@
-import { PreflightError } from '../../../src/errors.js'
-import { hasSubset, withoutSubset, withSubset } from '../../../src/traffic/istio/destination-rule-transform.js'
-import { makeLargeDestinationRule } from '../../fixtures/istio/large.js'
-import { loadFixture, loadSeed } from '../../fixtures/istio/load-fixture.js'
+import { PreflightError } from '../../../../src/errors.js'
+import { hasSubset, withoutSubset, withSubset } from '../../../../src/traffic/istio/destination-rule-transform.js'
+import { makeLargeDestinationRule } from '../../../fixtures/istio/large.js'
+import { loadFixture, loadSeed } from '../../../fixtures/istio/load-fixture.js'
 import { drOutsideOwned } from './owned-paths.js'
 import { thrown } from './thrown.js'
 

@@ -1,10 +1,5 @@
-import {
-  goDuration,
-  judgeCanaryPods,
-  judgeDeployment,
-  restartCounts
-} from '../../../src/rollout/deployment-health.js'
-import { deployment, event, pod } from './snapshots.js'
+import { goDuration, judgeDeployment } from '../../../src/kube/deployment-health.js'
+import { deployment, event, pod } from '../cluster/snapshots.js'
 
 const now = new Date('2026-11-25T10:00:00Z')
 
@@ -12,10 +7,28 @@ describe('judgeDeployment', () => {
   it.each([
     ['all replicas updated and available', deployment(), [pod('a'), pod('b')], 'ready', undefined],
     ['zero replicas', deployment({ replicas: 0 }), [], 'ready', undefined],
-    ['spec change not observed yet', deployment({ generation: 3, observedGeneration: 2 }), [pod('a')], 'progressing', /spec update to be observed/],
+    [
+      'spec change not observed yet',
+      deployment({ generation: 3, observedGeneration: 2 }),
+      [pod('a')],
+      'progressing',
+      /spec update to be observed/
+    ],
     ['1 of 2 updated', deployment({ updated: 1, total: 1 }), [pod('a')], 'progressing', /1 out of 2 new replicas have been updated/],
-    ['old replicas pending termination', deployment({ updated: 2, total: 3 }), [pod('a'), pod('b')], 'progressing', /1 old replicas are pending termination/],
-    ['updated but not available', deployment({ available: 1 }), [pod('a'), pod('b', { ready: false })], 'progressing', /1 of 2 updated replicas are available/],
+    [
+      'old replicas pending termination',
+      deployment({ updated: 2, total: 3 }),
+      [pod('a'), pod('b')],
+      'progressing',
+      /1 old replicas are pending termination/
+    ],
+    [
+      'updated but not available',
+      deployment({ available: 1 }),
+      [pod('a'), pod('b', { ready: false })],
+      'progressing',
+      /1 of 2 updated replicas are available/
+    ],
     [
       'unschedulable pod named in the progress reason',
       deployment({ available: 1 }),
@@ -60,7 +73,12 @@ describe('judgeDeployment', () => {
   })
 
   it('does not fail on one restart', () => {
-    const j = judgeDeployment(deployment({ available: 1 }), [pod('a'), pod('b', { containers: [{ restartCount: 1, ready: false }] })], [], now)
+    const j = judgeDeployment(
+      deployment({ available: 1 }),
+      [pod('a'), pod('b', { containers: [{ restartCount: 1, ready: false }] })],
+      [],
+      now
+    )
     expect(j.state).toBe('progressing')
   })
 
@@ -69,12 +87,19 @@ describe('judgeDeployment', () => {
       available: 0,
       progressDeadlineSeconds: 90,
       conditions: [
-        { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "reviews-v2-7d9" has timed out progressing.' }
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: 'ReplicaSet "reviews-v2-7d9" has timed out progressing.'
+        }
       ]
     })
     const j = judgeDeployment(d, [pod('a', { ready: false })], [], now)
     expect(j.state).toBe('failed')
-    expect(j.reason).toMatch(/^Deployment "shop\/reviews-v2" exceeded its progress deadline of 1m30s \(ProgressDeadlineExceeded\): ReplicaSet "reviews-v2-7d9" has timed out progressing\./)
+    expect(j.reason).toMatch(
+      /^Deployment "shop\/reviews-v2" exceeded its progress deadline of 1m30s \(ProgressDeadlineExceeded\): ReplicaSet "reviews-v2-7d9" has timed out progressing\./
+    )
   })
 
   it('fails on ReplicaFailure (pods cannot be created, e.g. quota)', () => {
@@ -113,7 +138,12 @@ describe('judgeDeployment', () => {
     const crash = { containers: [{ waiting: { reason: 'CrashLoopBackOff' }, restartCount: 5 }] }
     const j = judgeDeployment(
       deployment({ updated: 2, total: 2, available: 1 }),
-      [pod('new-a'), pod('new-b', { ready: false }), pod('old', { ...crash, image: 'reviews:1.9' }), pod('dying', { ...crash, deleting: true })],
+      [
+        pod('new-a'),
+        pod('new-b', { ready: false }),
+        pod('old', { ...crash, image: 'reviews:1.9' }),
+        pod('dying', { ...crash, deleting: true })
+      ],
       [],
       now
     )
@@ -122,7 +152,9 @@ describe('judgeDeployment', () => {
 
   it('checks init containers too', () => {
     const p = pod('a', { ready: false, containers: [{ ready: false }] })
-    p.status.initContainerStatuses = [{ name: 'migrate', restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'configmap "x" not found' } } }]
+    p.status.initContainerStatuses = [
+      { name: 'migrate', restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'configmap "x" not found' } } }
+    ]
     const j = judgeDeployment(deployment({ available: 0 }), [p], [], now)
     expect(j.reason).toBe('pod "a" container "migrate": CreateContainerConfigError: configmap "x" not found')
   })
@@ -135,39 +167,4 @@ describe('goDuration', () => {
     [5, '5s'],
     [3661, '1h1m1s']
   ])('%i s -> %s', (s, text) => expect(goDuration(s)).toBe(text))
-})
-
-describe('judgeCanaryPods', () => {
-  const crashing = (restarts: number) => pod('b', { ready: false, containers: [{ restartCount: restarts, waiting: { reason: 'CrashLoopBackOff' } }] })
-
-  it.each([
-    ['all ready, no restarts', [pod('a'), pod('b')], { a: 0, b: 0 }, 'pass', 'pass', 'pass'],
-    ['restarts before the baseline do not count', [pod('a', { containers: [{ restartCount: 3 }] })], { a: 3 }, 'pass', 'pass', 'pass'],
-    ['a pod not ready', [pod('a'), pod('b', { ready: false })], { a: 0, b: 0 }, 'fail', 'fail', 'pass'],
-    ['restarts grew', [pod('a'), pod('b', { containers: [{ restartCount: 1 }] })], { a: 0, b: 0 }, 'fail', 'pass', 'fail'],
-    ['crash loop', [pod('a'), crashing(4)], { a: 0, b: 2 }, 'fail', 'fail', 'fail'],
-    ['a replacement pod counts all its restarts', [pod('c', { containers: [{ restartCount: 1 }] })], { a: 0 }, 'fail', 'pass', 'fail'],
-    ['no pods at all', [], {}, 'fail', 'fail', 'pass']
-  ])('%s -> %s', (_name, pods, baseline, verdict, ready, restarts) => {
-    const j = judgeCanaryPods(pods, baseline)
-    expect(j.verdict).toBe(verdict)
-    expect(j.checks.map((c) => [c.name, c.verdict])).toEqual([
-      ['pods-ready', ready],
-      ['restarts', restarts]
-    ])
-  })
-
-  it('says which pods are not ready and which restarted', () => {
-    const j = judgeCanaryPods([pod('a', { containers: [{ restartCount: 2 }] }), crashing(5)], { a: 1, b: 2 })
-    expect(j.checks[0]).toMatchObject({ value: 1, detail: 'not ready: b (reviews: CrashLoopBackOff)' })
-    expect(j.checks[1]).toMatchObject({ value: 4, detail: 'a: +1 (2 total), b: +3 (5 total)' })
-  })
-
-  it('ignores terminating pods', () => {
-    expect(judgeCanaryPods([pod('a'), pod('old', { ready: false, deleting: true })], { a: 0 }).verdict).toBe('pass')
-  })
-
-  it('restartCounts sums containers per pod', () => {
-    expect(restartCounts([pod('a', { containers: [{ name: 'x', restartCount: 1 }, { name: 'y', restartCount: 2 }] }), pod('b')])).toEqual({ a: 3, b: 0 })
-  })
 })

@@ -1,0 +1,190 @@
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { LeaseLock } from '../../../src/cluster/lease-lock.js'
+import type { CommandDeps } from '../../../src/commands/command-deps.js'
+import { runCommand } from '../../../src/commands/run-command.js'
+import { MemoryLog, type Clock } from '../../../src/commands/runtime.js'
+import { readConfig } from '../../../src/config/config.js'
+import type { HealthGate } from '../../../src/health/health-gate.js'
+import type { KubeObject } from '../../../src/kube/kube-object.js'
+import { stateOf } from '../../../src/rollout/state-codec.js'
+import { MemoryCluster } from '../../support/memory-cluster.js'
+
+// runCommand end to end over the in-memory Cluster: preflight, planCommand, the lock, the executor.
+const NS = 'shop'
+
+const passGate: HealthGate = {
+  name: 'always',
+  moments: ['bake'],
+  preflight: async () => undefined,
+  evaluate: async () => [{ name: 'always', verdict: 'pass' }]
+}
+
+function deployment(version: string): KubeObject {
+  const labels = { app: 'web', version }
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: `web-${version}`, namespace: NS },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: `web:${version}` }] } }
+    },
+    status: { availableReplicas: 1 }
+  }
+}
+
+function seed(): MemoryCluster {
+  return new MemoryCluster([
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'istio-injection': 'enabled' } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: NS },
+      spec: { selector: { app: 'web' }, ports: [{ port: 80 }] }
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'web', namespace: NS },
+      spec: { host: 'web', subsets: [{ name: 'v1', labels: { version: 'v1' } }] }
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'web', namespace: NS },
+      spec: { hosts: ['web'], http: [{ route: [{ destination: { host: 'web', subset: 'v1' } }] }] }
+    },
+    deployment('v1')
+  ])
+}
+
+function manifestDir(version: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'istio-canary-unit-'))
+  fs.writeFileSync(path.join(dir, 'deployment.yaml'), JSON.stringify(deployment(version)))
+  return dir
+}
+
+async function run(cluster: MemoryCluster, inputs: Record<string, string>) {
+  const config = readConfig({
+    namespace: NS,
+    'virtual-service': 'web',
+    'version-label': 'version',
+    settle: '0s',
+    interval: '1s',
+    ...inputs
+  })
+  let t = Date.parse('2026-01-01T00:00:00Z')
+  const clock: Clock = { now: () => t, sleep: async (ms) => void (t += ms) }
+  const log = new MemoryLog()
+  const deps: CommandDeps = {
+    cluster,
+    clock,
+    log,
+    signal: new AbortController().signal,
+    gates: [passGate],
+    policy: { failureThreshold: 1, inconclusiveLimit: 3, onNoData: 'pause' },
+    checkEveryMs: 1000,
+    holder: 'unit test',
+    cwd: inputs.cwd ?? process.cwd(),
+    makeLock: (namespace, virtualService) =>
+      new LeaseLock(cluster, { namespace, virtualService, holder: 'unit test', leaseDurationSeconds: 15 }),
+    waitForDeployment: async () => undefined
+  }
+  const report = await runCommand(config, deps)
+  return { report, log }
+}
+
+const vs = (cluster: MemoryCluster) => cluster.get('VirtualService', NS, 'web')!
+
+describe('runCommand without a cluster', () => {
+  it('deploys v2 over v1 to the end: v2 carries all traffic, v1 is retired', async () => {
+    const cluster = seed()
+    const { report } = await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v2'), steps: '20,50,100' })
+    expect(report.error).toBeUndefined()
+    expect(report).toMatchObject({ result: 'promoted', stableVersion: 'v2', canaryWeight: 100 })
+    expect(vs(cluster).spec.http[0].route).toEqual([{ destination: { host: 'web', subset: 'v2' }, weight: 100 }])
+    expect(cluster.get('DestinationRule', NS, 'web')!.spec.subsets.map((s: { name: string }) => s.name)).toEqual(['v2'])
+    expect(cluster.get('Deployment', NS, 'web-v1')!.spec.replicas).toBe(0)
+    expect(
+      stateOf(vs(cluster))!
+        .history.filter((e) => e.kind === 'weight')
+        .map((e) => e.canaryWeight)
+    ).toEqual([20, 50, 100])
+    // The lock was taken (its epoch is on the state) and released.
+    expect(stateOf(vs(cluster))!.epoch).toBeGreaterThan(0)
+    expect(cluster.list('Lease', NS)).toEqual([])
+  })
+
+  it('pauses at a pause step; a deploy of the same version again changes nothing, and takes no lock', async () => {
+    const cluster = seed()
+    const cwd = manifestDir('v2')
+    const first = await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd, steps: '20,pause,100' })
+    expect(first.report.result).toBe('paused')
+    const writes = cluster.writes.length
+    const again = await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd, steps: '20,pause,100' })
+    expect(again.report.result).toBe('paused')
+    expect(again.log.lines).toContain('The rollout of v2 is paused at 20%; run the promote command to continue.')
+    expect(cluster.writes.length).toBe(writes)
+    expect(cluster.list('Lease', NS)).toEqual([])
+  })
+
+  it('refuses another version mid-rollout, before any write', async () => {
+    const cluster = seed()
+    await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v2'), steps: '20,pause,100' })
+    const writes = cluster.writes.length
+    const { report } = await run(cluster, {
+      command: 'deploy',
+      manifests: 'deployment.yaml',
+      cwd: manifestDir('v3'),
+      steps: '20,pause,100'
+    })
+    expect(report.error).toEqual({
+      kind: 'PreflightError',
+      message: expect.stringContaining(`VirtualService "${NS}/web" is mid-rollout of "v2" (phase paused, 20% canary)`)
+    })
+    expect(cluster.writes.length).toBe(writes)
+  })
+
+  it('promote without a rollout is refused; abort without one does nothing', async () => {
+    const cluster = seed()
+    const promote = await run(cluster, { command: 'promote' })
+    expect(promote.report.error).toEqual({
+      kind: 'PreflightError',
+      message: `There is no rollout to promote on VirtualService "${NS}/web".`
+    })
+    const abort = await run(cluster, { command: 'abort' })
+    expect(abort.report.result).toBe('unchanged')
+    expect(abort.log.lines).toContain(`No rollout in progress on ${NS}/web; nothing to abort.`)
+    expect(cluster.writes).toEqual([])
+  })
+
+  it('aborts a paused rollout back to v1', async () => {
+    const cluster = seed()
+    await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v2'), steps: '20,pause,100' })
+    const { report } = await run(cluster, { command: 'abort' })
+    expect(report.result).toBe('aborted')
+    expect(vs(cluster).spec.http[0].route).toEqual([{ destination: { host: 'web', subset: 'v1' }, weight: 100 }])
+    expect(cluster.get('DestinationRule', NS, 'web')!.spec.subsets.map((s: { name: string }) => s.name)).toEqual(['v1'])
+    expect(cluster.get('Deployment', NS, 'web-v2')!.spec.replicas).toBe(0)
+  })
+
+  it('a dry run checks the first writes and changes nothing', async () => {
+    const cluster = seed()
+    let dryRuns = 0
+    cluster.beforeReplace = () => void dryRuns++
+    const { report } = await run(cluster, {
+      command: 'deploy',
+      manifests: 'deployment.yaml',
+      cwd: manifestDir('v2'),
+      steps: '20,100',
+      'dry-run': 'true'
+    })
+    expect(report.error).toBeUndefined()
+    expect(report.plan).toContain('add subset v2 (version=v2) to DestinationRule web (dry run accepted)')
+    expect(dryRuns).toBe(2)
+    expect(cluster.writes).toEqual([])
+  })
+})

@@ -1,0 +1,276 @@
+/**
+ * IstioRouter: the TrafficRouter over one VirtualService route and its DestinationRule. It owns
+ * the one guarded write loop for both objects: read, change only what we own, PUT under the
+ * resourceVersion just read, retry on 409 (read again, decide again), and count a write only once
+ * a read shows it. Every write is fenced: when the state on the VirtualService carries a later
+ * lock epoch than ours, another run owns the rollout and this one stops writing.
+ */
+import type { Cluster, IstioKind } from '../../cluster/cluster.js'
+import { ConflictError, DriftError, FencedError } from '../../errors.js'
+import { errorText } from '../../format.js'
+import type { KubeObject } from '../../kube/kube-object.js'
+import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
+import type { RolloutState } from '../../rollout/types.js'
+import {
+  routeLabel,
+  type RouteChange,
+  type RouteView,
+  type SubsetRemoval,
+  type TrafficRouter,
+  type WriteOptions
+} from '../traffic-router.js'
+import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
+import { subsetReferences } from './subset-references.js'
+import { readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
+
+export interface IstioRouterOptions {
+  cluster: Cluster
+  namespace: string
+  virtualService: string
+  destinationRule: string
+  /** Lease epoch of this run: every write checks that no later holder has written. */
+  epoch: number
+  /** Waits between retries of a conflicting DestinationRule write (default: none). */
+  sleep?: (ms: number) => Promise<void>
+  /** The time to stamp on each written state (ISO 8601). */
+  now: () => string
+}
+
+/** Conflicting writes in a row before giving up. */
+const ATTEMPTS = 5
+/**
+ * One DestinationRule is shared by every VirtualService routing to its host, so many rollouts may
+ * add and remove their subsets at once: its conflicts are retried more often, with a growing,
+ * jittered pause, so that twenty at once all get through.
+ */
+const DR_ATTEMPTS = 12
+
+export class IstioRouter implements TrafficRouter {
+  readonly name: string
+  /** The VirtualService as the read-back after our last write showed it. */
+  private lastReadBack?: KubeObject
+
+  constructor(private readonly o: IstioRouterOptions) {
+    this.name = `VirtualService ${o.namespace}/${o.virtualService}`
+  }
+
+  async readState(): Promise<RolloutState | undefined> {
+    return stateOf(await this.getVs())
+  }
+
+  async readRoute(state: RolloutState): Promise<RouteView> {
+    const vs = await this.getVs()
+    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset)
+    return { canaryWeight: split.canaryPresent ? split.canary : 0, canaryRouted: split.canaryPresent }
+  }
+
+  async write(next: RolloutState, change: RouteChange = { kind: 'state' }, opts: WriteOptions = {}): Promise<RolloutState> {
+    let stamped = next
+    // Start from our own last read-back: if anyone wrote since, its resourceVersion is stale, the
+    // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
+    let cached = this.lastReadBack
+    this.lastReadBack = undefined
+    const back = await this.guarded(
+      'VirtualService',
+      this.o.virtualService,
+      async () => {
+        const vs = cached ?? (await this.getVs())
+        cached = undefined
+        return vs
+      },
+      (vs) => {
+        this.fence(stateOf(vs))
+        if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
+        stamped = { ...next, epoch: this.o.epoch, updatedAt: this.o.now() }
+        const body = withState(this.applyChange(vs, next, change), STATE_ANNOTATION, encodeState(stamped))
+        const confirm = (b: KubeObject): boolean => {
+          const s = stateOf(b)
+          return s?.updatedAt === stamped.updatedAt && s.epoch === stamped.epoch && this.shows(b, next, change)
+        }
+        return { body, confirm }
+      }
+    )
+    this.lastReadBack = back
+    return stamped
+  }
+
+  async addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void> {
+    await this.editDestinationRule((dr) => (hasSubset(dr, state.canary.subset) ? dr : withSubset(dr, state.canary.subset, labels)))
+  }
+
+  async routesServing(state: RolloutState, subset: string): Promise<{ routes: string[]; blind?: string }> {
+    const { cluster, namespace, virtualService } = this.o
+    const vs = await this.getVs()
+    let others: KubeObject[]
+    let blind: string | undefined
+    try {
+      others = await cluster.listIstioInAllNamespaces('VirtualService')
+    } catch (err) {
+      blind = `routes in namespaces other than ${namespace} were not checked for subset ${subset} (the credentials may not list VirtualServices cluster-wide: ${errorText(err)})`
+      others = await cluster.listIstio('VirtualService', namespace)
+    }
+    const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
+    const routes = subsetReferences(
+      all,
+      { host: state.host, namespace, subset },
+      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) }
+    )
+    return { routes, ...(blind ? { blind } : {}) }
+  }
+
+  async removeBackend(subset: string): Promise<SubsetRemoval> {
+    const dr = await this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
+    if (!dr || !hasSubset(dr, subset)) return 'absent'
+    await this.editDestinationRule((d) => withoutSubset(d, subset))
+    return 'removed'
+  }
+
+  async dryRunStart(
+    state: RolloutState,
+    labels: Record<string, string>,
+    canaryWeight?: number
+  ): Promise<{ backend: boolean; route: boolean }> {
+    const { cluster, namespace } = this.o
+    const dr = await cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
+    if (dr) await cluster.replaceIstio(withSubset(dr, state.canary.subset, labels), { dryRun: true })
+    const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
+    if (vs && canaryWeight !== undefined) {
+      const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
+      await cluster.replaceIstio(withState(split, STATE_ANNOTATION, encodeState(state)), { dryRun: true })
+    }
+    return { backend: dr !== undefined, route: vs !== undefined && canaryWeight !== undefined }
+  }
+
+  manualRollback(s: RolloutState): { routing: string[]; clearState: string } {
+    const { namespace: ns, virtualService, destinationRule } = this.o
+    return {
+      routing: [
+        `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
+        `wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${destinationRule}   # remove subset ${s.canary.subset}`
+      ],
+      clearState: `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
+    }
+  }
+
+  private applyChange(vs: KubeObject, s: RolloutState, change: RouteChange): KubeObject {
+    if (change.kind === 'state') return vs
+    const index = this.routeIndex(vs, s)
+    switch (change.kind) {
+      case 'split':
+        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight)
+      case 'canary-to-zero':
+        return readSplit(vs, index, s.stable.subset, s.canary.subset).canaryPresent
+          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0)
+          : vs
+      case 'remove-destination':
+        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset)
+    }
+  }
+
+  /** Whether the read-back shows `change`. */
+  private shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
+    if (change.kind === 'state') return true
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset)
+    switch (change.kind) {
+      case 'split':
+        return split.canaryPresent && split.canary === change.canaryWeight
+      case 'canary-to-zero':
+        return !split.canaryPresent || split.canary === 0
+      case 'remove-destination':
+        return change.side === 'stable' ? !split.stablePresent : !split.canaryPresent
+    }
+  }
+
+  /** Guarded read-modify-write of the DestinationRule, fenced by the state on the VirtualService. */
+  private async editDestinationRule(edit: (dr: KubeObject) => KubeObject): Promise<void> {
+    await this.guarded(
+      'DestinationRule',
+      this.o.destinationRule,
+      async () => {
+        this.fence(stateOf(await this.getVs()))
+        return this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
+      },
+      (dr) => {
+        const next = edit(dr)
+        // An edit that changes nothing on the read-back has landed (edits are idempotent).
+        const confirm = (back: KubeObject): boolean => sameSpec(edit(back), back)
+        return { body: sameSpec(next, dr) ? undefined : next, confirm }
+      }
+    )
+  }
+
+  /**
+   * The one write loop: `read` the object, let `decide` build the body (none: nothing to write)
+   * and the read-back check; PUT under the resourceVersion read; on 409 or a read-back that does
+   * not show the write, read again and decide again.
+   */
+  private async guarded(
+    kind: IstioKind,
+    name: string,
+    read: () => Promise<KubeObject | undefined>,
+    decide: (live: KubeObject) => { body?: KubeObject; confirm: (back: KubeObject) => boolean }
+  ): Promise<KubeObject> {
+    const { cluster, namespace } = this.o
+    let lastError: unknown
+    const attempts = kind === 'DestinationRule' ? DR_ATTEMPTS : ATTEMPTS
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1 && kind === 'DestinationRule') await this.o.sleep?.(Math.random() * Math.min(2_000, 50 * 2 ** attempt))
+      const live = await read()
+      if (!live) throw new Error(`${kind} ${namespace}/${name} disappeared mid-rollout`)
+      const { body, confirm } = decide(live)
+      if (!body) return live
+      try {
+        await cluster.replaceIstio(body)
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err
+        lastError = err
+        continue
+      }
+      // A write counts only once a read shows it (a retried PUT may have landed twice or not at all).
+      const back = await cluster.getIstio(kind, namespace, name)
+      if (back && confirm(back)) return back
+      lastError = new ConflictError('read-back did not show our write')
+    }
+    throw new ConflictError(`${kind} ${namespace}/${name} kept changing under us (${attempts} conflicting writes): ${errorText(lastError)}`)
+  }
+
+  private fence(live: RolloutState | undefined): void {
+    if (live && live.epoch > this.o.epoch) {
+      throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch} > ours ${this.o.epoch}); this run stops writing`)
+    }
+  }
+
+  /** The route's canary weight must be the one we last wrote; anything else is someone else's edit. */
+  private checkDrift(vs: KubeObject, s: RolloutState, expected: number): void {
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset)
+    if (split.canary !== expected) {
+      throw new DriftError(
+        `route ${routeLabel(s)} of ${this.name} has canary weight ${split.canary}, but this rollout last set ${expected}; someone else changed it`
+      )
+    }
+  }
+
+  private routeIndex(vs: KubeObject, s: RolloutState): number {
+    const index = routeIndexOf(vs, s.route)
+    if (index < 0) throw new DriftError(`route ${routeLabel(s)} is no longer in VirtualService ${this.o.virtualService}`)
+    return index
+  }
+
+  private async getVs(): Promise<KubeObject> {
+    const vs = await this.o.cluster.getIstio('VirtualService', this.o.namespace, this.o.virtualService)
+    if (!vs) throw new Error(`${this.name} not found`)
+    return vs
+  }
+}
+
+/** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
+export function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
+  const index = routeIndexOf(vs, state.route)
+  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset).canaryPresent) return vs
+  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
+  return withoutDestination(zero, index, state.canary.subset)
+}
+
+function sameSpec(a: KubeObject, b: KubeObject): boolean {
+  return JSON.stringify(a.spec) === JSON.stringify(b.spec)
+}

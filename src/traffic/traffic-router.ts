@@ -1,0 +1,73 @@
+/**
+ * The TrafficRouter port: how the executor moves traffic, in weights and rollout state only. An
+ * implementation owns the mesh's objects (IstioRouter: a VirtualService route and a
+ * DestinationRule) and the one guarded write loop over them: read, change what we own, write under
+ * the version just read, retry on conflict, and count a write only once a read shows it.
+ */
+import type { RolloutState } from '../rollout/types.js'
+
+/** What a write does to the route besides recording the state. */
+export type RouteChange =
+  /** The state only; the weights stay as they are. */
+  | { kind: 'state' }
+  /** Set the canary's weight (the stable side gets the rest), adding the canary's destination if needed. */
+  | { kind: 'split'; canaryWeight: number }
+  /** Take the canary to weight 0, but only where it still has a destination (re-entrant rollback). */
+  | { kind: 'canary-to-zero' }
+  /** Remove one side's destination from the route (the other side then carries 100 %). */
+  | { kind: 'remove-destination'; side: 'stable' | 'canary' }
+
+export interface WriteOptions {
+  /**
+   * The canary weight this rollout last set: when the live route shows another, someone else
+   * changed it and the write throws DriftError instead.
+   */
+  expectCanaryWeight?: number
+}
+
+/** The route as it is now. */
+export interface RouteView {
+  /** The canary's weight, 0 when it has no destination. */
+  canaryWeight: number
+  /** Whether the canary still has a destination on the route. */
+  canaryRouted: boolean
+}
+
+/** Whether removeBackend removed the subset or found none. */
+export type SubsetRemoval = 'removed' | 'absent'
+
+export interface TrafficRouter {
+  /** What the router writes, for messages: `VirtualService shop/reviews`. */
+  readonly name: string
+  /** The rollout state recorded with the route, if any. */
+  readState(): Promise<RolloutState | undefined>
+  /** The route's split for the rollout in `state`. */
+  readRoute(state: RolloutState): Promise<RouteView>
+  /**
+   * One guarded write of `change` and `next` together; returns the state as written (stamped with
+   * this run's epoch and the time). Throws FencedError when a later lock holder has written, and
+   * DriftError when the route no longer shows what this rollout last set.
+   */
+  write(next: RolloutState, change?: RouteChange, opts?: WriteOptions): Promise<RolloutState>
+  /** Give the canary its backend (make before break); nothing when it has one. */
+  addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void>
+  /**
+   * The routes other than this rollout's own that send traffic to `subset` of our host, wherever
+   * the credentials can look; `blind` says where they could not (other namespaces).
+   */
+  routesServing(state: RolloutState, subset: string): Promise<{ routes: string[]; blind?: string }>
+  /** Remove a version's backend (ask routesServing first: a route still using it loses its pods). */
+  removeBackend(subset: string): Promise<SubsetRemoval>
+  /**
+   * Server-side dry runs of a deploy's first writes: the canary's backend, then the first split
+   * with `state` (when `canaryWeight` is given). Nothing is stored; says which objects were found.
+   */
+  dryRunStart(state: RolloutState, labels: Record<string, string>, canaryWeight?: number): Promise<{ backend: boolean; route: boolean }>
+  /** How a person undoes the routing of `state` by hand, when the rollback itself could not. */
+  manualRollback(state: RolloutState): { routing: string[]; clearState: string }
+}
+
+/** A route as people name it: `"reviews"` by name, `#0` by position. */
+export function routeLabel(s: Pick<RolloutState, 'route'>): string {
+  return s.route.name ? `"${s.route.name}"` : `#${s.route.index}`
+}
