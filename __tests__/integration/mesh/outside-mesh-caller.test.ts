@@ -44,14 +44,23 @@ const PROPAGATION_MS = 1500
 
 /** The share the preflight's warning names, in percent. */
 function warnedShare(warnings: string[]): number | undefined {
-  const m = warnings.map((w) => /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/.exec(w)).find(Boolean)
+  const m = warnings
+    .map((w) =>
+      /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/.exec(
+        w
+      )
+    )
+    .find(Boolean)
   return m ? Number(m[1]) : undefined
 }
 
 describe('a real caller outside the mesh (no sidecar, no xDS)', () => {
   it('is warned about in preflight, reaches the canary by pod count regardless of the weight, and is counted at each step', async () => {
     const ns = await createTestNamespace('mesh-outside')
-    callers.push(() => stopCaller(ns, 'sidecar'), () => stopCaller(ns, 'plain'))
+    callers.push(
+      () => stopCaller(ns, 'sidecar'),
+      () => stopCaller(ns, 'plain')
+    )
     cleanup.push(() => deleteNamespace(ns))
     await startSeedScenario(ns)
     await startSeedCaller(ns, 'sidecar', XDS_RPS)
@@ -59,11 +68,18 @@ describe('a real caller outside the mesh (no sidecar, no xDS)', () => {
 
     // Prometheus has the plain caller's requests as Istio reports a sidecar-less client's ...
     const { outside } = outsideMeshQueries({ namespace: ns, workload: 'istio-deployment-v1' }, 600)
-    await waitFor(async () => (promValues(await queryPrometheus(outside))[0] ?? 0) > 0, { timeoutMs: 30_000, what: `outside-mesh requests of ${ns} in Prometheus` })
+    await waitFor(async () => (promValues(await queryPrometheus(outside))[0] ?? 0) > 0, {
+      timeoutMs: 30_000,
+      what: `outside-mesh requests of ${ns} in Prometheus`
+    })
     // ... and nothing at reporter="source": such a client has no sidecar to report them.
-    const bySource = await queryPrometheus(`count(istio_requests_total{reporter="source",destination_workload_namespace="${ns}",source_workload="plain"}) or vector(0)`)
+    const bySource = await queryPrometheus(
+      `count(istio_requests_total{reporter="source",destination_workload_namespace="${ns}",source_workload="plain"}) or vector(0)`
+    )
     expect(promValues(bySource)[0]).toBe(0)
-    const unknownAtSource = await queryPrometheus(`count(istio_requests_total{reporter="source",destination_workload_namespace="${ns}",source_workload="unknown"}) or vector(0)`)
+    const unknownAtSource = await queryPrometheus(
+      `count(istio_requests_total{reporter="source",destination_workload_namespace="${ns}",source_workload="unknown"}) or vector(0)`
+    )
     expect(promValues(unknownAtSource)[0]).toBe(0)
     // A few scrapes of both callers, so the rates over the preflight's window are steady.
     await sleep(5000)
@@ -115,8 +131,12 @@ describe('a real caller outside the mesh (no sidecar, no xDS)', () => {
     expect(Math.abs(viaXds.percent - CANARY_WEIGHT)).toBeLessThanOrEqual(10)
 
     // (c) Each evaluation at the step records the canary's outside-mesh share: above zero.
-    const shares = report.state!.history.filter((h) => h.kind === 'gates' && h.evaluation?.canaryWeight === CANARY_WEIGHT).map((h) => h.evaluation!.outsideMesh)
-    console.log(`[mesh] canary outside-mesh share per evaluation at ${CANARY_WEIGHT} %: ${shares.map((s) => s?.percent ?? s?.detail).join(', ')}`)
+    const shares = report
+      .state!.history.filter((h) => h.kind === 'gates' && h.evaluation?.canaryWeight === CANARY_WEIGHT)
+      .map((h) => h.evaluation!.outsideMesh)
+    console.log(
+      `[mesh] canary outside-mesh share per evaluation at ${CANARY_WEIGHT} %: ${shares.map((s) => s?.percent ?? s?.detail).join(', ')}`
+    )
     expect(shares.length).toBeGreaterThanOrEqual(1)
     for (const s of shares) expect(s?.percent).toBeGreaterThan(0)
   })
