@@ -130,9 +130,10 @@ describe('a real caller outside the mesh (no sidecar, no xDS)', () => {
     expect(Math.abs(plain.percent - EXPECTED_PLAIN_TO_CANARY)).toBeLessThanOrEqual(10)
     expect(Math.abs(viaXds.percent - CANARY_WEIGHT)).toBeLessThanOrEqual(10)
 
-    // (c) Each evaluation at the step records the canary's outside-mesh share: above zero.
+    // (c) Each bake evaluation at the step records the canary's outside-mesh share: above zero. (A
+    // blocking moment, e.g. the check before the next shift, judges the gates only.)
     const shares = report
-      .state!.history.filter((h) => h.kind === 'gates' && h.evaluation?.canaryWeight === CANARY_WEIGHT)
+      .state!.history.filter((h) => h.kind === 'gates' && h.evaluation?.canaryWeight === CANARY_WEIGHT && h.evaluation.moment === undefined)
       .map((h) => h.evaluation!.outsideMesh)
     console.log(
       `[mesh] canary outside-mesh share per evaluation at ${CANARY_WEIGHT} %: ${shares.map((s) => s?.percent ?? s?.detail).join(', ')}`
