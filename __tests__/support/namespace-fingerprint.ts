@@ -15,8 +15,12 @@ import https from 'node:https'
 import type { IncomingMessage } from 'node:http'
 import { kubeConfig } from './test-cluster.js'
 
-/** Kinds written by the cluster's own machinery, not by the action: left out of the fingerprint. */
-const IGNORED = new Set(['events', 'events.k8s.io/events'])
+/**
+ * Kinds written by the cluster's own machinery, not by the action: left out of the fingerprint.
+ * EndpointSlices are the endpointslice controller's view of Services and pods, updated whenever it
+ * catches up with a pod's readiness.
+ */
+const IGNORED = new Set(['events', 'events.k8s.io/events', 'discovery.k8s.io/endpointslices'])
 const SENTINEL_PREFIX = 'fingerprint-sentinel-'
 
 export interface NamespaceFingerprint {
