@@ -775,7 +775,9 @@ function fetchOk(url: string, o: { ca: Buffer; token: string }): Promise<boolean
 // proxyless xDS client fed by istiod (mode "xds": VirtualService weights, DestinationRule subsets
 // and endpoints decide where each call lands) or to a random ready pod of the Service (mode
 // "plain": no sidecar). Their outcomes are counted as Istio's metrics (reporter="source" for what
-// callers saw, "destination" for what workloads answered) and kept per call for exact splits.
+// callers saw, "destination" for what workloads answered) and kept per call for exact splits. A
+// plain caller, having no sidecar, reports nothing at "source" and is source_workload="unknown" at
+// "destination".
 
 /** Pod annotation: fraction of calls a simulated workload answers with an error (0..1). */
 export const ERROR_RATIO_ANNOTATION = 'sim.istio-canary/error-ratio'

@@ -239,7 +239,11 @@ func (cs *callers) once(c *caller) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(c.ctx, time.Duration(c.cfg.TimeoutMs)*time.Millisecond)
 	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, mdSource, c.name, mdSourceNs, c.ns)
+	if c.cfg.Mode == "xds" {
+		// A sidecar's peer-metadata exchange tells the destination who called. A client without a
+		// sidecar ("plain") sends none: the destination reports it as source_workload="unknown".
+		ctx = metadata.AppendToOutgoingContext(ctx, mdSource, c.name, mdSourceNs, c.ns)
+	}
 	var trailer metadata.MD
 	out := new(wrapperspb.BytesValue)
 	var err error
@@ -266,10 +270,13 @@ func (cs *callers) once(c *caller) {
 	if err != nil && dest == nil {
 		code, flags = classify(st)
 	}
-	cs.m.record(requestLabels{
-		reporter: "source", sourceWorkload: c.name, sourceNamespace: c.ns, dest: dest, destService: c.host,
-		code: code, grpcCode: st.Code(), flags: flags,
-	}, d)
+	if c.cfg.Mode == "xds" {
+		// Only a sidecar reports at reporter="source": a client without one reports nothing.
+		cs.m.record(requestLabels{
+			reporter: "source", sourceWorkload: c.name, sourceNamespace: c.ns, dest: dest, destService: c.host,
+			code: code, grpcCode: st.Code(), flags: flags,
+		}, d)
+	}
 	e := entry{T: start.UnixMilli(), Ms: float64(d.Microseconds()) / 1000, Code: code, Grpc: int(st.Code()), Flags: flags}
 	if dest != nil {
 		e.Pod, e.Workload, e.Version = dest.Pod, dest.Workload, dest.Version

@@ -12,6 +12,9 @@ import (
 // Istio's standard request metrics, with the labels Istio's telemetry gives them (the subset that
 // means something here). Counted per RPC actually sent (reporter="source", after gRPC's retries:
 // what the caller saw) and per RPC actually received (reporter="destination": every attempt).
+// A "plain" caller stands for a client without a sidecar: it reports nothing at reporter="source",
+// and the destination sees it as source_workload="unknown", source_workload_namespace="unknown" and
+// no source_principal (no mTLS peer), as Istio's telemetry does.
 //
 // response_code is HTTP-like (the simulated services stand for HTTP services): a workload's error
 // code is sent as the matching gRPC status (grpcCodeOf) and read back with httpCodeOf; a call that
@@ -64,13 +67,17 @@ func (m *metrics) record(l requestLabels, d time.Duration) {
 	if l.dest != nil {
 		destWorkload, destNs, version, canonSvc, canonRev = l.dest.Workload, l.dest.Namespace, l.dest.Version, l.dest.CanonSvc, l.dest.CanonRev
 	}
+	srcRev := "latest"
+	if l.sourceWorkload == "unknown" {
+		srcRev = "unknown" // no peer metadata: Istio knows nothing of the source
+	}
 	svcName, svcNs := serviceParts(l.destService)
 	if destNs == "unknown" && svcNs != "unknown" {
 		destNs = svcNs // Envoy knows the namespace of the service it was asked for
 	}
 	vals := []string{
 		l.reporter,
-		l.sourceWorkload, l.sourceNamespace, l.sourceWorkload, "latest",
+		l.sourceWorkload, l.sourceNamespace, l.sourceWorkload, srcRev,
 		destWorkload, destNs, version,
 		l.destService, svcName, svcNs,
 		canonSvc, canonRev,
