@@ -4,7 +4,7 @@
  * namespace after each write of a whole rollout with its promotion, and of a rollback. First, the
  * same analysis is shown to catch a route to a subset that does not exist.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import type { V1Deployment } from '@kubernetes/client-node'
 import * as yaml from 'js-yaml'
 import {
@@ -22,15 +22,9 @@ import {
   stopCaller
 } from '../../support/test-cluster.js'
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { sleep, startSeedCaller } from './mesh-support.js'
+import { sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 
-// Callers stop before their namespaces go (deleting a VirtualService under a caller fails its calls).
-const callers: Array<() => Promise<void>> = []
-const cleanup: Array<() => Promise<void>> = []
-afterAll(async () => {
-  await Promise.all(callers.map((f) => f()))
-  await Promise.all(cleanup.map((f) => f()))
-})
+const { callers, cleanup } = teardownAfterAll()
 
 // The simulated pods have no sidecar container (meshsim plays their data plane): Istio says so.
 const EXPECTED_OF_SIMULATION = new Set(['IST0103'])

@@ -4,7 +4,7 @@
  * and the success-rate gate, at the default check-every, rolls the canary back. The failed calls
  * callers saw before the canary's weight reached 0 are counted (the exposure of a bad canary).
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import {
   callerStats,
   createTestNamespace,
@@ -20,17 +20,11 @@ import {
   stopCaller
 } from '../../support/test-cluster.js'
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { type Mark, recordMarks, sleep, startSeedCaller } from './mesh-support.js'
+import { type Mark, recordMarks, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 import * as yaml from 'js-yaml'
 import type { V1Deployment } from '@kubernetes/client-node'
 
-// Callers stop before their namespaces go (deleting a VirtualService under a caller fails its calls).
-const callers: Array<() => Promise<void>> = []
-const cleanup: Array<() => Promise<void>> = []
-afterAll(async () => {
-  await Promise.all(callers.map((f) => f()))
-  await Promise.all(cleanup.map((f) => f()))
-})
+const { callers, cleanup } = teardownAfterAll()
 
 const RPS = 50
 const ERROR_RATIO = 0.3

@@ -2,6 +2,7 @@
  * Shared by the mesh tests: real calls through istiod's xDS (meshsim callers), the moments the
  * action wrote each weight, and the split the calls actually took between those moments.
  */
+import { afterAll } from '@jest/globals'
 import type { RunReport } from '../../../src/report/run-report.js'
 import { callerStats, splitOf, startCaller, waitFor } from '../../support/test-cluster.js'
 
@@ -51,3 +52,28 @@ export async function shareOf(ns: string, caller: string, workload: string, sinc
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Teardown lists run after the file's tests: every caller is stopped before any namespace goes
+ * (deleting a VirtualService under a caller fails its calls).
+ */
+export function teardownAfterAll(): { callers: Array<() => Promise<void>>; cleanup: Array<() => Promise<void>> } {
+  const callers: Array<() => Promise<void>> = []
+  const cleanup: Array<() => Promise<void>> = []
+  afterAll(async () => {
+    await Promise.all(callers.map((f) => f()))
+    await Promise.all(cleanup.map((f) => f()))
+  })
+  return { callers, cleanup }
+}
+
+/**
+ * Failed calls that were gRPC-Go's own window when a route gains or drops a cluster (the resolver's
+ * new config reaches a call before the cluster picker's update: "unknown cluster selected for RPC").
+ * Envoy has no such window; any other failure is the write order's.
+ */
+export function clientWindowFailures(errors: Record<string, number>): number {
+  return Object.entries(errors)
+    .filter(([message]) => message.includes('unknown cluster selected for RPC'))
+    .reduce((n, [, count]) => n + count, 0)
+}

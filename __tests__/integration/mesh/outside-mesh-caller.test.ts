@@ -7,7 +7,7 @@
  * caller's calls reach the canary by pod count (one pod each: about half), the xDS caller's by the
  * weight; each evaluation records the canary's outside-mesh share.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { outsideMeshQueries } from '../../../src/health/outside-mesh.js'
 import {
   createTestNamespace,
@@ -22,15 +22,9 @@ import {
   waitFor
 } from '../../support/test-cluster.js'
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { type Mark, recordMarks, shareOf, sleep, startSeedCaller } from './mesh-support.js'
+import { type Mark, recordMarks, shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 
-// Callers stop before their namespaces go (deleting a VirtualService under a caller fails its calls).
-const callers: Array<() => Promise<void>> = []
-const cleanup: Array<() => Promise<void>> = []
-afterAll(async () => {
-  await Promise.all(callers.map((f) => f()))
-  await Promise.all(cleanup.map((f) => f()))
-})
+const { callers, cleanup } = teardownAfterAll()
 
 // Equal rates: the plain caller is half of the stable version's requests before the rollout.
 const XDS_RPS = 50
