@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local test cluster needs on a fresh Debian machine, idempotently:
 #   - Debian packages: prometheus (prometheus + promtool), curl, openssl, ca-certificates
-#   - the cluster binaries (etcd, kube-*, kubectl, kwok) built from Go modules: cluster/build.sh
+#   - the cluster binaries (etcd, kube-*, kubectl, kwok) built from Go modules: test-cluster/build.sh
 # The Debian prometheus package would start a system Prometheus on :9090; a temporary
 # policy-rc.d stops invoke-rc.d from starting it (our tests run their own prometheus process).
 set -euo pipefail
@@ -38,4 +38,4 @@ if ((${#need[@]})); then
 fi
 log "prometheus: $(prometheus --version 2>&1 | head -1)"
 
-bash "$ROOT/cluster/build.sh"
+bash "$ROOT/test-cluster/build.sh"

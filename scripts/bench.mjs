@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { build } from 'esbuild'
 import { bundleOptions } from './bundle.mjs'
 
-if (spawnSync('bash', ['cluster/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) process.exit(1)
+if (spawnSync('bash', ['test-cluster/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) process.exit(1)
 if (spawnSync('npm', ['run', 'bundle'], { stdio: 'ignore' }).status !== 0) process.exit(1)
 await build({
   entryPoints: ['scripts/bench.ts'],

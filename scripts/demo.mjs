@@ -27,7 +27,7 @@ function step(title) {
 
 if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) sh('npm', ['run', 'bundle'])
 step('Local cluster (kube-apiserver, controller-manager, kwok, Prometheus, traffic source)')
-sh('bash', [path.join(root, 'cluster', 'up.sh')])
+sh('bash', [path.join(root, 'test-cluster', 'up.sh')])
 const env = Object.fromEntries(
   fs
     .readFileSync(path.join(root, '.cluster', 'env'), 'utf8')

@@ -4,7 +4,7 @@
  * 1. ISTIO_CANARY_TEST_KUBECONFIG set: use that cluster as it is (Prometheus / traffic source from
  *    ISTIO_CANARY_TEST_PROMETHEUS_URL / ISTIO_CANARY_TEST_TRAFFIC_URL when set).
  * 2. .cluster/env exists and its apiserver answers: reuse the running local cluster.
- * 3. Otherwise: `bash cluster/up.sh` (builds the binaries if needed, then starts everything).
+ * 3. Otherwise: `bash test-cluster/up.sh` (builds the binaries if needed, then starts everything).
  *
  * The cluster is left running afterwards (reuse is the point): `npm run cluster:down` stops it.
  */
@@ -56,12 +56,12 @@ export default async function globalSetup(): Promise<void> {
     console.log(`[integration] reusing the running test cluster (${stateDir}/env)`)
     return
   }
-  console.log('[integration] starting the local test cluster: bash cluster/up.sh')
-  const r = spawnSync('bash', [path.join(root, 'cluster', 'up.sh')], { cwd: root, stdio: 'inherit' })
+  console.log('[integration] starting the local test cluster: bash test-cluster/up.sh')
+  const r = spawnSync('bash', [path.join(root, 'test-cluster', 'up.sh')], { cwd: root, stdio: 'inherit' })
   if (r.error || r.status !== 0) {
     throw new Error(
-      `cluster/up.sh failed (${r.error?.message ?? `exit ${r.status}`}). See the output above and ${stateDir}/logs/. ` +
-        `It needs Go >= 1.26 (cluster/build.sh), prometheus/promtool and curl (bash .ci/install-cluster-deps.sh); ` +
+      `test-cluster/up.sh failed (${r.error?.message ?? `exit ${r.status}`}). See the output above and ${stateDir}/logs/. ` +
+        `It needs Go >= 1.26 (test-cluster/build.sh), prometheus/promtool and curl (bash .ci/install-cluster-deps.sh); ` +
         `or set ISTIO_CANARY_TEST_KUBECONFIG to use an existing cluster.`
     )
   }

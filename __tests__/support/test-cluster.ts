@@ -1,5 +1,5 @@
 /**
- * Helpers for integration tests against the REAL local test cluster (cluster/up.sh): a real
+ * Helpers for integration tests against the REAL local test cluster (test-cluster/up.sh): a real
  * kube-apiserver + controllers with kwok nodes, the Istio CRDs, a traffic source exporting Istio
  * metrics, and Prometheus. Nothing here is a mock.
  *
@@ -42,7 +42,7 @@ import yaml from 'js-yaml'
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The seed scenario's manifests (the project's example), read as they stand. */
 export const seedDir = path.join(repoRoot, 'examples', 'seed')
-/** State folder written by cluster/up.sh. */
+/** State folder written by test-cluster/up.sh. */
 export const clusterStateDir = process.env.ISTIO_CANARY_CLUSTER_STATE ?? path.join(repoRoot, '.cluster')
 
 // ------------------------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ export async function startSeedScenario(namespace: string): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Pod behaviour (kwok stages in cluster/kwok/stages.yaml)
+// Pod behaviour (kwok stages in test-cluster/kwok/stages.yaml)
 
 /** Pod-template label that picks how kwok plays a pod. */
 export const POD_BEHAVIOUR_LABEL = 'sim.istio-canary/behaviour'
@@ -645,7 +645,7 @@ export interface RestartableProcess {
 function clusterProcess(name: string): { pid: number; argv: string[] } {
   const pids = path.join(clusterStateDir, 'pids')
   if (!fs.existsSync(pids))
-    throw new Error(`${pids} does not exist: this needs the local cluster of cluster/up.sh (not ISTIO_CANARY_TEST_KUBECONFIG)`)
+    throw new Error(`${pids} does not exist: this needs the local cluster of test-cluster/up.sh (not ISTIO_CANARY_TEST_KUBECONFIG)`)
   const line = fs
     .readFileSync(pids, 'utf8')
     .split('\n')
@@ -768,7 +768,7 @@ function fetchOk(url: string, o: { ca: Buffer; token: string }): Promise<boolean
 }
 
 // ------------------------------------------------------------------------------------------------
-// The mesh: istiod + meshsim (cluster/go/istio/meshsim)
+// The mesh: istiod + meshsim (test-cluster/go/istio/meshsim)
 //
 // Every Ready pod of a namespace labelled istio-injection=enabled is played by meshsim: a gRPC
 // server that answers as that pod. Callers send real RPCs at a bounded rate, either through gRPC's

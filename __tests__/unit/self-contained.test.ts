@@ -1,7 +1,7 @@
 /**
  * A clone stands alone: nothing committed reads a folder beside the checkout, the seed scenario
  * is the project's own example, and the CRDs the local cluster serves are pinned beside the other
- * component versions (cluster/build.sh copies them from those modules).
+ * component versions (test-cluster/build.sh copies them from those modules).
  */
 import { describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
@@ -21,7 +21,7 @@ describe('a clone stands alone', () => {
     // Built from parts so that this file does not match itself.
     const outside = new RegExp(['\\.\\./shared\\b', '\\bshared/(seed|k8s|docs)\\b', 'ISTIO_CANARY_' + 'SHARED'].join('|'))
     const files = trackedFiles()
-    expect(files).toContain('cluster/up.sh')
+    expect(files).toContain('test-cluster/up.sh')
     const hits: string[] = []
     for (const file of files) {
       if (file === 'package-lock.json' || !fs.existsSync(file)) continue
@@ -69,7 +69,7 @@ describe('a clone stands alone', () => {
   it('pins the Istio and Gateway API versions whose CRDs the local cluster serves', () => {
     const pins = Object.fromEntries(
       fs
-        .readFileSync(path.join(root, 'cluster', 'versions.env'), 'utf8')
+        .readFileSync(path.join(root, 'test-cluster', 'versions.env'), 'utf8')
         .split('\n')
         .filter((line) => /^[A-Z_]+=/.test(line))
         .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)])
@@ -77,7 +77,7 @@ describe('a clone stands alone', () => {
     expect(pins.ISTIO_VERSION).toMatch(/^v\d+\.\d+\.\d+(-\S+)?$/)
     expect(pins.ISTIO_API_VERSION).toMatch(/^v1\.\d+\.\d+(-\S+)?$/)
     expect(pins.GATEWAY_API_VERSION).toMatch(/^v1\.\d+\.\d+$/)
-    const build = fs.readFileSync(path.join(root, 'cluster', 'build.sh'), 'utf8')
+    const build = fs.readFileSync(path.join(root, 'test-cluster', 'build.sh'), 'utf8')
     expect(build).toContain('istio.io/api@$ISTIO_API_VERSION')
     expect(build).toContain('sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION')
   })

@@ -82,9 +82,9 @@ describe('Dependabot', () => {
     expect(dirs('npm')).toEqual(['/'])
     expect(dirs('github-actions')).toEqual(['/'])
     const goModules = fs
-      .readdirSync('cluster/go')
-      .filter((d) => fs.existsSync(`cluster/go/${d}/go.mod`))
-      .map((d) => `/cluster/go/${d}`)
+      .readdirSync('test-cluster/go')
+      .filter((d) => fs.existsSync(`test-cluster/go/${d}/go.mod`))
+      .map((d) => `/test-cluster/go/${d}`)
     expect(goModules.length).toBeGreaterThan(0)
     expect(dirs('gomod').sort()).toEqual(goModules.sort())
     for (const u of config.updates) expect(u.schedule.interval).toBe('weekly')

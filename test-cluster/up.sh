@@ -3,11 +3,11 @@
 # kube-scheduler, kwok (fake nodes and pod status), the Istio metrics traffic source and Prometheus,
 # istiod and meshsim (the mesh's simulated workloads and proxyless-gRPC callers), all on free
 # loopback ports, with state in .cluster/ and binaries from .cluster-bin/. The Istio and Gateway
-# API CRDs come from .cluster-bin/crds/ (cluster/build.sh copies them from the pinned modules).
+# API CRDs come from .cluster-bin/crds/ (test-cluster/build.sh copies them from the pinned modules).
 #
-#   bash cluster/up.sh        # or: npm run cluster:up
+#   bash test-cluster/up.sh        # or: npm run cluster:up
 #   source .cluster/env       # KUBECONFIG, PROMETHEUS_URL, TRAFFIC_URL, ISTIOD_*, MESHSIM_URL
-#   bash cluster/down.sh      # stop it
+#   bash test-cluster/down.sh      # stop it
 #
 # Writes: .cluster/kubeconfig (admin, system:masters), .cluster/kubeconfig-restricted (user
 # "restricted", no rights until a Role grants some), .cluster/pki/client.{crt,key} (user
@@ -16,7 +16,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CLUSTER="$ROOT/cluster"
+CLUSTER="$ROOT/test-cluster"
 S="${ISTIO_CANARY_CLUSTER_STATE:-$ROOT/.cluster}"
 BIN="${ISTIO_CANARY_CLUSTER_BIN:-$ROOT/.cluster-bin}"
 T0=$(date +%s.%N)
@@ -36,7 +36,7 @@ mkdir -p "$S"
 if [[ -z "${ISTIO_CANARY_CLUSTER_LOCKED:-}" ]]; then
   exec 9>"$S/.lock"
   if command -v flock >/dev/null 2>&1; then
-    flock -w 600 9 || die "another cluster/up.sh or down.sh holds $S/.lock for more than 10 min"
+    flock -w 600 9 || die "another test-cluster/up.sh or down.sh holds $S/.lock for more than 10 min"
   fi
   export ISTIO_CANARY_CLUSTER_LOCKED=1
 fi
@@ -76,7 +76,7 @@ NODE="$ROOT/node_modules/.bin/node"
 [[ -n "$NODE" ]] || die "node not found (the traffic source is a Node.js program)"
 bash "$CLUSTER/build.sh" || die "building the cluster binaries failed"
 CRDS="$BIN/crds"
-[[ -f "$CRDS/istio.yaml" ]] || die "no CRDs in $CRDS (cluster/build.sh copies them there)"
+[[ -f "$CRDS/istio.yaml" ]] || die "no CRDs in $CRDS (test-cluster/build.sh copies them there)"
 T_BUILT=$(elapsed)
 
 # --- fresh state ------------------------------------------------------------------------------
@@ -331,5 +331,5 @@ log "ready in $(elapsed)s (binaries checked at ${T_BUILT}s, apiserver ready at $
 log "apiserver  $API_URL (kubectl: $BIN/kubectl --kubeconfig $S/kubeconfig)"
 log "prometheus http://127.0.0.1:$P_PROM   traffic source http://127.0.0.1:$P_TRAFFIC"
 log "istiod     http://127.0.0.1:$P_ISTIOD_HTTP (xDS 127.0.0.1:$P_ISTIOD_XDS, debug http://127.0.0.1:$P_ISTIOD_MON)   meshsim http://127.0.0.1:$P_MESHSIM"
-log "state and logs in $S; stop with: bash cluster/down.sh"
+log "state and logs in $S; stop with: bash test-cluster/down.sh"
 cat "$S/env"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops the local test cluster started by cluster/up.sh: every process recorded in .cluster/pids,
+# Stops the local test cluster started by test-cluster/up.sh: every process recorded in .cluster/pids,
 # in reverse start order, SIGTERM then (after up to 10 s) SIGKILL. Never kills by name.
 # State and logs stay in .cluster/ (up.sh starts from a clean state anyway).
 set -uo pipefail

@@ -1,7 +1,7 @@
 // Wrapper module: builds istiod (pilot-discovery) from istio.io/istio, and meshsim (the local
 // cluster's simulated workloads, proxyless-gRPC callers and Istio analysis), which lives in this
 // module so that it compiles against the very same istio, client-go and gRPC packages.
-// The istio.io/istio version is pinned in cluster/versions.env (ISTIO_VERSION); build.sh keeps it in line.
+// The istio.io/istio version is pinned in test-cluster/versions.env (ISTIO_VERSION); build.sh keeps it in line.
 module istio-canary/cluster/go/istio
 
 go 1.26.0
