@@ -67,15 +67,13 @@ export async function waitForDeployment(
 /** Add the newest Warning event of the first pod that is not ready, when it says more. */
 async function withEvents(cluster: Cluster, namespace: string, pods: KubeObject[], reason = 'failed'): Promise<string> {
   const pod = pods.find(
-    (p) =>
-      !(p.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')
+    (p) => !(p.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')
   )
   if (!pod) return reason
   try {
     const events = await cluster.listEvents(namespace, pod.metadata.name)
     const warning = [...events].reverse().find((e) => (e as { type?: string }).type === 'Warning') as
-      | { reason?: string; message?: string }
-      | undefined
+      { reason?: string; message?: string } | undefined
     if (!warning?.message || reason.includes(warning.message)) return reason
     return `${reason}; last event on pod "${pod.metadata.name}": ${warning.reason ?? 'Warning'}: ${warning.message.replace(/\s+/g, ' ').slice(0, 300)}`
   } catch {

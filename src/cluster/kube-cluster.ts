@@ -104,14 +104,20 @@ export class KubeCluster implements Cluster {
     const version = await this.istioVersion()
     const plural = ISTIO_PLURALS[kind]
     return this.orUndefined(
-      this.call({ verb: 'GET', resource: plural, namespace, name }, { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace, name) })
+      this.call(
+        { verb: 'GET', resource: plural, namespace, name },
+        { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace, name) }
+      )
     )
   }
 
   async listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]> {
     const version = await this.istioVersion()
     const plural = ISTIO_PLURALS[kind]
-    const list = await this.call({ verb: 'LIST', resource: plural, namespace }, { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace) })
+    const list = await this.call(
+      { verb: 'LIST', resource: plural, namespace },
+      { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace) }
+    )
     return items(list, `${ISTIO_GROUP}/${version}`, kind)
   }
 
@@ -137,7 +143,12 @@ export class KubeCluster implements Cluster {
     return this.conflictAs(
       this.call(
         { verb: 'PUT', resource: plural, namespace, name },
-        { method: 'PUT', path: apiPath(group, version, plural, namespace, name), query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER }, body: obj }
+        {
+          method: 'PUT',
+          path: apiPath(group, version, plural, namespace, name),
+          query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER },
+          body: obj
+        }
       ),
       () =>
         `${kind} ${JSON.stringify(`${namespace}/${name}`)} was changed by someone else since it was read ` +
@@ -152,11 +163,16 @@ export class KubeCluster implements Cluster {
   }
 
   getService(namespace: string, name: string): Promise<KubeObject | undefined> {
-    return this.orUndefined(this.core({ verb: 'GET', resource: 'services', namespace, name }, apiPath('', 'v1', 'services', namespace, name), 'Service'))
+    return this.orUndefined(
+      this.core({ verb: 'GET', resource: 'services', namespace, name }, apiPath('', 'v1', 'services', namespace, name), 'Service')
+    )
   }
 
   async listPods(namespace: string, labelSelector: string): Promise<KubeObject[]> {
-    const list = await this.call({ verb: 'LIST', resource: 'pods', namespace }, { method: 'GET', path: apiPath('', 'v1', 'pods', namespace), query: { labelSelector } })
+    const list = await this.call(
+      { verb: 'LIST', resource: 'pods', namespace },
+      { method: 'GET', path: apiPath('', 'v1', 'pods', namespace), query: { labelSelector } }
+    )
     return items(list, 'v1', 'Pod')
   }
 
@@ -173,7 +189,10 @@ export class KubeCluster implements Cluster {
 
   getDeployment(namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.orUndefined(
-      this.call({ verb: 'GET', resource: 'deployments', namespace, name }, { method: 'GET', path: apiPath('apps', 'v1', 'deployments', namespace, name) })
+      this.call(
+        { verb: 'GET', resource: 'deployments', namespace, name },
+        { method: 'GET', path: apiPath('apps', 'v1', 'deployments', namespace, name) }
+      )
     )
   }
 
@@ -212,12 +231,7 @@ export class KubeCluster implements Cluster {
     }
   }
 
-  async scaleDeployment(
-    namespace: string,
-    name: string,
-    replicas: number,
-    opts: ScaleOptions = {}
-  ): Promise<KubeObject> {
+  async scaleDeployment(namespace: string, name: string, replicas: number, opts: ScaleOptions = {}): Promise<KubeObject> {
     const body: Record<string, unknown> = { spec: { replicas } }
     // A merge patch carrying metadata.resourceVersion is a precondition (409 when it moved).
     if (opts.resourceVersion) body.metadata = { resourceVersion: opts.resourceVersion }
@@ -292,7 +306,10 @@ export class KubeCluster implements Cluster {
 
   getLease(namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.orUndefined(
-      this.call({ verb: 'GET', resource: 'leases', namespace, name }, { method: 'GET', path: apiPath(LEASE_GROUP, 'v1', 'leases', namespace, name) })
+      this.call(
+        { verb: 'GET', resource: 'leases', namespace, name },
+        { method: 'GET', path: apiPath(LEASE_GROUP, 'v1', 'leases', namespace, name) }
+      )
     )
   }
 
@@ -435,7 +452,6 @@ function items(list: unknown, apiVersion: string, kind: string): KubeObject[] {
   // Items of built-in lists come without apiVersion/kind.
   return raw.map((i) => ({ ...i, apiVersion: i.apiVersion ?? apiVersion, kind: i.kind ?? kind }))
 }
-
 
 function eventTime(e: KubeObject): string {
   const ev = e as { lastTimestamp?: string; eventTime?: string; firstTimestamp?: string }

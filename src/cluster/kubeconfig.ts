@@ -55,8 +55,7 @@ export function loadKubeConfig(opts: LoadKubeConfigOptions): LoadedKubeConfig {
       if (existsSync(SA_TOKEN)) secrets.push(readFileSync(SA_TOKEN, 'utf8').trim())
     } else {
       throw new ConfigError(
-        "Input 'kubeconfig' is empty and no KUBECONFIG, ~/.kube/config or in-cluster service account was found: " +
-          'expected a kubeconfig.'
+        "Input 'kubeconfig' is empty and no KUBECONFIG, ~/.kube/config or in-cluster service account was found: " + 'expected a kubeconfig.'
       )
     }
   } catch (err) {

@@ -168,7 +168,8 @@ export class LeaseLock {
     if (!current) return undefined
     const holder = String(current.spec?.holderIdentity ?? '')
     const expiry = leaseExpiry(current)
-    if (holder === '' || holder === this.holder || expiry === undefined || expiry < this.now().getTime() - this.skewMarginMs) return undefined
+    if (holder === '' || holder === this.holder || expiry === undefined || expiry < this.now().getTime() - this.skewMarginMs)
+      return undefined
     return { holder, until: new Date(expiry) }
   }
 
@@ -188,11 +189,7 @@ export class LeaseLock {
       }
       // The resourceVersion moved: still ours (e.g. our own retried write landed) or lost?
       const current = await this.cluster.getLease(this.namespace, this.name)
-      if (
-        !current ||
-        current.spec?.holderIdentity !== this.holder ||
-        Number(current.spec?.leaseTransitions ?? 0) !== this.epoch
-      ) {
+      if (!current || current.spec?.holderIdentity !== this.holder || Number(current.spec?.leaseTransitions ?? 0) !== this.epoch) {
         this.lease = undefined
         this.stop()
         const by = current ? `now held by ${JSON.stringify(current.spec?.holderIdentity ?? '')}` : 'the Lease was deleted'

@@ -115,7 +115,10 @@ test('a token file (token-file:) and the in-cluster service account (token and C
   try {
     inCluster.loadFromCluster(root)
   } finally {
-    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+    for (const [k, v] of [
+      ['KUBERNETES_SERVICE_HOST', saved.host],
+      ['KUBERNETES_SERVICE_PORT', saved.port]
+    ] as const) {
       if (v === undefined) delete process.env[k]
       else process.env[k] = v
     }
@@ -153,7 +156,9 @@ test('an exec credential plugin (EKS/GKE style), run once and its token reused',
 
 test('a client certificate and key (files, and inline -data)', async () => {
   const pki = path.join(clusterStateDir, 'pki')
-  const files = fromInput(kubeconfigYaml({ 'client-certificate': path.join(pki, 'client.crt'), 'client-key': path.join(pki, 'client.key') }))
+  const files = fromInput(
+    kubeconfigYaml({ 'client-certificate': path.join(pki, 'client.crt'), 'client-key': path.join(pki, 'client.key') })
+  )
   expect(await whoAmI(files)).toBe('cert-user')
   await portWorks(files)
   const b64 = (f: string) => fs.readFileSync(path.join(pki, f)).toString('base64')
@@ -170,14 +175,19 @@ test('basic auth: the action sends "Authorization: Basic base64(user:password)" 
     const ok = req.headers.authorization === `Basic ${Buffer.from('alice:s3cr:et').toString('base64')}`
     if (!ok) {
       res.writeHead(401, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' }))
+      res.end(
+        JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' })
+      )
       return
     }
     const headers = { ...req.headers, authorization: `Bearer ${adminToken}`, host: apiUrl.host }
-    const up = https.request({ host: apiUrl.hostname, port: apiUrl.port, method: req.method, path: req.url, headers, ca: upstreamCa, agent: false }, (r) => {
-      res.writeHead(r.statusCode!, r.headers)
-      r.pipe(res)
-    })
+    const up = https.request(
+      { host: apiUrl.hostname, port: apiUrl.port, method: req.method, path: req.url, headers, ca: upstreamCa, agent: false },
+      (r) => {
+        res.writeHead(r.statusCode!, r.headers)
+        r.pipe(res)
+      }
+    )
     up.on('error', () => res.destroy())
     req.pipe(up)
   })
@@ -191,7 +201,9 @@ test('basic auth: the action sends "Authorization: Basic base64(user:password)" 
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': Buffer.from(cert).toString('base64') } }],
+      clusters: [
+        { name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': Buffer.from(cert).toString('base64') } }
+      ],
       users: [{ name: 'u', user: { username: 'alice', password: 's3cr:et' } }],
       contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
       'current-context': 'x'

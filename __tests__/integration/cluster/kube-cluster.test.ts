@@ -155,16 +155,16 @@ describe('Deployments', () => {
     let scaled: KubeObject | undefined
     for (let attempt = 0; !scaled && attempt < 20; attempt++) {
       read = (await admin.getDeployment(ns, 'web'))!
-      scaled = await admin
-        .scaleDeployment(ns, 'web', 0, { resourceVersion: read.metadata.resourceVersion })
-        .catch((err: unknown) => {
-          if (err instanceof ConflictError) return undefined
-          throw err
-        })
+      scaled = await admin.scaleDeployment(ns, 'web', 0, { resourceVersion: read.metadata.resourceVersion }).catch((err: unknown) => {
+        if (err instanceof ConflictError) return undefined
+        throw err
+      })
     }
     expect(scaled?.spec.replicas).toBe(0)
     // The version read before that scale is stale now: the guard refuses it.
-    await expect(admin.scaleDeployment(ns, 'web', 1, { resourceVersion: read!.metadata.resourceVersion })).rejects.toBeInstanceOf(ConflictError)
+    await expect(admin.scaleDeployment(ns, 'web', 1, { resourceVersion: read!.metadata.resourceVersion })).rejects.toBeInstanceOf(
+      ConflictError
+    )
     await admin.deleteDeployment(ns, 'web')
     await admin.deleteDeployment(ns, 'web')
     await waitFor(async () => (await admin.getDeployment(ns, 'web')) === undefined, { what: 'deployment web deleted' })
@@ -200,10 +200,13 @@ describe('waitForDeployment on kwok pods', () => {
 
   it('lists the events of a failing pod', async () => {
     const pods = await admin.listPods(ns, 'app=crash')
-    const events = await waitFor(async () => {
-      const e = await admin.listEvents(ns, pods[0].metadata.name)
-      return e.length > 0 ? e : undefined
-    }, { what: 'events of a crashing pod' })
+    const events = await waitFor(
+      async () => {
+        const e = await admin.listEvents(ns, pods[0].metadata.name)
+        return e.length > 0 ? e : undefined
+      },
+      { what: 'events of a crashing pod' }
+    )
     expect(events.every((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === pods[0].metadata.name)).toBe(true)
   })
 })
@@ -223,7 +226,7 @@ describe('RBAC', () => {
     expect((await restricted.canI(checks()))[0].allowed).toBe(false)
   })
 
-  it("a forbidden write says what the apiserver said, in one request", async () => {
+  it('a forbidden write says what the apiserver said, in one request', async () => {
     const restricted = new KubeCluster(restrictedKubeConfig())
     const vs = (await admin.getIstio('VirtualService', ns, 'reviews'))!
     // The version is discovered first (1 request), then the PUT is refused once, not retried.
@@ -232,7 +235,9 @@ describe('RBAC', () => {
     const err = await restricted.replaceIstio(vs).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KubeApiError)
     expect((err as KubeApiError).status).toBe(403)
-    expect((err as Error).message).toMatch(/forbidden: User "restricted" cannot update resource "virtualservices" in API group "networking.istio.io" in the namespace/)
+    expect((err as Error).message).toMatch(
+      /forbidden: User "restricted" cannot update resource "virtualservices" in API group "networking.istio.io" in the namespace/
+    )
     expect(restricted.requestCount - before).toBe(1)
   })
 })

@@ -24,7 +24,9 @@ describe('LeaseLock on the apiserver', () => {
     const err = await b.acquire().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(LockedError)
     expect((err as LockedError).holder).toBe('owner/repo run 1 attempt 1 (https://github.com/owner/repo/actions/runs/1)')
-    expect((err as Error).message).toMatch(/is locked by "owner\/repo run 1 attempt 1 \(https:\/\/github.com\/owner\/repo\/actions\/runs\/1\)" until \d{4}-/)
+    expect((err as Error).message).toMatch(
+      /is locked by "owner\/repo run 1 attempt 1 \(https:\/\/github.com\/owner\/repo\/actions\/runs\/1\)" until \d{4}-/
+    )
     expect(cluster.requestCount).toBe(2) // the refused create and one read
     expect(await a.release()).toBe(true)
   })

@@ -3,7 +3,11 @@ import { KubeApiError, networkCode, parseRetryAfter, toKubeApiError } from '../.
 
 /** Shaped like client-node's ApiException: what the apiserver answered. */
 function apiError(code: number, status: object | string | undefined, headers: Record<string, string> = {}) {
-  return Object.assign(new Error(`HTTP-Code: ${code}`), { code, body: typeof status === 'string' ? status : JSON.stringify(status), headers })
+  return Object.assign(new Error(`HTTP-Code: ${code}`), {
+    code,
+    body: typeof status === 'string' ? status : JSON.stringify(status),
+    headers
+  })
 }
 function fetchFailed(code: string) {
   return Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(`connect ${code} 127.0.0.1:6443`), { code }) })
@@ -65,22 +69,30 @@ describe('withApiRetry', () => {
   it('retries 5xx and network errors, then succeeds', async () => {
     const failures = [apiError(503, { message: 'etcdserver: leader changed' }), fetchFailed('ECONNRESET'), apiError(500, { message: 'x' })]
     let calls = 0
-    const r = await withApiRetry(target, async () => {
-      calls++
-      const f = failures.shift()
-      if (f) throw f
-      return 'ok'
-    }, fast)
+    const r = await withApiRetry(
+      target,
+      async () => {
+        calls++
+        const f = failures.shift()
+        if (f) throw f
+        return 'ok'
+      },
+      fast
+    )
     expect(r).toBe('ok')
     expect(calls).toBe(4)
   })
 
   it('does not retry 4xx other than 429 (one attempt)', async () => {
     let calls = 0
-    const err = await withApiRetry(target, async () => {
-      calls++
-      throw apiError(422, { reason: 'Invalid', message: 'spec.http[0].route[0].weight: Invalid value: -1' })
-    }, fast).catch((e: unknown) => e)
+    const err = await withApiRetry(
+      target,
+      async () => {
+        calls++
+        throw apiError(422, { reason: 'Invalid', message: 'spec.http[0].route[0].weight: Invalid value: -1' })
+      },
+      fast
+    ).catch((e: unknown) => e)
     expect(calls).toBe(1)
     expect(err).toBeInstanceOf(KubeApiError)
     expect((err as KubeApiError).status).toBe(422)
@@ -88,62 +100,93 @@ describe('withApiRetry', () => {
 
   it('retries a 401 once (exec/OIDC credentials refresh), not more', async () => {
     let calls = 0
-    await expect(withApiRetry(target, async () => {
-      calls++
-      throw apiError(401, undefined)
-    }, fast)).rejects.toThrow(/unauthorized \(401\)/)
+    await expect(
+      withApiRetry(
+        target,
+        async () => {
+          calls++
+          throw apiError(401, undefined)
+        },
+        fast
+      )
+    ).rejects.toThrow(/unauthorized \(401\)/)
     expect(calls).toBe(2)
   })
 
   it('waits at least Retry-After on 429', async () => {
     const waits: number[] = []
     let calls = 0
-    await withApiRetry(target, async () => {
-      if (calls++ === 0) throw apiError(429, { reason: 'TooManyRequests', message: 'slow down', details: { retryAfterSeconds: 2 } }, { 'retry-after': '2' })
-      return 'ok'
-    }, { ...fast, sleep: async (ms) => void waits.push(ms) })
+    await withApiRetry(
+      target,
+      async () => {
+        if (calls++ === 0)
+          throw apiError(
+            429,
+            { reason: 'TooManyRequests', message: 'slow down', details: { retryAfterSeconds: 2 } },
+            { 'retry-after': '2' }
+          )
+        return 'ok'
+      },
+      { ...fast, sleep: async (ms) => void waits.push(ms) }
+    )
     expect(waits).toEqual([2000])
   })
 
   it('gives up at once when Retry-After exceeds what is left of the deadline', async () => {
     let calls = 0
-    const err = await withApiRetry(target, async () => {
-      calls++
-      throw apiError(429, { message: 'slow down' }, { 'retry-after': '60' })
-    }, { ...fast, sleep: async () => {} }).catch((e: unknown) => e)
+    const err = await withApiRetry(
+      target,
+      async () => {
+        calls++
+        throw apiError(429, { message: 'slow down' }, { 'retry-after': '60' })
+      },
+      { ...fast, sleep: async () => {} }
+    ).catch((e: unknown) => e)
     expect(calls).toBe(1)
     expect((err as KubeApiError).status).toBe(429)
   })
 
   it('stops at the deadline and says how often it tried', async () => {
     let calls = 0
-    const err = await withApiRetry(target, async () => {
-      calls++
-      throw apiError(503, { message: 'unavailable' })
-    }, { ...fast, deadlineMs: 50 }).catch((e: unknown) => e)
+    const err = await withApiRetry(
+      target,
+      async () => {
+        calls++
+        throw apiError(503, { message: 'unavailable' })
+      },
+      { ...fast, deadlineMs: 50 }
+    ).catch((e: unknown) => e)
     expect(calls).toBeGreaterThan(1)
     expect((err as Error).message).toMatch(/503 .*unavailable \(gave up after \d+ attempts in \d+\.\ds\)/)
   })
 
   it('times a hanging request out and retries it', async () => {
     let calls = 0
-    const r = await withApiRetry(target, (signal) => {
-      calls++
-      if (calls === 1) {
-        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
-      }
-      return Promise.resolve('ok')
-    }, { ...fast, requestTimeoutMs: 20 })
+    const r = await withApiRetry(
+      target,
+      (signal) => {
+        calls++
+        if (calls === 1) {
+          return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
+        }
+        return Promise.resolve('ok')
+      },
+      { ...fast, requestTimeoutMs: 20 }
+    )
     expect(r).toBe('ok')
     expect(calls).toBe(2)
   })
 
   it('stops with the cancellation reason when the signal fires', async () => {
     const controller = new AbortController()
-    const err = await withApiRetry(target, async () => {
-      controller.abort(new Error('cancelled'))
-      throw apiError(503, { message: 'x' })
-    }, { ...fast, signal: controller.signal }).catch((e: unknown) => e)
+    const err = await withApiRetry(
+      target,
+      async () => {
+        controller.abort(new Error('cancelled'))
+        throw apiError(503, { message: 'x' })
+      },
+      { ...fast, signal: controller.signal }
+    ).catch((e: unknown) => e)
     expect((err as Error).message).toBe('cancelled')
   })
 })

@@ -20,11 +20,14 @@ describe('waitForDeployment over recorded snapshots', () => {
     expect(cluster.calls[1]).toBe('listPods shop app=reviews,version=v2')
   })
 
-  it('fails fast on an image pull failure and adds the pod\'s last Warning event', async () => {
+  it("fails fast on an image pull failure and adds the pod's last Warning event", async () => {
     const pulling = pod('reviews-v2-x', { containers: [{ waiting: { reason: 'ErrImagePull', message: 'not found' } }] })
     const cluster = new RecordedCluster(
       [
-        { deployment: deployment({ updated: 2, available: 0 }), pods: [pod('reviews-v2-x', { ready: false, containers: [{ ready: false }] })] },
+        {
+          deployment: deployment({ updated: 2, available: 0 }),
+          pods: [pod('reviews-v2-x', { ready: false, containers: [{ ready: false }] })]
+        },
         { deployment: deployment({ updated: 2, available: 0 }), pods: [pulling] }
       ],
       [event('reviews-v2-x', 'Failed', 'Failed to pull image "reviews:nope": manifest unknown')]
@@ -73,7 +76,7 @@ describe('waitForDeployment over recorded snapshots', () => {
     expect(r).toEqual({ state: 'failed', reason: 'progress deadline of 3s exceeded: Deployment "shop/reviews-v2" not found', polls: 4 })
   })
 
-  it('stops with the signal\'s reason when cancelled', async () => {
+  it("stops with the signal's reason when cancelled", async () => {
     const cluster = new RecordedCluster([{ deployment: deployment({ available: 0 }), pods: [] }])
     const clock = new FakeClock(T0)
     const controller = new AbortController()

@@ -29,7 +29,13 @@ beforeAll(async () => {
     let body = ''
     req.on('data', (c) => (body += c))
     req.on('end', () => {
-      const s: Seen = { method: req.method!, url: req.url!, contentType: req.headers['content-type'], authorization: req.headers.authorization, body }
+      const s: Seen = {
+        method: req.method!,
+        url: req.url!,
+        contentType: req.headers['content-type'],
+        authorization: req.headers.authorization,
+        body
+      }
       seen.push(s)
       const next = replies.shift()
       const r = next ? next(s) : { status: 500, body: { kind: 'Status', message: 'no reply scripted' } }
@@ -73,7 +79,11 @@ const apis = (versions: string[]): Reply => ({
     kind: 'APIGroupList',
     apiVersion: 'v1',
     groups: [
-      { name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } },
+      {
+        name: 'apps',
+        versions: [{ groupVersion: 'apps/v1', version: 'v1' }],
+        preferredVersion: { groupVersion: 'apps/v1', version: 'v1' }
+      },
       {
         name: 'networking.istio.io',
         versions: versions.map((v) => ({ groupVersion: `networking.istio.io/${v}`, version: v })),
@@ -82,12 +92,21 @@ const apis = (versions: string[]): Reply => ({
     ]
   }
 })
-const vs = { apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'shop', resourceVersion: '7' }, spec: { hosts: ['reviews'] } }
+const vs = {
+  apiVersion: 'networking.istio.io/v1beta1',
+  kind: 'VirtualService',
+  metadata: { name: 'reviews', namespace: 'shop', resourceVersion: '7' },
+  spec: { hosts: ['reviews'] }
+}
 
 describe('KubeCluster over HTTP', () => {
   it('discovers the Istio version once (v1beta1 when v1 is not served) and reads in it', async () => {
     const c = cluster()
-    replies.push(() => apis(['v1beta1', 'v1alpha3']), () => ({ status: 200, body: vs }), () => status(404, 'NotFound', 'not found'))
+    replies.push(
+      () => apis(['v1beta1', 'v1alpha3']),
+      () => ({ status: 200, body: vs }),
+      () => status(404, 'NotFound', 'not found')
+    )
     expect(await c.istioVersion()).toBe('v1beta1')
     expect(await c.getIstio('VirtualService', 'shop', 'reviews')).toEqual(vs)
     expect(await c.getIstio('DestinationRule', 'shop', 'nope')).toBeUndefined()
@@ -104,15 +123,25 @@ describe('KubeCluster over HTTP', () => {
     const c = cluster()
     replies.push(
       () => ({ status: 200, body: { ...vs, metadata: { ...vs.metadata, resourceVersion: '8' } } }),
-      () => status(409, 'Conflict', 'Operation cannot be fulfilled on virtualservices.networking.istio.io "reviews": the object has been modified')
+      () =>
+        status(
+          409,
+          'Conflict',
+          'Operation cannot be fulfilled on virtualservices.networking.istio.io "reviews": the object has been modified'
+        )
     )
     const out = await c.replaceIstio(vs)
     expect(out.metadata.resourceVersion).toBe('8')
-    expect(seen[0]).toMatchObject({ method: 'PUT', url: '/apis/networking.istio.io/v1beta1/namespaces/shop/virtualservices/reviews?fieldManager=istio-canary' })
+    expect(seen[0]).toMatchObject({
+      method: 'PUT',
+      url: '/apis/networking.istio.io/v1beta1/namespaces/shop/virtualservices/reviews?fieldManager=istio-canary'
+    })
     expect(JSON.parse(seen[0].body).metadata.resourceVersion).toBe('7')
     const err = await c.replaceIstio(vs, { dryRun: true }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ConflictError)
-    expect((err as Error).message).toBe('VirtualService "shop/reviews" was changed by someone else since it was read (resourceVersion 7): read it again and decide again.')
+    expect((err as Error).message).toBe(
+      'VirtualService "shop/reviews" was changed by someone else since it was read (resourceVersion 7): read it again and decide again.'
+    )
     expect(seen[1].url).toContain('dryRun=All')
   })
 
@@ -124,7 +153,13 @@ describe('KubeCluster over HTTP', () => {
 
   it('applies Deployments server-side (apply-patch+yaml, force=false) and names the other manager on conflict', async () => {
     const c = cluster()
-    const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', managedFields: [{ manager: 'x' }] }, spec: { replicas: 2 }, status: { replicas: 1 } }
+    const dep = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'shop', managedFields: [{ manager: 'x' }] },
+      spec: { replicas: 2 },
+      status: { replicas: 1 }
+    }
     replies.push(
       () => ({ status: 201, body: dep }),
       () =>
@@ -146,7 +181,10 @@ describe('KubeCluster over HTTP', () => {
 
   it('scales with a merge patch carrying the resourceVersion precondition', async () => {
     const c = cluster()
-    replies.push(() => ({ status: 200, body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 0 } } }))
+    replies.push(() => ({
+      status: 200,
+      body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 0 } }
+    }))
     await c.scaleDeployment('shop', 'web', 0, { resourceVersion: '42' })
     expect(seen[0]).toMatchObject({ method: 'PATCH', contentType: 'application/merge-patch+json' })
     expect(JSON.parse(seen[0].body)).toEqual({ spec: { replicas: 0 }, metadata: { resourceVersion: '42' } })
@@ -173,7 +211,11 @@ describe('KubeCluster over HTTP', () => {
   it('maps 403 to the apiserver message and never retries it', async () => {
     const c = cluster()
     replies.push(() =>
-      status(403, 'Forbidden', 'destinationrules.networking.istio.io "reviews" is forbidden: User "ci" cannot patch resource "destinationrules" in API group "networking.istio.io" in the namespace "shop"')
+      status(
+        403,
+        'Forbidden',
+        'destinationrules.networking.istio.io "reviews" is forbidden: User "ci" cannot patch resource "destinationrules" in API group "networking.istio.io" in the namespace "shop"'
+      )
     )
     const err = await c.replaceIstio({ ...vs, kind: 'DestinationRule', apiVersion: 'networking.istio.io/v1' }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KubeApiError)
@@ -191,7 +233,9 @@ describe('KubeCluster over HTTP', () => {
     const c = cluster(`http://127.0.0.1:${port}`, { callDeadlineMs: 300 })
     const err = await c.getLease('shop', 'x').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KubeApiError)
-    expect((err as Error).message).toMatch(/^Kubernetes API GET leases "shop\/x" failed: network error ECONNREFUSED \(gave up after \d+ attempts/)
+    expect((err as Error).message).toMatch(
+      /^Kubernetes API GET leases "shop\/x" failed: network error ECONNREFUSED \(gave up after \d+ attempts/
+    )
     expect((err as Error).message).not.toContain('tok-never-in-messages')
     expect(c.requestCount).toBeGreaterThan(1)
   })

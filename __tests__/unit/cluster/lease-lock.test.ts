@@ -23,7 +23,12 @@ describe('microTime', () => {
     expect(microTime(new Date('2026-11-25T10:00:00.123Z'))).toBe('2026-11-25T10:00:00.123000Z')
   })
   it('is read back by leaseExpiry', () => {
-    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'x' }, spec: { renewTime: '2026-11-25T10:00:00.123456Z', leaseDurationSeconds: 60 } }
+    const lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'x' },
+      spec: { renewTime: '2026-11-25T10:00:00.123456Z', leaseDurationSeconds: 60 }
+    }
     expect(leaseExpiry(lease)).toBe(Date.parse('2026-11-25T10:01:00.123Z'))
   })
 })
@@ -43,7 +48,9 @@ describe('LeaseLock', () => {
     const cluster = new RecordedCluster()
     const clock = new FakeClock(T0)
     await lock(cluster, 'owner/repo run 1 attempt 1 (https://github.com/owner/repo/actions/runs/1)', clock).acquire()
-    const err = await lock(cluster, 'run 2', clock).acquire().catch((e: unknown) => e)
+    const err = await lock(cluster, 'run 2', clock)
+      .acquire()
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(LockedError)
     expect((err as LockedError).holder).toBe('owner/repo run 1 attempt 1 (https://github.com/owner/repo/actions/runs/1)')
     expect((err as Error).message).toContain('until 2026-11-25T10:01:00.000Z')

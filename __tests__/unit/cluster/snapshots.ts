@@ -4,17 +4,19 @@
  */
 import type { KubeObject } from '../../../src/kube/kube-object.js'
 
-export function deployment(over: {
-  generation?: number
-  observedGeneration?: number
-  replicas?: number
-  updated?: number
-  total?: number
-  available?: number
-  image?: string
-  conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>
-  progressDeadlineSeconds?: number
-} = {}): KubeObject {
+export function deployment(
+  over: {
+    generation?: number
+    observedGeneration?: number
+    replicas?: number
+    updated?: number
+    total?: number
+    available?: number
+    image?: string
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>
+    progressDeadlineSeconds?: number
+  } = {}
+): KubeObject {
   const replicas = over.replicas ?? 2
   return {
     apiVersion: 'apps/v1',
@@ -68,7 +70,15 @@ export function pod(
       conditions: [
         { type: 'Ready', status: ready ? 'True' : 'False' },
         ...(over.unschedulable
-          ? [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: over.unschedulable, lastTransitionTime: '2026-11-25T09:58:00Z' }]
+          ? [
+              {
+                type: 'PodScheduled',
+                status: 'False',
+                reason: 'Unschedulable',
+                message: over.unschedulable,
+                lastTransitionTime: '2026-11-25T09:58:00Z'
+              }
+            ]
           : [])
       ],
       containerStatuses: containers.map((c) => ({
