@@ -101,6 +101,24 @@ export class MemoryCluster implements Cluster {
   async listEvents(): Promise<KubeObject[]> {
     return []
   }
+  async listHorizontalPodAutoscalers(namespace: string): Promise<KubeObject[]> {
+    return this.list('HorizontalPodAutoscaler', namespace)
+  }
+  async applyHorizontalPodAutoscaler(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
+    if (opts?.dryRun) return structuredClone(obj)
+    this.writes.push(`apply HorizontalPodAutoscaler ${obj.metadata.name} ${obj.spec?.minReplicas}..${obj.spec?.maxReplicas}`)
+    return this.put({ ...obj, kind: 'HorizontalPodAutoscaler' })
+  }
+  async deleteHorizontalPodAutoscaler(namespace: string, name: string): Promise<void> {
+    if (!this.objects.delete(key('HorizontalPodAutoscaler', namespace, name))) return
+    this.writes.push(`delete HorizontalPodAutoscaler ${name}`)
+  }
+  async listPodDisruptionBudgets(namespace: string): Promise<KubeObject[]> {
+    return this.list('PodDisruptionBudget', namespace)
+  }
+  async listResourceQuotas(namespace: string): Promise<KubeObject[]> {
+    return this.list('ResourceQuota', namespace)
+  }
   async canI(checks: AccessCheck[]): Promise<AccessResult[]> {
     return checks.map((c) => ({ ...c, allowed: true }))
   }

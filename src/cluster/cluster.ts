@@ -64,6 +64,17 @@ export interface Cluster {
   /** Events about one object (involvedObject.name), newest last. */
   listEvents(namespace: string, involvedName: string): Promise<KubeObject[]>
 
+  /** autoscaling/v2 HorizontalPodAutoscalers of the namespace. */
+  listHorizontalPodAutoscalers(namespace: string): Promise<KubeObject[]>
+  /** Server-side apply (field manager istio-canary, never forced) of an HPA the action owns. */
+  applyHorizontalPodAutoscaler(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+  /** Deletes an HPA; one already gone is fine. */
+  deleteHorizontalPodAutoscaler(namespace: string, name: string): Promise<void>
+  /** policy/v1 PodDisruptionBudgets of the namespace. */
+  listPodDisruptionBudgets(namespace: string): Promise<KubeObject[]>
+  /** ResourceQuotas of the namespace (with status.used). */
+  listResourceQuotas(namespace: string): Promise<KubeObject[]>
+
   /** SelfSubjectAccessReview for each check. */
   canI(checks: AccessCheck[]): Promise<AccessResult[]>
 

@@ -18,6 +18,7 @@ import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-tra
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
+import type { CapacityRecord } from '../rollout/capacity-record.js'
 
 /** Everything a command needs to know before its first write. */
 export interface Preflight {
@@ -29,6 +30,8 @@ export interface Preflight {
   stable: RolloutState['stable']
   canary: RolloutState['canary']
   canaryManifest?: KubeObject
+  /** Deploy only: how the canary's replicas are chosen, and the HPA it gets (recorded in a new rollout's state). */
+  capacity?: CapacityRecord
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
@@ -185,6 +188,9 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
 
   await checkSidecar(deps, namespace, manifest, warnings)
   await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
+  // Loaded here, after the first requests: outside the startup bundle.
+  const { preflightCapacity } = await import('./capacity-preflight.js')
+  const capacity = await preflightCapacity(config, deps, { namespace, manifest, stableDeployment }, warnings)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -223,6 +229,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     stable,
     canary,
     canaryManifest: manifest,
+    capacity,
     warnings
   }
 }

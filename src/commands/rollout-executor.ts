@@ -10,6 +10,8 @@ import { effectiveMinSoak } from '../rollout/soak.js'
 import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
 import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
+import type { CanaryCapacity } from './canary-capacity.js'
+import { managesCapacity } from '../rollout/capacity-record.js'
 import { iso, type Clock, type Log } from './runtime.js'
 
 export interface ExecutorOptions {
@@ -55,12 +57,20 @@ export class RolloutExecutor {
   readonly undone: string[] = []
   readonly warnings: string[] = []
   private state: RolloutState
+  private capacityPart?: CanaryCapacity
 
   constructor(
     private readonly o: ExecutorOptions,
     state: RolloutState
   ) {
     this.state = state
+  }
+
+  /** The canary's replicas and HPA as the weights move; loaded when a rollout manages them (not at startup). */
+  private async capacity(): Promise<CanaryCapacity> {
+    if (this.capacityPart) return this.capacityPart
+    const { CanaryCapacity } = await import('./canary-capacity.js')
+    return (this.capacityPart = new CanaryCapacity(this.o))
   }
 
   get current(): RolloutState {
@@ -149,10 +159,18 @@ export class RolloutExecutor {
     // an in-flight state, so the next run takes over and removes the canary and its subset.
     if ((await this.o.router.readState())?.id !== s.id) await this.commitState(s)
     this.o.log.info(`Applying Deployment ${namespace}/${s.canary.deployment} (server-side apply, field manager istio-canary)`)
-    await this.restoreScaledDownReplicas(this.o.canaryManifest)
-    await cluster.applyDeployment(this.o.canaryManifest)
-    const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
-    if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
+    if (managesCapacity(s.capacity)) {
+      // The replicas are the action's (or the HPA's) to set: applied, they would be reset by every re-apply.
+      const { replicas: _r, ...spec } = this.o.canaryManifest.spec ?? {}
+      await cluster.applyDeployment({ ...this.o.canaryManifest, spec })
+      const first = s.schedule.find((step) => step.kind === 'weight')
+      await (await this.capacity()).raise(s, first?.kind === 'weight' ? first.weight : 100)
+    } else {
+      await this.restoreScaledDownReplicas(this.o.canaryManifest)
+      await cluster.applyDeployment(this.o.canaryManifest)
+      const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
+      if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
+    }
     // Make before break: the subset exists before any route refers to it.
     await this.o.router.addCanaryBackend(s, { [this.o.versionLabel]: s.canary.version })
     this.o.log.info(
@@ -189,6 +207,8 @@ export class RolloutExecutor {
   private async shift(weight: number, stepIndex: number): Promise<void> {
     const last = stepIndex === this.state.schedule.length - 1
     if (!(await this.hold(last ? 'before-promotion' : 'before-increase', weight))) return
+    // Make before break for capacity: the canary's replicas for the new weight are available first.
+    if (weight > this.state.canaryWeight && managesCapacity(this.state.capacity)) await (await this.capacity()).raise(this.state, weight)
     const s = this.state
     const next = reduce(s, { type: 'shifted', at: this.now(), weight, stepIndex })
     await this.write(next, { kind: 'split', canaryWeight: weight }, this.driftGuard())
@@ -318,11 +338,16 @@ export class RolloutExecutor {
       await this.write(startPromotion(s, this.now()), { kind: 'state' }, this.driftGuard())
     }
     const st = this.state
+    // The new version as large as the stable before the stable leaves (a resumed promotion too).
+    const capacity = managesCapacity(st.capacity) ? await this.capacity() : undefined
+    const stableBounds = await capacity?.stableBounds(st)
+    await capacity?.raise(st, 100)
     // Break after make: the old destination leaves the route, then (after propagation) its subset.
     await this.write(st, { kind: 'remove-destination', side: 'stable' })
     this.o.log.info(`Destination ${st.stable.subset} removed from the route; ${st.canary.subset} carries 100%`)
     await this.settle()
     const retirement = await this.retireOldVersion(st)
+    await capacity?.promoted(st, stableBounds)
     this.state = { ...this.state, retirement }
     await this.notify('success')
     await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
@@ -369,6 +394,8 @@ export class RolloutExecutor {
     }
     let retired = false
     if (st.stable.deployment && st.stable.deployment !== st.canary.deployment) {
+      // An HPA the action made for the old version goes first, or it would scale it back up.
+      if (this.o.retire !== 'keep' && st.capacity?.stableHpa) await (await this.capacity()).removeHpaOf(st.stable.deployment)
       if (this.o.retire === 'scale-down') {
         await this.o.cluster.scaleDeployment(namespace, st.stable.deployment, 0)
         this.o.log.info(`Deployment ${st.stable.deployment} scaled to 0 (retire: scale-down)`)
@@ -457,6 +484,11 @@ export class RolloutExecutor {
     }
     if (foreign.length === 0) {
       try {
+        // The canary's HPA goes before its replicas, so nothing scales it back up.
+        if (s.capacity?.canaryHpa) {
+          const removed = await (await this.capacity()).removeHpaOf(s.canary.deployment)
+          if (removed) this.undone.push(removed)
+        }
         const dep = await this.o.cluster.getDeployment(namespace, s.canary.deployment)
         if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
           await this.o.cluster.scaleDeployment(namespace, s.canary.deployment, 0)

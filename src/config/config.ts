@@ -9,6 +9,7 @@ import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './
 import { parseSchedule } from './schedule.js'
 import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
 import { VERSION_ORDERS, type VersionOrder } from '../rollout/version-order.js'
+import { CANARY_REPLICAS_MODES, type CanaryReplicasMode } from '../rollout/capacity-record.js'
 
 export { COMMANDS, type Command }
 export const RETIRE_MODES = ['scale-down', 'delete', 'keep'] as const
@@ -67,6 +68,8 @@ export interface Config {
   freezeWindows: FreezeWindow[]
   /** Traffic time with gates passing the canary needs before 100 %; 0: none. */
   minSoakSeconds: number
+  /** The canary's replicas: the manifest's, or following its weight (and its HPA's bounds with it). */
+  canaryReplicas: CanaryReplicasMode
   /** Things worth telling the user that do not stop the run. */
   warnings: string[]
 }
@@ -180,6 +183,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   }
 
   const retire = oneOf(INPUT.retire, get(INPUT.retire), RETIRE_MODES)
+  const canaryReplicas = oneOf(INPUT.canaryReplicas, get(INPUT.canaryReplicas), CANARY_REPLICAS_MODES)
   const onCancel = oneOf(INPUT.onCancel, get(INPUT.onCancel), ON_CANCEL_MODES)
   const kubeconfig = readKubeconfig(optional(INPUT.kubeconfig))
   const dryRun = readBoolean(INPUT.dryRun, get(INPUT.dryRun))
@@ -239,6 +243,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     allowDowngrade,
     freezeWindows,
     minSoakSeconds,
+    canaryReplicas,
     warnings
   }
 }

@@ -29,7 +29,8 @@ export const INPUT = {
   versionOrder: 'version-order',
   allowDowngrade: 'allow-downgrade',
   freezeWindows: 'freeze-windows',
-  minSoak: 'min-soak'
+  minSoak: 'min-soak',
+  canaryReplicas: 'canary-replicas'
 } as const
 
 /** One of the core input names. */
@@ -52,5 +53,6 @@ export const INPUT_DEFAULTS = {
   [INPUT.lockDuration]: '2m',
   [INPUT.lockWait]: '0',
   [INPUT.versionOrder]: 'semver',
-  [INPUT.allowDowngrade]: 'false'
+  [INPUT.allowDowngrade]: 'false',
+  [INPUT.canaryReplicas]: 'manifest'
 } as const satisfies Partial<Record<InputName, string>>

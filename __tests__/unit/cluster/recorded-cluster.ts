@@ -115,6 +115,21 @@ export class RecordedCluster implements Cluster {
   canI(_c: AccessCheck[]): Promise<AccessResult[]> {
     throw new Error('not recorded')
   }
+  listHorizontalPodAutoscalers(_ns: string): Promise<KubeObject[]> {
+    throw new Error('not recorded')
+  }
+  applyHorizontalPodAutoscaler(_o: KubeObject): Promise<KubeObject> {
+    throw new Error('not recorded')
+  }
+  deleteHorizontalPodAutoscaler(_ns: string, _n: string): Promise<void> {
+    throw new Error('not recorded')
+  }
+  listPodDisruptionBudgets(_ns: string): Promise<KubeObject[]> {
+    throw new Error('not recorded')
+  }
+  listResourceQuotas(_ns: string): Promise<KubeObject[]> {
+    throw new Error('not recorded')
+  }
 }
 
 /** A clock that only moves when the code under test sleeps. */
