@@ -34,8 +34,8 @@ export interface CanaryCapacityOptions {
  * Field ownership: the action never fights an HPA over .spec.replicas. Without an HPA it sets the
  * canary's replicas with a patch of its own (the manifest is then applied without them, so a
  * re-apply never resets them). With one, it writes .spec.replicas only once, before the canary's
- * HPA exists; from then on it moves the HPA's minReplicas and maxReplicas and the HPA controller
- * sets the replicas (and owns the field from its first scale).
+ * HPA exists (only when the new Deployment has fewer than the HPA's minimum); from then on it moves
+ * the HPA's minReplicas and maxReplicas, and the HPA controller sets the replicas.
  */
 export class CanaryCapacity {
   // Loaded by the executor only when a rollout manages capacity (dynamic import: outside the startup bundle).
