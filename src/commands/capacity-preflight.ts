@@ -47,7 +47,7 @@ export async function preflightCapacity(
       )
     }
     warnings.push(
-      `the Kubernetes credentials may not list HorizontalPodAutoscalers in namespace ${namespace}: an HPA of the stable version is not copied for the canary`
+      `the Kubernetes credentials may not list autoscaling/horizontalpodautoscalers in namespace ${namespace}: an HPA of the stable version is not copied for the canary`
     )
   }
   const stableHpas = stableDeployment ? hpas.filter((h) => scalesDeployment(h, stableDeployment.metadata.name)) : []
