@@ -1,9 +1,9 @@
 import { load } from 'js-yaml'
 import { ConfigError } from '../errors.js'
 import { COMMANDS, type Command, type Step } from '../rollout/types.js'
-import { formatDuration, parseDuration } from './duration.js'
-import { INPUT, INPUT_DEFAULTS } from './input-names.js'
-import { readBoolean } from './boolean.js'
+import { formatDuration } from './duration.js'
+import { INPUT, type InputName } from './inputs.js'
+import { booleanInput, durationInput, inputValue, optionalInput, type Inputs } from './input-reader.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
@@ -76,15 +76,14 @@ export interface Config {
  * only consulted for RUNNER_ENVIRONMENT (the job time limit the schedule is compared with). Throws a
  * ConfigError naming the input, quoting the value and saying what was expected.
  */
-export function readConfig(inputs: Record<string, string | undefined>, env: NodeJS.ProcessEnv = {}): Config {
-  const raw = (name: string): string => (inputs[name] ?? '').trim()
-  const get = (name: keyof typeof INPUT_DEFAULTS): string => raw(name) || INPUT_DEFAULTS[name]
-  const optional = (name: string): string | undefined => raw(name) || undefined
+export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config {
+  const get = (name: InputName): string => inputValue(inputs, name)
+  const optional = (name: InputName): string | undefined => optionalInput(inputs, name)
   const warnings: string[] = []
 
   const command = oneOf(INPUT.command, get(INPUT.command), COMMANDS)
 
-  const manifestsValue = raw(INPUT.manifests)
+  const manifestsValue = get(INPUT.manifests)
   let manifests = splitList(manifestsValue)
   if (command === 'deploy' && manifests.length === 0) {
     throw missingInput(
@@ -157,20 +156,19 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   }
 
   const steps = parseSchedule(get(INPUT.steps))
-  const intervalSeconds = parseDuration(INPUT.interval, get(INPUT.interval), { min: 1 })
-  const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
-  const settleSeconds = parseDuration(INPUT.settle, get(INPUT.settle), { max: 3600 })
-  const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600, whole: true })
-  const lockWaitSeconds = parseDuration(INPUT.lockWait, get(INPUT.lockWait), { max: 6 * 3600 })
-  const timeoutValue = optional(INPUT.timeout)
-  const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
+  const intervalSeconds = durationInput(inputs, INPUT.interval)
+  const progressDeadlineSeconds = durationInput(inputs, INPUT.progressDeadline)
+  const settleSeconds = durationInput(inputs, INPUT.settle)
+  const lockDurationSeconds = durationInput(inputs, INPUT.lockDuration)
+  const lockWaitSeconds = durationInput(inputs, INPUT.lockWait)
+  const timeoutSeconds = durationInput(inputs, INPUT.timeout)
 
   const versionOrder = oneOf(INPUT.versionOrder, get(INPUT.versionOrder), VERSION_ORDERS)
-  const allowDowngrade = readBoolean(INPUT.allowDowngrade, get(INPUT.allowDowngrade))
+  const allowDowngrade = booleanInput(inputs, INPUT.allowDowngrade)
   // Untrimmed, so the line numbers in its errors are the user's.
   const freezeWindows = parseFreezeWindows(inputs[INPUT.freezeWindows] ?? '')
   const minSoakValue = optional(INPUT.minSoak)
-  const minSoakSeconds = minSoakValue === undefined ? 0 : parseDuration(INPUT.minSoak, minSoakValue)
+  const minSoakSeconds = durationInput(inputs, INPUT.minSoak) ?? 0
   if (minSoakSeconds > 0 && command === 'deploy' && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
     throw inputError(
       INPUT.minSoak,
@@ -182,10 +180,10 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const retire = oneOf(INPUT.retire, get(INPUT.retire), RETIRE_MODES)
   const onCancel = oneOf(INPUT.onCancel, get(INPUT.onCancel), ON_CANCEL_MODES)
   const kubeconfig = readKubeconfig(optional(INPUT.kubeconfig))
-  const dryRun = readBoolean(INPUT.dryRun, get(INPUT.dryRun))
-  let full = readBoolean(INPUT.full, get(INPUT.full))
-  let supersede = readBoolean(INPUT.supersede, get(INPUT.supersede))
-  let retry = readBoolean(INPUT.retry, get(INPUT.retry))
+  const dryRun = booleanInput(inputs, INPUT.dryRun)
+  let full = booleanInput(inputs, INPUT.full)
+  let supersede = booleanInput(inputs, INPUT.supersede)
+  let retry = booleanInput(inputs, INPUT.retry)
 
   // Warnings, not errors: a workflow_dispatch form commonly passes every input to every command.
   if (full && command !== 'promote') {

@@ -5,7 +5,7 @@ import { CORE_SCHEMA, YAMLException, loadAll, type Type } from 'js-yaml'
 import type { KubeObject } from '../kube/kube-object.js'
 import { selectorMatches, type LabelSelector } from '../kube/label-selector.js'
 import { ConfigError, quote } from '../errors.js'
-import { INPUT } from './input-names.js'
+import { INPUT } from './inputs.js'
 import { inputError } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 
