@@ -41,6 +41,15 @@ export class CanaryCapacity {
   // Loaded by the executor only when a rollout manages capacity (dynamic import: outside the startup bundle).
   constructor(private readonly o: CanaryCapacityOptions) {}
 
+  /** Apply the canary's manifest and bring it to what its first step needs. */
+  async apply(state: RolloutState, manifest: KubeObject): Promise<void> {
+    // The replicas are the action's (or the HPA's) to set: applied, they would be reset by every re-apply.
+    const { replicas: _r, ...spec } = manifest.spec ?? {}
+    await this.o.cluster.applyDeployment({ ...manifest, spec })
+    const first = state.schedule.find((step) => step.kind === 'weight')
+    await this.raise(state, first?.kind === 'weight' ? first.weight : 100)
+  }
+
   /** Raise the canary to what `weight` needs and wait until that many replicas are available. */
   async raise(state: RolloutState, weight: number): Promise<void> {
     if (!managesCapacity(state.capacity)) return

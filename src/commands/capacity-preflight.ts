@@ -1,6 +1,6 @@
 import type { AccessCheck } from '../cluster/cluster.js'
 import type { Config } from '../config/config.js'
-import { INPUT } from '../config/input-names.js'
+import { INPUT } from '../config/inputs.js'
 import { PreflightError, quote } from '../errors.js'
 import { errorText } from '../format.js'
 import { boundsOf, isManagedByUs, scalesDeployment } from '../kube/horizontal-pod-autoscaler.js'

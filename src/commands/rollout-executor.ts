@@ -160,11 +160,7 @@ export class RolloutExecutor {
     if ((await this.o.router.readState())?.id !== s.id) await this.commitState(s)
     this.o.log.info(`Applying Deployment ${namespace}/${s.canary.deployment} (server-side apply, field manager istio-canary)`)
     if (managesCapacity(s.capacity)) {
-      // The replicas are the action's (or the HPA's) to set: applied, they would be reset by every re-apply.
-      const { replicas: _r, ...spec } = this.o.canaryManifest.spec ?? {}
-      await cluster.applyDeployment({ ...this.o.canaryManifest, spec })
-      const first = s.schedule.find((step) => step.kind === 'weight')
-      await (await this.capacity()).raise(s, first?.kind === 'weight' ? first.weight : 100)
+      await (await this.capacity()).apply(s, this.o.canaryManifest)
     } else {
       await this.restoreScaledDownReplicas(this.o.canaryManifest)
       await cluster.applyDeployment(this.o.canaryManifest)
