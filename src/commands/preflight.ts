@@ -91,6 +91,11 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
       if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
+      // The canary's HPA moves with the weights, and goes on rollback or retirement.
+      if (config.command !== 'status' && state.capacity?.canaryHpa) {
+        const hpa = (verb: string): AccessCheck => ({ verb, group: 'autoscaling', resource: 'horizontalpodautoscalers', namespace })
+        await requireAccess(deps, namespace, ['list', 'patch', 'delete'].map(hpa))
+      }
       return {
         namespace,
         state,
