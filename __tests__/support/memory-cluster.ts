@@ -89,7 +89,8 @@ export class MemoryCluster implements Cluster {
     const live = this.get('Deployment', namespace, name)
     if (!live) throw new Error(`Deployment ${name} not found`)
     this.writes.push(`scale Deployment ${name} ${replicas}`)
-    return this.put({ ...live, spec: { ...live.spec, replicas } })
+    // No pods here: scaled replicas are available at once.
+    return this.put({ ...live, spec: { ...live.spec, replicas }, status: { ...live.status, availableReplicas: replicas } })
   }
   async deleteDeployment(namespace: string, name: string): Promise<void> {
     this.writes.push(`delete Deployment ${name}`)
