@@ -365,6 +365,7 @@ describe('preflight: quotas and disruption budgets before any write', () => {
     const before = await namespaceFingerprint(ns)
     const dry = await runAction(inputs(ns, { steps: '25,100', 'dry-run': 'true' }))
     expect(dry.report.error).toBeUndefined()
+    expect(dry.report.plan).toContain("raise the canary's replicas before each increase (stable's × weight)")
     expect(dry.report.warnings).toContain(
       "PodDisruptionBudget v2-only (minAvailable 1) selects the canary's pods and allows no disruption over 1 pod(s) (1 of the canary): " +
         'while the canary runs at that size its pods cannot be evicted, so node drains wait. The rollout itself is not blocked (scaling does not evict); ' +
