@@ -5,11 +5,11 @@
  * unit tests of code written against the Cluster port (routers, executor, commands); the real
  * apiserver is what the integration tests use.
  */
-import type { AccessCheck, AccessResult, Cluster, IstioKind, WriteOptions } from '../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, CapacityApi, Cluster, IstioKind, WriteOptions } from '../../src/cluster/cluster.js'
 import { ConflictError } from '../../src/errors.js'
 import type { KubeObject } from '../../src/kube/kube-object.js'
 
-export class MemoryCluster implements Cluster {
+export class MemoryCluster implements Cluster, CapacityApi {
   requestCount = 0
   readonly writes: string[] = []
   /** Called before each replace of an Istio object is judged; may change the store (a concurrent writer). */
@@ -101,6 +101,9 @@ export class MemoryCluster implements Cluster {
   }
   async listEvents(): Promise<KubeObject[]> {
     return []
+  }
+  async capacity(): Promise<CapacityApi> {
+    return this
   }
   async listHorizontalPodAutoscalers(namespace: string): Promise<KubeObject[]> {
     return this.list('HorizontalPodAutoscaler', namespace)

@@ -16,6 +16,7 @@ import {
   type AccessCheck,
   type AccessResult,
   type ApplyOptions,
+  type CapacityApi,
   type Cluster,
   type IstioKind,
   type WriteOptions
@@ -277,40 +278,13 @@ export class KubeCluster implements Cluster {
 
   // ---- Capacity: autoscalers, disruption budgets, quotas ------------------------------------
 
-  listHorizontalPodAutoscalers(namespace: string): Promise<KubeObject[]> {
-    return this.list('autoscaling/v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', namespace)
-  }
-
-  applyHorizontalPodAutoscaler(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
-    return this.apply('autoscaling/v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', obj, opts)
-  }
-
-  async deleteHorizontalPodAutoscaler(namespace: string, name: string): Promise<void> {
-    const plural = 'horizontalpodautoscalers'
-    await this.orUndefined(
-      this.call(
-        { verb: 'DELETE', resource: plural, namespace, name },
-        { method: 'DELETE', path: apiPath('autoscaling', 'v2', plural, namespace, name) }
-      )
+  /** In a lazy chunk: most runs never make these calls. */
+  async capacity(): Promise<CapacityApi> {
+    const { KubeCapacity } = await import('./kube-capacity.js')
+    return new KubeCapacity(
+      (target, req) => this.call(target, req),
+      (obj, opts) => this.apply('autoscaling/v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', obj, opts ?? {})
     )
-  }
-
-  listPodDisruptionBudgets(namespace: string): Promise<KubeObject[]> {
-    return this.list('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', namespace)
-  }
-
-  listResourceQuotas(namespace: string): Promise<KubeObject[]> {
-    return this.list('v1', 'ResourceQuota', 'resourcequotas', namespace)
-  }
-
-  /** Every object of a namespaced kind in `namespace`. */
-  private async list(apiVersion: string, kind: string, plural: string, namespace: string): Promise<KubeObject[]> {
-    const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion]
-    const list = await this.call(
-      { verb: 'LIST', resource: plural, namespace },
-      { method: 'GET', path: apiPath(group, version, plural, namespace) }
-    )
-    return items(list, apiVersion, kind)
   }
 
   // ---- RBAC --------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
-import type { Cluster } from '../cluster/cluster.js'
-import { errorText } from '../format.js'
+import { FIELD_MANAGER, type CapacityApi, type Cluster } from '../cluster/cluster.js'
 import { boundsOf, canaryHpaFrom, isManagedByUs, scalesDeployment } from '../kube/horizontal-pod-autoscaler.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import {
@@ -27,7 +26,8 @@ export interface CanaryCapacityOptions {
 }
 
 /**
- * Carries out the canary's capacity (rollout/capacity.ts decides it): raised before each weight
+ * The replicas of the two versions, in a lazy chunk (loaded after the first API requests): the
+ * canary's apply, its capacity (rollout/capacity.ts decides it) raised before each weight
  * increase and available before traffic moves; on promotion the new version's HPA takes the
  * stable's bounds; on rollback and retirement the HPA the action made goes.
  *
@@ -41,13 +41,48 @@ export class CanaryCapacity {
   // Loaded by the executor only when a rollout manages capacity (dynamic import: outside the startup bundle).
   constructor(private readonly o: CanaryCapacityOptions) {}
 
-  /** Apply the canary's manifest and bring it to what its first step needs. */
+  private capacityApi?: Promise<CapacityApi>
+  private api(): Promise<CapacityApi> {
+    return (this.capacityApi ??= this.o.cluster.capacity())
+  }
+
+  /** Apply the canary's manifest and wait until it has what its first step needs (as its manifest says, by default). */
   async apply(state: RolloutState, manifest: KubeObject): Promise<void> {
+    const { cluster } = this.o
+    if (!managesCapacity(state.capacity)) {
+      await this.restoreScaledDownReplicas(manifest)
+      await cluster.applyDeployment(manifest)
+      const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
+      if (failure) throw new Error(`canary Deployment ${state.canary.deployment} did not become available: ${failure}`)
+      return
+    }
     // The replicas are the action's (or the HPA's) to set: applied, they would be reset by every re-apply.
     const { replicas: _r, ...spec } = manifest.spec ?? {}
-    await this.o.cluster.applyDeployment({ ...manifest, spec })
+    await cluster.applyDeployment({ ...manifest, spec })
     const first = state.schedule.find((step) => step.kind === 'weight')
     await this.raise(state, first?.kind === 'weight' ? first.weight : 100)
+  }
+
+  /**
+   * A rollback (or a retirement) scaled this Deployment to 0 with a plain patch, so our Update
+   * manager owns spec.replicas: a non-forced apply of the manifest would conflict with it, and a
+   * manifest without replicas would leave it at 0. Put the wanted count back the same way first.
+   */
+  private async restoreScaledDownReplicas(manifest: KubeObject): Promise<void> {
+    const { cluster, namespace } = this.o
+    const live = await cluster.getDeployment(namespace, manifest.metadata.name)
+    if (!live) return
+    const wanted = Number(manifest.spec?.replicas ?? 1)
+    const ownedByOurPatch = (live.metadata.managedFields ?? []).some((m) => {
+      const spec = (m.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']
+      return m.manager === FIELD_MANAGER && m.operation === 'Update' && spec?.['f:replicas'] !== undefined
+    })
+    if (ownedByOurPatch && live.spec?.replicas !== wanted) {
+      await cluster.scaleDeployment(namespace, manifest.metadata.name, wanted)
+      this.o.log.info(
+        `Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`
+      )
+    }
   }
 
   /** Raise the canary to what `weight` needs and wait until that many replicas are available. */
@@ -59,7 +94,7 @@ export class CanaryCapacity {
     const [stable, live, hpas] = await Promise.all([
       state.stable.deployment ? cluster.getDeployment(namespace, state.stable.deployment) : undefined,
       cluster.getDeployment(namespace, canary),
-      cap.stableHpa ? cluster.listHorizontalPodAutoscalers(namespace) : Promise.resolve([] as KubeObject[])
+      cap.stableHpa ? (await this.api()).listHorizontalPodAutoscalers(namespace) : Promise.resolve([] as KubeObject[])
     ])
     if (!live) throw new Error(`canary Deployment ${canary} is gone`)
     const stableHpa = cap.stableHpa ? hpas.find((h) => h.metadata.name === cap.stableHpa) : undefined
@@ -94,11 +129,49 @@ export class CanaryCapacity {
     await this.waitAvailable(canary, requiredReplicas(target, Number(this.o.canaryManifest?.spec?.replicas ?? 1)), weight)
   }
 
+  /**
+   * Retire the old version after promotion per input 'retire' (an HPA the action made for it goes
+   * first, or it would scale it back up); whether it was retired.
+   */
+  async retireStable(st: RolloutState, retire: 'scale-down' | 'delete' | 'keep', warnings: string[]): Promise<boolean> {
+    const { cluster, namespace, log } = this.o
+    const name = st.stable.deployment
+    if (!name) {
+      warnings.push(`no Deployment of the old version ${st.stable.version} was found to retire`)
+      return false
+    }
+    if (name === st.canary.deployment || retire === 'keep') return false
+    if (st.capacity?.stableHpa) await this.removeHpaOf(name)
+    if (retire === 'scale-down') {
+      await cluster.scaleDeployment(namespace, name, 0)
+      log.info(`Deployment ${name} scaled to 0 (retire: scale-down)`)
+    } else {
+      if (await cluster.getDeployment(namespace, name)) await cluster.deleteDeployment(namespace, name)
+      log.info(`Deployment ${name} deleted (retire: delete)`)
+    }
+    return true
+  }
+
+  /** The rollback's last step, once the canary's weight is 0 and its subset gone: its HPA, then its replicas. What it undid. */
+  async scaleDownCanary(s: RolloutState): Promise<string[]> {
+    const { cluster, namespace } = this.o
+    const undone: string[] = []
+    // The canary's HPA goes before its replicas, so nothing scales it back up.
+    const removed = s.capacity?.canaryHpa ? await this.removeHpaOf(s.canary.deployment) : undefined
+    if (removed) undone.push(removed)
+    const dep = await cluster.getDeployment(namespace, s.canary.deployment)
+    if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
+      await cluster.scaleDeployment(namespace, s.canary.deployment, 0)
+      undone.push(`Deployment ${s.canary.deployment} scaled to 0`)
+    }
+    return undone
+  }
+
   /** After promotion the new version's HPA takes the stable's bounds (read before the stable's HPA may go). */
   async promoted(state: RolloutState, stableBounds: HpaBounds | undefined): Promise<void> {
     const cap = state.capacity
     if (!cap?.canaryHpa || !stableBounds) return
-    const hpa = (await this.o.cluster.listHorizontalPodAutoscalers(this.o.namespace)).find((h) => h.metadata.name === cap.canaryHpa)
+    const hpa = (await (await this.api()).listHorizontalPodAutoscalers(this.o.namespace)).find((h) => h.metadata.name === cap.canaryHpa)
     if (!hpa || !isManagedByUs(hpa)) return
     const bounds = promotedBounds(stableBounds)
     await this.applyHpa(state, hpa, bounds)
@@ -111,7 +184,7 @@ export class CanaryCapacity {
   async stableBounds(state: RolloutState): Promise<HpaBounds | undefined> {
     const name = state.capacity?.stableHpa
     if (!name) return undefined
-    const hpa = (await this.o.cluster.listHorizontalPodAutoscalers(this.o.namespace)).find((h) => h.metadata.name === name)
+    const hpa = (await (await this.api()).listHorizontalPodAutoscalers(this.o.namespace)).find((h) => h.metadata.name === name)
     return hpa ? boundsOf(hpa) : undefined
   }
 
@@ -121,18 +194,18 @@ export class CanaryCapacity {
    * stays (it stops scaling a Deployment at 0 replicas); says what it did.
    */
   async removeHpaOf(deployment: string): Promise<string | undefined> {
-    const { cluster, namespace } = this.o
+    const { namespace } = this.o
     let hpas: KubeObject[]
     try {
-      hpas = await cluster.listHorizontalPodAutoscalers(namespace)
+      hpas = await (await this.api()).listHorizontalPodAutoscalers(namespace)
     } catch (err) {
       // Without `list` on HPAs (a Role from before this feature) there is none of ours to find.
-      this.o.log.warning(`Could not list the HorizontalPodAutoscalers of ${namespace}: ${errorText(err)}`)
+      this.o.log.warning(`Could not list the HorizontalPodAutoscalers of ${namespace}: ${err instanceof Error ? err.message : String(err)}`)
       return undefined
     }
     const mine = hpas.find((h) => scalesDeployment(h, deployment) && isManagedByUs(h))
     if (mine) {
-      await cluster.deleteHorizontalPodAutoscaler(namespace, mine.metadata.name)
+      await (await this.api()).deleteHorizontalPodAutoscaler(namespace, mine.metadata.name)
       this.o.log.info(`HorizontalPodAutoscaler ${mine.metadata.name} of ${deployment} deleted`)
       return `HorizontalPodAutoscaler ${mine.metadata.name} deleted`
     }
@@ -145,7 +218,9 @@ export class CanaryCapacity {
   }
 
   private async applyHpa(state: RolloutState, from: KubeObject, bounds: { min: number; max: number }): Promise<void> {
-    await this.o.cluster.applyHorizontalPodAutoscaler(
+    await (
+      await this.api()
+    ).applyHorizontalPodAutoscaler(
       canaryHpaFrom(from, {
         name: state.capacity!.canaryHpa!,
         namespace: this.o.namespace,
@@ -176,3 +251,6 @@ export class CanaryCapacity {
     }
   }
 }
+
+// One lazy chunk for all of canary capacity: preflight's checks load with it.
+export { preflightCapacity, requireHpaRights } from './capacity-preflight.js'

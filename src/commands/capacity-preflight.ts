@@ -20,14 +20,14 @@ export interface CapacityView {
  * The canary's capacity before any write: the stable's HorizontalPodAutoscaler (the canary gets its
  * own), the input 'canary-replicas' against what it needs, and the namespace's ResourceQuotas (an
  * error when they cannot hold the canary's pods) and PodDisruptionBudgets (warnings). Returns what
- * the rollout records; throws PreflightError with every blocking finding at once.
+ * the rollout records (and the dry-run plan's line); throws PreflightError with every blocking finding at once.
  */
 export async function preflightCapacity(
   config: Config,
   deps: CommandDeps,
   view: CapacityView,
   warnings: string[]
-): Promise<CapacityRecord> {
+): Promise<{ capacity: CapacityRecord; capacityPlan?: string }> {
   const { namespace, manifest, stableDeployment } = view
   const mode = config.canaryReplicas
   const canary = manifest.metadata.name
@@ -38,7 +38,7 @@ export async function preflightCapacity(
     )
   }
   const allowed = await allowedReads(deps, namespace)
-  const hpas = allowed.horizontalpodautoscalers ? await deps.cluster.listHorizontalPodAutoscalers(namespace) : []
+  const hpas = allowed.horizontalpodautoscalers ? await (await deps.cluster.capacity()).listHorizontalPodAutoscalers(namespace) : []
   if (!allowed.horizontalpodautoscalers) {
     if (mode === 'proportional') {
       throw new PreflightError(
@@ -76,7 +76,12 @@ export async function preflightCapacity(
   const errors = findings.filter((f) => f.level === 'error')
   if (errors.length > 0) throw new PreflightError(errors.map((f) => f.message).join('\n'))
   warnings.push(...findings.map((f) => f.message))
-  return record
+  const capacityPlan = record.stableHpa
+    ? `give the canary HorizontalPodAutoscaler ${record.canaryHpa} (from ${record.stableHpa}); raise its bounds before each increase`
+    : mode === 'proportional'
+      ? `raise the canary's replicas before each increase (stable's × weight)`
+      : undefined
+  return { capacity: record, ...(capacityPlan ? { capacityPlan } : {}) }
 }
 
 /** The quota and disruption-budget findings over the canary's replicas (a denied list only warns). */
@@ -93,7 +98,7 @@ async function capacityFindings(
   const findings: CapacityFinding[] = []
   if (allowed.resourcequotas) {
     findings.push(
-      ...checkQuotas(await deps.cluster.listResourceQuotas(namespace), {
+      ...checkQuotas(await (await deps.cluster.capacity()).listResourceQuotas(namespace), {
         deployment: canary,
         podTemplate: manifest.spec?.template,
         liveReplicas: Number(live?.spec?.replicas ?? 0),
@@ -110,7 +115,7 @@ async function capacityFindings(
   if (allowed.poddisruptionbudgets) {
     findings.push(
       ...checkDisruptionBudgets(
-        await deps.cluster.listPodDisruptionBudgets(namespace),
+        await (await deps.cluster.capacity()).listPodDisruptionBudgets(namespace),
         { deployment: canary, podLabels: manifest.spec?.template?.metadata?.labels ?? {}, first: needs.first },
         stableDeployment
           ? { podLabels: stableDeployment.spec?.template?.metadata?.labels ?? {}, replicas: Number(stableDeployment.spec?.replicas ?? 1) }
@@ -145,16 +150,29 @@ async function checkCanaryHpa(
       `The canary's HorizontalPodAutoscaler would be named ${quote(record.canaryHpa)}, but an HPA of that name already exists for something else; rename one of them; nothing was changed.`
     )
   }
-  const checks: AccessCheck[] = ['create', 'patch', 'delete'].map((verb) => ({
-    verb,
-    group: 'autoscaling',
-    resource: 'horizontalpodautoscalers',
-    namespace
-  }))
+  await requireHpaRights(
+    deps,
+    namespace,
+    ['create', 'patch', 'delete'],
+    `The stable version has HorizontalPodAutoscaler ${quote(record.stableHpa ?? '')}, so the canary gets its own`
+  )
+}
+
+/**
+ * The rights on HorizontalPodAutoscalers a run needs: a deploy that makes the canary's (create,
+ * patch, delete), a promote or abort of a rollout that made one (list, patch, delete).
+ */
+export async function requireHpaRights(
+  deps: CommandDeps,
+  namespace: string,
+  verbs: string[] = ['list', 'patch', 'delete'],
+  why = `The rollout gave the canary a HorizontalPodAutoscaler`
+): Promise<void> {
+  const checks: AccessCheck[] = verbs.map((verb) => ({ verb, group: 'autoscaling', resource: 'horizontalpodautoscalers', namespace }))
   const denied = (await deps.cluster.canI(checks)).filter((r) => !r.allowed)
   if (denied.length > 0) {
     throw new PreflightError(
-      `The stable version has HorizontalPodAutoscaler ${quote(record.stableHpa ?? '')}, so the canary gets its own, but the Kubernetes credentials may not: ` +
+      `${why}, but the Kubernetes credentials may not: ` +
         `${denied.map((d) => `${d.verb} autoscaling/horizontalpodautoscalers`).join(', ')} in namespace ${quote(namespace)}. Grant them (see the RBAC Role in the README); nothing was changed.`
     )
   }

@@ -33,6 +33,8 @@ export interface Preflight {
   canaryManifest?: KubeObject
   /** Deploy only: how the canary's replicas are chosen, and the HPA it gets (recorded in a new rollout's state). */
   capacity?: CapacityRecord
+  /** Deploy only: how the canary's capacity will move, for the dry-run plan (none when as the manifest says). */
+  capacityPlan?: string
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
@@ -92,10 +94,8 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     if (state) {
       if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
       // The canary's HPA moves with the weights, and goes on rollback or retirement.
-      if (config.command !== 'status' && state.capacity?.canaryHpa) {
-        const hpa = (verb: string): AccessCheck => ({ verb, group: 'autoscaling', resource: 'horizontalpodautoscalers', namespace })
-        await requireAccess(deps, namespace, ['list', 'patch', 'delete'].map(hpa))
-      }
+      if (config.command !== 'status' && state.capacity?.canaryHpa)
+        await (await import('./canary-capacity.js')).requireHpaRights(deps, namespace)
       return {
         namespace,
         state,
@@ -182,8 +182,8 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   await checkSidecar(deps, namespace, manifest, warnings)
   await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
   // Loaded here, after the first requests: outside the startup bundle.
-  const { preflightCapacity } = await import('./capacity-preflight.js')
-  const capacity = await preflightCapacity(config, deps, { namespace, manifest, stableDeployment }, warnings)
+  const { preflightCapacity } = await import('./canary-capacity.js')
+  const { capacity, capacityPlan } = await preflightCapacity(config, deps, { namespace, manifest, stableDeployment }, warnings)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -210,6 +210,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     canary,
     canaryManifest: manifest,
     capacity,
+    capacityPlan,
     warnings
   }
 }

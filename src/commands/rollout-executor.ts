@@ -1,4 +1,4 @@
-import { FIELD_MANAGER, type Cluster } from '../cluster/cluster.js'
+import type { Cluster } from '../cluster/cluster.js'
 import { DriftError, FencedError, RollbackIncompleteError } from '../errors.js'
 import { errorText, formatNumber } from '../format.js'
 import { formatDuration } from '../config/duration.js'
@@ -151,7 +151,7 @@ export class RolloutExecutor {
   }
 
   private async prepareCanary(): Promise<void> {
-    const { cluster, namespace } = this.o
+    const { namespace } = this.o
     if (!(await this.hold('pre-rollout'))) return
     const s = this.state
     if (!this.o.canaryManifest) throw new Error('internal: no canary manifest to apply')
@@ -159,14 +159,7 @@ export class RolloutExecutor {
     // an in-flight state, so the next run takes over and removes the canary and its subset.
     if ((await this.o.router.readState())?.id !== s.id) await this.commitState(s)
     this.o.log.info(`Applying Deployment ${namespace}/${s.canary.deployment} (server-side apply, field manager istio-canary)`)
-    if (managesCapacity(s.capacity)) {
-      await (await this.capacity()).apply(s, this.o.canaryManifest)
-    } else {
-      await this.restoreScaledDownReplicas(this.o.canaryManifest)
-      await cluster.applyDeployment(this.o.canaryManifest)
-      const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
-      if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
-    }
+    await (await this.capacity()).apply(s, this.o.canaryManifest)
     // Make before break: the subset exists before any route refers to it.
     await this.o.router.addCanaryBackend(s, { [this.o.versionLabel]: s.canary.version })
     this.o.log.info(
@@ -176,28 +169,6 @@ export class RolloutExecutor {
     await this.commitState(
       reduce(this.state, { type: 'canary-ready', at: this.now(), message: `Deployment ${s.canary.deployment} available` })
     )
-  }
-
-  /**
-   * A rollback (or a retirement) scaled this Deployment to 0 with a plain patch, so our Update
-   * manager owns spec.replicas: a non-forced apply of the manifest would conflict with it, and a
-   * manifest without replicas would leave it at 0. Put the wanted count back the same way first.
-   */
-  private async restoreScaledDownReplicas(manifest: KubeObject): Promise<void> {
-    const { cluster, namespace } = this.o
-    const live = await cluster.getDeployment(namespace, manifest.metadata.name)
-    if (!live) return
-    const wanted = Number(manifest.spec?.replicas ?? 1)
-    const ownedByOurPatch = (live.metadata.managedFields ?? []).some((m) => {
-      const spec = (m.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']
-      return m.manager === FIELD_MANAGER && m.operation === 'Update' && spec?.['f:replicas'] !== undefined
-    })
-    if (ownedByOurPatch && live.spec?.replicas !== wanted) {
-      await cluster.scaleDeployment(namespace, manifest.metadata.name, wanted)
-      this.o.log.info(
-        `Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`
-      )
-    }
   }
 
   private async shift(weight: number, stepIndex: number): Promise<void> {
@@ -369,7 +340,6 @@ export class RolloutExecutor {
    * loudly, and recorded so that a later promote run retires it once those routes moved.
    */
   async retireOldVersion(st: RolloutState): Promise<Retirement> {
-    const { namespace } = this.o
     const old = {
       version: st.stable.version,
       subset: st.stable.subset,
@@ -388,24 +358,7 @@ export class RolloutExecutor {
     if ((await this.o.router.removeBackend(st.stable.subset)) === 'removed') {
       this.o.log.info(`Subset ${st.stable.subset} removed from DestinationRule ${this.o.destinationRule}`)
     }
-    let retired = false
-    if (st.stable.deployment && st.stable.deployment !== st.canary.deployment) {
-      // An HPA the action made for the old version goes first, or it would scale it back up.
-      if (this.o.retire !== 'keep' && st.capacity?.stableHpa) await (await this.capacity()).removeHpaOf(st.stable.deployment)
-      if (this.o.retire === 'scale-down') {
-        await this.o.cluster.scaleDeployment(namespace, st.stable.deployment, 0)
-        this.o.log.info(`Deployment ${st.stable.deployment} scaled to 0 (retire: scale-down)`)
-        retired = true
-      } else if (this.o.retire === 'delete') {
-        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment))
-          await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
-        this.o.log.info(`Deployment ${st.stable.deployment} deleted (retire: delete)`)
-        retired = true
-      }
-    } else if (!st.stable.deployment) {
-      this.warnings.push(`no Deployment of the old version ${st.stable.version} was found to retire`)
-    }
-    return { ...old, retired }
+    return { ...old, retired: await (await this.capacity()).retireStable(st, this.o.retire, this.warnings) }
   }
 
   /** The routes other than ours that send traffic to `subset`; a failure to look is named as one. */
@@ -480,16 +433,7 @@ export class RolloutExecutor {
     }
     if (foreign.length === 0) {
       try {
-        // The canary's HPA goes before its replicas, so nothing scales it back up.
-        if (s.capacity?.canaryHpa) {
-          const removed = await (await this.capacity()).removeHpaOf(s.canary.deployment)
-          if (removed) this.undone.push(removed)
-        }
-        const dep = await this.o.cluster.getDeployment(namespace, s.canary.deployment)
-        if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
-          await this.o.cluster.scaleDeployment(namespace, s.canary.deployment, 0)
-          this.undone.push(`Deployment ${s.canary.deployment} scaled to 0`)
-        }
+        this.undone.push(...(await (await this.capacity()).scaleDownCanary(s)))
       } catch (err) {
         failures.push(`canary Deployment: ${errorText(err)}`)
       }

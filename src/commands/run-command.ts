@@ -401,10 +401,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       await cluster.applyDeployment(pre.canaryManifest, { dryRun: true })
       plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
     }
-    const cap = pre.capacity
-    if (cap?.stableHpa)
-      plan.push(`give the canary HorizontalPodAutoscaler ${cap.canaryHpa} (from ${cap.stableHpa}); raise its bounds before each increase`)
-    else if (cap?.mode === 'proportional') plan.push(`raise the canary's replicas before each increase (stable's × weight)`)
+    if (pre.capacityPlan) plan.push(pre.capacityPlan)
     const first = config.steps.find((s) => s.kind === 'weight')
     const state = newRollout({
       at,

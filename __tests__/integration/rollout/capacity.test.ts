@@ -111,7 +111,7 @@ function replicasOwners(obj: KubeObject): Array<{ manager?: string; operation?: 
 }
 
 const hpaOf = async (ns: string, name: string): Promise<KubeObject | undefined> =>
-  (await testCluster().listHorizontalPodAutoscalers(ns)).find((h) => h.metadata.name === name)
+  (await (await testCluster().capacity()).listHorizontalPodAutoscalers(ns)).find((h) => h.metadata.name === name)
 
 describe('canary-replicas: proportional on the local cluster', () => {
   it('raises the canary before each weight increase, available before traffic moves, and promotes at the stable size', async () => {
@@ -337,7 +337,7 @@ describe('preflight: quotas and disruption budgets before any write', () => {
     const ns = await seedNamespace('cap-quota', 2, [
       { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'pods' }, spec: { hard: { pods: '3' } } }
     ])
-    await waitFor(async () => (await testCluster().listResourceQuotas(ns))[0]?.status?.used?.pods === '2', {
+    await waitFor(async () => (await (await testCluster().capacity()).listResourceQuotas(ns))[0]?.status?.used?.pods === '2', {
       what: `quota usage counted in ${ns}`
     })
     const before = await namespaceFingerprint(ns)
@@ -401,9 +401,12 @@ describe('preflight: quotas and disruption budgets before any write', () => {
       })
     } else {
       // The HPA controller has written what it will about HPAs it cannot use (no target, no metrics).
-      await waitFor(async () => (await testCluster().listHorizontalPodAutoscalers(ns)).every((h) => h.status?.conditions), {
-        what: `HPA status in ${ns}`
-      })
+      await waitFor(
+        async () => (await (await testCluster().capacity()).listHorizontalPodAutoscalers(ns)).every((h) => h.status?.conditions),
+        {
+          what: `HPA status in ${ns}`
+        }
+      )
     }
     const before = await namespaceFingerprint(ns)
     const { report } = await runAction(inputs(ns, { 'canary-replicas': mode }))

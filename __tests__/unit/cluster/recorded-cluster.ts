@@ -3,7 +3,7 @@
  * apiserver's resourceVersion rules (create 409 when present, guarded replace/delete 409 when the
  * version moved). Only for unit tests of code written against the Cluster port.
  */
-import type { AccessCheck, AccessResult, Cluster, IstioKind } from '../../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, CapacityApi, Cluster, IstioKind } from '../../../src/cluster/cluster.js'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { ConflictError } from '../../../src/errors.js'
 
@@ -115,19 +115,7 @@ export class RecordedCluster implements Cluster {
   canI(_c: AccessCheck[]): Promise<AccessResult[]> {
     throw new Error('not recorded')
   }
-  listHorizontalPodAutoscalers(_ns: string): Promise<KubeObject[]> {
-    throw new Error('not recorded')
-  }
-  applyHorizontalPodAutoscaler(_o: KubeObject): Promise<KubeObject> {
-    throw new Error('not recorded')
-  }
-  deleteHorizontalPodAutoscaler(_ns: string, _n: string): Promise<void> {
-    throw new Error('not recorded')
-  }
-  listPodDisruptionBudgets(_ns: string): Promise<KubeObject[]> {
-    throw new Error('not recorded')
-  }
-  listResourceQuotas(_ns: string): Promise<KubeObject[]> {
+  capacity(): Promise<CapacityApi> {
     throw new Error('not recorded')
   }
 }

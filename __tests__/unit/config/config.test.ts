@@ -263,7 +263,7 @@ describe('readConfig errors', () => {
     [
       'an unknown canary-replicas mode',
       { 'canary-replicas': 'hpa' },
-      `Input 'canary-replicas' is invalid: expected one of manifest, proportional (got "hpa").`
+      `Input 'canary-replicas' is invalid: expected manifest or proportional (got "hpa").`
     ],
     ['allow-downgrade: yes', { 'allow-downgrade': 'yes' }, `Input 'allow-downgrade' is invalid: expected true or false (got "yes").`],
     [
