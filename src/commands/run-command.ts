@@ -6,8 +6,7 @@ import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
-import { preflightWaitingForLock, takeLock } from './lock-wait.js'
-import { freezeRefusal } from '../config/freeze-windows.js'
+import { frozenNow, preflightWaitingForLock, takeLock } from './lock-wait.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import type { Preflight } from './preflight.js'
 import { errorText } from '../format.js'
@@ -54,17 +53,10 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
       'unchanged'
     )
   }
-  if (config.command === 'deploy' || config.command === 'promote') {
-    // Before the lock: a refused run writes nothing, not even a Lease.
-    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
-    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
-  }
+  // Before the lock: a refused run writes nothing, not even a Lease. takeLock asks again after a wait.
+  const frozen = frozenNow(config, deps)
+  if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
   if (config.dryRun) return dryRun(config, deps, pre, report)
-  if (config.command === 'deploy' || config.command === 'promote') {
-    // Before the lock: a refused run writes nothing, not even a Lease.
-    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
-    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
-  }
   const situation: CommandSituation = {
     command: config.command,
     state: pre.state,
