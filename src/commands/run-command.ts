@@ -244,7 +244,7 @@ function recoveryState(
 }
 
 /** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
-function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
+export function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
   return new IstioRouter({
     cluster: deps.cluster,
     namespace: pre.namespace,

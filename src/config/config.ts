@@ -83,16 +83,18 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const warnings: string[] = []
 
   const command = oneOf(INPUT.command, get(INPUT.command), COMMANDS)
+  // A plan previews a deploy: it reads and checks the same inputs.
+  const deploys = command === 'deploy' || command === 'plan'
 
   const manifestsValue = raw(INPUT.manifests)
   let manifests = splitList(manifestsValue)
-  if (command === 'deploy' && manifests.length === 0) {
+  if (deploys && manifests.length === 0) {
     throw missingInput(
       INPUT.manifests,
-      `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
+      `command '${command}' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
     )
   }
-  if (command !== 'deploy' && manifests.length > 0) {
+  if (!deploys && manifests.length > 0) {
     warnings.push(`Input '${INPUT.manifests}' is ignored with command '${command}': only 'deploy' applies a manifest.`)
     manifests = []
   }
@@ -171,7 +173,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   const freezeWindows = parseFreezeWindows(inputs[INPUT.freezeWindows] ?? '')
   const minSoakValue = optional(INPUT.minSoak)
   const minSoakSeconds = minSoakValue === undefined ? 0 : parseDuration(INPUT.minSoak, minSoakValue)
-  if (minSoakSeconds > 0 && command === 'deploy' && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
+  if (minSoakSeconds > 0 && deploys && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
     throw inputError(
       INPUT.minSoak,
       `'steps' is "${get(INPUT.steps)}": the canary gets no traffic before 100 %, so it can never soak; add a step below 100, like "10,100", or leave 'min-soak' empty`,
@@ -202,13 +204,19 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     )
     retry = false
   }
-  if (command === 'deploy' && steps.length === 1) {
+  if (deploys && steps.length === 1) {
     warnings.push(
       `Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`
     )
   }
-  if (command === 'deploy' || (command === 'promote' && !full)) {
-    warnings.push(...scheduleTimeWarnings(steps, { command, intervalSeconds, settleSeconds, progressDeadlineSeconds, timeoutSeconds }, env))
+  if (deploys || (command === 'promote' && !full)) {
+    warnings.push(
+      ...scheduleTimeWarnings(
+        steps,
+        { command: deploys ? 'deploy' : command, intervalSeconds, settleSeconds, progressDeadlineSeconds, timeoutSeconds },
+        env
+      )
+    )
   }
 
   return {

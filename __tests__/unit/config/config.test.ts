@@ -166,12 +166,12 @@ describe('readConfig errors', () => {
     [
       'an unknown command',
       { command: 'rollout' },
-      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "rollout").`
+      `Input 'command' is invalid: expected one of deploy, promote, abort, status, plan (got "rollout").`
     ],
     [
       'a command in capitals',
       { command: 'Deploy' },
-      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "Deploy").`
+      `Input 'command' is invalid: expected one of deploy, promote, abort, status, plan (got "Deploy").`
     ],
     [
       'a VirtualService name that is not DNS-1123',
