@@ -134,7 +134,7 @@ async function previewChanges(config: Config, deps: CommandDeps, pre: Preflight,
   const firstWeight = config.steps.find((s) => s.kind === 'weight')
   const labels = { [config.versionLabel]: pre.canary.version }
   let canary: KubeObject = manifest
-  if (pre.readOnly?.deniedWrites.length === 0) {
+  if (pre.readOnly?.writesAllowed) {
     canary = await deps.cluster.applyDeployment(manifest, { dryRun: true })
     view.dryRuns!.push(`apply Deployment ${pre.canary.deployment}: accepted by the API server (server-side dry run)`)
     const state = newRollout({
@@ -226,10 +226,11 @@ function skippedChecks(pre: Preflight | undefined): string[] {
         `that comparison is a server-side dry-run apply, and these credentials may not patch deployments`
     )
   }
-  if (notes.deniedWrites.length > 0) {
+  if (notes.denied.length > 0) {
+    const dryRuns = notes.writesAllowed ? '' : ', so no write was checked as a dry run'
     out.push(
-      `the deploy's writes, as dry runs: these credentials may not ${notes.deniedWrites.join(', ')} in namespace ${quote(pre.namespace)} ` +
-        `(SelfSubjectAccessReview), so nothing was dry-run; the deploy checks its own credentials before it writes`
+      `the deploy's permissions: these credentials may not ${notes.denied.join(', ')} in namespace ${quote(pre.namespace)} ` +
+        `(SelfSubjectAccessReview)${dryRuns}; the deploy checks its own credentials before it writes`
     )
   }
   return out

@@ -38,8 +38,10 @@ export interface Preflight {
 
 /** What a read-only preflight left out: the checks that need a (dry-run) write the credentials may not make. */
 export interface ReadOnlyNotes {
-  /** The deploy's writes SelfSubjectAccessReview denies (`update networking.istio.io/virtualservices x`); none: dry runs may be used. */
-  deniedWrites: string[]
+  /** The deploy's permissions SelfSubjectAccessReview denies these credentials (`update networking.istio.io/virtualservices x`). */
+  denied: string[]
+  /** No write verb among them: the plan may check its writes as dry runs. */
+  writesAllowed: boolean
   /** A stable version's manifest not compared with its live Deployment (a dry-run apply these credentials may not make). */
   uncompared?: { version: string; deployment: string }
 }
@@ -60,7 +62,7 @@ export interface PreflightOptions {
 export async function preflight(config: Config, deps: CommandDeps, opts: PreflightOptions = {}): Promise<Preflight> {
   const { cluster } = deps
   const warnings: string[] = []
-  const readOnly: ReadOnlyNotes | undefined = opts.readOnly ? { deniedWrites: [] } : undefined
+  const readOnly: ReadOnlyNotes | undefined = opts.readOnly ? { denied: [], writesAllowed: true } : undefined
   let manifest: KubeObject | undefined
   let canaryVersion: string | undefined
   if (config.command === 'deploy') {
@@ -516,13 +518,12 @@ async function checkAccess(
     checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
-  // Read-only: reads are required as ever; the deploy's writes are asked and reported, not required.
-  const reads = readOnly ? checks.filter((c) => READ_VERBS.has(c.verb)) : checks
-  await requireAccess(deps, namespace, reads, deploy ? [events] : [], warnings)
-  if (readOnly)
-    readOnly.deniedWrites = (await deps.cluster.canI(checks.filter((c) => !READ_VERBS.has(c.verb))))
-      .filter((r) => !r.allowed)
-      .map(describeAccess)
+  if (readOnly) {
+    // The plan's own reads were required before its first read; the deploy's permissions are asked and reported.
+    const denied = (await deps.cluster.canI(checks)).filter((r) => !r.allowed)
+    readOnly.denied = denied.map(describeAccess)
+    readOnly.writesAllowed = denied.every((r) => READ_VERBS.has(r.verb))
+  } else await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
   await checkMeshWideView(deps, namespace, warnings)
 }
 

@@ -203,7 +203,7 @@ describe('command plan over a recorded state', () => {
     const md = plain(report.preview!.markdown)
     expect(md).toContain('**Preflight passes**')
     expect(md).toMatch(
-      /- ⏭️ not checked: the deploy's writes, as dry runs: these credentials may not update networking\.istio\.io\/virtualservices web, .*patch apps\/deployments.* in namespace "shop" \(SelfSubjectAccessReview\), so nothing was dry-run/
+      /- ⏭️ not checked: the deploy's permissions: these credentials may not update networking\.istio\.io\/virtualservices web, .*patch apps\/deployments.* in namespace "shop" \(SelfSubjectAccessReview\), so no write was checked as a dry run; the deploy checks its own credentials before it writes/
     )
     expect(md).toContain('compared as the manifest writes it, without the defaults the API server would fill in')
     expect(md).toContain('| containers[web].image | web:1.4.0 | web:1.5.0 |')
