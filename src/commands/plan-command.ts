@@ -256,10 +256,10 @@ function guardLines(config: Config, deps: CommandDeps, pre: Preflight | undefine
       allowDowngrade: config.allowDowngrade,
       target: `VirtualService ${quote(`${pre.namespace}/${config.virtualService}`)}`
     })
-    const order = `Version order (${config.versionOrder}): `
-    if (decision.kind === 'refuse') lines.push(`${order}refused. ${decision.reason}`)
-    else if (decision.kind === 'downgrade') lines.push(`${order}${decision.note}`)
-    else lines.push(`${order}${decision.note ?? `${pre.canary.version} is newer than ${pre.stable.version}.`}`)
+    // The decision's own words name the input; only the plain "newer" needs saying here.
+    if (decision.kind === 'refuse') lines.push(`Version order: a deploy would be refused. ${decision.reason}`)
+    else if (decision.kind === 'downgrade') lines.push(`Version order: ${decision.note}`)
+    else lines.push(decision.note ?? `version-order: ${config.versionOrder}: ${pre.canary.version} is newer than ${pre.stable.version}.`)
   }
   if (config.minSoakSeconds > 0) {
     lines.push(

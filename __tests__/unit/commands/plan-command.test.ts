@@ -221,7 +221,7 @@ describe('command plan over a recorded state', () => {
     expect(cluster.writes).toEqual([])
   })
 
-  it('a downgrade is refused as the deploy would refuse it, and the guard says so', async () => {
+  it('a downgrade is refused as the deploy would refuse it, with the same error and no dry run', async () => {
     const cluster = recordedState()
     const older = deployment('1.3.0', 'web:1.3.0', [])
     const { report } = await plan(cluster, { cwd: manifestDir(older) })
