@@ -107,11 +107,10 @@ export async function runPlan(config: Config, deps: CommandDeps): Promise<RunRep
     namespace,
     virtualService: config.virtualService,
     result: 'unchanged',
-    phase: pre?.state?.phase,
+    // No state: the reports would read the last rollout's as this run's.
     canaryWeight: 0,
     stableVersion: view.stableVersion,
     canaryVersion: view.canaryVersion,
-    state: pre?.state,
     warnings: view.warnings,
     dryRun: false,
     runUrl: deps.runUrl,
@@ -119,6 +118,7 @@ export async function runPlan(config: Config, deps: CommandDeps): Promise<RunRep
     finishedAt: iso(deps.clock.now()),
     rollout: { schedule: config.steps, intervalSeconds: config.intervalSeconds, failureThreshold: deps.policy.failureThreshold },
     preview: { markdown },
+    ...(pre?.alreadyStable ? { alreadyStable: { version: pre.alreadyStable.version, deployment: pre.alreadyStable.deployment } } : {}),
     ...(view.preflightError ? { error: view.preflightError } : {})
   }
 }

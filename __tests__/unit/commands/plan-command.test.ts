@@ -11,6 +11,7 @@ import { loadTimeZones } from '../../../src/config/freeze-windows.js'
 import { buildGates, parseGateConfig } from '../../../src/health/gate-config.js'
 import { KubernetesGate } from '../../../src/health/kubernetes-gate.js'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
+import { renderOneLine } from '../../../src/report/render-report.js'
 import { MemoryCluster } from '../../support/memory-cluster.js'
 
 // command plan over a recorded cluster state (the in-memory Cluster) and recorded Prometheus answers.
@@ -177,6 +178,8 @@ describe('command plan over a recorded state', () => {
     expect(cluster.dryRuns).toEqual(['apply Deployment web-1-5-0', 'replace DestinationRule web', 'replace VirtualService web'])
     expect(cluster.writes).toEqual([])
     expect(cluster.list('Lease', NS)).toEqual([])
+    // The log line and the annotation say it was a plan.
+    expect(renderOneLine(report)).toContain('plan: merging would roll out 1.5.0 over 1.4.0 on shop/web')
     // The stable version's values are read over the last hour.
     expect(queries.some((q) => q.includes('destination_workload="web-1-4-0"') && q.includes('[3600s]'))).toBe(true)
   })
@@ -250,6 +253,7 @@ describe('command plan over a recorded state', () => {
       '1.4.0 is already stable; nothing to do (Deployment web-1-4-0 matches the manifest). A deploy of this manifest would write nothing.'
     )
     expect(md).not.toContain('#### What will change')
+    expect(renderOneLine(report)).toContain('1.4.0 is already stable on shop/web; nothing to do')
     expect(cluster.writes).toEqual([])
   })
 
