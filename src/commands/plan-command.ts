@@ -15,7 +15,7 @@ import { describeThreshold, PrometheusGate, valuesFor } from '../health/promethe
 import { renderTemplate } from '../health/promql-template.js'
 import { WebhookGate } from '../health/webhook-gate.js'
 import type { KubeObject } from '../kube/kube-object.js'
-import { newRollout } from '../rollout/planner.js'
+import { isInFlight, newRollout } from '../rollout/planner.js'
 import { deploymentDiff, reviewerWarnings, scheduleTimeline } from '../rollout/release-plan.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import { renderPlan, type ReleasePlanView } from '../report/render-plan.js'
@@ -68,6 +68,14 @@ export async function runPlan(config: Config, deps: CommandDeps): Promise<RunRep
     skipped: skippedChecks(pre),
     diff: [],
     gates: []
+  }
+  const flight = pre?.state && isInFlight(pre.state) ? pre.state : undefined
+  if (pre && flight) {
+    view.warnings.push(
+      flight.canary.version === pre.canary.version
+        ? `A rollout of ${flight.canary.version} is already in progress (${flight.phase} at ${flight.canaryWeight} %): the deploy resumes it.`
+        : `The rollout of ${flight.canary.version} in progress (${flight.phase} at ${flight.canaryWeight} %) would be rolled back first (input 'supersede').`
+    )
   }
   if (pre?.alreadyStable) {
     view.unchanged = `${pre.alreadyStable.note} A deploy of this manifest would write nothing.`
@@ -147,9 +155,16 @@ async function previewChanges(config: Config, deps: CommandDeps, pre: Preflight,
       schedule: config.steps,
       epoch: 0
     })
-    const checked = await router(config, deps, pre, 0).dryRunStart(state, labels, firstWeight?.weight)
-    if (checked.backend) view.dryRuns!.push(`add subset ${pre.canary.subset} to DestinationRule ${pre.destinationRule}: accepted (dry run)`)
-    if (checked.route) view.dryRuns!.push(`first weights on VirtualService ${config.virtualService}: accepted (dry run)`)
+    if (pre.state && isInFlight(pre.state)) {
+      view.skipped!.push(
+        `the subset and the first weights as dry runs: the rollout in progress changes them first (it is resumed, or rolled back)`
+      )
+    } else {
+      const checked = await router(config, deps, pre, 0).dryRunStart(state, labels, firstWeight?.weight)
+      if (checked.backend)
+        view.dryRuns!.push(`add subset ${pre.canary.subset} to DestinationRule ${pre.destinationRule}: accepted (dry run)`)
+      if (checked.route) view.dryRuns!.push(`first weights on VirtualService ${config.virtualService}: accepted (dry run)`)
+    }
   } else {
     view.skipped!.push(
       `the new Deployment is compared as the manifest writes it, without the defaults the API server would fill in (that needs a dry-run apply)`

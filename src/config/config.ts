@@ -256,7 +256,8 @@ function readReleaseRules(
 function readCommandFlags(inputs: Inputs, command: Command, warnings: string[]): Pick<Config, 'full' | 'supersede' | 'retry'> {
   const flag = (name: 'full' | 'supersede' | 'retry', only: Command, what: string): boolean => {
     if (!booleanInput(inputs, name)) return false
-    if (command === only) return true
+    // A plan previews the deploy with the deploy's flags.
+    if (command === only || (only === 'deploy' && command === 'plan')) return true
     warnings.push(`Input '${name}' is ignored with command '${command}': it only ${what}.`)
     return false
   }

@@ -5,6 +5,7 @@ import type { AccessCheck, AccessResult, WriteOptions } from '../../../src/clust
 import { LeaseLock } from '../../../src/cluster/lease-lock.js'
 import type { CommandDeps } from '../../../src/commands/command-deps.js'
 import { runPlan } from '../../../src/commands/plan-command.js'
+import { runCommand } from '../../../src/commands/run-command.js'
 import { MemoryLog } from '../../../src/commands/runtime.js'
 import { readConfig } from '../../../src/config/config.js'
 import { loadTimeZones } from '../../../src/config/freeze-windows.js'
@@ -164,7 +165,7 @@ async function plan(cluster: RecordedState, inputs: Record<string, string> = {},
     waitForDeployment: async () => undefined
   }
   const report = await runPlan(config, deps)
-  return { report, log, queries: prometheus.queries }
+  return { report, log, queries: prometheus.queries, deps }
 }
 
 describe('command plan over a recorded state', () => {
@@ -255,6 +256,42 @@ describe('command plan over a recorded state', () => {
     expect(md).not.toContain('#### What will change')
     expect(renderOneLine(report)).toContain('1.4.0 is already stable on shop/web; nothing to do')
     expect(cluster.writes).toEqual([])
+  })
+
+  it("takes the deploy's flags: with supersede, a rollout in flight is previewed as replaced", async () => {
+    const config = readConfig({ command: 'plan', manifests: 'm.yaml', 'virtual-service': 'web', supersede: 'true', retry: 'true' })
+    expect(config).toMatchObject({ supersede: true, retry: true })
+    expect(config.warnings).toEqual([])
+  })
+
+  it('a rollout in flight: refused as the deploy refuses it, and with supersede previewed as rolled back first', async () => {
+    const cluster = recordedState()
+    const { deps } = await plan(cluster)
+    const paused = await runCommand(
+      readConfig({
+        command: 'deploy',
+        manifests: 'deployment.yaml',
+        namespace: NS,
+        'virtual-service': 'web',
+        steps: '20,pause,100',
+        settle: '0s',
+        interval: '1s'
+      }),
+      // The in-memory cluster runs no pods: the rollout to pause is judged by no gate.
+      { ...deps, gates: [] }
+    )
+    expect(paused.result).toBe('paused')
+    const writes = cluster.writes.length
+    const newer = manifestDir(deployment('1.6.0', 'web:1.6.0', []))
+    const refused = await plan(cluster, { cwd: newer })
+    expect(refused.report.error?.message).toContain(`VirtualService "shop/web" is mid-rollout of "1.5.0"`)
+    const superseding = await plan(cluster, { cwd: newer, supersede: 'true' })
+    expect(superseding.report.error).toBeUndefined()
+    expect(plain(superseding.report.preview!.markdown)).toContain(
+      "The rollout of 1.5.0 in progress (paused at 20 %) would be rolled back first (input 'supersede')."
+    )
+    expect(plain(superseding.report.preview!.markdown)).toContain('not checked: the subset and the first weights as dry runs')
+    expect(cluster.writes.length).toBe(writes)
   })
 
   it('bad input is a ConfigError naming the input and quoting the value, before anything is read', () => {
