@@ -69,14 +69,8 @@ export async function runPlan(config: Config, deps: CommandDeps): Promise<RunRep
     diff: [],
     gates: []
   }
-  const flight = pre?.state && isInFlight(pre.state) ? pre.state : undefined
-  if (pre && flight) {
-    view.warnings.push(
-      flight.canary.version === pre.canary.version
-        ? `A rollout of ${flight.canary.version} is already in progress (${flight.phase} at ${flight.canaryWeight} %): the deploy resumes it.`
-        : `The rollout of ${flight.canary.version} in progress (${flight.phase} at ${flight.canaryWeight} %) would be rolled back first (input 'supersede').`
-    )
-  }
+  const flight = flightNote(pre)
+  if (flight) view.warnings.push(flight)
   if (pre?.alreadyStable) {
     view.unchanged = `${pre.alreadyStable.note} A deploy of this manifest would write nothing.`
   } else if (pre && failure === undefined) {
@@ -107,12 +101,28 @@ export async function runPlan(config: Config, deps: CommandDeps): Promise<RunRep
     view.preflightError = { kind: e.name, message: e.message }
   }
 
-  const markdown = renderPlan(view, { marker: reportMarker(namespace, config.virtualService) })
+  return planReport(config, deps, view, { startedAt, pre })
+}
+
+/** The rollout in flight the deploy would meet: resumed (same version) or rolled back first (input 'supersede'). */
+function flightNote(pre: Preflight | undefined): string | undefined {
+  const flight = pre?.state && isInFlight(pre.state) ? pre.state : undefined
+  if (!pre || !flight) return undefined
+  const where = `(${flight.phase} at ${flight.canaryWeight} %)`
+  return flight.canary.version === pre.canary.version
+    ? `A rollout of ${flight.canary.version} is already in progress ${where}: the deploy resumes it.`
+    : `The rollout of ${flight.canary.version} in progress ${where} would be rolled back first (input 'supersede').`
+}
+
+/** The run's report: the rendered preview (with the sticky comment's marker), the versions, the error. */
+function planReport(config: Config, deps: CommandDeps, view: ReleasePlanView, run: { startedAt: string; pre?: Preflight }): RunReport {
+  const markdown = renderPlan(view, { marker: reportMarker(view.namespace, config.virtualService) })
   for (const w of [...view.reviewerWarnings, ...view.warnings]) deps.log.warning(w)
   for (const s of view.skipped ?? []) deps.log.info(`Not checked (read-only plan): ${s}`)
+  const stable = run.pre?.alreadyStable
   return {
     command: 'plan',
-    namespace,
+    namespace: view.namespace,
     virtualService: config.virtualService,
     result: 'unchanged',
     // No state: the reports would read the last rollout's as this run's.
@@ -122,11 +132,11 @@ export async function runPlan(config: Config, deps: CommandDeps): Promise<RunRep
     warnings: view.warnings,
     dryRun: false,
     runUrl: deps.runUrl,
-    startedAt,
+    startedAt: run.startedAt,
     finishedAt: iso(deps.clock.now()),
     rollout: { schedule: config.steps, intervalSeconds: config.intervalSeconds, failureThreshold: deps.policy.failureThreshold },
     preview: { markdown },
-    ...(pre?.alreadyStable ? { alreadyStable: { version: pre.alreadyStable.version, deployment: pre.alreadyStable.deployment } } : {}),
+    ...(stable ? { alreadyStable: { version: stable.version, deployment: stable.deployment } } : {}),
     ...(view.preflightError ? { error: view.preflightError } : {})
   }
 }
