@@ -8,6 +8,7 @@
  */
 import type { Config } from '../config/config.js'
 import { formatDuration } from '../config/duration.js'
+import { INPUT } from '../config/inputs.js'
 import { freezeRefusal } from '../config/freeze-windows.js'
 import { quote } from '../errors.js'
 import type { GateContext } from '../health/health-gate.js'
@@ -62,7 +63,8 @@ export async function runPlan(config: Config, deps: CommandDeps): Promise<RunRep
     virtualService: config.virtualService,
     stableVersion: pre?.stable.version || undefined,
     canaryVersion: pre?.canary.version || config.version,
-    warnings: [...config.warnings, ...(pre?.warnings ?? [])],
+    // The reviewer's warning says it already: not twice.
+    warnings: [...config.warnings.filter((w) => !w.startsWith(`Input '${INPUT.steps}' is "100"`)), ...(pre?.warnings ?? [])],
     reviewerWarnings: [],
     dryRuns: [],
     skipped: skippedChecks(pre),

@@ -59,6 +59,7 @@ export function renderPlan(plan: ReleasePlanView, opts: { marker?: string; maxLe
   if (plan.unchanged) return finishPlan(lines, plan, opts.maxLength)
 
   lines.push('#### What will change', '')
+  if (!plan.deploymentName && !plan.subset && !plan.firstStep) lines.push('Not known: the preflight stopped before the objects were read.')
   if (plan.deploymentName) {
     const against = plan.stableDeploymentName
       ? ` against the stable ${e(plan.stableDeploymentName)}`

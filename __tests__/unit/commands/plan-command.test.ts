@@ -222,6 +222,7 @@ describe('command plan over a recorded state', () => {
     expect(report.error?.message).toContain('in namespace "shop"')
     expect(report.preview!.markdown).toContain('**Preflight would refuse it** (PreflightError): The Kubernetes credentials may not')
     expect(report.preview!.markdown).toContain('#### Schedule')
+    expect(report.preview!.markdown).toContain('Not known: the preflight stopped before the objects were read.')
     expect(cluster.writes).toEqual([])
   })
 
@@ -256,6 +257,13 @@ describe('command plan over a recorded state', () => {
     expect(md).not.toContain('#### What will change')
     expect(renderOneLine(report)).toContain('1.4.0 is already stable on shop/web; nothing to do')
     expect(cluster.writes).toEqual([])
+  })
+
+  it("a schedule of one step is said once, in the reviewer's words", async () => {
+    const { report } = await plan(recordedState(), { steps: '100', 'min-soak': '' })
+    const md = plain(report.preview!.markdown)
+    expect(md).toContain('The schedule reaches 100 % in one step')
+    expect(md).not.toContain(`Input 'steps' is "100"`)
   })
 
   it("takes the deploy's flags: with supersede, a rollout in flight is previewed as replaced", async () => {
