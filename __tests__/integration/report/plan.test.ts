@@ -157,7 +157,8 @@ describe('command plan on the pull request', () => {
     const ns = await seedWithTraffic('plan')
     const before = await quietFingerprint(ns)
     // Even with a deployment environment set, a plan creates no GitHub Deployment.
-    const planned = inputs(ns)
+    // A freeze window far away: the rules load lazily in dist/ too, and the plan says none covers now.
+    const planned = inputs(ns, { 'freeze-windows': '2099-12-24 - 2099-12-26 Europe/Berlin' })
     const run = startAction({ ...planned, 'deployment-environment': 'production' }, { env: runnerEnv() })
     const exit = await run.exited
     expect(run.log()).not.toMatch(/::error::/)
@@ -186,6 +187,7 @@ describe('command plan on the pull request', () => {
     expect(Number(success![1])).toBeGreaterThan(97)
     expect(Number(success![1])).toBeLessThan(99)
     expect(md).toMatch(/\| latency-p99 \| <= 500 ms \| [\d.]+ ms \|/)
+    expect(md).toContain(`- Freeze: no window of input 'freeze-windows' covers now (1 configured); a deploy now may go ahead.`)
     // The admin credentials may write: the writes were checked as dry runs, nothing stored.
     expect(md).toContain('- ✅ apply Deployment istio-deployment-v2: accepted by the API server (server-side dry run)')
 
