@@ -119,6 +119,21 @@ describe('KubeCluster over HTTP', () => {
     expect(seen.every((s) => s.authorization === 'Bearer tok-never-in-messages')).toBe(true)
   })
 
+  it('reads an Istio object not older than a given resourceVersion when asked (a read-back), else the latest', async () => {
+    const c = cluster()
+    replies.push(
+      () => apis(['v1']),
+      () => ({ status: 200, body: vs }),
+      () => ({ status: 200, body: vs })
+    )
+    await c.getIstio('VirtualService', 'shop', 'reviews', { notOlderThan: '7' })
+    await c.getIstio('VirtualService', 'shop', 'reviews')
+    expect(seen.slice(1).map((s) => s.url)).toEqual([
+      '/apis/networking.istio.io/v1/namespaces/shop/virtualservices/reviews?resourceVersion=7',
+      '/apis/networking.istio.io/v1/namespaces/shop/virtualservices/reviews'
+    ])
+  })
+
   it('replaces with PUT in the apiVersion of the object, field manager set; 409 -> ConflictError', async () => {
     const c = cluster()
     replies.push(

@@ -219,15 +219,19 @@ export class IstioRouter implements TrafficRouter {
       if (!live) throw new Error(`${kind} ${namespace}/${name} disappeared mid-rollout`)
       const { body, confirm } = decide(live)
       if (!body) return live
+      let written: KubeObject
       try {
-        await cluster.replaceIstio(body)
+        written = await cluster.replaceIstio(body)
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err
         lastError = err
         continue
       }
       // A write counts only once a read shows it (a retried PUT may have landed twice or not at all).
-      const back = await cluster.getIstio(kind, namespace, name)
+      // The read asks for the written resourceVersion or newer: never older than our write, and
+      // the API server may answer from its watch cache instead of a quorum read of etcd. A later
+      // write by someone else that this read misses still fails our next PUT (409: read afresh).
+      const back = await cluster.getIstio(kind, namespace, name, { notOlderThan: written.metadata.resourceVersion })
       if (back && confirm(back)) return back
       lastError = new ConflictError('read-back did not show our write')
     }
