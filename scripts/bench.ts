@@ -149,6 +149,8 @@ class FailingGate implements HealthGate {
 interface StepCost {
   requests: number[]
   ms: number[]
+  /** When each step started (performance.now()), to pair it with the floor samples of the bake before it. */
+  at: number[]
   /** Of ms, the time spent in Cluster calls. */
   apiMs: number[]
   /** CPU time of this process (user + system) during the step: independent of the machine's load. */
@@ -204,12 +206,15 @@ async function measureSteps(
             apiMs += d
             ;(byMethod[String(prop)] ??= []).push(d)
             if (stepCall) (inStep[String(prop)] ??= []).push(d)
+            if (stepCall && process.env.BENCH_TRACE) trace.push(`${String(prop)} +${(t0 - marks.at(-1)!.t).toFixed(1)} ${d.toFixed(1)} ms`)
           })
         return out
       }
     }
   })
   const marks: Array<{ t: number; cpu: number; requests: number; apiMs: number; weight: number; kind?: string; phase?: string }> = []
+  /** BENCH_TRACE=1: each call in a step, its start after the gate commit and its duration. */
+  const trace: string[] = []
   let weightZeroAt: number | undefined
   let bakeMs = 0
   let settleMs = 0
@@ -252,17 +257,22 @@ async function measureSteps(
         phase: s.phase
       })
       if (s.phase === 'rolling-back' && s.canaryWeight === 0 && weightZeroAt === undefined) weightZeroAt = t
+      if (process.env.BENCH_TRACE && marks.at(-2)?.kind === 'gates') {
+        console.log(`   step to ${s.history.at(-1)?.kind} ${s.canaryWeight}: ${(t - marks.at(-2)!.t).toFixed(1)} ms: ${trace.join(', ')}`)
+        trace.length = 0
+      }
     }
   })
   if (extraGate) deps.gates.push(extraGate)
   const t0 = performance.now()
   const report = await runCommand(config, deps)
   const wallMs = performance.now() - t0
-  const cost: StepCost = { requests: [], ms: [], apiMs: [], cpuMs: [] }
+  const cost: StepCost = { requests: [], ms: [], at: [], apiMs: [], cpuMs: [] }
   for (let i = 1; i < marks.length; i++) {
     if (marks[i].kind === 'weight' && marks[i - 1].kind === 'gates') {
       cost.requests.push(marks[i].requests - marks[i - 1].requests)
       cost.ms.push(marks[i].t - marks[i - 1].t)
+      cost.at.push(marks[i - 1].t)
       cost.apiMs.push(marks[i].apiMs - marks[i - 1].apiMs)
       cost.cpuMs.push(marks[i].cpu - marks[i - 1].cpu)
     }
@@ -289,12 +299,29 @@ interface VsJson {
 
 interface FloorShape {
   times: number[]
+  /** When each sample ended (performance.now()). */
+  at: number[]
   /** First and second request of the pair. */
   first: number[]
   second: number[]
   cpu: number[]
 }
-const shape = (): FloorShape => ({ times: [], first: [], second: [], cpu: [] })
+const shape = (): FloorShape => ({ times: [], at: [], first: [], second: [], cpu: [] })
+
+/**
+ * Each step over the floor sampled in the bake just before it (the same minute of the machine's
+ * load), then the median of those ratios: steady under a load that drifts during the run, like the
+ * run-by-run pairs of section 1.
+ */
+function pairedRatio(cost: StepCost, floor: FloorShape): number {
+  const ratios: number[] = []
+  for (let i = 0; i < cost.ms.length; i++) {
+    const since = i > 0 ? cost.at[i - 1] : -Infinity
+    const near = floor.times.filter((_, j) => floor.at[j] > since && floor.at[j] < cost.at[i])
+    if (near.length > 0) ratios.push(cost.ms[i] / median(near))
+  }
+  return ratios.length > 0 ? median(ratios) : NaN
+}
 
 class FloorProbe {
   /** GET + PUT (the issue's floor). */
@@ -427,6 +454,7 @@ class FloorProbe {
     s.first.push(t1 - t0)
     s.second.push(t2 - t1)
     s.times.push(t2 - t0)
+    s.at.push(t2)
     s.cpu.push(cpuMs() - c0)
   }
 
@@ -724,7 +752,13 @@ async function main(): Promise<void> {
       namespaces.push(ns3)
       const probe3 = new FloorProbe(ns3, 'istio-virtualservice')
       await probe3.init()
-      const steps = await measureSteps(seedInputs(ns3, { steps: '10,20,30,40,50,60,70,80,90,100' }), undefined, undefined, probe3)
+      // 19 steps: under a shared machine's load, medians of 9 swing too much.
+      const steps = await measureSteps(
+        seedInputs(ns3, { steps: Array.from({ length: 20 }, (_, i) => 5 * (i + 1)).join(',') }),
+        undefined,
+        undefined,
+        probe3
+      )
       probe3.close()
       if (steps.report.result !== 'promoted') throw new Error(`step bench ended ${steps.report.result}: ${steps.report.error?.message}`)
       const floor3 = median(probe3.getPut.times)
@@ -735,6 +769,10 @@ async function main(): Promise<void> {
       console.log(
         `   time: median ${fmt(step3)} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floors (median of ${probe3.getPut.times.length} each, sampled during the bakes): ` +
           `GET + PUT ${fmt(floor3)} ms -> ratio ${fmt(step3 / floor3, 2)}x (goal <= 1.2x); the step's own requests raw (PUT + read-back GET at the written version) ${fmt(shape3)} ms -> ${fmt(step3 / shape3, 2)}x`
+      )
+      console.log(
+        `   each step over the floor of the bake before it, median: ${fmt(pairedRatio(steps.cost, probe3.getPut), 2)}x GET + PUT (goal <= 1.2x), ` +
+          `${fmt(pairedRatio(steps.cost, probe3.putBack), 2)}x PUT + read-back`
       )
       console.log(`   of the step time, waiting on the Cluster port: median ${fmt(median(steps.cost.apiMs))} ms`)
       console.log(
@@ -814,7 +852,7 @@ async function main(): Promise<void> {
         console.log(`\n4. per step with ${routes} route(s) and ${subsets} subset(s) (VirtualService ${fmt(vsBytes / 1024)} KiB)`)
         console.log(
           `   requests median ${median(r.cost.requests)}, time median ${fmt(median(r.cost.ms))} ms, max ${fmt(Math.max(...r.cost.ms))} ms; ` +
-            `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x); ` +
+            `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x), paired with the bake before each step ${fmt(pairedRatio(r.cost, probe.getPut), 2)}x; ` +
             `the step's own requests raw (PUT + read-back) ${fmt(fs2)} ms -> ${fmt(median(r.cost.ms) / fs2, 2)}x; waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms; ` +
             `CPU step ${fmt(median(r.cost.cpuMs), 2)} ms vs floor ${fmt(median(probe.getPut.cpu), 2)} ms`
         )
