@@ -856,6 +856,15 @@ async function main(): Promise<void> {
             `the step's own requests raw (PUT + read-back) ${fmt(fs2)} ms -> ${fmt(median(r.cost.ms) / fs2, 2)}x; waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms; ` +
             `CPU step ${fmt(median(r.cost.cpuMs), 2)} ms vs floor ${fmt(median(probe.getPut.cpu), 2)} ms`
         )
+        if (routes > 1) {
+          const srv = await serverSide(ns4, 'large', probe.lastLive!, 5)
+          const step = srv['step (adapter)']
+          const floor = srv['GET + PUT']
+          console.log(
+            `   the API server's own time (blocks of 5): step's requests PUT ${fmt(step.put)} + GET ${fmt(step.get)} ms, ` +
+              `floor's GET ${fmt(floor.get)} + PUT ${fmt(floor.put)} ms: ${fmt((step.put + step.get) / (floor.put + floor.get), 2)}x`
+          )
+        }
       }
     }
 
