@@ -2,7 +2,8 @@ import type { AccessCheck } from '../cluster/cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { labelsMatch, selectorMatches } from '../kube/label-selector.js'
 import type { Config } from '../config/config.js'
-import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
+import { validateCanaryDeployment } from '../config/manifests.js'
+import { loadManifests } from './manifest-files.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
@@ -141,20 +142,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   if (!inFlight) {
     const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
-    if (decision.kind === 'already-stable') {
-      const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
-      return {
-        namespace,
-        state,
-        route: state?.route ?? { index: 0 },
-        host: state?.host ?? '',
-        destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
-        stable: released,
-        canary: released,
-        warnings,
-        alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
-      }
-    }
+    if (decision.kind === 'already-stable') return alreadyStable(config, read, canarySubset, decision.note)
     if (decision.note) deps.log.info(decision.note)
   }
   let routeView = vs
@@ -194,20 +182,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
   const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
 
-  for (const gate of deps.gates) {
-    await gate.preflight({
-      namespace,
-      host: topology.host,
-      virtualService: config.virtualService,
-      stable,
-      canary,
-      canaryWeight: 0,
-      stepIndex: -1,
-      schedule: config.steps,
-      windowSeconds: Math.max(1, config.intervalSeconds),
-      signal: deps.signal
-    })
-  }
+  await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
   await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
   if (managedByGitOps(vs)) {
     warnings.push(
@@ -224,6 +199,43 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     canary,
     canaryManifest: manifest,
     warnings
+  }
+}
+
+/** A re-run of the release that is already stable: nothing to roll out; the note says why. */
+function alreadyStable(config: Config, read: DeployRead, canarySubset: string, note: string): Preflight {
+  const { namespace, state, canaryVersion, warnings } = read
+  const canaryDeployment = read.manifest.metadata.name
+  const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
+  return {
+    namespace,
+    state,
+    route: state?.route ?? { index: 0 },
+    host: state?.host ?? '',
+    destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
+    stable: released,
+    canary: released,
+    warnings,
+    alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note }
+  }
+}
+
+/** Every gate checks what it will ask (a metric query's dry run, a webhook's reachability) before anything is written. */
+async function preflightGates(
+  config: Config,
+  deps: CommandDeps,
+  at: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }
+): Promise<void> {
+  for (const gate of deps.gates) {
+    await gate.preflight({
+      ...at,
+      virtualService: config.virtualService,
+      canaryWeight: 0,
+      stepIndex: -1,
+      schedule: config.steps,
+      windowSeconds: Math.max(1, config.intervalSeconds),
+      signal: deps.signal
+    })
   }
 }
 
