@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{e as o}from"./chunks/chunk-XO4GKR5N.js";import"./chunks/chunk-KIDCUBGI.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();
+import{e as o}from"./chunks/chunk-L7V7CGBI.js";import"./chunks/chunk-3WPUNZXR.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-T7FMLRWN.js";import"./chunks/chunk-KGJ4FMLJ.js";import"./chunks/chunk-RALFRTNN.js";import"./chunks/chunk-3T5NTTB5.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();

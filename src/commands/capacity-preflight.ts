@@ -8,12 +8,15 @@ import type { KubeObject } from '../kube/kube-object.js'
 import { appliesWithoutReplicas, capacityNeeds, type CapacityNeeds, type CapacityRecord } from '../rollout/capacity.js'
 import { checkDisruptionBudgets, checkQuotas, type CapacityFinding } from '../rollout/capacity-check.js'
 import type { CommandDeps } from './command-deps.js'
+import type { ReadOnlyNotes } from './preflight.js'
 
 /** What a deploy's preflight knows when it comes to the canary's capacity. */
 export interface CapacityView {
   namespace: string
   manifest: KubeObject
   stableDeployment?: KubeObject
+  /** Command plan: denied write rights are noted here instead of refused. */
+  readOnly?: ReadOnlyNotes
 }
 
 /**
@@ -58,7 +61,7 @@ export async function preflightCapacity(
   }
   const stableHpa = stableHpas[0]
   const record: CapacityRecord = { mode, ...(stableHpa ? { stableHpa: stableHpa.metadata.name, canaryHpa: canary } : {}) }
-  await checkCanaryHpa(deps, { namespace, canary, hpas, record })
+  await checkCanaryHpa(deps, { namespace, canary, hpas, record, readOnly: view.readOnly })
   if (appliesWithoutReplicas(mode, stableHpa !== undefined) && manifest.spec?.replicas !== undefined) {
     deps.log.info(
       `The manifest's spec.replicas (${manifest.spec.replicas}) is not applied: ${stableHpa ? `the canary's HorizontalPodAutoscaler ${canary} sets its replicas` : `the canary's replicas follow its weight (canary-replicas: proportional)`}`
@@ -133,9 +136,9 @@ async function capacityFindings(
 /** The canary's HPA name must be free (or ours, for this Deployment), and the action must be allowed to write it. */
 async function checkCanaryHpa(
   deps: CommandDeps,
-  c: { namespace: string; canary: string; hpas: KubeObject[]; record: CapacityRecord }
+  c: { namespace: string; canary: string; hpas: KubeObject[]; record: CapacityRecord; readOnly?: ReadOnlyNotes }
 ): Promise<void> {
-  const { namespace, canary, hpas, record } = c
+  const { namespace, canary, hpas, record, readOnly } = c
   const foreign = hpas.find((h) => scalesDeployment(h, canary) && !isManagedByUs(h))
   if (foreign && (record.mode === 'proportional' || record.canaryHpa)) {
     throw new PreflightError(
@@ -154,7 +157,8 @@ async function checkCanaryHpa(
     deps,
     namespace,
     ['create', 'patch', 'delete'],
-    `The stable version has HorizontalPodAutoscaler ${quote(record.stableHpa ?? '')}, so the canary gets its own`
+    `The stable version has HorizontalPodAutoscaler ${quote(record.stableHpa ?? '')}, so the canary gets its own`,
+    readOnly
   )
 }
 
@@ -166,11 +170,16 @@ export async function requireHpaRights(
   deps: CommandDeps,
   namespace: string,
   verbs: string[] = ['list', 'patch', 'delete'],
-  why = `The rollout gave the canary a HorizontalPodAutoscaler`
+  why = `The rollout gave the canary a HorizontalPodAutoscaler`,
+  readOnly?: ReadOnlyNotes
 ): Promise<void> {
   const checks: AccessCheck[] = verbs.map((verb) => ({ verb, group: 'autoscaling', resource: 'horizontalpodautoscalers', namespace }))
   const denied = (await deps.cluster.canI(checks)).filter((r) => !r.allowed)
-  if (denied.length > 0) {
+  if (denied.length > 0 && readOnly) {
+    // A plan reports what the deploy would be denied, as for the other rights.
+    readOnly.denied.push(...denied.map((d) => `${d.verb} autoscaling/horizontalpodautoscalers`))
+    readOnly.writesAllowed = false
+  } else if (denied.length > 0) {
     throw new PreflightError(
       `${why}, but the Kubernetes credentials may not: ` +
         `${denied.map((d) => `${d.verb} autoscaling/horizontalpodautoscalers`).join(', ')} in namespace ${quote(namespace)}. Grant them (see the RBAC Role in the README); nothing was changed.`
