@@ -12,11 +12,18 @@ import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rol
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
-import type { RolloutState } from '../rollout/types.js'
-import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
+import type { RolloutState, RouteMember } from '../rollout/types.js'
+import {
+  checkLockstep,
+  resolveTopology,
+  routeServiceName,
+  servingSubset,
+  type LockstepTarget,
+  type Topology
+} from '../traffic/istio/route-topology.js'
+import { markerOf } from '../traffic/istio/member-marker.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
-import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
 
 /** Everything a command needs to know before its first write. */
@@ -28,6 +35,8 @@ export interface Preflight {
   destinationRule: string
   stable: RolloutState['stable']
   canary: RolloutState['canary']
+  /** The VirtualServices moved in lockstep with the state holder, in write order ([] when one). */
+  members: RouteMember[]
   canaryManifest?: KubeObject
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
@@ -67,6 +76,10 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     )
   }
   const state = stateOf(vs)
+  checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
+  if (state && isInFlight(state) && (config.command !== 'deploy' || state.canary.version === canaryVersion)) {
+    checkSameMembers(config, namespace, state)
+  }
 
   // Decided again under the lock; here so that a command that may not run writes nothing.
   const plan = planCommand({
@@ -86,7 +99,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   if (config.command !== 'deploy') {
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
-      if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
+      if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings, state.members)
       return {
         namespace,
         state,
@@ -95,6 +108,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
         destinationRule: state.destinationRule,
         stable: state.stable,
         canary: state.canary,
+        members: state.members ?? [],
         warnings
       }
     }
@@ -106,6 +120,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
       destinationRule: config.destinationRule ?? '',
       stable: { version: '', subset: '' },
       canary: { version: config.version ?? '', subset: '', deployment: '' },
+      members: [],
       warnings
     }
   }
@@ -133,7 +148,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
 
   let drs = await cluster.listIstio('DestinationRule', namespace)
-  const hostGuess = firstDestinationHost(vs)
+  const hostGuess = routeServiceName(vs, namespace, config.route, state)
   const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
   // A rollout in flight of the same version is resumed; its subsets come from the state.
   const inFlight = isInFlight(state)
@@ -151,6 +166,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
         destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
         stable: released,
         canary: released,
+        members: [],
         warnings,
         alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
       }
@@ -178,13 +194,24 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     existingState: resuming ? state : undefined
   })
 
+  const members = await resolveMembers(config, deps, {
+    namespace,
+    holder: { vs: routeView, topology },
+    drs,
+    podLabels,
+    canarySubset,
+    canaryVersion,
+    state: resuming ? state : undefined,
+    superseded: state && inFlight && !resuming ? state : undefined
+  })
+
   // A resumed rollout passed this guard when it started.
   if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
 
   const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
-  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
+  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, members)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -209,10 +236,12 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     })
   }
   await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
-  if (managedByGitOps(vs)) {
-    warnings.push(
-      `VirtualService ${config.virtualService} is also managed by ${managedByGitOps(vs)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
-    )
+  for (const [name, obj] of [[config.virtualService, vs] as const, ...members.map((m) => [m.member.virtualService, m.vs] as const)]) {
+    if (managedByGitOps(obj)) {
+      warnings.push(
+        `VirtualService ${name} is also managed by ${managedByGitOps(obj)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
+      )
+    }
   }
   return {
     namespace,
@@ -222,8 +251,114 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     destinationRule: topology.destinationRuleName,
     stable,
     canary,
+    members: members.map((m) => m.member),
     canaryManifest: manifest,
     warnings
+  }
+}
+
+/** What resolveMembers needs of the holder's checks. */
+interface MemberRead {
+  namespace: string
+  holder: LockstepTarget
+  drs: KubeObject[]
+  podLabels: Record<string, string>
+  canarySubset: string
+  canaryVersion: string
+  /** The rollout being resumed: its members' routes come from it. */
+  state?: RolloutState
+  /** The rollout being superseded: its canary is judged as already rolled back. */
+  superseded?: RolloutState
+}
+
+/**
+ * The other VirtualServices of input 'virtual-service': each read, checked like the holder
+ * (route, subsets, DestinationRule, Service) and against the others (same stable subset, no host
+ * covered twice for one gateway), before any write.
+ */
+async function resolveMembers(config: Config, deps: CommandDeps, r: MemberRead): Promise<Array<{ vs: KubeObject; member: RouteMember }>> {
+  const { cluster } = deps
+  const { namespace } = r
+  const out: Array<{ vs: KubeObject; member: RouteMember; topology: Topology }> = []
+  for (const target of config.virtualServices.slice(1)) {
+    let vs = await cluster.getIstio('VirtualService', namespace, target.name)
+    if (!vs) {
+      throw new PreflightError(
+        `VirtualService ${quote(target.name)} was not found in namespace ${quote(namespace)} (input 'virtual-service' names it); ` +
+          `expected every VirtualService of the rollout to exist with a route to the stable subset.`
+      )
+    }
+    const own = stateOf(vs)
+    if (own && isInFlight(own)) {
+      throw new PreflightError(
+        `VirtualService ${namespace}/${target.name} holds rollout ${quote(own.id)} of its own (phase ${quote(own.phase)}); expected it free ` +
+          `to move in lockstep with ${config.virtualService}. Finish or abort that rollout first.`
+      )
+    }
+    checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
+    const recorded = (r.state ?? r.superseded)?.members?.find((m) => m.virtualService === target.name)
+    const old = r.superseded
+    if (old && recorded)
+      vs = withoutCanary(vs, { ...old, route: recorded.route, host: recorded.host, destinationRule: recorded.destinationRule })
+    const drs = old
+      ? r.drs.map((d) => (old.members?.some((m) => m.destinationRule === d.metadata.name) ? withoutSubset(d, old.canary.subset) : d))
+      : r.drs
+    const memberState = r.state && recorded ? { ...r.state, route: recorded.route } : undefined
+    const host = routeServiceName(vs, namespace, target.route, memberState)
+    const service = host ? await cluster.getService(namespace, host) : undefined
+    const topology = resolveTopology({
+      vs,
+      drs,
+      destinationRuleName: config.destinationRule,
+      destinationRuleByHost: true,
+      service,
+      namespace,
+      routeName: target.route,
+      versionLabel: config.versionLabel,
+      canaryVersion: r.canaryVersion,
+      canarySubset: r.canarySubset,
+      canaryPodLabels: r.podLabels,
+      existingState:
+        r.state && recorded
+          ? { ...r.state, route: recorded.route, host: recorded.host, destinationRule: recorded.destinationRule }
+          : undefined
+    })
+    const member: RouteMember = {
+      virtualService: target.name,
+      route: { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) },
+      host: topology.host,
+      destinationRule: topology.destinationRuleName
+    }
+    out.push({ vs, member, topology })
+  }
+  checkLockstep([r.holder, ...out], namespace)
+  return out
+}
+
+/** A VirtualService marked as part of another rollout's lockstep may not be ours. */
+function checkNotClaimed(vs: KubeObject, stateOn: string): void {
+  const marker = markerOf(vs)
+  if (marker && marker.stateOn !== stateOn) {
+    const where = `${vs.metadata.namespace ? `${vs.metadata.namespace}/` : ''}${vs.metadata.name}`
+    throw new PreflightError(
+      `VirtualService ${where} moves in lockstep with the rollout ${quote(marker.id)} recorded on VirtualService ${quote(marker.stateOn)}; ` +
+        `expected it free. Finish or abort that rollout first (if none is in progress, clear the marker: ` +
+        `kubectl -n ${vs.metadata.namespace ?? 'default'} annotate virtualservice ${vs.metadata.name} istio-canary.io/rollout-member-).`
+    )
+  }
+}
+
+/** A rollout in progress moves the VirtualServices it started with: input naming others is refused. */
+function checkSameMembers(config: Config, namespace: string, state: RolloutState): void {
+  if (config.virtualServices.length === 1) return
+  const named = config.virtualServices.map((t) => t.name)
+  const recorded = [config.virtualService, ...(state.members ?? []).map((m) => m.virtualService)]
+  if (named.join(',') !== recorded.join(',')) {
+    throw new PreflightError(
+      `Rollout ${quote(state.id)} on VirtualService ${namespace}/${config.virtualService} moves ${quote(recorded.join(', '))} in lockstep, ` +
+        `but input 'virtual-service' names ${quote(named.join(', '))}; expected the same VirtualServices in the same order ` +
+        `(or only ${quote(config.virtualService)}: the state names the others). Finish or abort that rollout first.`
+    )
   }
 }
 
@@ -437,9 +572,13 @@ async function checkOutsideMesh(
 
 /** The reads preflight itself makes before it knows the DestinationRule. */
 function readChecks(config: Config, namespace: string): AccessCheck[] {
-  const checks: AccessCheck[] = [
-    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }
-  ]
+  const checks: AccessCheck[] = config.virtualServices.map((t) => ({
+    verb: 'get',
+    group: 'networking.istio.io',
+    resource: 'virtualservices',
+    namespace,
+    name: t.name
+  }))
   if (config.command === 'deploy') {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -458,9 +597,24 @@ async function checkAccess(
   config: Config,
   destinationRule: string,
   deploy: boolean,
-  warnings: string[]
+  warnings: string[],
+  members: Array<RouteMember | { member: RouteMember }> = []
 ): Promise<void> {
+  const each = members.map((m) => ('member' in m ? m.member : m))
+  const istio = (resource: string, names: string[]): AccessCheck[] =>
+    [...new Set(names)].flatMap((name) => [
+      { verb: 'get', group: 'networking.istio.io', resource, namespace, name },
+      { verb: 'update', group: 'networking.istio.io', resource, namespace, name }
+    ])
   const checks: AccessCheck[] = [
+    ...istio(
+      'virtualservices',
+      each.map((m) => m.virtualService)
+    ),
+    ...istio(
+      'destinationrules',
+      each.map((m) => m.destinationRule)
+    ),
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     // Before a version is retired: which other routes of the namespace still send traffic to it.

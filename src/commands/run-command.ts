@@ -4,6 +4,7 @@ import { planCommand, type CommandSituation, type Recovery } from '../rollout/co
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
+import { IstioLockstepRouter } from '../traffic/istio/istio-lockstep-router.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
 import { preflightWaitingForLock, takeLock } from './lock-wait.js'
@@ -187,7 +188,8 @@ function commandState(
         epoch,
         startedBy: by,
         commit: deps.commit,
-        minSoakSeconds: config.minSoakSeconds
+        minSoakSeconds: config.minSoakSeconds,
+        members: pre.members
       })
     case 'promote': {
       // Checked again under the lock: the state may have moved since preflight read it.
@@ -251,30 +253,43 @@ function recoveryState(
   }
 }
 
-/** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
-function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
-  return new IstioRouter({
-    cluster: deps.cluster,
-    namespace: pre.namespace,
-    virtualService: config.virtualService,
-    destinationRule: pre.destinationRule,
-    epoch,
-    now: () => iso(deps.clock.now()),
-    sleep: (ms) => deps.clock.sleep(ms)
-  })
+/**
+ * The TrafficRouter of this rollout's routes: writes fenced by `epoch`. Several VirtualServices (the
+ * state's members, else preflight's) move in lockstep behind one IstioLockstepRouter.
+ */
+function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number, state?: RolloutState): TrafficRouter {
+  const istio = (virtualService: string, destinationRule: string, stateHolder?: { namespace: string; virtualService: string }) =>
+    new IstioRouter({
+      cluster: deps.cluster,
+      namespace: pre.namespace,
+      virtualService,
+      destinationRule,
+      epoch,
+      ...(stateHolder ? { stateHolder } : {}),
+      now: () => iso(deps.clock.now()),
+      sleep: (ms) => deps.clock.sleep(ms)
+    })
+  const holder = istio(config.virtualService, state?.destinationRule ?? pre.destinationRule)
+  const members = state ? (state.members ?? []) : pre.members
+  if (members.length === 0) return holder
+  const stateHolder = { namespace: pre.namespace, virtualService: config.virtualService }
+  return new IstioLockstepRouter([
+    { router: holder, namespace: pre.namespace },
+    ...members.map((m) => ({ router: istio(m.virtualService, m.destinationRule, stateHolder), member: m, namespace: pre.namespace }))
+  ])
 }
 
 function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: RolloutState, epoch: number): RolloutExecutor {
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
-      router: router(config, deps, pre, epoch),
+      router: router(config, deps, pre, epoch, state),
       clock: deps.clock,
       log: deps.log,
       signal: deps.signal,
       namespace: pre.namespace,
       virtualService: config.virtualService,
-      destinationRule: pre.destinationRule,
+      destinationRule: [...new Set([state.destinationRule, ...(state.members ?? []).map((m) => m.destinationRule)])].join(', '),
       versionLabel: config.versionLabel,
       canaryManifest: pre.canaryManifest,
       retire: config.retire,
@@ -355,7 +370,8 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       stable: pre.stable,
       canary: pre.canary,
       schedule: config.steps,
-      epoch: 0
+      epoch: 0,
+      members: pre.members
     })
     const checked = await router(config, deps, pre, 0).dryRunStart(
       state,

@@ -8,6 +8,7 @@ import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
 import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
+import { parseVirtualServices, type VirtualServiceTarget } from './virtual-services.js'
 import { VERSION_ORDERS, type VersionOrder } from '../rollout/version-order.js'
 
 export { COMMANDS, type Command }
@@ -28,7 +29,10 @@ export interface Config {
   command: Command
   /** Paths or globs of the canary Deployment manifest; [] unless command is deploy. */
   manifests: string[]
+  /** The VirtualService that holds the rollout state and names the lock: the first of virtualServices. */
   virtualService: string
+  /** Every VirtualService the rollout moves in lockstep, the state holder first (input 'virtual-service'). */
+  virtualServices: VirtualServiceTarget[]
   /** undefined: the manifest's namespace, else the kubeconfig context's, else `default`. */
   namespace?: string
   destinationRule?: string
@@ -114,7 +118,6 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     }
     return value
   }
-  dnsName(INPUT.virtualService, virtualService, 'the name of a VirtualService')
   const destinationRule = dnsName(INPUT.destinationRule, optional(INPUT.destinationRule), 'the name of a DestinationRule')
 
   const namespace = optional(INPUT.namespace)
@@ -130,6 +133,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   if (route !== undefined && (route.length > 253 || /[\u0000-\u001f\u007f]/.test(route))) {
     throw inputError(INPUT.route, 'expected the name of one http route of the VirtualService: one line, at most 253 characters', route)
   }
+  const virtualServices = parseVirtualServices(virtualService, route)
 
   const versionLabel = get(INPUT.versionLabel)
   if (!isLabelKey(versionLabel)) {
@@ -214,10 +218,11 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   return {
     command,
     manifests,
-    virtualService,
+    virtualService: virtualServices[0].name,
+    virtualServices,
     ...(namespace !== undefined && { namespace }),
     ...(destinationRule !== undefined && { destinationRule }),
-    ...(route !== undefined && { route }),
+    ...(virtualServices[0].route !== undefined && { route: virtualServices[0].route }),
     versionLabel,
     ...(version !== undefined && { version }),
     ...(canarySubset !== undefined && { canarySubset }),

@@ -210,6 +210,17 @@ const stateShape: Check = shape({
   host: str,
   stable: shape({ version: str, subset: str, deployment: optional(str) }),
   canary: shape({ version: str, subset: str, deployment: str }),
+  members: optional(
+    list(
+      shape({
+        namespace: optional(str),
+        virtualService: str,
+        route: shape({ index: int(0), name: optional(str) }),
+        host: str,
+        destinationRule: str
+      })
+    )
+  ),
   schedule: list(step),
   stepIndex: int(-1),
   canaryWeight: int(0, 100),

@@ -9,6 +9,7 @@ import type { Cluster, IstioKind } from '../../cluster/cluster.js'
 import { ConflictError, DriftError, FencedError } from '../../errors.js'
 import { errorText } from '../../format.js'
 import type { KubeObject } from '../../kube/kube-object.js'
+import { isTerminal } from '../../rollout/planner.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
 import type { RolloutState } from '../../rollout/types.js'
 import {
@@ -20,6 +21,7 @@ import {
   type WriteOptions
 } from '../traffic-router.js'
 import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
+import { encodeMarker, MEMBER_ANNOTATION, markerOf } from './member-marker.js'
 import { subsetReferences } from './subset-references.js'
 import { readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
 
@@ -30,6 +32,12 @@ export interface IstioRouterOptions {
   destinationRule: string
   /** Lease epoch of this run: every write checks that no later holder has written. */
   epoch: number
+  /**
+   * Set when this VirtualService is one of several moved in lockstep and another one holds the
+   * rollout state: this one then carries the weights and a member marker (never the state), and
+   * its writes are fenced by the holder's state and by its own marker.
+   */
+  stateHolder?: { namespace: string; virtualService: string }
   /** Waits between retries of a conflicting DestinationRule write (default: none). */
   sleep?: (ms: number) => Promise<void>
   /** The time to stamp on each written state (ISO 8601). */
@@ -54,8 +62,13 @@ export class IstioRouter implements TrafficRouter {
     this.name = `VirtualService ${o.namespace}/${o.virtualService}`
   }
 
+  /** The DestinationRule holding this route's subsets. */
+  get destinationRule(): string {
+    return this.o.destinationRule
+  }
+
   async readState(): Promise<RolloutState | undefined> {
-    return stateOf(await this.getVs())
+    return this.liveState()
   }
 
   async readRoute(state: RolloutState): Promise<RouteView> {
@@ -65,6 +78,7 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async write(next: RolloutState, change: RouteChange = { kind: 'state' }, opts: WriteOptions = {}): Promise<RolloutState> {
+    if (this.o.stateHolder) return this.writeMember(next, change, opts)
     let stamped = next
     // Start from our own last read-back: if anyone wrote since, its resourceVersion is stale, the
     // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
@@ -94,11 +108,53 @@ export class IstioRouter implements TrafficRouter {
     return stamped
   }
 
+  /**
+   * A member's write: the weights and the member marker (removed once `next` is terminal), fenced
+   * by the holder's state and the marker, drift-checked like the holder; returns `next` unstamped.
+   */
+  private async writeMember(next: RolloutState, change: RouteChange, opts: WriteOptions): Promise<RolloutState> {
+    const stateOn = this.stateOn()
+    const marker = isTerminal(next.phase) ? undefined : encodeMarker({ stateOn, id: next.id, epoch: this.o.epoch })
+    let holderState: RolloutState | undefined
+    let cached = this.lastReadBack
+    this.lastReadBack = undefined
+    const back = await this.guarded(
+      'VirtualService',
+      this.o.virtualService,
+      async () => {
+        holderState = await this.liveState()
+        const vs = cached ?? (await this.getVs())
+        cached = undefined
+        return vs
+      },
+      (vs) => {
+        this.fence(holderState)
+        this.fenceMarker(vs, stateOn)
+        if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
+        const body = withState(this.applyChange(vs, next, change), MEMBER_ANNOTATION, marker)
+        const confirm = (b: KubeObject): boolean => b.metadata.annotations?.[MEMBER_ANNOTATION] === marker && this.shows(b, next, change)
+        return { body: sameSpec(body, vs) && sameAnnotations(body, vs) ? undefined : body, confirm }
+      }
+    )
+    this.lastReadBack = back
+    return next
+  }
+
+  /** Where this router's route is now, to leave it out of the routes that serve a subset. */
+  async ownRoute(state: RolloutState): Promise<{ namespace: string; virtualService: string; routeIndex: number }> {
+    return { namespace: this.o.namespace, virtualService: this.o.virtualService, routeIndex: this.routeIndex(await this.getVs(), state) }
+  }
+
   async addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void> {
     await this.editDestinationRule((dr) => (hasSubset(dr, state.canary.subset) ? dr : withSubset(dr, state.canary.subset, labels)))
   }
 
-  async routesServing(state: RolloutState, subset: string): Promise<{ routes: string[]; blind?: string }> {
+  /** As the port says; `alsoExclude`: the lockstep siblings' routes, which the rollout handles too. */
+  async routesServing(
+    state: RolloutState,
+    subset: string,
+    alsoExclude: Array<{ namespace: string; virtualService: string; routeIndex: number }> = []
+  ): Promise<{ routes: string[]; blind?: string }> {
     const { cluster, namespace, virtualService } = this.o
     const vs = await this.getVs()
     let others: KubeObject[]
@@ -110,11 +166,10 @@ export class IstioRouter implements TrafficRouter {
       others = await cluster.listIstio('VirtualService', namespace)
     }
     const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
-    const routes = subsetReferences(
-      all,
-      { host: state.host, namespace, subset },
-      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) }
-    )
+    const routes = subsetReferences(all, { host: state.host, namespace, subset }, [
+      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) },
+      ...alsoExclude
+    ])
     return { routes, ...(blind ? { blind } : {}) }
   }
 
@@ -136,7 +191,10 @@ export class IstioRouter implements TrafficRouter {
     const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
     if (vs && canaryWeight !== undefined) {
       const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
-      await cluster.replaceIstio(withState(split, STATE_ANNOTATION, encodeState(state)), { dryRun: true })
+      const annotated = this.o.stateHolder
+        ? withState(split, MEMBER_ANNOTATION, encodeMarker({ stateOn: this.stateOn(), id: state.id, epoch: state.epoch }))
+        : withState(split, STATE_ANNOTATION, encodeState(state))
+      await cluster.replaceIstio(annotated, { dryRun: true })
     }
     return { backend: dr !== undefined, route: vs !== undefined && canaryWeight !== undefined }
   }
@@ -148,7 +206,9 @@ export class IstioRouter implements TrafficRouter {
         `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
         `wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${destinationRule}   # remove subset ${s.canary.subset}`
       ],
-      clearState: `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
+      clearState: this.o.stateHolder
+        ? `kubectl -n ${ns} annotate virtualservice ${virtualService} ${MEMBER_ANNOTATION}-   # clears the lockstep marker`
+        : `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
     }
   }
 
@@ -187,7 +247,7 @@ export class IstioRouter implements TrafficRouter {
       'DestinationRule',
       this.o.destinationRule,
       async () => {
-        this.fence(stateOf(await this.getVs()))
+        this.fence(await this.liveState())
         return this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
       },
       (dr) => {
@@ -234,6 +294,36 @@ export class IstioRouter implements TrafficRouter {
     throw new ConflictError(`${kind} ${namespace}/${name} kept changing under us (${attempts} conflicting writes): ${errorText(lastError)}`)
   }
 
+  /** The rollout state: on our VirtualService, or on the state holder's when we are a lockstep member. */
+  private async liveState(): Promise<RolloutState | undefined> {
+    const holder = this.o.stateHolder
+    if (!holder) return stateOf(await this.getVs())
+    const vs = await this.o.cluster.getIstio('VirtualService', holder.namespace, holder.virtualService)
+    if (!vs) throw new Error(`VirtualService ${holder.namespace}/${holder.virtualService}, which holds the rollout state, not found`)
+    return stateOf(vs)
+  }
+
+  private stateOn(): string {
+    const h = this.o.stateHolder
+    return h ? `${h.namespace}/${h.virtualService}` : `${this.o.namespace}/${this.o.virtualService}`
+  }
+
+  /** A member's marker from a later lock holder, or from another rollout's state holder, stops our writes. */
+  private fenceMarker(vs: KubeObject, stateOn: string): void {
+    const m = markerOf(vs)
+    if (!m) return
+    if (m.stateOn !== stateOn) {
+      throw new FencedError(
+        `${this.name} was claimed by the rollout recorded on VirtualService ${m.stateOn} (annotation ${MEMBER_ANNOTATION}); this run stops writing`
+      )
+    }
+    if (m.epoch > this.o.epoch) {
+      throw new FencedError(
+        `another run took over this rollout (lock epoch ${m.epoch} on ${this.name} > ours ${this.o.epoch}); this run stops writing`
+      )
+    }
+  }
+
   private fence(live: RolloutState | undefined): void {
     if (live && live.epoch > this.o.epoch) {
       throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch} > ours ${this.o.epoch}); this run stops writing`)
@@ -269,6 +359,10 @@ export function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
   if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset).canaryPresent) return vs
   const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
   return withoutDestination(zero, index, state.canary.subset)
+}
+
+function sameAnnotations(a: KubeObject, b: KubeObject): boolean {
+  return JSON.stringify(a.metadata.annotations ?? {}) === JSON.stringify(b.metadata.annotations ?? {})
 }
 
 function sameSpec(a: KubeObject, b: KubeObject): boolean {

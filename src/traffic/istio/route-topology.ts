@@ -11,7 +11,15 @@ import type { RolloutState } from '../../rollout/types.js'
 import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
 import { labelString, objectRef, routeRef } from './object-ref.js'
 import { parseServiceHost, type ServiceHost } from './service-host.js'
-import { effectiveWeight, httpRoutes, readSplit, routeIndexOf, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
+import {
+  effectiveWeight,
+  firstDestinationHost,
+  httpRoutes,
+  readSplit,
+  routeIndexOf,
+  type HttpRoute,
+  type RouteDestination
+} from './virtual-service-transform.js'
 
 /** What resolveTopology looks at: the objects as read, and the rollout's inputs. */
 export interface TopologyInput {
@@ -20,6 +28,11 @@ export interface TopologyInput {
   drs: KubeObject[]
   /** Input 'destination-rule'. */
   destinationRuleName?: string
+  /**
+   * A VirtualService moved in lockstep with another: input 'destination-rule' names the holder's
+   * DestinationRule, so when it is for another host this route's is found by its host instead.
+   */
+  destinationRuleByHost?: boolean
   /** The Service named by the route host's short name; undefined when it does not exist. */
   service?: KubeObject
   namespace: string
@@ -206,6 +219,22 @@ export function servingSubset(vs: KubeObject, namespace: string, routeName?: str
   }
 }
 
+/**
+ * The short name of the Service the route a rollout would split sends traffic to (input 'route', or
+ * the recorded one, or the only http route), else of the first destination of any route; preflight
+ * looks that Service up before resolveTopology. Never throws.
+ */
+export function routeServiceName(vs: KubeObject, namespace: string, routeName?: string, state?: RolloutState): string | undefined {
+  try {
+    const { route } = findRoute({ vs, routeName }, objectRef(vs, namespace), isInFlight(state) ? state : undefined)
+    const host: unknown = route.route?.[0]?.destination?.host
+    if (typeof host === 'string') return host.split('.')[0]
+  } catch {
+    // resolveTopology names the problem.
+  }
+  return firstDestinationHost(vs)
+}
+
 function findRoute(
   input: Pick<TopologyInput, 'vs' | 'routeName'>,
   vsRef: string,
@@ -325,8 +354,10 @@ function hostOf(dr: KubeObject, namespace: string): ServiceHost | undefined {
 function findDestinationRule(input: TopologyInput, service: ServiceHost, host: string, where: string): KubeObject {
   const { namespace } = input
   const local = input.drs.filter((d) => inNamespace(d, namespace))
-  if (input.destinationRuleName !== undefined) {
-    const dr = local.find((d) => d.metadata.name === input.destinationRuleName)
+  const named = local.find((d) => d.metadata.name === input.destinationRuleName)
+  const byHost = input.destinationRuleByHost && (!named || hostOf(named, namespace)?.fqdn !== service.fqdn)
+  if (input.destinationRuleName !== undefined && !byHost) {
+    const dr = named
     if (!dr) {
       throw new PreflightError(
         `DestinationRule ${namespace}/${input.destinationRuleName} (input 'destination-rule') was not found; expected ` +
@@ -386,4 +417,61 @@ function checkService(input: TopologyInput, service: ServiceHost, host: string):
         `do not carry: no traffic could reach them. Expected the canary pod template to carry every label of the Service selector.`
     )
   }
+}
+
+/** One VirtualService of a lockstep rollout, as preflight read and resolved it. */
+export interface LockstepTarget {
+  vs: KubeObject
+  topology: Topology
+}
+
+/**
+ * Checks VirtualServices moved in lockstep against each other: each routes to the same stable
+ * subset (the weights move one pair of subsets), and no two cover the same host for the same
+ * gateway (Istio then uses one of them, and the split written on the other would not apply).
+ */
+export function checkLockstep(targets: LockstepTarget[], namespace: string): void {
+  const [first, ...rest] = targets
+  for (const t of rest) {
+    if (t.topology.stableSubset !== first.topology.stableSubset) {
+      throw new PreflightError(
+        `${routeRef({ name: t.topology.routeName }, t.topology.routeIndex)} of ${objectRef(t.vs, namespace)} sends its traffic to subset ` +
+          `${quote(t.topology.stableSubset)}, but ${routeRef({ name: first.topology.routeName }, first.topology.routeIndex)} of ` +
+          `${objectRef(first.vs, namespace)} to ${quote(first.topology.stableSubset)}; expected every VirtualService of the rollout ` +
+          `to route to the same stable subset (the weights move one pair of subsets on all of them).`
+      )
+    }
+  }
+  for (let i = 0; i < targets.length; i++) {
+    for (let j = i + 1; j < targets.length; j++) {
+      const a = targets[i].vs
+      const b = targets[j].vs
+      const gateways = gatewaysOf(a, namespace).filter((g) => gatewaysOf(b, namespace).includes(g))
+      const hosts = hostsOf(a, namespace).filter((h) => hostsOf(b, namespace).includes(h))
+      if (gateways.length > 0 && hosts.length > 0) {
+        throw new PreflightError(
+          `${objectRef(a, namespace)} and ${objectRef(b, namespace)} both cover host ${quote(hosts[0])} for gateway ${quote(gateways[0])}; ` +
+            `Istio applies only one VirtualService per host to a sidecar, so the split written on the other would not take effect. ` +
+            `Expected each VirtualService of input 'virtual-service' to cover its hosts on its own gateways (e.g. one for "mesh", one for the ingress gateway).`
+        )
+      }
+    }
+  }
+}
+
+/** The gateways a VirtualService binds to, as `namespace/name` (`mesh` when it names none). */
+function gatewaysOf(vs: KubeObject, namespace: string): string[] {
+  const ns = vs.metadata.namespace ?? namespace
+  const list: unknown = vs.spec?.gateways
+  const names = Array.isArray(list) && list.length > 0 ? list.filter((g): g is string => typeof g === 'string') : ['mesh']
+  return names.map((g) => (g === 'mesh' || g.includes('/') ? g : `${ns}/${g}`))
+}
+
+/** The hosts of a VirtualService, a Service's in its FQDN form. */
+function hostsOf(vs: KubeObject, namespace: string): string[] {
+  const ns = vs.metadata.namespace ?? namespace
+  const list: unknown = vs.spec?.hosts
+  return (Array.isArray(list) ? list : [])
+    .filter((h): h is string => typeof h === 'string')
+    .map((h) => parseServiceHost(h, ns)?.fqdn ?? h.toLowerCase())
 }
