@@ -12,6 +12,7 @@ import { freezeRefusal } from '../config/freeze-windows.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import type { Preflight } from './preflight.js'
 import { errorText } from '../format.js'
+import { followDelegations } from './delegation.js'
 import { RolloutExecutor } from './rollout-executor.js'
 import { iso } from './runtime.js'
 import type { CommandDeps } from './command-deps.js'
@@ -20,9 +21,10 @@ import type { CommandDeps } from './command-deps.js'
  * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for
  * errors the report cannot describe; preflight and rollout failures are in `report.error`.
  */
-export async function runCommand(config: Config, deps: CommandDeps): Promise<RunReport> {
+export async function runCommand(input: Config, deps: CommandDeps): Promise<RunReport> {
   const startedAt = iso(deps.clock.now())
-  const namespace = config.namespace ?? 'default'
+  const namespace = input.namespace ?? 'default'
+  let config = input
   const base: RunReport = {
     command: config.command,
     namespace,
@@ -38,6 +40,8 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
   }
   let pre: Preflight
   try {
+    config = await followDelegations(input, deps)
+    base.virtualService = config.virtualService
     pre = await preflightWaitingForLock(config, deps)
   } catch (err) {
     return finish(base, deps, undefined, 'unchanged', err)

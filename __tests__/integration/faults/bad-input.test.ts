@@ -497,9 +497,9 @@ describe('VirtualService / DestinationRule / Service shapes: refused in prefligh
       ['has no http route named "nobody" (input \'route\')', 'expected one of "testers, everyone"']
     ],
     [
-      'a delegating route',
+      'a route delegating to a VirtualService with hosts (not a delegate)',
       { 'virtual-service': 'delegating' },
-      [`delegates to VirtualService "NS/${VS}"`, 'delegation is not supported', "expected a route with a 'route' destination list"]
+      [`delegates to VirtualService "NS/${VS}"`, 'which has hosts of its own', "expected a delegate VirtualService without 'hosts'"]
     ],
     [
       'a host in another namespace',

@@ -81,8 +81,8 @@ export function resolveTopology(input: TopologyInput): Topology {
   if (route.delegate !== undefined) {
     const d = (route.delegate ?? {}) as { name?: string; namespace?: string }
     throw new PreflightError(
-      `${where} delegates to VirtualService ${quote(`${d.namespace ?? namespace}/${d.name ?? ''}`)}; delegation is not supported: ` +
-        `expected a route with a 'route' destination list. Point input 'route' at a route of the delegate VirtualService instead.`
+      `${where} delegates to VirtualService ${quote(`${d.namespace ?? namespace}/${d.name ?? ''}`)}; expected a route with a 'route' destination list. ` +
+        `Name the delegate VirtualService in input 'virtual-service' (or this route, as root/route, to follow the delegation).`
     )
   }
   const dests = route.route

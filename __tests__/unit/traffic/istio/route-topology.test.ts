@@ -201,8 +201,8 @@ describe('resolveTopology errors: the route', () => {
     vs.spec.http[0] = { name: 'main', delegate: { name: 'reviews-delegate', namespace: NS } }
     expect(preflightMessage(seedInput({ vs }))).toBe(
       'route "main" (#0) of VirtualService shop/istio-virtualservice delegates to VirtualService "shop/reviews-delegate"; ' +
-        `delegation is not supported: expected a route with a 'route' ` +
-        `destination list. Point input 'route' at a route of the delegate VirtualService instead.`
+        `expected a route with a 'route' destination list. ` +
+        `Name the delegate VirtualService in input 'virtual-service' (or this route, as root/route, to follow the delegation).`
     )
   })
 
