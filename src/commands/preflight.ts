@@ -219,8 +219,14 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     deployment: stableDeployment?.metadata.name
   }
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
-  const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
+  const route: RolloutState['route'] = {
+    index: topology.routeIndex,
+    ...(topology.routeName ? { name: topology.routeName } : {}),
+    ...(topology.section ? { section: topology.section } : {})
+  }
 
+  if (topology.section === 'tcp')
+    checkTcpGates(deps, `tcp route #${topology.routeIndex} of VirtualService ${namespace}/${config.virtualService}`)
   for (const gate of deps.gates) {
     await gate.preflight({
       namespace,
@@ -235,7 +241,8 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
       signal: deps.signal
     })
   }
-  await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
+  // Callers outside the mesh are measured by their HTTP requests, which a TCP route has none of.
+  if (topology.section !== 'tcp') await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
   for (const [name, obj] of [[config.virtualService, vs] as const, ...members.map((m) => [m.member.virtualService, m.vs] as const)]) {
     if (managedByGitOps(obj)) {
       warnings.push(
@@ -325,7 +332,11 @@ async function resolveMembers(config: Config, deps: CommandDeps, r: MemberRead):
     })
     const member: RouteMember = {
       virtualService: target.name,
-      route: { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) },
+      route: {
+        index: topology.routeIndex,
+        ...(topology.routeName ? { name: topology.routeName } : {}),
+        ...(topology.section ? { section: topology.section } : {})
+      },
       host: topology.host,
       destinationRule: topology.destinationRuleName
     }
@@ -333,6 +344,18 @@ async function resolveMembers(config: Config, deps: CommandDeps, r: MemberRead):
   }
   checkLockstep([r.holder, ...out], namespace)
   return out
+}
+
+/** A TCP route carries no HTTP requests: a check over Istio's HTTP metrics would never see data. */
+function checkTcpGates(deps: CommandDeps, where: string): void {
+  const http = deps.gates.flatMap((g) => g.httpOnlyChecks?.() ?? [])
+  if (http.length === 0) return
+  throw new PreflightError(
+    `Check ${http.join(', ')} measures HTTP requests, but ${where} is a TCP route: Istio reports no request metrics for it, so the check would never see data. ` +
+      `Expected checks over Istio's TCP metrics instead, in input 'checks' (istio_tcp_connections_opened_total, istio_tcp_connections_closed_total ` +
+      `with response_flags for connection errors, istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total; see the README's TCP routes)` +
+      (http.some((c) => c.startsWith('min-requests')) ? `, and 'min-requests' set to 0.` : '.')
+  )
 }
 
 /** A VirtualService marked as part of another rollout's lockstep may not be ours. */

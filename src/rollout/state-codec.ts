@@ -206,7 +206,7 @@ const event: Check = shape({
 const stateShape: Check = shape({
   id: str,
   phase: oneOf(PHASES),
-  route: shape({ index: int(0), name: optional(str) }),
+  route: shape({ index: int(0), name: optional(str), section: optional(oneOf(new Set(['tcp']))) }),
   host: str,
   stable: shape({ version: str, subset: str, deployment: optional(str) }),
   canary: shape({ version: str, subset: str, deployment: str }),
@@ -215,7 +215,7 @@ const stateShape: Check = shape({
       shape({
         namespace: optional(str),
         virtualService: str,
-        route: shape({ index: int(0), name: optional(str) }),
+        route: shape({ index: int(0), name: optional(str), section: optional(oneOf(new Set(['tcp']))) }),
         host: str,
         destinationRule: str
       })

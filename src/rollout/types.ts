@@ -118,8 +118,8 @@ export interface RolloutState {
   /** Unique per rollout: `<canaryVersion>@<startedAt>`. */
   id: string
   phase: Phase
-  /** Index of the route in spec.http and its name (if it has one), to find it again. */
-  route: { index: number; name?: string }
+  /** Index of the route in spec.http (spec.tcp with section tcp) and its name (if it has one), to find it again. */
+  route: { index: number; name?: string; section?: 'tcp' }
   host: string
   /** The DestinationRule holding the subsets (same namespace as the VirtualService). */
   destinationRule: string
@@ -172,7 +172,7 @@ export interface RouteMember {
   /** Its namespace; absent: the state holder's. */
   namespace?: string
   virtualService: string
-  route: { index: number; name?: string }
+  route: { index: number; name?: string; section?: 'tcp' }
   /** The destination host as its route writes it. */
   host: string
   /** The DestinationRule holding the subsets for its host (in its namespace). */

@@ -73,7 +73,7 @@ export class IstioRouter implements TrafficRouter {
 
   async readRoute(state: RolloutState): Promise<RouteView> {
     const vs = await this.getVs()
-    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset)
+    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset, state.route.section)
     return { canaryWeight: split.canaryPresent ? split.canary : 0, canaryRouted: split.canaryPresent }
   }
 
@@ -141,8 +141,11 @@ export class IstioRouter implements TrafficRouter {
   }
 
   /** Where this router's route is now, to leave it out of the routes that serve a subset. */
-  async ownRoute(state: RolloutState): Promise<{ namespace: string; virtualService: string; routeIndex: number }> {
-    return { namespace: this.o.namespace, virtualService: this.o.virtualService, routeIndex: this.routeIndex(await this.getVs(), state) }
+  async ownRoute(
+    state: RolloutState
+  ): Promise<{ namespace: string; virtualService: string; routeIndex: number; section?: 'http' | 'tcp' }> {
+    const routeIndex = this.routeIndex(await this.getVs(), state)
+    return { namespace: this.o.namespace, virtualService: this.o.virtualService, routeIndex, section: state.route.section ?? 'http' }
   }
 
   async addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void> {
@@ -153,7 +156,7 @@ export class IstioRouter implements TrafficRouter {
   async routesServing(
     state: RolloutState,
     subset: string,
-    alsoExclude: Array<{ namespace: string; virtualService: string; routeIndex: number }> = []
+    alsoExclude: Array<{ namespace: string; virtualService: string; routeIndex: number; section?: 'http' | 'tcp' }> = []
   ): Promise<{ routes: string[]; blind?: string }> {
     const { cluster, namespace, virtualService } = this.o
     const vs = await this.getVs()
@@ -217,20 +220,20 @@ export class IstioRouter implements TrafficRouter {
     const index = this.routeIndex(vs, s)
     switch (change.kind) {
       case 'split':
-        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight)
+        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight, s.route.section)
       case 'canary-to-zero':
-        return readSplit(vs, index, s.stable.subset, s.canary.subset).canaryPresent
-          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0)
+        return readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section).canaryPresent
+          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0, s.route.section)
           : vs
       case 'remove-destination':
-        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset)
+        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset, { section: s.route.section })
     }
   }
 
   /** Whether the read-back shows `change`. */
   private shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
     if (change.kind === 'state') return true
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset)
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
     switch (change.kind) {
       case 'split':
         return split.canaryPresent && split.canary === change.canaryWeight
@@ -332,7 +335,7 @@ export class IstioRouter implements TrafficRouter {
 
   /** The route's canary weight must be the one we last wrote; anything else is someone else's edit. */
   private checkDrift(vs: KubeObject, s: RolloutState, expected: number): void {
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset)
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
     if (split.canary !== expected) {
       throw new DriftError(
         `route ${routeLabel(s)} of ${this.name} has canary weight ${split.canary}, but this rollout last set ${expected}; someone else changed it`
@@ -356,9 +359,10 @@ export class IstioRouter implements TrafficRouter {
 /** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
 export function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
   const index = routeIndexOf(vs, state.route)
-  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset).canaryPresent) return vs
-  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
-  return withoutDestination(zero, index, state.canary.subset)
+  const section = state.route.section
+  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset, section).canaryPresent) return vs
+  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0, section)
+  return withoutDestination(zero, index, state.canary.subset, { section })
 }
 
 function sameAnnotations(a: KubeObject, b: KubeObject): boolean {

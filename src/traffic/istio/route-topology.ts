@@ -17,6 +17,8 @@ import {
   httpRoutes,
   readSplit,
   routeIndexOf,
+  routesOf,
+  type RouteSection,
   type HttpRoute,
   type RouteDestination
 } from './virtual-service-transform.js'
@@ -52,6 +54,8 @@ export interface TopologyInput {
 export interface Topology {
   routeIndex: number
   routeName?: string
+  /** `tcp`: the route is in spec.tcp (weighted TCP destinations). */
+  section?: 'tcp'
   /** The destination host as written in the route. */
   host: string
   /** The Service the host names. */
@@ -76,8 +80,8 @@ export function resolveTopology(input: TopologyInput): Topology {
   const vsRef = objectRef(vs, namespace)
   const state = isInFlight(input.existingState) ? input.existingState : undefined
 
-  const { route, routeIndex } = findRoute(input, vsRef, state)
-  const where = `${routeRef(route, routeIndex)} of ${vsRef}`
+  const { route, routeIndex, section } = findRoute(input, vsRef, state)
+  const where = `${routeRef(route, routeIndex, section)} of ${vsRef}`
   if (route.delegate !== undefined) {
     const d = (route.delegate ?? {}) as { name?: string; namespace?: string }
     throw new PreflightError(
@@ -184,10 +188,11 @@ export function resolveTopology(input: TopologyInput): Topology {
 
   checkService(input, service, host)
 
-  const split = readSplit(vs, routeIndex, stableSubset, canarySubset)
+  const split = readSplit(vs, routeIndex, stableSubset, canarySubset, section)
   return {
     routeIndex,
-    ...(typeof route.name === 'string' ? { routeName: route.name } : {}),
+    ...(typeof route.name === 'string' && section === 'http' ? { routeName: route.name } : {}),
+    ...(section === 'tcp' ? { section } : {}),
     host,
     service,
     stableSubset,
@@ -239,10 +244,17 @@ function findRoute(
   input: Pick<TopologyInput, 'vs' | 'routeName'>,
   vsRef: string,
   state: RolloutState | undefined
-): { route: HttpRoute; routeIndex: number } {
+): { route: HttpRoute; routeIndex: number; section: RouteSection } {
   const http = httpRoutes(input.vs)
+  const tcp = routesOf(input.vs, 'tcp')
+  const wantsTcp = state
+    ? state.route.section === 'tcp'
+    : input.routeName === 'tcp' ||
+      input.routeName?.startsWith('tcp:') ||
+      (input.routeName === undefined && http.length === 0 && tcp.length > 0)
+  if (wantsTcp) return findTcpRoute(tcp, vsRef, state ? `tcp:#${state.route.index}` : input.routeName, state)
   if (http.length === 0) {
-    throw new PreflightError(`${vsRef} has no http routes; expected at least one 'http' route to split.`)
+    throw new PreflightError(`${vsRef} has no http routes; expected at least one 'http' route to split (or a 'tcp' route).`)
   }
   const named = (name: string, why: string): { route: HttpRoute; routeIndex: number } => {
     const routeIndex = http.findIndex((r) => r.name === name)
@@ -255,9 +267,9 @@ function findRoute(
     }
     return { route: http[routeIndex], routeIndex }
   }
-  let found: { route: HttpRoute; routeIndex: number }
+  let found: { route: HttpRoute; routeIndex: number; section: RouteSection }
   if (input.routeName !== undefined) {
-    found = named(input.routeName, "input 'route'")
+    found = { ...named(input.routeName, "input 'route'"), section: 'http' }
   } else if (state) {
     const routeIndex = routeIndexOf(input.vs, state.route)
     if (routeIndex < 0 && state.route.name !== undefined) named(state.route.name, `recorded by rollout ${quote(state.id)}`)
@@ -267,9 +279,9 @@ function findRoute(
           `expected the route it left. Restore the route, or clear the state annotation and start again.`
       )
     }
-    found = { route: http[routeIndex], routeIndex }
+    found = { route: http[routeIndex], routeIndex, section: 'http' }
   } else if (http.length === 1) {
-    found = { route: http[0], routeIndex: 0 }
+    found = { route: http[0], routeIndex: 0, section: 'http' }
   } else {
     throw new PreflightError(
       `${vsRef} has ${http.length} http routes (${http.map((r, i) => routeRef(r, i)).join(', ')}); ` +
@@ -289,6 +301,52 @@ function findRoute(
 }
 
 // Every destination: a subset of one Service of our namespace. Returns the host as first written.
+/**
+ * A TCP route has no name: `tcp` (or no 'route' input on a VirtualService without http routes)
+ * takes the only one, `tcp:<port>` the one whose match names that port; a rollout in progress
+ * finds its route by the recorded position (`tcp:#<index>`).
+ */
+function findTcpRoute(
+  tcp: HttpRoute[],
+  vsRef: string,
+  wanted: string | undefined,
+  state: RolloutState | undefined
+): { route: HttpRoute; routeIndex: number; section: RouteSection } {
+  const ports = (r: HttpRoute): number[] =>
+    (Array.isArray(r.match) ? (r.match as Array<{ port?: unknown }>) : [])
+      .map((m) => m.port)
+      .filter((p): p is number => typeof p === 'number')
+  const described = tcp.map((r, i) => `#${i}${ports(r).length ? ` (port ${ports(r).join(', ')})` : ''}`).join(', ')
+  if (tcp.length === 0) {
+    throw new PreflightError(`${vsRef} has no tcp routes; expected a 'tcp' route for input 'route' ${quote(wanted ?? 'tcp')}.`)
+  }
+  let index: number
+  if (wanted?.startsWith('tcp:#')) {
+    index = Number(wanted.slice(5))
+    if (!(index < tcp.length)) {
+      throw new PreflightError(
+        `${vsRef} has ${tcp.length} tcp routes, but rollout ${quote(state?.id ?? '')} recorded tcp route #${wanted.slice(5)}; ` +
+          `expected the route it left. Restore the route, or clear the state annotation and start again.`
+      )
+    }
+  } else if (wanted?.startsWith('tcp:')) {
+    const port = Number(wanted.slice(4))
+    index = tcp.findIndex((r) => ports(r).includes(port))
+    if (!Number.isInteger(port) || index < 0) {
+      throw new PreflightError(
+        `${vsRef} has no tcp route matching port ${quote(wanted.slice(4))} (input 'route'); expected one of its tcp routes: ${described}.`
+      )
+    }
+  } else if (tcp.length === 1) {
+    index = 0
+  } else {
+    throw new PreflightError(
+      `${vsRef} has ${tcp.length} tcp routes (${described}); which one to split is ambiguous. Set input 'route' to "tcp:<port>", the port its match names.`
+    )
+  }
+  return { route: tcp[index], routeIndex: index, section: 'tcp' }
+}
+
 function checkDestinations(dests: RouteDestination[], where: string, namespace: string): string {
   const hosts = [...new Set(dests.map((d) => d.destination?.host))]
   const host = hosts[0]

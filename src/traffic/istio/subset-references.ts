@@ -22,6 +22,8 @@ export interface RouteRef {
   namespace: string
   virtualService: string
   routeIndex: number
+  /** Default http. */
+  section?: 'http' | 'tcp'
 }
 
 /** `service.namespace` for a Kubernetes Service host, else the host itself (ServiceEntry, external). */
@@ -62,8 +64,10 @@ export function subsetReferences(virtualServices: KubeObject[], target: SubsetTa
     for (const section of SECTIONS) {
       const routes: Array<{ name?: unknown }> = Array.isArray(vs.spec?.[section]) ? vs.spec[section] : []
       routes.forEach((route, index) => {
-        const ours = excluded.some((e) => index === e.routeIndex && ns === e.namespace && vs.metadata.name === e.virtualService)
-        if (section === 'http' && ours) return
+        const ours = excluded.some(
+          (e) => (e.section ?? 'http') === section && index === e.routeIndex && ns === e.namespace && vs.metadata.name === e.virtualService
+        )
+        if (ours) return
         const hit = destinationsOf(route).some((d) => d.subset === target.subset && serviceKey(d.host, ns) === key)
         if (!hit) return
         const label = typeof route.name === 'string' && route.name !== '' ? `"${route.name}"` : `#${index}`

@@ -192,7 +192,7 @@ describe('resolveTopology errors: the route', () => {
     const vs = loadSeed('virtualservice-v1.yaml', NS)
     delete vs.spec.http
     expect(preflightMessage(seedInput({ vs }))).toBe(
-      `VirtualService shop/istio-virtualservice has no http routes; expected at least one 'http' route to split.`
+      `VirtualService shop/istio-virtualservice has no http routes; expected at least one 'http' route to split (or a 'tcp' route).`
     )
   })
 
