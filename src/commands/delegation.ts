@@ -7,7 +7,8 @@
  * way the delegate must really be delegated to (else Istio ignores it and its weights move nothing).
  */
 import type { Config } from '../config/config.js'
-import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
+import { validateCanaryDeployment } from '../config/manifests.js'
+import { loadManifests } from './manifest-files.js'
 import type { VirtualServiceTarget } from '../config/virtual-services.js'
 import { PreflightError, quote } from '../errors.js'
 import { errorText } from '../format.js'
@@ -63,9 +64,8 @@ export async function followDelegations(config: Config, deps: CommandDeps): Prom
       driven = child
       deps.log.info(`${where} delegates to VirtualService ${ref.namespace}/${ref.name}: the weights are written there`)
     }
-    // Only a deploy is refused: promote, abort and status must work whatever became of the root.
-    if (!hasHosts(driven) && config.command === 'deploy') await checkDelegatedTo(deps, namespace, driven)
-    else if (hasHosts(driven) && delegated) {
+    // Preflight checks that a delegate is delegated to (checkDelegatedTo, for a deploy only).
+    if (hasHosts(driven) && delegated) {
       throw new PreflightError(
         `${delegated.where} delegates to VirtualService ${quote(`${namespace}/${target.name}`)}, which has hosts of its own, so Istio does not ` +
           `use it as a delegate; expected a delegate VirtualService without 'hosts'.`
@@ -128,7 +128,7 @@ function hasHosts(vs: KubeObject): boolean {
  * platform team's, beside the gateway); without that permission, in the rollout's namespace only,
  * and then a missing root is a warning, not a refusal.
  */
-async function checkDelegatedTo(deps: CommandDeps, namespace: string, child: KubeObject): Promise<void> {
+export async function checkDelegatedTo(deps: CommandDeps, namespace: string, child: KubeObject): Promise<void> {
   let all: KubeObject[]
   let blind: string | undefined
   try {

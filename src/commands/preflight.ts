@@ -2,7 +2,8 @@ import type { AccessCheck } from '../cluster/cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { labelsMatch, selectorMatches } from '../kube/label-selector.js'
 import type { Config } from '../config/config.js'
-import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
+import { validateCanaryDeployment } from '../config/manifests.js'
+import { loadManifests } from './manifest-files.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
@@ -13,14 +14,7 @@ import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState, RouteMember } from '../rollout/types.js'
-import {
-  checkLockstep,
-  resolveTopology,
-  routeServiceName,
-  servingSubset,
-  type LockstepTarget,
-  type Topology
-} from '../traffic/istio/route-topology.js'
+import { resolveTopology, routeServiceName, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { markerOf } from '../traffic/istio/member-marker.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
@@ -41,6 +35,33 @@ export interface Preflight {
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
+}
+
+/**
+ * Thrown by preflight when a route named in input 'virtual-service' delegates to another
+ * VirtualService: runCommand then follows the delegation (commands/delegation.ts, loaded only then)
+ * and runs preflight again on the delegate.
+ */
+export class DelegationFound extends Error {
+  constructor(readonly virtualService: string) {
+    super(`VirtualService ${virtualService}: its route delegates`)
+    this.name = 'DelegationFound'
+  }
+}
+
+/** Whether the route a target names (or its only http route) hands over to a delegate VirtualService. */
+export function routeDelegates(vs: KubeObject, routeName?: string): boolean {
+  const http: Array<{ name?: unknown; delegate?: unknown }> = Array.isArray(vs.spec?.http) ? vs.spec.http : []
+  const route = routeName !== undefined ? http.find((r) => r.name === routeName) : http.length === 1 ? http[0] : undefined
+  return route?.delegate !== undefined && route.delegate !== null
+}
+
+/** A VirtualService without hosts is only a delegate: a deploy checks that some root delegates to it. */
+export async function checkDelegate(config: Config, deps: CommandDeps, namespace: string, vs: KubeObject): Promise<void> {
+  const hosts: unknown = vs.spec?.hosts
+  if (config.command !== 'deploy' || (Array.isArray(hosts) && hosts.length > 0)) return
+  const { checkDelegatedTo } = await import('./delegation.js')
+  await checkDelegatedTo(deps, namespace, vs)
 }
 
 /**
@@ -75,10 +96,13 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
         `Create it first with a route to the stable subset; istio-canary edits a VirtualService you own, it does not create one.`
     )
   }
+  if (routeDelegates(vs, config.route)) throw new DelegationFound(config.virtualService)
+  await checkDelegate(config, deps, namespace, vs)
   const state = stateOf(vs)
   checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
-  if (state && isInFlight(state) && (config.command !== 'deploy' || state.canary.version === canaryVersion)) {
-    checkSameMembers(config, namespace, state)
+  if (config.virtualServices.length > 1 && isInFlight(state) && (config.command !== 'deploy' || state!.canary.version === canaryVersion)) {
+    const { checkSameMembers } = await import('./lockstep-preflight.js')
+    checkSameMembers(config, namespace, state!)
   }
 
   // Decided again under the lock; here so that a command that may not run writes nothing.
@@ -156,21 +180,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   if (!inFlight) {
     const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
-    if (decision.kind === 'already-stable') {
-      const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
-      return {
-        namespace,
-        state,
-        route: state?.route ?? { index: 0 },
-        host: state?.host ?? '',
-        destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
-        stable: released,
-        canary: released,
-        members: [],
-        warnings,
-        alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
-      }
-    }
+    if (decision.kind === 'already-stable') return alreadyStable(config, read, canarySubset, decision.note)
     if (decision.note) deps.log.info(decision.note)
   }
   let routeView = vs
@@ -194,16 +204,21 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     existingState: resuming ? state : undefined
   })
 
-  const members = await resolveMembers(config, deps, {
-    namespace,
-    holder: { vs: routeView, topology },
-    drs,
-    podLabels,
-    canarySubset,
-    canaryVersion,
-    state: resuming ? state : undefined,
-    superseded: state && inFlight && !resuming ? state : undefined
-  })
+  const members =
+    config.virtualServices.length > 1
+      ? await (
+          await import('./lockstep-preflight.js')
+        ).resolveMembers(config, deps, {
+          namespace,
+          holder: { vs: routeView, topology },
+          drs,
+          podLabels,
+          canarySubset,
+          canaryVersion,
+          state: resuming ? state : undefined,
+          superseded: state && inFlight && !resuming ? state : undefined
+        })
+      : []
 
   // A resumed rollout passed this guard when it started.
   if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
@@ -227,20 +242,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
 
   if (topology.section === 'tcp')
     checkTcpGates(deps, `tcp route #${topology.routeIndex} of VirtualService ${namespace}/${config.virtualService}`)
-  for (const gate of deps.gates) {
-    await gate.preflight({
-      namespace,
-      host: topology.host,
-      virtualService: config.virtualService,
-      stable,
-      canary,
-      canaryWeight: 0,
-      stepIndex: -1,
-      schedule: config.steps,
-      windowSeconds: Math.max(1, config.intervalSeconds),
-      signal: deps.signal
-    })
-  }
+  await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
   // Callers outside the mesh are measured by their HTTP requests, which a TCP route has none of.
   if (topology.section !== 'tcp') await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
   for (const [name, obj] of [[config.virtualService, vs] as const, ...members.map((m) => [m.member.virtualService, m.vs] as const)]) {
@@ -264,88 +266,6 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   }
 }
 
-/** What resolveMembers needs of the holder's checks. */
-interface MemberRead {
-  namespace: string
-  holder: LockstepTarget
-  drs: KubeObject[]
-  podLabels: Record<string, string>
-  canarySubset: string
-  canaryVersion: string
-  /** The rollout being resumed: its members' routes come from it. */
-  state?: RolloutState
-  /** The rollout being superseded: its canary is judged as already rolled back. */
-  superseded?: RolloutState
-}
-
-/**
- * The other VirtualServices of input 'virtual-service': each read, checked like the holder
- * (route, subsets, DestinationRule, Service) and against the others (same stable subset, no host
- * covered twice for one gateway), before any write.
- */
-async function resolveMembers(config: Config, deps: CommandDeps, r: MemberRead): Promise<Array<{ vs: KubeObject; member: RouteMember }>> {
-  const { cluster } = deps
-  const { namespace } = r
-  const out: Array<{ vs: KubeObject; member: RouteMember; topology: Topology }> = []
-  for (const target of config.virtualServices.slice(1)) {
-    let vs = await cluster.getIstio('VirtualService', namespace, target.name)
-    if (!vs) {
-      throw new PreflightError(
-        `VirtualService ${quote(target.name)} was not found in namespace ${quote(namespace)} (input 'virtual-service' names it); ` +
-          `expected every VirtualService of the rollout to exist with a route to the stable subset.`
-      )
-    }
-    const own = stateOf(vs)
-    if (own && isInFlight(own)) {
-      throw new PreflightError(
-        `VirtualService ${namespace}/${target.name} holds rollout ${quote(own.id)} of its own (phase ${quote(own.phase)}); expected it free ` +
-          `to move in lockstep with ${config.virtualService}. Finish or abort that rollout first.`
-      )
-    }
-    checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
-    const recorded = (r.state ?? r.superseded)?.members?.find((m) => m.virtualService === target.name)
-    const old = r.superseded
-    if (old && recorded)
-      vs = withoutCanary(vs, { ...old, route: recorded.route, host: recorded.host, destinationRule: recorded.destinationRule })
-    const drs = old
-      ? r.drs.map((d) => (old.members?.some((m) => m.destinationRule === d.metadata.name) ? withoutSubset(d, old.canary.subset) : d))
-      : r.drs
-    const memberState = r.state && recorded ? { ...r.state, route: recorded.route } : undefined
-    const host = routeServiceName(vs, namespace, target.route, memberState)
-    const service = host ? await cluster.getService(namespace, host) : undefined
-    const topology = resolveTopology({
-      vs,
-      drs,
-      destinationRuleName: config.destinationRule,
-      destinationRuleByHost: true,
-      service,
-      namespace,
-      routeName: target.route,
-      versionLabel: config.versionLabel,
-      canaryVersion: r.canaryVersion,
-      canarySubset: r.canarySubset,
-      canaryPodLabels: r.podLabels,
-      existingState:
-        r.state && recorded
-          ? { ...r.state, route: recorded.route, host: recorded.host, destinationRule: recorded.destinationRule }
-          : undefined
-    })
-    const member: RouteMember = {
-      virtualService: target.name,
-      route: {
-        index: topology.routeIndex,
-        ...(topology.routeName ? { name: topology.routeName } : {}),
-        ...(topology.section ? { section: topology.section } : {})
-      },
-      host: topology.host,
-      destinationRule: topology.destinationRuleName
-    }
-    out.push({ vs, member, topology })
-  }
-  checkLockstep([r.holder, ...out], namespace)
-  return out
-}
-
 /** A TCP route carries no HTTP requests: a check over Istio's HTTP metrics would never see data. */
 function checkTcpGates(deps: CommandDeps, where: string): void {
   const http = deps.gates.flatMap((g) => g.httpOnlyChecks?.() ?? [])
@@ -359,7 +279,7 @@ function checkTcpGates(deps: CommandDeps, where: string): void {
 }
 
 /** A VirtualService marked as part of another rollout's lockstep may not be ours. */
-function checkNotClaimed(vs: KubeObject, stateOn: string): void {
+export function checkNotClaimed(vs: KubeObject, stateOn: string): void {
   const marker = markerOf(vs)
   if (marker && marker.stateOn !== stateOn) {
     const where = `${vs.metadata.namespace ? `${vs.metadata.namespace}/` : ''}${vs.metadata.name}`
@@ -371,17 +291,41 @@ function checkNotClaimed(vs: KubeObject, stateOn: string): void {
   }
 }
 
-/** A rollout in progress moves the VirtualServices it started with: input naming others is refused. */
-function checkSameMembers(config: Config, namespace: string, state: RolloutState): void {
-  if (config.virtualServices.length === 1) return
-  const named = config.virtualServices.map((t) => t.name)
-  const recorded = [config.virtualService, ...(state.members ?? []).map((m) => m.virtualService)]
-  if (named.join(',') !== recorded.join(',')) {
-    throw new PreflightError(
-      `Rollout ${quote(state.id)} on VirtualService ${namespace}/${config.virtualService} moves ${quote(recorded.join(', '))} in lockstep, ` +
-        `but input 'virtual-service' names ${quote(named.join(', '))}; expected the same VirtualServices in the same order ` +
-        `(or only ${quote(config.virtualService)}: the state names the others). Finish or abort that rollout first.`
-    )
+/** A re-run of the release that is already stable: nothing to roll out; the note says why. */
+function alreadyStable(config: Config, read: DeployRead, canarySubset: string, note: string): Preflight {
+  const { namespace, state, canaryVersion, warnings } = read
+  const canaryDeployment = read.manifest.metadata.name
+  const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
+  return {
+    namespace,
+    state,
+    route: state?.route ?? { index: 0 },
+    host: state?.host ?? '',
+    destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
+    stable: released,
+    canary: released,
+    members: [],
+    warnings,
+    alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note }
+  }
+}
+
+/** Every gate checks what it will ask (a metric query's dry run, a webhook's reachability) before anything is written. */
+async function preflightGates(
+  config: Config,
+  deps: CommandDeps,
+  at: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }
+): Promise<void> {
+  for (const gate of deps.gates) {
+    await gate.preflight({
+      ...at,
+      virtualService: config.virtualService,
+      canaryWeight: 0,
+      stepIndex: -1,
+      schedule: config.steps,
+      windowSeconds: Math.max(1, config.intervalSeconds),
+      signal: deps.signal
+    })
   }
 }
 

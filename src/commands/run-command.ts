@@ -1,18 +1,16 @@
 import type { Config } from '../config/config.js'
 import { PreflightError } from '../errors.js'
-import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
+import { planCommand, type CommandPlan, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
-import { IstioLockstepRouter } from '../traffic/istio/istio-lockstep-router.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
-import { preflightWaitingForLock, takeLock } from './lock-wait.js'
+import { DelegationFound, type Preflight } from './preflight.js'
+import { preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
 import { freezeRefusal } from '../config/freeze-windows.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
-import type { Preflight } from './preflight.js'
 import { errorText } from '../format.js'
-import { followDelegations } from './delegation.js'
 import { RolloutExecutor } from './rollout-executor.js'
 import { iso } from './runtime.js'
 import type { CommandDeps } from './command-deps.js'
@@ -22,12 +20,53 @@ import type { CommandDeps } from './command-deps.js'
  * errors the report cannot describe; preflight and rollout failures are in `report.error`.
  */
 export async function runCommand(input: Config, deps: CommandDeps): Promise<RunReport> {
-  const startedAt = iso(deps.clock.now())
-  const namespace = input.namespace ?? 'default'
   let config = input
-  const base: RunReport = {
+  let base = baseReport(config, deps)
+  let pre: Preflight
+  try {
+    try {
+      pre = await preflightWaitingForLock(config, deps)
+    } catch (err) {
+      if (!(err instanceof DelegationFound)) throw err
+      // A route named in input 'virtual-service' delegates: the rollout drives the delegate instead.
+      const { followDelegations } = await import('./delegation.js')
+      config = await followDelegations(input, deps)
+      base = baseReport(config, deps)
+      pre = await preflightWaitingForLock(config, deps)
+    }
+  } catch (err) {
+    return finish(base, deps, undefined, 'unchanged', err)
+  }
+  const situation: CommandSituation = {
     command: config.command,
-    namespace,
+    state: pre.state,
+    target: `${pre.namespace}/${config.virtualService}`,
+    version: config.command === 'deploy' ? pre.canary.version : config.version,
+    full: config.full,
+    supersede: config.supersede
+  }
+  const ended = await beforeLock(config, deps, pre, withPreflight(base, pre), situation)
+  if (ended) return ended
+
+  const taken = await takeLock(config, deps, pre)
+  if ('error' in taken) return finish(withPreflight(base, pre), deps, taken.pre.state, 'unchanged', taken.error)
+  // pre may have been read again while waiting for the lock: plan from what it shows now.
+  const run: LockedRun = {
+    config,
+    deps,
+    pre: taken.pre,
+    report: withPreflight(base, taken.pre),
+    epoch: taken.acquired.epoch,
+    undone: []
+  }
+  return underLock(run, taken, { ...situation, state: taken.pre.state, takeover: taken.acquired.takeover })
+}
+
+function baseReport(config: Config, deps: CommandDeps): RunReport {
+  const startedAt = iso(deps.clock.now())
+  return {
+    command: config.command,
+    namespace: config.namespace ?? 'default',
     virtualService: config.virtualService,
     result: 'unchanged',
     canaryWeight: 0,
@@ -38,18 +77,25 @@ export async function runCommand(input: Config, deps: CommandDeps): Promise<RunR
     finishedAt: startedAt,
     rollout: rolloutSettings(config, deps)
   }
-  let pre: Preflight
-  try {
-    config = await followDelegations(input, deps)
-    base.virtualService = config.virtualService
-    pre = await preflightWaitingForLock(config, deps)
-  } catch (err) {
-    return finish(base, deps, undefined, 'unchanged', err)
-  }
-  let report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
+}
+
+function withPreflight(base: RunReport, pre: Preflight): RunReport {
+  return { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
+}
+
+/**
+ * What ends a run before the lock, so not even a Lease is written: status, a release already
+ * stable, a freeze window, a dry run, a command with nothing to do. Undefined: take the lock.
+ */
+async function beforeLock(
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  report: RunReport,
+  situation: CommandSituation
+): Promise<RunReport | undefined> {
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
   if (pre.alreadyStable) {
-    // A re-run of a finished release: said before the lock, so not even a Lease is written.
     deps.log.info(pre.alreadyStable.note)
     const { version, deployment } = pre.alreadyStable
     return finish(
@@ -60,90 +106,50 @@ export async function runCommand(input: Config, deps: CommandDeps): Promise<RunR
     )
   }
   if (config.command === 'deploy' || config.command === 'promote') {
-    // Before the lock: a refused run writes nothing, not even a Lease.
     const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
     if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
   }
   if (config.dryRun) return dryRun(config, deps, pre, report)
-  if (config.command === 'deploy' || config.command === 'promote') {
-    // Before the lock: a refused run writes nothing, not even a Lease.
-    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
-    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
-  }
-  const situation: CommandSituation = {
-    command: config.command,
-    state: pre.state,
-    target: `${pre.namespace}/${config.virtualService}`,
-    version: config.command === 'deploy' ? pre.canary.version : config.version,
-    full: config.full,
-    supersede: config.supersede
-  }
   const early = planCommand(situation)
   if (early.kind === 'nothing') {
-    // Said before the lock, so not even a Lease is written.
     deps.log.info(early.message)
     return finish(report, deps, pre.state, early.result)
   }
+  return undefined
+}
 
-  const taken = await takeLock(config, deps, pre)
-  if ('error' in taken) return finish(report, deps, taken.pre.state, 'unchanged', taken.error)
-  const { lock, acquired } = taken
-  if (taken.pre !== pre) {
-    pre = taken.pre
-    report = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
-  }
-  let lost: Error | undefined
-  lock.startRenewing(undefined, (err) => {
-    lost = err
+/** A run holding the lock: what it was configured with, read, and has done so far. */
+interface LockedRun {
+  config: Config
+  deps: CommandDeps
+  pre: Preflight
+  report: RunReport
+  /** The lock's fencing epoch: every write of this run carries it. */
+  epoch: number
+  executor?: RolloutExecutor
+  /** What the executors could not undo (for the report). */
+  undone: string[]
+  /** Set when the lock's renewal failed mid-run. */
+  lost?: Error
+}
+
+/** Plans again under the lock and carries the plan out; on an error, a cancelled run stops its canary first. Releases the lock. */
+async function underLock(run: LockedRun, taken: LockTaken, situation: CommandSituation): Promise<RunReport> {
+  const { config, deps, pre, report } = run
+  taken.lock.startRenewing(undefined, (err) => {
+    run.lost = err
     deps.log.error(`Lost the lock: ${err.message}`)
   })
-  let executor: RolloutExecutor | undefined
-  const undone: string[] = []
-  const execute = async (state: RolloutState): Promise<RolloutState> => {
-    executor = makeExecutor(config, deps, pre, state, acquired.epoch)
-    deps.onExecutor?.(executor)
-    const ended = await executor.run()
-    undone.push(...executor.undone)
-    report.warnings.push(...executor.warnings)
-    return ended
-  }
   try {
-    // pre may have been read again while waiting for the lock: plan from what it shows now.
-    const plan = planCommand({ ...situation, state: pre.state, takeover: acquired.takeover })
+    const plan = planCommand(situation)
     if (plan.kind === 'refuse') throw new PreflightError(plan.message)
     if (plan.kind === 'nothing') {
       deps.log.info(plan.message)
       return finish(report, deps, pre.state, plan.result)
     }
-    let state = pre.state
-    if (state && plan.recover === 'retirement') {
-      const previous = makeExecutor(config, deps, pre, state, acquired.epoch)
-      executor = previous
-      deps.onExecutor?.(previous)
-      const after = await previous.finishRetirement()
-      report.warnings.push(...previous.warnings)
-      if (plan.then === 'stop') return finish({ ...report, undone }, deps, after, 'promoted')
-      if (retirementPending(after)) {
-        report.warnings.push(
-          `the old version ${after.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${after.retirement!.subset}`
-        )
-      }
-      state = after
-    } else if (state && plan.recover) {
-      state = await execute(recoveryState(plan.recover, state, acquired.previousHolder, deps, report, pre.canary.version))
-      if (plan.then === 'stop') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
-    }
-    for (const w of plan.warnings) {
-      deps.log.warning(w)
-      report.warnings.push(w)
-    }
-    state = commandState(plan.then, state, config, deps, pre, acquired.epoch)
-    const ended = await execute(state!)
-    if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
-    const { result, error } = outcome(ended)
-    return finish({ ...report, undone, error }, deps, ended, result)
+    return await carryOut(run, plan, taken.acquired.previousHolder)
   } catch (err) {
-    const running = executor as RolloutExecutor | undefined
+    const running = run.executor
     if (deps.signal.aborted && running && isInFlight(running.current)) {
       try {
         await running.cancel(config.onCancel === 'freeze')
@@ -154,18 +160,64 @@ export async function runCommand(input: Config, deps: CommandDeps): Promise<RunR
       }
     }
     const state = running?.current ?? pre.state
-    return finish(
-      { ...report, undone: running ? undone : undefined },
-      deps,
-      state,
-      state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged',
-      err
-    )
+    const result = state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged'
+    return finish({ ...report, undone: running ? run.undone : undefined }, deps, state, result, err)
   } finally {
     deps.onExecutor?.(undefined)
     // A cancelled run keeps the lock only if it could not finish its write; the post step re-takes it.
-    await lock.release().catch((err: unknown) => deps.log.warning(`Could not release the lock: ${errorText(err)}`))
+    await taken.lock.release().catch((err: unknown) => deps.log.warning(`Could not release the lock: ${errorText(err)}`))
   }
+}
+
+/** The recovery first (an unfinished retirement, a dead run's or a superseded rollout), then the command. */
+async function carryOut(
+  run: LockedRun,
+  plan: Extract<CommandPlan, { kind: 'run' }>,
+  previousHolder: string | undefined
+): Promise<RunReport> {
+  const { config, deps, pre, report } = run
+  let state = pre.state
+  if (state && plan.recover === 'retirement') {
+    state = await finishRetirement(run, state)
+    if (plan.then === 'stop') return finish({ ...report, undone: run.undone }, deps, state, 'promoted')
+    if (retirementPending(state)) {
+      report.warnings.push(
+        `the old version ${state.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${state.retirement!.subset}`
+      )
+    }
+  } else if (state && plan.recover) {
+    state = await execute(run, recoveryState(plan.recover, state, previousHolder, deps, report, pre.canary.version))
+    if (plan.then === 'stop') return finish({ ...report, undone: run.undone }, deps, state, state.result ?? 'rolled-back')
+  }
+  for (const w of plan.warnings) {
+    deps.log.warning(w)
+    report.warnings.push(w)
+  }
+  const ended = await execute(run, commandState(plan.then, state, config, deps, pre, run.epoch))
+  if (run.lost) report.warnings.push(`the lock was lost during the run: ${run.lost.message}`)
+  const { result, error } = outcome(ended)
+  return finish({ ...report, undone: run.undone, error }, deps, ended, result)
+}
+
+/** Runs `state` to its next stop with a new executor; what it could not undo and its warnings go to the run. */
+async function execute(run: LockedRun, state: RolloutState): Promise<RolloutState> {
+  const executor = await makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
+  run.executor = executor
+  run.deps.onExecutor?.(executor)
+  const ended = await executor.run()
+  run.undone.push(...executor.undone)
+  run.report.warnings.push(...executor.warnings)
+  return ended
+}
+
+/** Retires the old version the last rollout kept, if nothing routes to it any more. */
+async function finishRetirement(run: LockedRun, state: RolloutState): Promise<RolloutState> {
+  const previous = await makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
+  run.executor = previous
+  run.deps.onExecutor?.(previous)
+  const after = await previous.finishRetirement()
+  run.report.warnings.push(...previous.warnings)
+  return after
 }
 
 /** The state the command itself starts from, once any recovery is done. */
@@ -259,9 +311,9 @@ function recoveryState(
 
 /**
  * The TrafficRouter of this rollout's routes: writes fenced by `epoch`. Several VirtualServices (the
- * state's members, else preflight's) move in lockstep behind one IstioLockstepRouter.
+ * state's members, else preflight's) move in lockstep behind an IstioLockstepRouter, loaded only then.
  */
-function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number, state?: RolloutState): TrafficRouter {
+async function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number, state?: RolloutState): Promise<TrafficRouter> {
   const istio = (virtualService: string, destinationRule: string, stateHolder?: { namespace: string; virtualService: string }) =>
     new IstioRouter({
       cluster: deps.cluster,
@@ -276,6 +328,7 @@ function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number
   const holder = istio(config.virtualService, state?.destinationRule ?? pre.destinationRule)
   const members = state ? (state.members ?? []) : pre.members
   if (members.length === 0) return holder
+  const { IstioLockstepRouter } = await import('../traffic/istio/istio-lockstep-router.js')
   const stateHolder = { namespace: pre.namespace, virtualService: config.virtualService }
   return new IstioLockstepRouter([
     { router: holder, namespace: pre.namespace },
@@ -283,11 +336,17 @@ function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number
   ])
 }
 
-function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: RolloutState, epoch: number): RolloutExecutor {
+async function makeExecutor(
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  state: RolloutState,
+  epoch: number
+): Promise<RolloutExecutor> {
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
-      router: router(config, deps, pre, epoch, state),
+      router: await router(config, deps, pre, epoch, state),
       clock: deps.clock,
       log: deps.log,
       signal: deps.signal,
@@ -377,11 +436,9 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       epoch: 0,
       members: pre.members
     })
-    const checked = await router(config, deps, pre, 0).dryRunStart(
-      state,
-      { [config.versionLabel]: pre.canary.version },
-      first?.kind === 'weight' ? first.weight : undefined
-    )
+    const checked = await (
+      await router(config, deps, pre, 0)
+    ).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first?.kind === 'weight' ? first.weight : undefined)
     if (checked.backend) {
       plan.push(
         `add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`

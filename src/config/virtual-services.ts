@@ -5,7 +5,7 @@
  * first entry holds the rollout state and names the lock.
  */
 import { inputError } from './input-error.js'
-import { INPUT } from './input-names.js'
+import { INPUT } from './inputs.js'
 import { isDns1123Subdomain } from './kube-names.js'
 
 /** One VirtualService of the rollout and the route to split in it (undefined: the only one). */

@@ -1,7 +1,7 @@
 import { ConfigError } from '../../../src/errors.js'
 import { readBoolean } from '../../../src/config/boolean.js'
 import { readConfig, splitList } from '../../../src/config/config.js'
-import { INPUT, INPUT_DEFAULTS } from '../../../src/config/input-names.js'
+import { INPUT, INPUTS } from '../../../src/config/inputs.js'
 import { loadTimeZones } from '../../../src/config/freeze-windows.js'
 
 beforeAll(loadTimeZones)
@@ -71,7 +71,8 @@ describe('readConfig defaults', () => {
   })
 
   it('documents the same defaults it applies', () => {
-    expect(INPUT_DEFAULTS).toMatchObject({ command: 'deploy', steps: '10,25,50,100', interval: '1m', 'lock-duration': '2m' })
+    const defaults = Object.fromEntries(Object.entries(INPUTS).map(([name, spec]) => [name, 'default' in spec ? spec.default : undefined]))
+    expect(defaults).toMatchObject({ command: 'deploy', steps: '10,25,50,100', interval: '1m', 'lock-duration': '2m' })
   })
 
   it('reads every input, trimmed', () => {
@@ -168,12 +169,12 @@ describe('readConfig errors', () => {
     [
       'an unknown command',
       { command: 'rollout' },
-      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "rollout").`
+      `Input 'command' is invalid: expected deploy, promote, abort or status (got "rollout").`
     ],
     [
       'a command in capitals',
       { command: 'Deploy' },
-      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "Deploy").`
+      `Input 'command' is invalid: expected deploy, promote, abort or status (got "Deploy").`
     ],
     [
       'a VirtualService name that is not DNS-1123',
@@ -252,20 +253,16 @@ describe('readConfig errors', () => {
     [
       'an unknown retire mode',
       { retire: 'scale-to-zero' },
-      `Input 'retire' is invalid: expected one of scale-down, delete, keep (got "scale-to-zero").`
+      `Input 'retire' is invalid: expected scale-down, delete or keep (got "scale-to-zero").`
     ],
-    [
-      'an unknown on-cancel mode',
-      { 'on-cancel': 'ignore' },
-      `Input 'on-cancel' is invalid: expected one of rollback, freeze (got "ignore").`
-    ],
+    ['an unknown on-cancel mode', { 'on-cancel': 'ignore' }, `Input 'on-cancel' is invalid: expected rollback or freeze (got "ignore").`],
     ['dry-run: yes', { 'dry-run': 'yes' }, `Input 'dry-run' is invalid: expected true or false (got "yes").`],
     ['full: 1', { command: 'promote', full: '1' }, `Input 'full' is invalid: expected true or false (got "1").`],
     ['supersede: tRUE', { supersede: 'tRUE' }, `Input 'supersede' is invalid: expected true or false (got "tRUE").`],
     [
       'an unknown version order',
       { 'version-order': 'calver' },
-      `Input 'version-order' is invalid: expected one of semver, none (got "calver").`
+      `Input 'version-order' is invalid: expected semver or none (got "calver").`
     ],
     ['allow-downgrade: yes', { 'allow-downgrade': 'yes' }, `Input 'allow-downgrade' is invalid: expected true or false (got "yes").`],
     [
