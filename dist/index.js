@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{e as o}from"./chunks/chunk-AUZHGLN3.js";import"./chunks/chunk-FW5GDTVE.js";import"./chunks/chunk-2GBVCUKS.js";import"./chunks/chunk-FSAZ4VO6.js";import"./chunks/chunk-ZCOJWDIO.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();
+import{e as o}from"./chunks/chunk-TAW5YAZ6.js";import"./chunks/chunk-B2CXLGSG.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();

@@ -10,8 +10,11 @@ import { stateOf } from '../rollout/state-codec.js'
 import type { RolloutState, RouteMember } from '../rollout/types.js'
 import { withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
-import { checkLockstep, resolveTopology, routeServiceName, type LockstepTarget, type Topology } from '../traffic/istio/route-topology.js'
+import { objectRef, routeRef } from '../traffic/istio/object-ref.js'
+import { resolveTopology, routeServiceName, type Topology } from '../traffic/istio/route-topology.js'
+import { parseServiceHost } from '../traffic/istio/service-host.js'
 import type { CommandDeps } from './command-deps.js'
+import { markerOf } from '../traffic/istio/member-marker.js'
 import { checkDelegate, checkNotClaimed, DelegationFound, routeDelegates } from './preflight.js'
 
 /** What resolveMembers needs of the holder's checks. */
@@ -56,7 +59,7 @@ export async function resolveMembers(
           `to move in lockstep with ${config.virtualService}. Finish or abort that rollout first.`
       )
     }
-    checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
+    await checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
     if (routeDelegates(vs, target.route)) throw new DelegationFound(target.name)
     await checkDelegate(config, deps, namespace, vs)
     const recorded = (r.state ?? r.superseded)?.members?.find((m) => m.virtualService === target.name)
@@ -112,6 +115,76 @@ export function checkSameMembers(config: Config, namespace: string, state: Rollo
       `Rollout ${quote(state.id)} on VirtualService ${namespace}/${config.virtualService} moves ${quote(recorded.join(', '))} in lockstep, ` +
         `but input 'virtual-service' names ${quote(named.join(', '))}; expected the same VirtualServices in the same order ` +
         `(or only ${quote(config.virtualService)}: the state names the others). Finish or abort that rollout first.`
+    )
+  }
+}
+
+/** One VirtualService of a lockstep rollout, as preflight read and resolved it. */
+interface LockstepTarget {
+  vs: KubeObject
+  topology: Topology
+}
+
+/**
+ * Checks VirtualServices moved in lockstep against each other: each routes to the same stable
+ * subset (the weights move one pair of subsets), and no two cover the same host for the same
+ * gateway (Istio then uses one of them, and the split written on the other would not apply).
+ */
+function checkLockstep(targets: LockstepTarget[], namespace: string): void {
+  const [first, ...rest] = targets
+  for (const t of rest) {
+    if (t.topology.stableSubset !== first.topology.stableSubset) {
+      throw new PreflightError(
+        `${routeRef({ name: t.topology.routeName }, t.topology.routeIndex)} of ${objectRef(t.vs, namespace)} sends its traffic to subset ` +
+          `${quote(t.topology.stableSubset)}, but ${routeRef({ name: first.topology.routeName }, first.topology.routeIndex)} of ` +
+          `${objectRef(first.vs, namespace)} to ${quote(first.topology.stableSubset)}; expected every VirtualService of the rollout ` +
+          `to route to the same stable subset (the weights move one pair of subsets on all of them).`
+      )
+    }
+  }
+  for (let i = 0; i < targets.length; i++) {
+    for (let j = i + 1; j < targets.length; j++) {
+      const a = targets[i].vs
+      const b = targets[j].vs
+      const gateways = gatewaysOf(a, namespace).filter((g) => gatewaysOf(b, namespace).includes(g))
+      const hosts = hostsOf(a, namespace).filter((h) => hostsOf(b, namespace).includes(h))
+      if (gateways.length > 0 && hosts.length > 0) {
+        throw new PreflightError(
+          `${objectRef(a, namespace)} and ${objectRef(b, namespace)} both cover host ${quote(hosts[0])} for gateway ${quote(gateways[0])}; ` +
+            `Istio applies only one VirtualService per host to a sidecar, so the split written on the other would not take effect. ` +
+            `Expected each VirtualService of input 'virtual-service' to cover its hosts on its own gateways (e.g. one for "mesh", one for the ingress gateway).`
+        )
+      }
+    }
+  }
+}
+
+/** The gateways a VirtualService binds to, as `namespace/name` (`mesh` when it names none). */
+function gatewaysOf(vs: KubeObject, namespace: string): string[] {
+  const ns = vs.metadata.namespace ?? namespace
+  const list: unknown = vs.spec?.gateways
+  const names = Array.isArray(list) && list.length > 0 ? list.filter((g): g is string => typeof g === 'string') : ['mesh']
+  return names.map((g) => (g === 'mesh' || g.includes('/') ? g : `${ns}/${g}`))
+}
+
+/** The hosts of a VirtualService, a Service's in its FQDN form. */
+function hostsOf(vs: KubeObject, namespace: string): string[] {
+  const ns = vs.metadata.namespace ?? namespace
+  const list: unknown = vs.spec?.hosts
+  return (Array.isArray(list) ? list : [])
+    .filter((h): h is string => typeof h === 'string')
+    .map((h) => parseServiceHost(h, ns)?.fqdn ?? h.toLowerCase())
+}
+
+/** A VirtualService marked as part of another rollout's lockstep may not be ours. */
+export function checkMarker(vs: KubeObject, stateOn: string): void {
+  const marker = markerOf(vs)
+  if (marker && marker.stateOn !== stateOn) {
+    const where = `${vs.metadata.namespace ? `${vs.metadata.namespace}/` : ''}${vs.metadata.name}`
+    throw new PreflightError(
+      `VirtualService ${where} moves in lockstep with the rollout ${quote(marker.id)} recorded on VirtualService ${quote(marker.stateOn)}; ` +
+        `expected it free. Finish or abort that rollout first (if none is in progress, clear the marker: ` +
+        `kubectl -n ${vs.metadata.namespace ?? 'default'} annotate virtualservice ${vs.metadata.name} istio-canary.io/rollout-member-).`
     )
   }
 }

@@ -15,7 +15,6 @@ import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState, RouteMember } from '../rollout/types.js'
 import { resolveTopology, routeServiceName, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
-import { markerOf } from '../traffic/istio/member-marker.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import type { CommandDeps } from './command-deps.js'
@@ -56,11 +55,19 @@ export function routeDelegates(vs: KubeObject, routeName?: string): boolean {
   return route?.delegate !== undefined && route.delegate !== null
 }
 
+/** A VirtualService marked as moving in lockstep with another rollout may not be ours (lockstep-preflight says). */
+export async function checkNotClaimed(vs: KubeObject, stateOn: string): Promise<void> {
+  // The member marker's annotation (traffic/istio/member-marker.ts), read only when it is there.
+  if (vs.metadata.annotations?.['istio-canary.io/rollout-member'] === undefined) return
+  const { checkMarker } = await import('./traffic-targets.js')
+  checkMarker(vs, stateOn)
+}
+
 /** A VirtualService without hosts is only a delegate: a deploy checks that some root delegates to it. */
 export async function checkDelegate(config: Config, deps: CommandDeps, namespace: string, vs: KubeObject): Promise<void> {
   const hosts: unknown = vs.spec?.hosts
   if (config.command !== 'deploy' || (Array.isArray(hosts) && hosts.length > 0)) return
-  const { checkDelegatedTo } = await import('./delegation.js')
+  const { checkDelegatedTo } = await import('./traffic-targets.js')
   await checkDelegatedTo(deps, namespace, vs)
 }
 
@@ -99,9 +106,9 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   if (routeDelegates(vs, config.route)) throw new DelegationFound(config.virtualService)
   await checkDelegate(config, deps, namespace, vs)
   const state = stateOf(vs)
-  checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
+  await checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
   if (config.virtualServices.length > 1 && isInFlight(state) && (config.command !== 'deploy' || state!.canary.version === canaryVersion)) {
-    const { checkSameMembers } = await import('./lockstep-preflight.js')
+    const { checkSameMembers } = await import('./traffic-targets.js')
     checkSameMembers(config, namespace, state!)
   }
 
@@ -207,7 +214,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const members =
     config.virtualServices.length > 1
       ? await (
-          await import('./lockstep-preflight.js')
+          await import('./traffic-targets.js')
         ).resolveMembers(config, deps, {
           namespace,
           holder: { vs: routeView, topology },
@@ -240,8 +247,10 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     ...(topology.section ? { section: topology.section } : {})
   }
 
-  if (topology.section === 'tcp')
+  if (topology.section === 'tcp') {
+    const { checkTcpGates } = await import('./traffic-targets.js')
     checkTcpGates(deps, `tcp route #${topology.routeIndex} of VirtualService ${namespace}/${config.virtualService}`)
+  }
   await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
   // Callers outside the mesh are measured by their HTTP requests, which a TCP route has none of.
   if (topology.section !== 'tcp') await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
@@ -263,31 +272,6 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     members: members.map((m) => m.member),
     canaryManifest: manifest,
     warnings
-  }
-}
-
-/** A TCP route carries no HTTP requests: a check over Istio's HTTP metrics would never see data. */
-function checkTcpGates(deps: CommandDeps, where: string): void {
-  const http = deps.gates.flatMap((g) => g.httpOnlyChecks?.() ?? [])
-  if (http.length === 0) return
-  throw new PreflightError(
-    `Check ${http.join(', ')} measures HTTP requests, but ${where} is a TCP route: Istio reports no request metrics for it, so the check would never see data. ` +
-      `Expected checks over Istio's TCP metrics instead, in input 'checks' (istio_tcp_connections_opened_total, istio_tcp_connections_closed_total ` +
-      `with response_flags for connection errors, istio_tcp_sent_bytes_total, istio_tcp_received_bytes_total; see the README's TCP routes)` +
-      (http.some((c) => c.startsWith('min-requests')) ? `, and 'min-requests' set to 0.` : '.')
-  )
-}
-
-/** A VirtualService marked as part of another rollout's lockstep may not be ours. */
-export function checkNotClaimed(vs: KubeObject, stateOn: string): void {
-  const marker = markerOf(vs)
-  if (marker && marker.stateOn !== stateOn) {
-    const where = `${vs.metadata.namespace ? `${vs.metadata.namespace}/` : ''}${vs.metadata.name}`
-    throw new PreflightError(
-      `VirtualService ${where} moves in lockstep with the rollout ${quote(marker.id)} recorded on VirtualService ${quote(marker.stateOn)}; ` +
-        `expected it free. Finish or abort that rollout first (if none is in progress, clear the marker: ` +
-        `kubectl -n ${vs.metadata.namespace ?? 'default'} annotate virtualservice ${vs.metadata.name} istio-canary.io/rollout-member-).`
-    )
   }
 }
 

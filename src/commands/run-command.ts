@@ -4,7 +4,7 @@ import { planCommand, type CommandPlan, type CommandSituation, type Recovery } f
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
-import { IstioRouter } from '../traffic/istio/istio-router.js'
+import { IstioRouter, type IstioRouterOptions } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
 import { DelegationFound, type Preflight } from './preflight.js'
 import { preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
@@ -29,7 +29,7 @@ export async function runCommand(input: Config, deps: CommandDeps): Promise<RunR
     } catch (err) {
       if (!(err instanceof DelegationFound)) throw err
       // A route named in input 'virtual-service' delegates: the rollout drives the delegate instead.
-      const { followDelegations } = await import('./delegation.js')
+      const { followDelegations } = await import('./traffic-targets.js')
       config = await followDelegations(input, deps)
       base = baseReport(config, deps)
       pre = await preflightWaitingForLock(config, deps)
@@ -314,25 +314,27 @@ function recoveryState(
  * state's members, else preflight's) move in lockstep behind an IstioLockstepRouter, loaded only then.
  */
 async function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number, state?: RolloutState): Promise<TrafficRouter> {
-  const istio = (virtualService: string, destinationRule: string, stateHolder?: { namespace: string; virtualService: string }) =>
-    new IstioRouter({
-      cluster: deps.cluster,
-      namespace: pre.namespace,
-      virtualService,
-      destinationRule,
-      epoch,
-      ...(stateHolder ? { stateHolder } : {}),
-      now: () => iso(deps.clock.now()),
-      sleep: (ms) => deps.clock.sleep(ms)
-    })
-  const holder = istio(config.virtualService, state?.destinationRule ?? pre.destinationRule)
+  const options = (virtualService: string, destinationRule: string): IstioRouterOptions => ({
+    cluster: deps.cluster,
+    namespace: pre.namespace,
+    virtualService,
+    destinationRule,
+    epoch,
+    now: () => iso(deps.clock.now()),
+    sleep: (ms) => deps.clock.sleep(ms)
+  })
+  const holder = new IstioRouter(options(config.virtualService, state?.destinationRule ?? pre.destinationRule))
   const members = state ? (state.members ?? []) : pre.members
   if (members.length === 0) return holder
-  const { IstioLockstepRouter } = await import('../traffic/istio/istio-lockstep-router.js')
+  const { IstioLockstepRouter, IstioMemberRouter } = await import('./traffic-targets.js')
   const stateHolder = { namespace: pre.namespace, virtualService: config.virtualService }
   return new IstioLockstepRouter([
     { router: holder, namespace: pre.namespace },
-    ...members.map((m) => ({ router: istio(m.virtualService, m.destinationRule, stateHolder), member: m, namespace: pre.namespace }))
+    ...members.map((m) => ({
+      router: new IstioMemberRouter(options(m.virtualService, m.destinationRule), stateHolder),
+      member: m,
+      namespace: pre.namespace
+    }))
   ])
 }
 

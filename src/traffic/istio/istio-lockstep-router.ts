@@ -13,8 +13,10 @@
  * never a destination whose subset is missing: the canary's subset is added to every DestinationRule
  * before any route names it, and removed from all only after every route has dropped it.
  */
-import { DriftError } from '../../errors.js'
+import { DriftError, FencedError } from '../../errors.js'
+import type { KubeObject } from '../../kube/kube-object.js'
 import { isTerminal } from '../../rollout/planner.js'
+import { stateOf } from '../../rollout/state-codec.js'
 import type { RolloutState, RouteMember } from '../../rollout/types.js'
 import {
   routeLabel,
@@ -24,7 +26,9 @@ import {
   type TrafficRouter,
   type WriteOptions
 } from '../traffic-router.js'
-import type { IstioRouter } from './istio-router.js'
+import { IstioRouter, sameSpec, type IstioRouterOptions } from './istio-router.js'
+import { encodeMarker, MEMBER_ANNOTATION, markerOf } from './member-marker.js'
+import { withState } from './virtual-service-transform.js'
 import { serviceKey } from './subset-references.js'
 
 /** One VirtualService of the lockstep: its router and where its route, host and subsets are. */
@@ -146,4 +150,84 @@ export class IstioLockstepRouter implements TrafficRouter {
 function local(state: RolloutState, p: LockstepPart): RolloutState {
   const m = p.member
   return m ? { ...state, route: m.route, host: m.host, destinationRule: m.destinationRule } : state
+}
+
+/**
+ * A VirtualService moved in lockstep with another that holds the rollout state: it carries the
+ * weights and a member marker (never the state); its writes are fenced by the holder's state and
+ * by its own marker, and drift-checked like the holder's.
+ */
+export class IstioMemberRouter extends IstioRouter {
+  private readonly stateOn: string
+
+  constructor(
+    o: IstioRouterOptions,
+    private readonly holder: { namespace: string; virtualService: string }
+  ) {
+    super(o)
+    this.stateOn = `${holder.namespace}/${holder.virtualService}`
+  }
+
+  /** The weights and the marker (removed once `next` is terminal); returns `next` unstamped. */
+  override async write(next: RolloutState, change: RouteChange = { kind: 'state' }, opts: WriteOptions = {}): Promise<RolloutState> {
+    const marker = isTerminal(next.phase) ? undefined : encodeMarker({ stateOn: this.stateOn, id: next.id, epoch: this.o.epoch })
+    let holderState: RolloutState | undefined
+    let cached = this.lastReadBack
+    this.lastReadBack = undefined
+    const back = await this.guarded(
+      'VirtualService',
+      this.o.virtualService,
+      async () => {
+        holderState = await this.liveState()
+        const vs = cached ?? (await this.getVs())
+        cached = undefined
+        return vs
+      },
+      (vs) => {
+        this.fence(holderState)
+        this.fenceMarker(vs)
+        if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
+        const body = withState(this.applyChange(vs, next, change), MEMBER_ANNOTATION, marker)
+        const confirm = (b: KubeObject): boolean => b.metadata.annotations?.[MEMBER_ANNOTATION] === marker && this.shows(b, next, change)
+        const same = sameSpec(body, vs) && JSON.stringify(body.metadata.annotations ?? {}) === JSON.stringify(vs.metadata.annotations ?? {})
+        return { body: same ? undefined : body, confirm }
+      }
+    )
+    this.lastReadBack = back
+    return next
+  }
+
+  override manualRollback(state: RolloutState): { routing: string[]; clearState: string } {
+    const { namespace: ns, virtualService } = this.o
+    return {
+      ...super.manualRollback(state),
+      clearState: `kubectl -n ${ns} annotate virtualservice ${virtualService} ${MEMBER_ANNOTATION}-   # clears the lockstep marker`
+    }
+  }
+
+  protected override async liveState(): Promise<RolloutState | undefined> {
+    const vs = await this.o.cluster.getIstio('VirtualService', this.holder.namespace, this.holder.virtualService)
+    if (!vs) throw new Error(`VirtualService ${this.stateOn}, which holds the rollout state, not found`)
+    return stateOf(vs)
+  }
+
+  protected override annotated(vs: KubeObject, state: RolloutState): KubeObject {
+    return withState(vs, MEMBER_ANNOTATION, encodeMarker({ stateOn: this.stateOn, id: state.id, epoch: state.epoch }))
+  }
+
+  /** A marker from a later lock holder, or from another rollout's state holder, stops our writes. */
+  private fenceMarker(vs: KubeObject): void {
+    const m = markerOf(vs)
+    if (!m) return
+    if (m.stateOn !== this.stateOn) {
+      throw new FencedError(
+        `${this.name} was claimed by the rollout recorded on VirtualService ${m.stateOn} (annotation ${MEMBER_ANNOTATION}); this run stops writing`
+      )
+    }
+    if (m.epoch > this.o.epoch) {
+      throw new FencedError(
+        `another run took over this rollout (lock epoch ${m.epoch} on ${this.name} > ours ${this.o.epoch}); this run stops writing`
+      )
+    }
+  }
 }

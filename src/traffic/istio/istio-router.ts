@@ -9,7 +9,6 @@ import type { Cluster, IstioKind } from '../../cluster/cluster.js'
 import { ConflictError, DriftError, FencedError } from '../../errors.js'
 import { errorText } from '../../format.js'
 import type { KubeObject } from '../../kube/kube-object.js'
-import { isTerminal } from '../../rollout/planner.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
 import type { RolloutState } from '../../rollout/types.js'
 import {
@@ -21,7 +20,6 @@ import {
   type WriteOptions
 } from '../traffic-router.js'
 import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
-import { encodeMarker, MEMBER_ANNOTATION, markerOf } from './member-marker.js'
 import { subsetReferences } from './subset-references.js'
 import { readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
 
@@ -32,12 +30,6 @@ export interface IstioRouterOptions {
   destinationRule: string
   /** Lease epoch of this run: every write checks that no later holder has written. */
   epoch: number
-  /**
-   * Set when this VirtualService is one of several moved in lockstep and another one holds the
-   * rollout state: this one then carries the weights and a member marker (never the state), and
-   * its writes are fenced by the holder's state and by its own marker.
-   */
-  stateHolder?: { namespace: string; virtualService: string }
   /** Waits between retries of a conflicting DestinationRule write (default: none). */
   sleep?: (ms: number) => Promise<void>
   /** The time to stamp on each written state (ISO 8601). */
@@ -56,9 +48,9 @@ const DR_ATTEMPTS = 12
 export class IstioRouter implements TrafficRouter {
   readonly name: string
   /** The VirtualService as the read-back after our last write showed it. */
-  private lastReadBack?: KubeObject
+  protected lastReadBack?: KubeObject
 
-  constructor(private readonly o: IstioRouterOptions) {
+  constructor(protected readonly o: IstioRouterOptions) {
     this.name = `VirtualService ${o.namespace}/${o.virtualService}`
   }
 
@@ -78,7 +70,6 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async write(next: RolloutState, change: RouteChange = { kind: 'state' }, opts: WriteOptions = {}): Promise<RolloutState> {
-    if (this.o.stateHolder) return this.writeMember(next, change, opts)
     let stamped = next
     // Start from our own last read-back: if anyone wrote since, its resourceVersion is stale, the
     // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
@@ -106,38 +97,6 @@ export class IstioRouter implements TrafficRouter {
     )
     this.lastReadBack = back
     return stamped
-  }
-
-  /**
-   * A member's write: the weights and the member marker (removed once `next` is terminal), fenced
-   * by the holder's state and the marker, drift-checked like the holder; returns `next` unstamped.
-   */
-  private async writeMember(next: RolloutState, change: RouteChange, opts: WriteOptions): Promise<RolloutState> {
-    const stateOn = this.stateOn()
-    const marker = isTerminal(next.phase) ? undefined : encodeMarker({ stateOn, id: next.id, epoch: this.o.epoch })
-    let holderState: RolloutState | undefined
-    let cached = this.lastReadBack
-    this.lastReadBack = undefined
-    const back = await this.guarded(
-      'VirtualService',
-      this.o.virtualService,
-      async () => {
-        holderState = await this.liveState()
-        const vs = cached ?? (await this.getVs())
-        cached = undefined
-        return vs
-      },
-      (vs) => {
-        this.fence(holderState)
-        this.fenceMarker(vs, stateOn)
-        if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
-        const body = withState(this.applyChange(vs, next, change), MEMBER_ANNOTATION, marker)
-        const confirm = (b: KubeObject): boolean => b.metadata.annotations?.[MEMBER_ANNOTATION] === marker && this.shows(b, next, change)
-        return { body: sameSpec(body, vs) && sameAnnotations(body, vs) ? undefined : body, confirm }
-      }
-    )
-    this.lastReadBack = back
-    return next
   }
 
   /** Where this router's route is now, to leave it out of the routes that serve a subset. */
@@ -194,10 +153,7 @@ export class IstioRouter implements TrafficRouter {
     const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
     if (vs && canaryWeight !== undefined) {
       const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
-      const annotated = this.o.stateHolder
-        ? withState(split, MEMBER_ANNOTATION, encodeMarker({ stateOn: this.stateOn(), id: state.id, epoch: state.epoch }))
-        : withState(split, STATE_ANNOTATION, encodeState(state))
-      await cluster.replaceIstio(annotated, { dryRun: true })
+      await cluster.replaceIstio(this.annotated(split, state), { dryRun: true })
     }
     return { backend: dr !== undefined, route: vs !== undefined && canaryWeight !== undefined }
   }
@@ -209,13 +165,11 @@ export class IstioRouter implements TrafficRouter {
         `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
         `wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${destinationRule}   # remove subset ${s.canary.subset}`
       ],
-      clearState: this.o.stateHolder
-        ? `kubectl -n ${ns} annotate virtualservice ${virtualService} ${MEMBER_ANNOTATION}-   # clears the lockstep marker`
-        : `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
+      clearState: `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
     }
   }
 
-  private applyChange(vs: KubeObject, s: RolloutState, change: RouteChange): KubeObject {
+  protected applyChange(vs: KubeObject, s: RolloutState, change: RouteChange): KubeObject {
     if (change.kind === 'state') return vs
     const index = this.routeIndex(vs, s)
     switch (change.kind) {
@@ -231,7 +185,7 @@ export class IstioRouter implements TrafficRouter {
   }
 
   /** Whether the read-back shows `change`. */
-  private shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
+  protected shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
     if (change.kind === 'state') return true
     const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
     switch (change.kind) {
@@ -267,7 +221,7 @@ export class IstioRouter implements TrafficRouter {
    * and the read-back check; PUT under the resourceVersion read; on 409 or a read-back that does
    * not show the write, read again and decide again.
    */
-  private async guarded(
+  protected async guarded(
     kind: IstioKind,
     name: string,
     read: () => Promise<KubeObject | undefined>,
@@ -297,44 +251,24 @@ export class IstioRouter implements TrafficRouter {
     throw new ConflictError(`${kind} ${namespace}/${name} kept changing under us (${attempts} conflicting writes): ${errorText(lastError)}`)
   }
 
-  /** The rollout state: on our VirtualService, or on the state holder's when we are a lockstep member. */
-  private async liveState(): Promise<RolloutState | undefined> {
-    const holder = this.o.stateHolder
-    if (!holder) return stateOf(await this.getVs())
-    const vs = await this.o.cluster.getIstio('VirtualService', holder.namespace, holder.virtualService)
-    if (!vs) throw new Error(`VirtualService ${holder.namespace}/${holder.virtualService}, which holds the rollout state, not found`)
-    return stateOf(vs)
+  /** The rollout state recorded with this route (a lockstep member reads the state holder's). */
+  protected async liveState(): Promise<RolloutState | undefined> {
+    return stateOf(await this.getVs())
   }
 
-  private stateOn(): string {
-    const h = this.o.stateHolder
-    return h ? `${h.namespace}/${h.virtualService}` : `${this.o.namespace}/${this.o.virtualService}`
+  /** The VirtualService with `state` recorded on it, as a write carries it (a dry run's too). */
+  protected annotated(vs: KubeObject, state: RolloutState): KubeObject {
+    return withState(vs, STATE_ANNOTATION, encodeState(state))
   }
 
-  /** A member's marker from a later lock holder, or from another rollout's state holder, stops our writes. */
-  private fenceMarker(vs: KubeObject, stateOn: string): void {
-    const m = markerOf(vs)
-    if (!m) return
-    if (m.stateOn !== stateOn) {
-      throw new FencedError(
-        `${this.name} was claimed by the rollout recorded on VirtualService ${m.stateOn} (annotation ${MEMBER_ANNOTATION}); this run stops writing`
-      )
-    }
-    if (m.epoch > this.o.epoch) {
-      throw new FencedError(
-        `another run took over this rollout (lock epoch ${m.epoch} on ${this.name} > ours ${this.o.epoch}); this run stops writing`
-      )
-    }
-  }
-
-  private fence(live: RolloutState | undefined): void {
+  protected fence(live: RolloutState | undefined): void {
     if (live && live.epoch > this.o.epoch) {
       throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch} > ours ${this.o.epoch}); this run stops writing`)
     }
   }
 
   /** The route's canary weight must be the one we last wrote; anything else is someone else's edit. */
-  private checkDrift(vs: KubeObject, s: RolloutState, expected: number): void {
+  protected checkDrift(vs: KubeObject, s: RolloutState, expected: number): void {
     const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
     if (split.canary !== expected) {
       throw new DriftError(
@@ -343,13 +277,13 @@ export class IstioRouter implements TrafficRouter {
     }
   }
 
-  private routeIndex(vs: KubeObject, s: RolloutState): number {
+  protected routeIndex(vs: KubeObject, s: RolloutState): number {
     const index = routeIndexOf(vs, s.route)
     if (index < 0) throw new DriftError(`route ${routeLabel(s)} is no longer in VirtualService ${this.o.virtualService}`)
     return index
   }
 
-  private async getVs(): Promise<KubeObject> {
+  protected async getVs(): Promise<KubeObject> {
     const vs = await this.o.cluster.getIstio('VirtualService', this.o.namespace, this.o.virtualService)
     if (!vs) throw new Error(`${this.name} not found`)
     return vs
@@ -365,10 +299,7 @@ export function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
   return withoutDestination(zero, index, state.canary.subset, { section })
 }
 
-function sameAnnotations(a: KubeObject, b: KubeObject): boolean {
-  return JSON.stringify(a.metadata.annotations ?? {}) === JSON.stringify(b.metadata.annotations ?? {})
-}
-
-function sameSpec(a: KubeObject, b: KubeObject): boolean {
+/** Whether two objects carry the same spec. */
+export function sameSpec(a: KubeObject, b: KubeObject): boolean {
   return JSON.stringify(a.spec) === JSON.stringify(b.spec)
 }

@@ -3,7 +3,7 @@ import type { KubeObject } from '../../../../src/kube/kube-object.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../../../src/rollout/state-codec.js'
 import type { RouteMember } from '../../../../src/rollout/types.js'
 import { findSubset } from '../../../../src/traffic/istio/destination-rule-transform.js'
-import { IstioLockstepRouter } from '../../../../src/traffic/istio/istio-lockstep-router.js'
+import { IstioLockstepRouter, IstioMemberRouter } from '../../../../src/traffic/istio/istio-lockstep-router.js'
 import { IstioRouter } from '../../../../src/traffic/istio/istio-router.js'
 import { encodeMarker, MEMBER_ANNOTATION, markerOf } from '../../../../src/traffic/istio/member-marker.js'
 import { readSplit } from '../../../../src/traffic/istio/virtual-service-transform.js'
@@ -66,15 +66,10 @@ function setup(opts: { holderCanary?: number; memberCanary?: number; marker?: st
   let tick = 0
   const now = () => new Date(Date.UTC(2026, 0, 1, 0, 0, tick++)).toISOString()
   const holder = new IstioRouter({ cluster, namespace: NS, virtualService: 'reviews', destinationRule: 'reviews', epoch: 3, now })
-  const gw = new IstioRouter({
-    cluster,
-    namespace: NS,
-    virtualService: 'reviews-gw',
-    destinationRule: 'reviews-gw',
-    epoch: 3,
-    now,
-    stateHolder: { namespace: NS, virtualService: 'reviews' }
-  })
+  const gw = new IstioMemberRouter(
+    { cluster, namespace: NS, virtualService: 'reviews-gw', destinationRule: 'reviews-gw', epoch: 3, now },
+    { namespace: NS, virtualService: 'reviews' }
+  )
   const router = new IstioLockstepRouter([
     { router: holder, namespace: NS },
     { router: gw, member, namespace: NS }
