@@ -12,6 +12,16 @@ export interface WriteOptions {
   dryRun?: boolean
 }
 
+export interface ReadOptions {
+  /**
+   * The resourceVersion of a write this read must show or pass (its read-back): the answer is
+   * never older than that write, and the API server may give it from its watch cache instead of a
+   * quorum read of etcd (resourceVersion "not older than" semantics; it waits for its cache to
+   * catch up, or answers 504 Timeout, which is retried).
+   */
+  notOlderThan?: string
+}
+
 export interface ApplyOptions extends WriteOptions {
   /**
    * Take the fields other managers own. Honoured only with dryRun: it previews what the manifest
@@ -40,8 +50,8 @@ export const FIELD_MANAGER = 'istio-canary'
 export interface Cluster {
   /** Served networking.istio.io version to read and write in: v1, else v1beta1, else v1alpha3. */
   istioVersion(): Promise<string>
-  /** undefined when the object does not exist. */
-  getIstio(kind: IstioKind, namespace: string, name: string): Promise<KubeObject | undefined>
+  /** undefined when the object does not exist. The latest object (a quorum read) unless `opts.notOlderThan`. */
+  getIstio(kind: IstioKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined>
   listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]>
   /** Every object of the kind in every namespace (needs a cluster-wide `list`: a ClusterRole). */
   listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]>

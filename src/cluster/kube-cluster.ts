@@ -18,6 +18,7 @@ import {
   type ApplyOptions,
   type Cluster,
   type IstioKind,
+  type ReadOptions,
   type WriteOptions
 } from './cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
@@ -100,13 +101,18 @@ export class KubeCluster implements Cluster {
     return version
   }
 
-  async getIstio(kind: IstioKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+  async getIstio(kind: IstioKind, namespace: string, name: string, opts: ReadOptions = {}): Promise<KubeObject | undefined> {
     const version = await this.istioVersion()
     const plural = ISTIO_PLURALS[kind]
     return this.orUndefined(
       this.call(
         { verb: 'GET', resource: plural, namespace, name },
-        { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace, name) }
+        {
+          method: 'GET',
+          path: apiPath(ISTIO_GROUP, version, plural, namespace, name),
+          // Without resourceVersionMatch, a GET's resourceVersion means "not older than".
+          query: { resourceVersion: opts.notOlderThan }
+        }
       )
     )
   }

@@ -34,6 +34,26 @@ export interface Preflight {
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
+  /** Read-only preflight (command plan): what it could not check. */
+  readOnly?: ReadOnlyNotes
+}
+
+/** What a read-only preflight left out: the checks that need a (dry-run) write the credentials may not make. */
+export interface ReadOnlyNotes {
+  /** The deploy's permissions SelfSubjectAccessReview denies these credentials (`update networking.istio.io/virtualservices x`). */
+  denied: string[]
+  /** No write verb among them: the plan may check its writes as dry runs. */
+  writesAllowed: boolean
+  /** A stable version's manifest not compared with its live Deployment (a dry-run apply these credentials may not make). */
+  uncompared?: { version: string; deployment: string }
+}
+
+export interface PreflightOptions {
+  /**
+   * Get and list only (command plan): write permissions are asked of SelfSubjectAccessReview and
+   * reported, not required, and the dry-run apply is made only where they are granted.
+   */
+  readOnly?: boolean
 }
 
 /**
@@ -76,9 +96,10 @@ export async function checkDelegate(config: Config, deps: CommandDeps, namespace
  * DestinationRule and Service, the sidecar, RBAC, the gates' queries. Throws ConfigError or
  * PreflightError naming the input or object, quoting the value and saying what was expected.
  */
-export async function preflight(config: Config, deps: CommandDeps): Promise<Preflight> {
+export async function preflight(config: Config, deps: CommandDeps, opts: PreflightOptions = {}): Promise<Preflight> {
   const { cluster } = deps
   const warnings: string[] = []
+  const readOnly: ReadOnlyNotes | undefined = opts.readOnly ? { denied: [], writesAllowed: true } : undefined
   let manifest: KubeObject | undefined
   let canaryVersion: string | undefined
   if (config.command === 'deploy') {
@@ -130,7 +151,8 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   if (config.command !== 'deploy') {
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
-      if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings, state.members)
+      if (config.command !== 'status')
+        await checkAccess(deps, namespace, config, state.destinationRule, false, warnings, undefined, state.members)
       return {
         namespace,
         state,
@@ -157,7 +179,8 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
-  return preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings })
+  const pre = await preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings, readOnly })
+  return readOnly ? { ...pre, readOnly } : pre
 }
 
 /** What preflight has read when it comes to a deploy's own checks. */
@@ -168,12 +191,13 @@ interface DeployRead {
   manifest: KubeObject
   canaryVersion: string
   warnings: string[]
+  readOnly?: ReadOnlyNotes
 }
 
 /** A deploy's checks: the re-run decision, the topology, the stable Deployment, sidecar, RBAC, gates. */
 async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRead): Promise<Preflight> {
   const { cluster } = deps
-  const { namespace, vs, state, manifest, canaryVersion, warnings } = read
+  const { namespace, vs, state, manifest, canaryVersion, warnings, readOnly } = read
   const canaryDeployment = manifest.metadata.name
   const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
@@ -185,7 +209,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const inFlight = isInFlight(state)
   const resuming = inFlight && state!.canary.version === canaryVersion
   if (!inFlight) {
-    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
+    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion, readOnly })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
     if (decision.kind === 'already-stable') return alreadyStable(config, read, canarySubset, decision.note)
     if (decision.note) deps.log.info(decision.note)
@@ -233,7 +257,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
-  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, members)
+  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly, members)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -334,6 +358,7 @@ interface RedeployView {
   state?: RolloutState
   manifest: KubeObject
   version: string
+  readOnly?: ReadOnlyNotes
 }
 
 /**
@@ -369,7 +394,12 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   const name = stable ? manifest.metadata.name : state!.canary.deployment
   if (name !== manifest.metadata.name)
     return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
-  await requireAccess(deps, namespace, [{ verb: 'patch', group: 'apps', resource: 'deployments', namespace }])
+  const patch: AccessCheck = { verb: 'patch', group: 'apps', resource: 'deployments', namespace }
+  if (r.readOnly && !(await deps.cluster.canI([patch]))[0]?.allowed) {
+    r.readOnly.uncompared = { version: r.version, deployment: name }
+    return { kind: 'new-rollout' }
+  }
+  if (!r.readOnly) await requireAccess(deps, namespace, [patch])
   const live = await cluster.getDeployment(namespace, name)
   if (!live) return decideRedeploy({ ...facts, changes: undefined })
   const applied = await cluster.applyDeployment(manifest, { dryRun: true, force: true })
@@ -549,6 +579,7 @@ async function checkAccess(
   destinationRule: string,
   deploy: boolean,
   warnings: string[],
+  readOnly?: ReadOnlyNotes,
   members: Array<RouteMember | { member: RouteMember }> = []
 ): Promise<void> {
   const each = members.map((m) => ('member' in m ? m.member : m))
@@ -593,7 +624,12 @@ async function checkAccess(
     checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
-  await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
+  if (readOnly) {
+    // The plan's own reads were required before its first read; the deploy's permissions are asked and reported.
+    const denied = (await deps.cluster.canI(checks)).filter((r) => !r.allowed)
+    readOnly.denied = denied.map(describeAccess)
+    readOnly.writesAllowed = denied.every((r) => READ_VERBS.has(r.verb))
+  } else await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
   await checkMeshWideView(deps, namespace, warnings)
 }
 
@@ -612,6 +648,13 @@ async function checkMeshWideView(deps: CommandDeps, namespace: string, warnings:
   }
 }
 
+const READ_VERBS: ReadonlySet<string> = new Set(['get', 'list', 'watch'])
+
+/** `update networking.istio.io/virtualservices reviews`. */
+function describeAccess(d: AccessCheck): string {
+  return `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
+}
+
 /** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */
 async function requireAccess(
   deps: CommandDeps,
@@ -621,7 +664,7 @@ async function requireAccess(
   warnings: string[] = []
 ): Promise<void> {
   const results = await deps.cluster.canI([...checks, ...optional])
-  const describe = (d: AccessCheck): string => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
+  const describe = describeAccess
   const denied = results.slice(0, checks.length).filter((r) => !r.allowed)
   if (denied.length > 0) {
     throw new PreflightError(

@@ -7,8 +7,7 @@ import type { RunReport } from '../report/run-report.js'
 import { IstioRouter, type IstioRouterOptions } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
 import { DelegationFound, type Preflight } from './preflight.js'
-import { preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
-import { freezeRefusal } from '../config/freeze-windows.js'
+import { frozenNow, preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { errorText } from '../format.js'
 import { RolloutExecutor } from './rollout-executor.js'
@@ -105,10 +104,9 @@ async function beforeLock(
       'unchanged'
     )
   }
-  if (config.command === 'deploy' || config.command === 'promote') {
-    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
-    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
-  }
+  // takeLock asks again after a wait for the lock: the wait may run into a window.
+  const frozen = frozenNow(config, deps)
+  if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
   if (config.dryRun) return dryRun(config, deps, pre, report)
   const early = planCommand(situation)
   if (early.kind === 'nothing') {
@@ -313,7 +311,13 @@ function recoveryState(
  * The TrafficRouter of this rollout's routes: writes fenced by `epoch`. Several VirtualServices (the
  * state's members, else preflight's) move in lockstep behind an IstioLockstepRouter, loaded only then.
  */
-async function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number, state?: RolloutState): Promise<TrafficRouter> {
+export async function router(
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  epoch: number,
+  state?: RolloutState
+): Promise<TrafficRouter> {
   const options = (virtualService: string, destinationRule: string): IstioRouterOptions => ({
     cluster: deps.cluster,
     namespace: pre.namespace,

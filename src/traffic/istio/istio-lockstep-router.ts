@@ -172,7 +172,7 @@ export class IstioMemberRouter extends IstioRouter {
   override async write(next: RolloutState, change: RouteChange = { kind: 'state' }, opts: WriteOptions = {}): Promise<RolloutState> {
     const marker = isTerminal(next.phase) ? undefined : encodeMarker({ stateOn: this.stateOn, id: next.id, epoch: this.o.epoch })
     let holderState: RolloutState | undefined
-    let cached = this.lastReadBack
+    let cached = this.lastReadBack?.vs
     this.lastReadBack = undefined
     const back = await this.guarded(
       'VirtualService',
@@ -193,7 +193,7 @@ export class IstioMemberRouter extends IstioRouter {
         return { body: same ? undefined : body, confirm }
       }
     )
-    this.lastReadBack = back
+    this.lastReadBack = { vs: back, state: next }
     return next
   }
 
