@@ -165,14 +165,15 @@ async function previewChanges(config: Config, deps: CommandDeps, pre: Preflight,
       stable: pre.stable,
       canary: pre.canary,
       schedule: config.steps,
-      epoch: 0
+      epoch: 0,
+      members: pre.members
     })
     if (pre.state && isInFlight(pre.state)) {
       view.skipped!.push(
         `the subset and the first weights as dry runs: the rollout in progress changes them first (it is resumed, or rolled back)`
       )
     } else {
-      const checked = await router(config, deps, pre, 0).dryRunStart(state, labels, firstWeight?.weight)
+      const checked = await (await router(config, deps, pre, 0)).dryRunStart(state, labels, firstWeight?.weight)
       if (checked.backend)
         view.dryRuns!.push(`add subset ${pre.canary.subset} to DestinationRule ${pre.destinationRule}: accepted (dry run)`)
       if (checked.route) view.dryRuns!.push(`first weights on VirtualService ${config.virtualService}: accepted (dry run)`)

@@ -13,11 +13,10 @@ import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rol
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
-import type { RolloutState } from '../rollout/types.js'
-import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
+import type { RolloutState, RouteMember } from '../rollout/types.js'
+import { resolveTopology, routeServiceName, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
-import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
 import type { CapacityRecord } from '../rollout/capacity-record.js'
 
@@ -30,6 +29,8 @@ export interface Preflight {
   destinationRule: string
   stable: RolloutState['stable']
   canary: RolloutState['canary']
+  /** The VirtualServices moved in lockstep with the state holder, in write order ([] when one). */
+  members: RouteMember[]
   canaryManifest?: KubeObject
   /** Deploy only: how the canary's replicas are chosen, and the HPA it gets (recorded in a new rollout's state). */
   capacity?: CapacityRecord
@@ -58,6 +59,41 @@ export interface PreflightOptions {
    * reported, not required, and the dry-run apply is made only where they are granted.
    */
   readOnly?: boolean
+}
+
+/**
+ * Thrown by preflight when a route named in input 'virtual-service' delegates to another
+ * VirtualService: runCommand then follows the delegation (commands/delegation.ts, loaded only then)
+ * and runs preflight again on the delegate.
+ */
+export class DelegationFound extends Error {
+  constructor(readonly virtualService: string) {
+    super(`VirtualService ${virtualService}: its route delegates`)
+    this.name = 'DelegationFound'
+  }
+}
+
+/** Whether the route a target names (or its only http route) hands over to a delegate VirtualService. */
+export function routeDelegates(vs: KubeObject, routeName?: string): boolean {
+  const http: Array<{ name?: unknown; delegate?: unknown }> = Array.isArray(vs.spec?.http) ? vs.spec.http : []
+  const route = routeName !== undefined ? http.find((r) => r.name === routeName) : http.length === 1 ? http[0] : undefined
+  return route?.delegate !== undefined && route.delegate !== null
+}
+
+/** A VirtualService marked as moving in lockstep with another rollout may not be ours (lockstep-preflight says). */
+export async function checkNotClaimed(vs: KubeObject, stateOn: string): Promise<void> {
+  // The member marker's annotation (traffic/istio/member-marker.ts), read only when it is there.
+  if (vs.metadata.annotations?.['istio-canary.io/rollout-member'] === undefined) return
+  const { checkMarker } = await import('./traffic-targets.js')
+  checkMarker(vs, stateOn)
+}
+
+/** A VirtualService without hosts is only a delegate: a deploy checks that some root delegates to it. */
+export async function checkDelegate(config: Config, deps: CommandDeps, namespace: string, vs: KubeObject): Promise<void> {
+  const hosts: unknown = vs.spec?.hosts
+  if (config.command !== 'deploy' || (Array.isArray(hosts) && hosts.length > 0)) return
+  const { checkDelegatedTo } = await import('./traffic-targets.js')
+  await checkDelegatedTo(deps, namespace, vs)
 }
 
 /**
@@ -93,7 +129,14 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
         `Create it first with a route to the stable subset; istio-canary edits a VirtualService you own, it does not create one.`
     )
   }
+  if (routeDelegates(vs, config.route)) throw new DelegationFound(config.virtualService)
+  await checkDelegate(config, deps, namespace, vs)
   const state = stateOf(vs)
+  await checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
+  if (config.virtualServices.length > 1 && isInFlight(state) && (config.command !== 'deploy' || state!.canary.version === canaryVersion)) {
+    const { checkSameMembers } = await import('./traffic-targets.js')
+    checkSameMembers(config, namespace, state!)
+  }
 
   // Decided again under the lock; here so that a command that may not run writes nothing.
   const plan = planCommand({
@@ -113,7 +156,8 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
   if (config.command !== 'deploy') {
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
-      if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
+      if (config.command !== 'status')
+        await checkAccess(deps, namespace, config, state.destinationRule, false, warnings, undefined, state.members)
       // The canary's HPA moves with the weights, and goes on rollback or retirement.
       if (config.command !== 'status' && state.capacity?.canaryHpa)
         await (await import('./canary-capacity.js')).requireHpaRights(deps, namespace)
@@ -125,6 +169,7 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
         destinationRule: state.destinationRule,
         stable: state.stable,
         canary: state.canary,
+        members: state.members ?? [],
         warnings
       }
     }
@@ -136,6 +181,7 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
       destinationRule: config.destinationRule ?? '',
       stable: { version: '', subset: '' },
       canary: { version: config.version ?? '', subset: '', deployment: '' },
+      members: [],
       warnings
     }
   }
@@ -165,7 +211,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
 
   let drs = await cluster.listIstio('DestinationRule', namespace)
-  const hostGuess = firstDestinationHost(vs)
+  const hostGuess = routeServiceName(vs, namespace, config.route, state)
   const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
   // A rollout in flight of the same version is resumed; its subsets come from the state.
   const inFlight = isInFlight(state)
@@ -197,13 +243,29 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     existingState: resuming ? state : undefined
   })
 
+  const members =
+    config.virtualServices.length > 1
+      ? await (
+          await import('./traffic-targets.js')
+        ).resolveMembers(config, deps, {
+          namespace,
+          holder: { vs: routeView, topology },
+          drs,
+          podLabels,
+          canarySubset,
+          canaryVersion,
+          state: resuming ? state : undefined,
+          superseded: state && inFlight && !resuming ? state : undefined
+        })
+      : []
+
   // A resumed rollout passed this guard when it started.
   if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
 
   const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
-  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly)
+  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly, members)
   // Loaded here, after the first requests: outside the startup bundle.
   const { preflightCapacity } = await import('./canary-capacity.js')
   const { capacity, capacityPlan } = await preflightCapacity(config, deps, { namespace, manifest, stableDeployment, readOnly }, warnings)
@@ -214,14 +276,25 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     deployment: stableDeployment?.metadata.name
   }
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
-  const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
+  const route: RolloutState['route'] = {
+    index: topology.routeIndex,
+    ...(topology.routeName ? { name: topology.routeName } : {}),
+    ...(topology.section ? { section: topology.section } : {})
+  }
 
+  if (topology.section === 'tcp') {
+    const { checkTcpGates } = await import('./traffic-targets.js')
+    checkTcpGates(deps, `tcp route #${topology.routeIndex} of VirtualService ${namespace}/${config.virtualService}`)
+  }
   await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
-  await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
-  if (managedByGitOps(vs)) {
-    warnings.push(
-      `VirtualService ${config.virtualService} is also managed by ${managedByGitOps(vs)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
-    )
+  // Callers outside the mesh are measured by their HTTP requests, which a TCP route has none of.
+  if (topology.section !== 'tcp') await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
+  for (const [name, obj] of [[config.virtualService, vs] as const, ...members.map((m) => [m.member.virtualService, m.vs] as const)]) {
+    if (managedByGitOps(obj)) {
+      warnings.push(
+        `VirtualService ${name} is also managed by ${managedByGitOps(obj)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
+      )
+    }
   }
   return {
     namespace,
@@ -231,6 +304,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     destinationRule: topology.destinationRuleName,
     stable,
     canary,
+    members: members.map((m) => m.member),
     canaryManifest: manifest,
     capacity,
     capacityPlan,
@@ -251,6 +325,7 @@ function alreadyStable(config: Config, read: DeployRead, canarySubset: string, n
     destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
     stable: released,
     canary: released,
+    members: [],
     warnings,
     alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note }
   }
@@ -491,9 +566,13 @@ async function checkOutsideMesh(
 
 /** The reads preflight itself makes before it knows the DestinationRule. */
 function readChecks(config: Config, namespace: string): AccessCheck[] {
-  const checks: AccessCheck[] = [
-    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }
-  ]
+  const checks: AccessCheck[] = config.virtualServices.map((t) => ({
+    verb: 'get',
+    group: 'networking.istio.io',
+    resource: 'virtualservices',
+    namespace,
+    name: t.name
+  }))
   if (config.command === 'deploy') {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -513,9 +592,24 @@ async function checkAccess(
   destinationRule: string,
   deploy: boolean,
   warnings: string[],
-  readOnly?: ReadOnlyNotes
+  readOnly?: ReadOnlyNotes,
+  members: Array<RouteMember | { member: RouteMember }> = []
 ): Promise<void> {
+  const each = members.map((m) => ('member' in m ? m.member : m))
+  const istio = (resource: string, names: string[]): AccessCheck[] =>
+    [...new Set(names)].flatMap((name) => [
+      { verb: 'get', group: 'networking.istio.io', resource, namespace, name },
+      { verb: 'update', group: 'networking.istio.io', resource, namespace, name }
+    ])
   const checks: AccessCheck[] = [
+    ...istio(
+      'virtualservices',
+      each.map((m) => m.virtualService)
+    ),
+    ...istio(
+      'destinationrules',
+      each.map((m) => m.destinationRule)
+    ),
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     // Before a version is retired: which other routes of the namespace still send traffic to it.

@@ -4,11 +4,11 @@ import { planCommand, type CommandPlan, type CommandSituation, type Recovery } f
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
-import { IstioRouter } from '../traffic/istio/istio-router.js'
+import { IstioRouter, type IstioRouterOptions } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
+import { DelegationFound, type Preflight } from './preflight.js'
 import { frozenNow, preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
-import type { Preflight } from './preflight.js'
 import { errorText } from '../format.js'
 import { RolloutExecutor } from './rollout-executor.js'
 import { iso } from './runtime.js'
@@ -18,11 +18,21 @@ import type { CommandDeps } from './command-deps.js'
  * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for
  * errors the report cannot describe; preflight and rollout failures are in `report.error`.
  */
-export async function runCommand(config: Config, deps: CommandDeps): Promise<RunReport> {
-  const base = baseReport(config, deps)
+export async function runCommand(input: Config, deps: CommandDeps): Promise<RunReport> {
+  let config = input
+  let base = baseReport(config, deps)
   let pre: Preflight
   try {
-    pre = await preflightWaitingForLock(config, deps)
+    try {
+      pre = await preflightWaitingForLock(config, deps)
+    } catch (err) {
+      if (!(err instanceof DelegationFound)) throw err
+      // A route named in input 'virtual-service' delegates: the rollout drives the delegate instead.
+      const { followDelegations } = await import('./traffic-targets.js')
+      config = await followDelegations(input, deps)
+      base = baseReport(config, deps)
+      pre = await preflightWaitingForLock(config, deps)
+    }
   } catch (err) {
     return finish(base, deps, undefined, 'unchanged', err)
   }
@@ -189,7 +199,7 @@ async function carryOut(
 
 /** Runs `state` to its next stop with a new executor; what it could not undo and its warnings go to the run. */
 async function execute(run: LockedRun, state: RolloutState): Promise<RolloutState> {
-  const executor = makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
+  const executor = await makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
   run.executor = executor
   run.deps.onExecutor?.(executor)
   const ended = await executor.run()
@@ -200,7 +210,7 @@ async function execute(run: LockedRun, state: RolloutState): Promise<RolloutStat
 
 /** Retires the old version the last rollout kept, if nothing routes to it any more. */
 async function finishRetirement(run: LockedRun, state: RolloutState): Promise<RolloutState> {
-  const previous = makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
+  const previous = await makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
   run.executor = previous
   run.deps.onExecutor?.(previous)
   const after = await previous.finishRetirement()
@@ -234,7 +244,8 @@ function commandState(
           epoch,
           startedBy: by,
           commit: deps.commit,
-          minSoakSeconds: config.minSoakSeconds
+          minSoakSeconds: config.minSoakSeconds,
+          members: pre.members
         })
       )
     case 'promote': {
@@ -304,30 +315,58 @@ function recoveryState(
   }
 }
 
-/** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
-export function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
-  return new IstioRouter({
+/**
+ * The TrafficRouter of this rollout's routes: writes fenced by `epoch`. Several VirtualServices (the
+ * state's members, else preflight's) move in lockstep behind an IstioLockstepRouter, loaded only then.
+ */
+export async function router(
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  epoch: number,
+  state?: RolloutState
+): Promise<TrafficRouter> {
+  const options = (virtualService: string, destinationRule: string): IstioRouterOptions => ({
     cluster: deps.cluster,
     namespace: pre.namespace,
-    virtualService: config.virtualService,
-    destinationRule: pre.destinationRule,
+    virtualService,
+    destinationRule,
     epoch,
     now: () => iso(deps.clock.now()),
     sleep: (ms) => deps.clock.sleep(ms)
   })
+  const holder = new IstioRouter(options(config.virtualService, state?.destinationRule ?? pre.destinationRule))
+  const members = state ? (state.members ?? []) : pre.members
+  if (members.length === 0) return holder
+  const { IstioLockstepRouter, IstioMemberRouter } = await import('./traffic-targets.js')
+  const stateHolder = { namespace: pre.namespace, virtualService: config.virtualService }
+  return new IstioLockstepRouter([
+    { router: holder, namespace: pre.namespace },
+    ...members.map((m) => ({
+      router: new IstioMemberRouter(options(m.virtualService, m.destinationRule), stateHolder),
+      member: m,
+      namespace: pre.namespace
+    }))
+  ])
 }
 
-function makeExecutor(config: Config, deps: CommandDeps, pre: Preflight, state: RolloutState, epoch: number): RolloutExecutor {
+async function makeExecutor(
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  state: RolloutState,
+  epoch: number
+): Promise<RolloutExecutor> {
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
-      router: router(config, deps, pre, epoch),
+      router: await router(config, deps, pre, epoch, state),
       clock: deps.clock,
       log: deps.log,
       signal: deps.signal,
       namespace: pre.namespace,
       virtualService: config.virtualService,
-      destinationRule: pre.destinationRule,
+      destinationRule: [...new Set([state.destinationRule, ...(state.members ?? []).map((m) => m.destinationRule)])].join(', '),
       versionLabel: config.versionLabel,
       canaryManifest: pre.canaryManifest,
       retire: config.retire,
@@ -409,13 +448,12 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       stable: pre.stable,
       canary: pre.canary,
       schedule: config.steps,
-      epoch: 0
+      epoch: 0,
+      members: pre.members
     })
-    const checked = await router(config, deps, pre, 0).dryRunStart(
-      state,
-      { [config.versionLabel]: pre.canary.version },
-      first?.kind === 'weight' ? first.weight : undefined
-    )
+    const checked = await (
+      await router(config, deps, pre, 0)
+    ).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first?.kind === 'weight' ? first.weight : undefined)
     if (checked.backend) {
       plan.push(
         `add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`

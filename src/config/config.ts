@@ -8,6 +8,7 @@ import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
 import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
+import { parseVirtualServices, type VirtualServiceTarget } from './virtual-services.js'
 import { VERSION_ORDERS, type VersionOrder } from '../rollout/version-order.js'
 import { CANARY_REPLICAS_MODES, type CanaryReplicasMode } from '../rollout/capacity-record.js'
 
@@ -29,7 +30,10 @@ export interface Config {
   command: Command
   /** Paths or globs of the canary Deployment manifest; [] unless command is deploy. */
   manifests: string[]
+  /** The VirtualService that holds the rollout state and names the lock: the first of virtualServices. */
   virtualService: string
+  /** Every VirtualService the rollout moves in lockstep, the state holder first (input 'virtual-service'). */
+  virtualServices: VirtualServiceTarget[]
   /** undefined: the manifest's namespace, else the kubeconfig context's, else `default`. */
   namespace?: string
   destinationRule?: string
@@ -155,14 +159,13 @@ function dnsNameInput(inputs: Inputs, name: InputName, what: string): string | u
 }
 
 /** Where the action works: the VirtualService (required), its namespace, DestinationRule and route. */
-function readTarget(inputs: Inputs): Pick<Config, 'virtualService' | 'namespace' | 'destinationRule' | 'route'> {
+function readTarget(inputs: Inputs): Pick<Config, 'virtualService' | 'virtualServices' | 'namespace' | 'destinationRule' | 'route'> {
   if (optionalInput(inputs, INPUT.virtualService) === undefined) {
     throw missingInput(
       INPUT.virtualService,
       'expected the name of the VirtualService whose route weights the action shifts, like "reviews"'
     )
   }
-  const virtualService = dnsNameInput(inputs, INPUT.virtualService, 'the name of a VirtualService')!
   const destinationRule = dnsNameInput(inputs, INPUT.destinationRule, 'the name of a DestinationRule')
 
   const namespace = optionalInput(inputs, INPUT.namespace)
@@ -178,11 +181,13 @@ function readTarget(inputs: Inputs): Pick<Config, 'virtualService' | 'namespace'
   if (route !== undefined && (route.length > 253 || /[\u0000-\u001f\u007f]/.test(route))) {
     throw inputError(INPUT.route, 'expected the name of one http route of the VirtualService: one line, at most 253 characters', route)
   }
+  const virtualServices = parseVirtualServices(optionalInput(inputs, INPUT.virtualService)!, route)
   return {
-    virtualService,
+    virtualService: virtualServices[0].name,
+    virtualServices,
     ...(namespace !== undefined && { namespace }),
     ...(destinationRule !== undefined && { destinationRule }),
-    ...(route !== undefined && { route })
+    ...(virtualServices[0].route !== undefined && { route: virtualServices[0].route })
   }
 }
 

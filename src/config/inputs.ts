@@ -44,7 +44,8 @@ export const INPUTS = {
     group: 'rollout',
     kind: 'text',
     required: true,
-    description: 'Name of the VirtualService whose route weights move traffic. Required.'
+    description:
+      "Name of the VirtualService whose route weights move traffic, or several moved in lockstep (the mesh one and the ingress gateway's), one per line or comma-separated, each as name or name/route. A route that delegates is followed to its delegate VirtualService, where the weights are written. The first holds the rollout state and names the lock. Required."
   },
   namespace: {
     group: 'rollout',
@@ -60,7 +61,8 @@ export const INPUTS = {
   route: {
     group: 'rollout',
     kind: 'text',
-    description: 'Name of the http route to drive, needed when the VirtualService has several. Other routes are never touched.'
+    description:
+      'Name of the http route to drive, needed when the VirtualService has several; tcp (the only tcp route) or tcp:PORT (the tcp route matching that port) for a TCP route. The default for every entry of virtual-service without its own /route. Other routes are never touched.'
   },
   'version-label': {
     group: 'rollout',

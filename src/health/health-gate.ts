@@ -30,6 +30,11 @@ export interface HealthGate {
   readonly name: string
   /** Which moments this gate answers; others are skipped. */
   readonly moments: readonly GateMoment[]
+  /**
+   * The checks that measure HTTP requests (`success-rate`, a custom check over
+   * istio_requests_total, ...), as `name (input 'x')`: a TCP route has none of those.
+   */
+  httpOnlyChecks?(): string[]
   /** Run every query once before any write; throw a ConfigError naming the check on a rejected query. */
   preflight(ctx: GateContext): Promise<void>
   evaluate(moment: GateMoment, ctx: GateContext): Promise<CheckResult[]>

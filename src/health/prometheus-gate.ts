@@ -164,6 +164,14 @@ export class PrometheusGate implements HealthGate {
     return this.deps.now ? this.deps.now() / 1000 : undefined
   }
 
+  /** Checks over Istio's HTTP metrics (istio_requests_total, istio_request_duration_*), which a TCP route never has. */
+  httpOnlyChecks(): string[] {
+    const http = /\bistio_request(s_total|_duration_milliseconds|_bytes)/
+    const checks = this.config.checks.filter((c) => http.test(c.template.source)).map((c) => `${c.name} (input '${c.input}')`)
+    if (this.config.minRequests > 0 && http.test(this.config.requestCount.source)) checks.push(`min-requests (input 'min-requests')`)
+    return checks
+  }
+
   /** Run every query once; a query Prometheus rejects is a ConfigError naming its check. */
   async preflight(ctx: GateContext): Promise<void> {
     const rendered: Array<{ label: string; input: string; expr: string }> = []

@@ -1,5 +1,5 @@
 import { soakStatus } from './soak.js'
-import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutState, Step } from './types.js'
+import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutState, RouteMember, Step } from './types.js'
 
 /**
  * The step planner: a pure reducer over the rollout state. `nextAction(state)` says what to do
@@ -79,6 +79,8 @@ export interface NewRolloutInput {
   startedBy?: string
   commit?: string
   minSoakSeconds?: number
+  /** The VirtualServices moved in lockstep with this one (none: absent from the state). */
+  members?: RouteMember[]
 }
 
 /** The state of a rollout that has just taken the lock: nothing shifted yet. */
@@ -92,6 +94,7 @@ export function newRollout(input: NewRolloutInput): RolloutState {
     destinationRule: input.destinationRule,
     stable: input.stable,
     canary: input.canary,
+    ...(input.members && input.members.length > 0 ? { members: input.members } : {}),
     schedule: input.schedule,
     stepIndex: -1,
     stepDone: false,

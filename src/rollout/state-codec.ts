@@ -207,10 +207,21 @@ const event: Check = shape({
 const stateShape: Check = shape({
   id: str,
   phase: oneOf(PHASES),
-  route: shape({ index: int(0), name: optional(str) }),
+  route: shape({ index: int(0), name: optional(str), section: optional(oneOf(new Set(['tcp']))) }),
   host: str,
   stable: shape({ version: str, subset: str, deployment: optional(str) }),
   canary: shape({ version: str, subset: str, deployment: str }),
+  members: optional(
+    list(
+      shape({
+        namespace: optional(str),
+        virtualService: str,
+        route: shape({ index: int(0), name: optional(str), section: optional(oneOf(new Set(['tcp']))) }),
+        host: str,
+        destinationRule: str
+      })
+    )
+  ),
   schedule: list(step),
   stepIndex: int(-1),
   canaryWeight: int(0, 100),

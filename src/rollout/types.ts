@@ -120,13 +120,18 @@ export interface RolloutState {
   /** Unique per rollout: `<canaryVersion>@<startedAt>`. */
   id: string
   phase: Phase
-  /** Index of the route in spec.http and its name (if it has one), to find it again. */
-  route: { index: number; name?: string }
+  /** Index of the route in spec.http (spec.tcp with section tcp) and its name (if it has one), to find it again. */
+  route: { index: number; name?: string; section?: 'tcp' }
   host: string
   /** The DestinationRule holding the subsets (same namespace as the VirtualService). */
   destinationRule: string
   stable: { version: string; subset: string; deployment?: string }
   canary: { version: string; subset: string; deployment: string }
+  /**
+   * The other VirtualServices moved in lockstep with this one (same weights, same subsets), in the
+   * order they are written; absent when the rollout has one VirtualService.
+   */
+  members?: RouteMember[]
   schedule: Step[]
   /** Index into schedule of the step currently applied; -1 before the first. */
   stepIndex: number
@@ -164,6 +169,18 @@ export interface RolloutState {
    * to it, so it was kept running (a later promote run retires it once they moved).
    */
   retirement?: Retirement
+}
+
+/** A VirtualService the rollout moves in lockstep with the one that holds its state. */
+export interface RouteMember {
+  /** Its namespace; absent: the state holder's. */
+  namespace?: string
+  virtualService: string
+  route: { index: number; name?: string; section?: 'tcp' }
+  /** The destination host as its route writes it. */
+  host: string
+  /** The DestinationRule holding the subsets for its host (in its namespace). */
+  destinationRule: string
 }
 
 /** What became of the version a rollout took out of service. */

@@ -67,7 +67,8 @@ export interface TrafficRouter {
   manualRollback(state: RolloutState): { routing: string[]; clearState: string }
 }
 
-/** A route as people name it: `"reviews"` by name, `#0` by position. */
+/** A route as people name it: `"reviews"` by name, `#0` by position, `tcp #0` for a TCP route. */
 export function routeLabel(s: Pick<RolloutState, 'route'>): string {
+  if (s.route.section === 'tcp') return `tcp #${s.route.index}`
   return s.route.name ? `"${s.route.name}"` : `#${s.route.index}`
 }

@@ -497,9 +497,9 @@ describe('VirtualService / DestinationRule / Service shapes: refused in prefligh
       ['has no http route named "nobody" (input \'route\')', 'expected one of "testers, everyone"']
     ],
     [
-      'a delegating route',
+      'a route delegating to a VirtualService with hosts (not a delegate)',
       { 'virtual-service': 'delegating' },
-      [`delegates to VirtualService "NS/${VS}"`, 'delegation is not supported', "expected a route with a 'route' destination list"]
+      [`delegates to VirtualService "NS/${VS}"`, 'which has hosts of its own', "expected a delegate VirtualService without 'hosts'"]
     ],
     [
       'a host in another namespace',
@@ -556,9 +556,9 @@ describe('VirtualService / DestinationRule / Service shapes: refused in prefligh
       ['already splits traffic ("v1=50, v2=50")', 'no rollout is in progress on it', 'expected one destination carrying all traffic']
     ],
     [
-      'a VirtualService without http routes',
+      'a VirtualService whose only route is a tcp route without subsets',
       { 'virtual-service': 'tcp-only' },
-      ['has no http routes', "expected at least one 'http' route"]
+      ['tcp route #0 of VirtualService NS/tcp-only sends traffic to host "istio-service" without a subset', 'expected every destination']
     ]
   ])('%s', async (_name, inputs, says) => {
     const fill = (s: string | RegExp) => (typeof s === 'string' ? s.replaceAll('OTHER', other).replaceAll('NS', ns) : s)

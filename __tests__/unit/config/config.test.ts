@@ -39,6 +39,7 @@ describe('readConfig defaults', () => {
       command: 'deploy',
       manifests: ['k8s/deployment-v2.yaml'],
       virtualService: 'istio-virtualservice',
+      virtualServices: [{ name: 'istio-virtualservice' }],
       versionLabel: 'version',
       steps: [
         { kind: 'weight', weight: 10 },
@@ -110,6 +111,7 @@ describe('readConfig defaults', () => {
       command: 'deploy',
       manifests: ['k8s/a.yaml', 'k8s/{b,c}.yaml', 'k8s/d/*.yml'],
       virtualService: 'istio-virtualservice',
+      virtualServices: [{ name: 'istio-virtualservice', route: 'primary' }],
       namespace: 'shop',
       destinationRule: 'istio-destinationrule',
       route: 'primary',
@@ -180,12 +182,17 @@ describe('readConfig errors', () => {
     [
       'a VirtualService name that is not DNS-1123',
       { 'virtual-service': 'My_VS' },
-      `Input 'virtual-service' is invalid: expected the name of a VirtualService: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters (got "My_VS").`
+      `Input 'virtual-service' is invalid: entry "My_VS" does not start with a VirtualService name: expected "name" or "name/route" per line or comma, the name in lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters (got "My_VS").`
     ],
     [
-      'a namespaced VirtualService name',
-      { 'virtual-service': 'shop/reviews' },
-      `Input 'virtual-service' is invalid: expected the name of a VirtualService: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters (got "shop/reviews").`
+      'a VirtualService named twice',
+      { 'virtual-service': 'reviews\nreviews-gw, reviews/primary' },
+      `Input 'virtual-service' is invalid: VirtualService "reviews" is named twice: expected each VirtualService once (split one route per VirtualService) (got "reviews\\nreviews-gw, reviews/primary").`
+    ],
+    [
+      'an entry with "/" but no route',
+      { 'virtual-service': 'reviews, reviews-gw/' },
+      `Input 'virtual-service' is invalid: entry "reviews-gw/" names no route after "/": expected "name/route", the route the name of one http route of that VirtualService (at most 253 characters) (got "reviews, reviews-gw/").`
     ],
     [
       'a bad DestinationRule name',
@@ -434,5 +441,28 @@ describe('splitList', () => {
   it('splits on newlines and commas outside braces, dropping empty entries', () => {
     expect(splitList('a.yaml,\n b/{x,y}.yaml \r\n,, c/*.yml')).toEqual(['a.yaml', 'b/{x,y}.yaml', 'c/*.yml'])
     expect(splitList('')).toEqual([])
+  })
+})
+
+describe('input virtual-service: several VirtualServices in lockstep', () => {
+  it('reads one per line or comma-separated, each with its own route or input route', () => {
+    const config = readConfig(inputs({ 'virtual-service': ' reviews\n reviews-gw/primary , reviews-edge ', route: 'main' }))
+    expect(config.virtualService).toBe('reviews')
+    expect(config.route).toBe('main')
+    expect(config.virtualServices).toEqual([
+      { name: 'reviews', route: 'main' },
+      { name: 'reviews-gw', route: 'primary' },
+      { name: 'reviews-edge', route: 'main' }
+    ])
+  })
+
+  it('keeps a route name with "/" in it whole (everything after the first "/")', () => {
+    expect(readConfig(inputs({ 'virtual-service': 'reviews/api/v1' })).virtualServices).toEqual([{ name: 'reviews', route: 'api/v1' }])
+  })
+
+  it('reads a single name as before', () => {
+    const config = readConfig(inputs({ 'virtual-service': 'reviews' }))
+    expect(config.virtualServices).toEqual([{ name: 'reviews' }])
+    expect(config.route).toBeUndefined()
   })
 })

@@ -48,19 +48,24 @@ const DR_ATTEMPTS = 12
 export class IstioRouter implements TrafficRouter {
   readonly name: string
   /** The VirtualService as the read-back after our last write showed it, and the state we wrote on it. */
-  private lastReadBack?: { vs: KubeObject; state: RolloutState }
+  protected lastReadBack?: { vs: KubeObject; state: RolloutState }
 
-  constructor(private readonly o: IstioRouterOptions) {
+  constructor(protected readonly o: IstioRouterOptions) {
     this.name = `VirtualService ${o.namespace}/${o.virtualService}`
   }
 
+  /** The DestinationRule holding this route's subsets. */
+  get destinationRule(): string {
+    return this.o.destinationRule
+  }
+
   async readState(): Promise<RolloutState | undefined> {
-    return stateOf(await this.getVs())
+    return this.liveState()
   }
 
   async readRoute(state: RolloutState): Promise<RouteView> {
     const vs = await this.getVs()
-    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset)
+    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset, state.route.section)
     return { canaryWeight: split.canaryPresent ? split.canary : 0, canaryRouted: split.canaryPresent }
   }
 
@@ -98,11 +103,24 @@ export class IstioRouter implements TrafficRouter {
     return stamped
   }
 
+  /** Where this router's route is now, to leave it out of the routes that serve a subset. */
+  async ownRoute(
+    state: RolloutState
+  ): Promise<{ namespace: string; virtualService: string; routeIndex: number; section?: 'http' | 'tcp' }> {
+    const routeIndex = this.routeIndex(await this.getVs(), state)
+    return { namespace: this.o.namespace, virtualService: this.o.virtualService, routeIndex, section: state.route.section ?? 'http' }
+  }
+
   async addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void> {
     await this.editDestinationRule((dr) => (hasSubset(dr, state.canary.subset) ? dr : withSubset(dr, state.canary.subset, labels)))
   }
 
-  async routesServing(state: RolloutState, subset: string): Promise<{ routes: string[]; blind?: string }> {
+  /** As the port says; `alsoExclude`: the lockstep siblings' routes, which the rollout handles too. */
+  async routesServing(
+    state: RolloutState,
+    subset: string,
+    alsoExclude: Array<{ namespace: string; virtualService: string; routeIndex: number; section?: 'http' | 'tcp' }> = []
+  ): Promise<{ routes: string[]; blind?: string }> {
     const { cluster, namespace, virtualService } = this.o
     const vs = await this.getVs()
     let others: KubeObject[]
@@ -114,11 +132,10 @@ export class IstioRouter implements TrafficRouter {
       others = await cluster.listIstio('VirtualService', namespace)
     }
     const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
-    const routes = subsetReferences(
-      all,
-      { host: state.host, namespace, subset },
-      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) }
-    )
+    const routes = subsetReferences(all, { host: state.host, namespace, subset }, [
+      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) },
+      ...alsoExclude
+    ])
     return { routes, ...(blind ? { blind } : {}) }
   }
 
@@ -140,7 +157,7 @@ export class IstioRouter implements TrafficRouter {
     const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
     if (vs && canaryWeight !== undefined) {
       const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
-      await cluster.replaceIstio(withState(split, STATE_ANNOTATION, encodeState(state)), { dryRun: true })
+      await cluster.replaceIstio(this.annotated(split, state), { dryRun: true })
     }
     return { backend: dr !== undefined, route: vs !== undefined && canaryWeight !== undefined }
   }
@@ -156,25 +173,25 @@ export class IstioRouter implements TrafficRouter {
     }
   }
 
-  private applyChange(vs: KubeObject, s: RolloutState, change: RouteChange): KubeObject {
+  protected applyChange(vs: KubeObject, s: RolloutState, change: RouteChange): KubeObject {
     if (change.kind === 'state') return vs
     const index = this.routeIndex(vs, s)
     switch (change.kind) {
       case 'split':
-        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight)
+        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight, s.route.section)
       case 'canary-to-zero':
-        return readSplit(vs, index, s.stable.subset, s.canary.subset).canaryPresent
-          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0)
+        return readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section).canaryPresent
+          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0, s.route.section)
           : vs
       case 'remove-destination':
-        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset)
+        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset, { section: s.route.section })
     }
   }
 
   /** Whether the read-back shows `change`. */
-  private shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
+  protected shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
     if (change.kind === 'state') return true
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset)
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
     switch (change.kind) {
       case 'split':
         return split.canaryPresent && split.canary === change.canaryWeight
@@ -191,7 +208,7 @@ export class IstioRouter implements TrafficRouter {
       'DestinationRule',
       this.o.destinationRule,
       async () => {
-        this.fence(stateOf(await this.getVs()))
+        this.fence(await this.liveState())
         return this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
       },
       (dr) => {
@@ -208,7 +225,7 @@ export class IstioRouter implements TrafficRouter {
    * and the read-back check; PUT under the resourceVersion read; on 409 or a read-back that does
    * not show the write, read again and decide again.
    */
-  private async guarded(
+  protected async guarded(
     kind: IstioKind,
     name: string,
     read: () => Promise<KubeObject | undefined>,
@@ -242,15 +259,25 @@ export class IstioRouter implements TrafficRouter {
     throw new ConflictError(`${kind} ${namespace}/${name} kept changing under us (${attempts} conflicting writes): ${errorText(lastError)}`)
   }
 
-  private fence(live: RolloutState | undefined): void {
+  /** The rollout state recorded with this route (a lockstep member reads the state holder's). */
+  protected async liveState(): Promise<RolloutState | undefined> {
+    return stateOf(await this.getVs())
+  }
+
+  /** The VirtualService with `state` recorded on it, as a write carries it (a dry run's too). */
+  protected annotated(vs: KubeObject, state: RolloutState): KubeObject {
+    return withState(vs, STATE_ANNOTATION, encodeState(state))
+  }
+
+  protected fence(live: RolloutState | undefined): void {
     if (live && live.epoch > this.o.epoch) {
       throw new FencedError(`another run took over this rollout (lock epoch ${live.epoch} > ours ${this.o.epoch}); this run stops writing`)
     }
   }
 
   /** The route's canary weight must be the one we last wrote; anything else is someone else's edit. */
-  private checkDrift(vs: KubeObject, s: RolloutState, expected: number): void {
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset)
+  protected checkDrift(vs: KubeObject, s: RolloutState, expected: number): void {
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
     if (split.canary !== expected) {
       throw new DriftError(
         `route ${routeLabel(s)} of ${this.name} has canary weight ${split.canary}, but this rollout last set ${expected}; someone else changed it`
@@ -258,13 +285,13 @@ export class IstioRouter implements TrafficRouter {
     }
   }
 
-  private routeIndex(vs: KubeObject, s: RolloutState): number {
+  protected routeIndex(vs: KubeObject, s: RolloutState): number {
     const index = routeIndexOf(vs, s.route)
     if (index < 0) throw new DriftError(`route ${routeLabel(s)} is no longer in VirtualService ${this.o.virtualService}`)
     return index
   }
 
-  private async getVs(): Promise<KubeObject> {
+  protected async getVs(): Promise<KubeObject> {
     const vs = await this.o.cluster.getIstio('VirtualService', this.o.namespace, this.o.virtualService)
     if (!vs) throw new Error(`${this.name} not found`)
     return vs
@@ -274,11 +301,13 @@ export class IstioRouter implements TrafficRouter {
 /** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
 export function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
   const index = routeIndexOf(vs, state.route)
-  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset).canaryPresent) return vs
-  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
-  return withoutDestination(zero, index, state.canary.subset)
+  const section = state.route.section
+  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset, section).canaryPresent) return vs
+  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0, section)
+  return withoutDestination(zero, index, state.canary.subset, { section })
 }
 
-function sameSpec(a: KubeObject, b: KubeObject): boolean {
+/** Whether two objects carry the same spec. */
+export function sameSpec(a: KubeObject, b: KubeObject): boolean {
   return JSON.stringify(a.spec) === JSON.stringify(b.spec)
 }

@@ -6,8 +6,9 @@ export function objectRef(obj: Pick<KubeObject, 'kind' | 'metadata'>, namespace?
   return `${obj.kind} ${ns ? `${ns}/` : ''}${obj.metadata.name}`
 }
 
-/** `route "name" (#i)` or `route #i`, as error messages name an http route. */
-export function routeRef(route: { name?: unknown } | undefined, index: number): string {
+/** `route "name" (#i)` or `route #i`, as error messages name an http route; `tcp route #i` for a TCP one. */
+export function routeRef(route: { name?: unknown } | undefined, index: number, section: 'http' | 'tcp' = 'http'): string {
+  if (section === 'tcp') return `tcp route #${index}`
   return typeof route?.name === 'string' ? `route "${route.name}" (#${index})` : `route #${index}`
 }
 

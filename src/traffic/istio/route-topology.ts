@@ -11,7 +11,17 @@ import type { RolloutState } from '../../rollout/types.js'
 import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
 import { labelString, objectRef, routeRef } from './object-ref.js'
 import { parseServiceHost, type ServiceHost } from './service-host.js'
-import { effectiveWeight, httpRoutes, readSplit, routeIndexOf, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
+import {
+  effectiveWeight,
+  firstDestinationHost,
+  httpRoutes,
+  readSplit,
+  routeIndexOf,
+  routesOf,
+  type RouteSection,
+  type HttpRoute,
+  type RouteDestination
+} from './virtual-service-transform.js'
 
 /** What resolveTopology looks at: the objects as read, and the rollout's inputs. */
 export interface TopologyInput {
@@ -20,6 +30,11 @@ export interface TopologyInput {
   drs: KubeObject[]
   /** Input 'destination-rule'. */
   destinationRuleName?: string
+  /**
+   * A VirtualService moved in lockstep with another: input 'destination-rule' names the holder's
+   * DestinationRule, so when it is for another host this route's is found by its host instead.
+   */
+  destinationRuleByHost?: boolean
   /** The Service named by the route host's short name; undefined when it does not exist. */
   service?: KubeObject
   namespace: string
@@ -39,6 +54,8 @@ export interface TopologyInput {
 export interface Topology {
   routeIndex: number
   routeName?: string
+  /** `tcp`: the route is in spec.tcp (weighted TCP destinations). */
+  section?: 'tcp'
   /** The destination host as written in the route. */
   host: string
   /** The Service the host names. */
@@ -63,7 +80,7 @@ export function resolveTopology(input: TopologyInput): Topology {
   const vsRef = objectRef(vs, namespace)
   const state = isInFlight(input.existingState) ? input.existingState : undefined
 
-  const { route, routeIndex, where, dests } = splitRoute(input, vsRef, state)
+  const { route, routeIndex, section, where, dests } = splitRoute(input, vsRef, state)
   const host = checkDestinations(dests, where, namespace)
   const service = parseServiceHost(host, namespace) as ServiceHost
   const subsets = chooseSubsets(input, dests, where, state)
@@ -82,10 +99,11 @@ export function resolveTopology(input: TopologyInput): Topology {
   checkNoDuplicateSubsets(input, service, dr, subsets)
   checkService(input, service, host)
 
-  const split = readSplit(vs, routeIndex, subsets.stableSubset, subsets.canarySubset)
+  const split = readSplit(vs, routeIndex, subsets.stableSubset, subsets.canarySubset, section)
   return {
     routeIndex,
-    ...(typeof route.name === 'string' ? { routeName: route.name } : {}),
+    ...(typeof route.name === 'string' && section === 'http' ? { routeName: route.name } : {}),
+    ...(section === 'tcp' ? { section } : {}),
     host,
     service,
     stableSubset: subsets.stableSubset,
@@ -105,14 +123,14 @@ function splitRoute(
   input: TopologyInput,
   vsRef: string,
   state: RolloutState | undefined
-): { route: HttpRoute; routeIndex: number; where: string; dests: RouteDestination[] } {
-  const { route, routeIndex } = findRoute(input, vsRef, state)
-  const where = `${routeRef(route, routeIndex)} of ${vsRef}`
+): { route: HttpRoute; routeIndex: number; section: RouteSection; where: string; dests: RouteDestination[] } {
+  const { route, routeIndex, section } = findRoute(input, vsRef, state)
+  const where = `${routeRef(route, routeIndex, section)} of ${vsRef}`
   if (route.delegate !== undefined) {
     const d = (route.delegate ?? {}) as { name?: string; namespace?: string }
     throw new PreflightError(
-      `${where} delegates to VirtualService ${quote(`${d.namespace ?? input.namespace}/${d.name ?? ''}`)}; delegation is not supported: ` +
-        `expected a route with a 'route' destination list. Point input 'route' at a route of the delegate VirtualService instead.`
+      `${where} delegates to VirtualService ${quote(`${d.namespace ?? input.namespace}/${d.name ?? ''}`)}; expected a route with a 'route' destination list. ` +
+        `Name the delegate VirtualService in input 'virtual-service' (or this route, as root/route, to follow the delegation).`
     )
   }
   const dests = route.route
@@ -122,7 +140,7 @@ function splitRoute(
         `expected a route whose 'route' list sends traffic to a subset of one service.`
     )
   }
-  return { route, routeIndex, where, dests }
+  return { route, routeIndex, section, where, dests }
 }
 
 /** The stable and canary subsets and the canary version. */
@@ -244,14 +262,37 @@ export function servingSubset(vs: KubeObject, namespace: string, routeName?: str
   }
 }
 
+/**
+ * The short name of the Service the route a rollout would split sends traffic to (input 'route', or
+ * the recorded one, or the only http route), else of the first destination of any route; preflight
+ * looks that Service up before resolveTopology. Never throws.
+ */
+export function routeServiceName(vs: KubeObject, namespace: string, routeName?: string, state?: RolloutState): string | undefined {
+  try {
+    const { route } = findRoute({ vs, routeName }, objectRef(vs, namespace), isInFlight(state) ? state : undefined)
+    const host: unknown = route.route?.[0]?.destination?.host
+    if (typeof host === 'string') return host.split('.')[0]
+  } catch {
+    // resolveTopology names the problem.
+  }
+  return firstDestinationHost(vs)
+}
+
 function findRoute(
   input: Pick<TopologyInput, 'vs' | 'routeName'>,
   vsRef: string,
   state: RolloutState | undefined
-): { route: HttpRoute; routeIndex: number } {
+): { route: HttpRoute; routeIndex: number; section: RouteSection } {
   const http = httpRoutes(input.vs)
+  const tcp = routesOf(input.vs, 'tcp')
+  const wantsTcp = state
+    ? state.route.section === 'tcp'
+    : input.routeName === 'tcp' ||
+      input.routeName?.startsWith('tcp:') ||
+      (input.routeName === undefined && http.length === 0 && tcp.length > 0)
+  if (wantsTcp) return findTcpRoute(tcp, vsRef, state ? `tcp:#${state.route.index}` : input.routeName, state)
   if (http.length === 0) {
-    throw new PreflightError(`${vsRef} has no http routes; expected at least one 'http' route to split.`)
+    throw new PreflightError(`${vsRef} has no http routes; expected at least one 'http' route to split (or a 'tcp' route).`)
   }
   const named = (name: string, why: string): { route: HttpRoute; routeIndex: number } => {
     const routeIndex = http.findIndex((r) => r.name === name)
@@ -264,9 +305,9 @@ function findRoute(
     }
     return { route: http[routeIndex], routeIndex }
   }
-  let found: { route: HttpRoute; routeIndex: number }
+  let found: { route: HttpRoute; routeIndex: number; section: RouteSection }
   if (input.routeName !== undefined) {
-    found = named(input.routeName, "input 'route'")
+    found = { ...named(input.routeName, "input 'route'"), section: 'http' }
   } else if (state) {
     const routeIndex = routeIndexOf(input.vs, state.route)
     if (routeIndex < 0 && state.route.name !== undefined) named(state.route.name, `recorded by rollout ${quote(state.id)}`)
@@ -276,9 +317,9 @@ function findRoute(
           `expected the route it left. Restore the route, or clear the state annotation and start again.`
       )
     }
-    found = { route: http[routeIndex], routeIndex }
+    found = { route: http[routeIndex], routeIndex, section: 'http' }
   } else if (http.length === 1) {
-    found = { route: http[0], routeIndex: 0 }
+    found = { route: http[0], routeIndex: 0, section: 'http' }
   } else {
     throw new PreflightError(
       `${vsRef} has ${http.length} http routes (${http.map((r, i) => routeRef(r, i)).join(', ')}); ` +
@@ -298,6 +339,52 @@ function findRoute(
 }
 
 // Every destination: a subset of one Service of our namespace. Returns the host as first written.
+/**
+ * A TCP route has no name: `tcp` (or no 'route' input on a VirtualService without http routes)
+ * takes the only one, `tcp:<port>` the one whose match names that port; a rollout in progress
+ * finds its route by the recorded position (`tcp:#<index>`).
+ */
+function findTcpRoute(
+  tcp: HttpRoute[],
+  vsRef: string,
+  wanted: string | undefined,
+  state: RolloutState | undefined
+): { route: HttpRoute; routeIndex: number; section: RouteSection } {
+  const ports = (r: HttpRoute): number[] =>
+    (Array.isArray(r.match) ? (r.match as Array<{ port?: unknown }>) : [])
+      .map((m) => m.port)
+      .filter((p): p is number => typeof p === 'number')
+  const described = tcp.map((r, i) => `#${i}${ports(r).length ? ` (port ${ports(r).join(', ')})` : ''}`).join(', ')
+  if (tcp.length === 0) {
+    throw new PreflightError(`${vsRef} has no tcp routes; expected a 'tcp' route for input 'route' ${quote(wanted ?? 'tcp')}.`)
+  }
+  let index: number
+  if (wanted?.startsWith('tcp:#')) {
+    index = Number(wanted.slice(5))
+    if (!(index < tcp.length)) {
+      throw new PreflightError(
+        `${vsRef} has ${tcp.length} tcp routes, but rollout ${quote(state?.id ?? '')} recorded tcp route #${wanted.slice(5)}; ` +
+          `expected the route it left. Restore the route, or clear the state annotation and start again.`
+      )
+    }
+  } else if (wanted?.startsWith('tcp:')) {
+    const port = Number(wanted.slice(4))
+    index = tcp.findIndex((r) => ports(r).includes(port))
+    if (!Number.isInteger(port) || index < 0) {
+      throw new PreflightError(
+        `${vsRef} has no tcp route matching port ${quote(wanted.slice(4))} (input 'route'); expected one of its tcp routes: ${described}.`
+      )
+    }
+  } else if (tcp.length === 1) {
+    index = 0
+  } else {
+    throw new PreflightError(
+      `${vsRef} has ${tcp.length} tcp routes (${described}); which one to split is ambiguous. Set input 'route' to "tcp:<port>", the port its match names.`
+    )
+  }
+  return { route: tcp[index], routeIndex: index, section: 'tcp' }
+}
+
 function checkDestinations(dests: RouteDestination[], where: string, namespace: string): string {
   const hosts = [...new Set(dests.map((d) => d.destination?.host))]
   const host = hosts[0]
@@ -363,8 +450,10 @@ function hostOf(dr: KubeObject, namespace: string): ServiceHost | undefined {
 function findDestinationRule(input: TopologyInput, service: ServiceHost, host: string, where: string): KubeObject {
   const { namespace } = input
   const local = input.drs.filter((d) => inNamespace(d, namespace))
-  if (input.destinationRuleName !== undefined) {
-    const dr = local.find((d) => d.metadata.name === input.destinationRuleName)
+  const named = local.find((d) => d.metadata.name === input.destinationRuleName)
+  const byHost = input.destinationRuleByHost && (!named || hostOf(named, namespace)?.fqdn !== service.fqdn)
+  if (input.destinationRuleName !== undefined && !byHost) {
+    const dr = named
     if (!dr) {
       throw new PreflightError(
         `DestinationRule ${namespace}/${input.destinationRuleName} (input 'destination-rule') was not found; expected ` +

@@ -22,6 +22,8 @@ export interface RouteRef {
   namespace: string
   virtualService: string
   routeIndex: number
+  /** Default http. */
+  section?: 'http' | 'tcp'
 }
 
 /** `service.namespace` for a Kubernetes Service host, else the host itself (ServiceEntry, external). */
@@ -51,25 +53,21 @@ function destinationsOf(route: unknown): Array<{ host: string; subset: string }>
 
 /**
  * Routes of `virtualServices` with a destination (or mirror) on `target`'s host and subset,
- * described like `VirtualService shop/reviews http route "beta-testers"`. `exclude` is left out.
+ * described like `VirtualService shop/reviews http route "beta-testers"`. The `exclude` routes are left out.
  */
-export function subsetReferences(virtualServices: KubeObject[], target: SubsetTarget, exclude?: RouteRef): string[] {
+export function subsetReferences(virtualServices: KubeObject[], target: SubsetTarget, exclude?: RouteRef | RouteRef[]): string[] {
   const key = serviceKey(target.host, target.namespace)
+  const excluded = exclude === undefined ? [] : Array.isArray(exclude) ? exclude : [exclude]
   const refs: string[] = []
   for (const vs of virtualServices) {
     const ns = vs.metadata.namespace ?? target.namespace
     for (const section of SECTIONS) {
       const routes: Array<{ name?: unknown }> = Array.isArray(vs.spec?.[section]) ? vs.spec[section] : []
       routes.forEach((route, index) => {
-        if (
-          exclude &&
-          section === 'http' &&
-          index === exclude.routeIndex &&
-          ns === exclude.namespace &&
-          vs.metadata.name === exclude.virtualService
-        ) {
-          return
-        }
+        const ours = excluded.some(
+          (e) => (e.section ?? 'http') === section && index === e.routeIndex && ns === e.namespace && vs.metadata.name === e.virtualService
+        )
+        if (ours) return
         const hit = destinationsOf(route).some((d) => d.subset === target.subset && serviceKey(d.host, ns) === key)
         if (!hit) return
         const label = typeof route.name === 'string' && route.name !== '' ? `"${route.name}"` : `#${index}`

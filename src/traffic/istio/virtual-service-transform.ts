@@ -38,23 +38,34 @@ export interface RemoveDestinationOptions {
    * writing `weight: 100`. Either form is valid; use it only when the original had no weight.
    */
   omitWeight?: boolean
+  /** The route is in spec.tcp. */
+  section?: RouteSection
 }
+
+/** Which list of routes: spec.http (the default) or spec.tcp (weighted TCP destinations). */
+export type RouteSection = 'http' | 'tcp'
 
 /** The routes of spec.http (empty when there are none). */
 export function httpRoutes(vs: KubeObject): HttpRoute[] {
-  const http: unknown = vs.spec?.http
-  return Array.isArray(http) ? (http as HttpRoute[]) : []
+  return routesOf(vs, 'http')
 }
 
-/** Where a rollout's route is: by name when it has one, else by position. */
+/** The routes of spec.http or spec.tcp (empty when there are none); a TCP route has no name. */
+export function routesOf(vs: KubeObject, section: RouteSection = 'http'): HttpRoute[] {
+  const list: unknown = vs.spec?.[section]
+  return Array.isArray(list) ? (list as HttpRoute[]) : []
+}
+
+/** Where a rollout's route is: by name when it has one, else by position; in spec.tcp when `section` says so. */
 export interface RouteRef {
   index: number
   name?: string
+  section?: RouteSection
 }
 
 /** The index of the route `ref` points at (by name, else by index); -1 when there is none. */
 export function routeIndexOf(vs: KubeObject, ref: RouteRef): number {
-  const http = httpRoutes(vs)
+  const http = routesOf(vs, ref.section)
   if (ref.name !== undefined) return http.findIndex((r) => r.name === ref.name)
   return Number.isInteger(ref.index) && ref.index >= 0 && ref.index < http.length ? ref.index : -1
 }
@@ -86,8 +97,14 @@ export function effectiveWeight(dest: RouteDestination, destinationCount: number
 }
 
 /** The stored weights of `stableSubset` and `canarySubset` in route `routeIndex`. */
-export function readSplit(vs: KubeObject, routeIndex: number, stableSubset: string, canarySubset: string): RouteSplit {
-  const dests = destinationsAt(vs, routeIndex)
+export function readSplit(
+  vs: KubeObject,
+  routeIndex: number,
+  stableSubset: string,
+  canarySubset: string,
+  section: RouteSection = 'http'
+): RouteSplit {
+  const dests = destinationsAt(vs, routeIndex, section)
   const weightOf = (subset: string): number =>
     dests.filter((d) => d.destination?.subset === subset).reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
   return {
@@ -111,7 +128,8 @@ export function withSplit(
   host: string,
   stableSubset: string,
   canarySubset: string,
-  canaryWeight: number
+  canaryWeight: number,
+  section: RouteSection = 'http'
 ): KubeObject {
   if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
     throw new RangeError(`Canary weight ${quote(String(canaryWeight))} is invalid: expected an integer between 0 and 100.`)
@@ -119,14 +137,14 @@ export function withSplit(
   if (stableSubset === canarySubset) {
     throw new RangeError(`Stable and canary subsets must differ (both are ${quote(stableSubset)}).`)
   }
-  const route = routeAt(vs, routeIndex)
+  const route = routeAt(vs, routeIndex, section)
   const dests = structuredClone(route.route ?? [])
   const ours = (d: RouteDestination): boolean => d.destination?.subset === stableSubset || d.destination?.subset === canarySubset
   const others = dests.filter((d) => !ours(d) && effectiveWeight(d, dests.length) > 0)
   if (others.length > 0) {
     const list = others.map((d) => `${quote(d.destination?.subset ?? d.destination?.host)} (weight ${d.weight ?? 'unset'})`)
     throw new ConflictError(
-      `${routeRef(route, routeIndex)} of ${objectRef(vs)} sends traffic to ${list.join(', ')} besides subsets ` +
+      `${routeRef(route, routeIndex, section)} of ${objectRef(vs)} sends traffic to ${list.join(', ')} besides subsets ` +
         `${quote(stableSubset)} and ${quote(canarySubset)}: expected only those two to carry weight. ` +
         `Someone changed the route; set the other destinations' weight to 0 or remove them.`
     )
@@ -145,7 +163,7 @@ export function withSplit(
   // A subset listed twice: the first entry carries the weight, the rest none.
   stable.forEach((d, i) => (d.weight = i === 0 ? 100 - canaryWeight : 0))
   canary.forEach((d, i) => (d.weight = i === 0 ? canaryWeight : 0))
-  return withDestinations(vs, routeIndex, dests)
+  return withDestinations(vs, routeIndex, dests, section)
 }
 
 /**
@@ -154,12 +172,13 @@ export function withSplit(
  * destination that still carries traffic (set its weight to 0 and wait first) or the last one.
  */
 export function withoutDestination(vs: KubeObject, routeIndex: number, subset: string, opts: RemoveDestinationOptions = {}): KubeObject {
-  const route = routeAt(vs, routeIndex)
+  const section = opts.section ?? 'http'
+  const route = routeAt(vs, routeIndex, section)
   const dests = route.route ?? []
   const removed = dests.filter((d) => d.destination?.subset === subset)
   if (removed.length === 0) return vs
   const kept = dests.filter((d) => d.destination?.subset !== subset)
-  const where = `${routeRef(route, routeIndex)} of ${objectRef(vs)}`
+  const where = `${routeRef(route, routeIndex, section)} of ${objectRef(vs)}`
   if (kept.length === 0) {
     throw new Error(`Cannot remove subset ${quote(subset)} from ${where}: it is the only destination, the route needs one.`)
   }
@@ -177,7 +196,7 @@ export function withoutDestination(vs: KubeObject, routeIndex: number, subset: s
     else only.weight = 100
     next[0] = only
   }
-  return withDestinations(vs, routeIndex, next)
+  return withDestinations(vs, routeIndex, next, section)
 }
 
 /** Set annotation `annotationKey` to `stateJson`, or remove it when undefined; nothing else changes. */
@@ -192,24 +211,24 @@ export function withState(vs: KubeObject, annotationKey: string, stateJson: stri
   return { ...vs, metadata }
 }
 
-function routeAt(vs: KubeObject, routeIndex: number): HttpRoute {
-  const route = httpRoutes(vs)[routeIndex]
+function routeAt(vs: KubeObject, routeIndex: number, section: RouteSection): HttpRoute {
+  const route = routesOf(vs, section)[routeIndex]
   if (!Number.isInteger(routeIndex) || route === undefined) {
-    throw new RangeError(`${objectRef(vs)} has no http route #${routeIndex} (it has ${httpRoutes(vs).length}).`)
+    throw new RangeError(`${objectRef(vs)} has no ${section} route #${routeIndex} (it has ${routesOf(vs, section).length}).`)
   }
   if (!Array.isArray(route.route)) {
-    throw new RangeError(`${routeRef(route, routeIndex)} of ${objectRef(vs)} has no 'route' destination list.`)
+    throw new RangeError(`${routeRef(route, routeIndex, section)} of ${objectRef(vs)} has no 'route' destination list.`)
   }
   return route
 }
 
-function destinationsAt(vs: KubeObject, routeIndex: number): RouteDestination[] {
-  return routeAt(vs, routeIndex).route ?? []
+function destinationsAt(vs: KubeObject, routeIndex: number, section: RouteSection): RouteDestination[] {
+  return routeAt(vs, routeIndex, section).route ?? []
 }
 
-// Path copy: new metadata, spec, http list and route; every other subtree is shared with the input.
-function withDestinations(vs: KubeObject, routeIndex: number, dests: RouteDestination[]): KubeObject {
-  const http = [...httpRoutes(vs)]
-  http[routeIndex] = { ...http[routeIndex], route: dests }
-  return { ...vs, metadata: { ...vs.metadata }, spec: { ...vs.spec, http } }
+// Path copy: new metadata, spec, route list and route; every other subtree is shared with the input.
+function withDestinations(vs: KubeObject, routeIndex: number, dests: RouteDestination[], section: RouteSection): KubeObject {
+  const routes = [...routesOf(vs, section)]
+  routes[routeIndex] = { ...routes[routeIndex], route: dests }
+  return { ...vs, metadata: { ...vs.metadata }, spec: { ...vs.spec, [section]: routes } }
 }

@@ -192,7 +192,7 @@ describe('resolveTopology errors: the route', () => {
     const vs = loadSeed('virtualservice-v1.yaml', NS)
     delete vs.spec.http
     expect(preflightMessage(seedInput({ vs }))).toBe(
-      `VirtualService shop/istio-virtualservice has no http routes; expected at least one 'http' route to split.`
+      `VirtualService shop/istio-virtualservice has no http routes; expected at least one 'http' route to split (or a 'tcp' route).`
     )
   })
 
@@ -201,8 +201,8 @@ describe('resolveTopology errors: the route', () => {
     vs.spec.http[0] = { name: 'main', delegate: { name: 'reviews-delegate', namespace: NS } }
     expect(preflightMessage(seedInput({ vs }))).toBe(
       'route "main" (#0) of VirtualService shop/istio-virtualservice delegates to VirtualService "shop/reviews-delegate"; ' +
-        `delegation is not supported: expected a route with a 'route' ` +
-        `destination list. Point input 'route' at a route of the delegate VirtualService instead.`
+        `expected a route with a 'route' destination list. ` +
+        `Name the delegate VirtualService in input 'virtual-service' (or this route, as root/route, to follow the delegation).`
     )
   })
 
