@@ -23,6 +23,8 @@ let base: string
 let seen: Seen[] = []
 let replies: Array<(req: Seen) => Reply> = []
 let connections = 0
+/** The server's open sockets: a test that abandons a call waits for its sockets to close. */
+const live = new Set<import('node:net').Socket>()
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -43,7 +45,11 @@ beforeAll(async () => {
       res.end(JSON.stringify(r.body ?? {}))
     })
   })
-  server.on('connection', () => connections++)
+  server.on('connection', (socket) => {
+    connections++
+    live.add(socket)
+    socket.on('close', () => live.delete(socket))
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 })
@@ -256,12 +262,16 @@ describe('KubeCluster over HTTP', () => {
   })
 
   it('cancels a call in flight with the signal', async () => {
+    const before = new Set(live)
     const controller = new AbortController()
     const c = cluster(base, { signal: controller.signal })
     replies.push(() => status(503, 'ServiceUnavailable', 'x'))
     setTimeout(() => controller.abort(new Error('run cancelled')), 50)
     replies.push(...Array.from({ length: 50 }, () => () => status(503, 'ServiceUnavailable', 'x')))
     await expect(c.getDeployment('shop', 'web')).rejects.toThrow('run cancelled')
+    // A request the abort cut off may still sit unread at the server; it is read before its socket
+    // closes, so waiting for the close keeps it from taking the next test's scripted reply.
+    while ([...live].some((socket) => !before.has(socket))) await new Promise((resolve) => setTimeout(resolve, 5))
   })
 
   it('lists events about one object, newest last', async () => {
