@@ -2,7 +2,7 @@ import type { AccessCheck } from '../cluster/cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { labelsMatch, selectorMatches } from '../kube/label-selector.js'
 import type { Config } from '../config/config.js'
-import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
+import { loadManifests, takeCanaryService, validateCanaryDeployment } from '../config/manifests.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
@@ -13,11 +13,12 @@ import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState } from '../rollout/types.js'
-import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
+import { resolveTopology, servingSubset, splitsByService, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
+import type { VersionServices } from '../traffic/version-services.js'
 
 /** Everything a command needs to know before its first write. */
 export interface Preflight {
@@ -26,9 +27,15 @@ export interface Preflight {
   route: RolloutState['route']
   host: string
   destinationRule: string
+  /** `services`: a host-level split (stable.subset and canary.subset name per-version Services). */
+  backends?: RolloutState['backends']
   stable: RolloutState['stable']
   canary: RolloutState['canary']
   canaryManifest?: KubeObject
+  /** The canary's Service as the manifests carry it (a host-level split), applied before any weight. */
+  canaryService?: KubeObject
+  /** A host-level split: the per-version Services its router adds and removes. */
+  versionServices?: VersionServices
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
@@ -43,10 +50,13 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   const { cluster } = deps
   const warnings: string[] = []
   let manifest: KubeObject | undefined
+  let manifestService: KubeObject | undefined
   let canaryVersion: string | undefined
   if (config.command === 'deploy') {
     const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
-    const canary = validateCanaryDeployment(loaded.documents, {
+    const taken = takeCanaryService(loaded.documents, { namespace: config.namespace })
+    manifestService = taken.service
+    const canary = validateCanaryDeployment(taken.rest, {
       versionLabel: config.versionLabel,
       version: config.version,
       namespace: config.namespace
@@ -56,6 +66,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
   const namespace = config.namespace ?? manifest?.metadata.namespace ?? deps.defaultNamespace ?? 'default'
   if (manifest) manifest = { ...manifest, metadata: { ...manifest.metadata, namespace } }
+  if (manifestService) manifestService = { ...manifestService, metadata: { ...manifestService.metadata, namespace } }
 
   // The reads below are allowed or not before the first one: a missing permission is named, not a bare 403.
   await requireAccess(deps, namespace, readChecks(config, namespace))
@@ -93,6 +104,10 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
         route: state.route,
         host: state.host,
         destinationRule: state.destinationRule,
+        ...(state.backends ? { backends: state.backends } : {}),
+        ...(state.backends === 'services'
+          ? { versionServices: (await import('./service-split.js')).versionServices(config, deps, namespace) }
+          : {}),
         stable: state.stable,
         canary: state.canary,
         warnings
@@ -111,15 +126,26 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
-  return preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings })
+  const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings }
+  if (splitsByService(vs, namespace, config.route, state))
+    return (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
+  if (manifestService) {
+    throw new PreflightError(
+      `Input 'manifests' carries Service ${quote(manifestService.metadata.name)}, but the route of VirtualService ${quote(`${namespace}/${config.virtualService}`)} ` +
+        `names its versions by DestinationRule subset, so a canary Service would not be used; expected only the canary Deployment ` +
+        `(a Service per version is for a host-level split, whose destinations are Services without subsets).`
+    )
+  }
+  return preflightDeploy(config, deps, read)
 }
 
 /** What preflight has read when it comes to a deploy's own checks. */
-interface DeployRead {
+export interface DeployRead {
   namespace: string
   vs: KubeObject
   state?: RolloutState
   manifest: KubeObject
+  manifestService?: KubeObject
   canaryVersion: string
   warnings: string[]
 }
@@ -161,7 +187,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   if (state && inFlight && !resuming) {
     // planCommand refused this without input 'supersede'.
     // Judge the new rollout against the objects as they will be once the old canary is rolled back.
-    routeView = withoutCanary(vs, state)
+    routeView = withoutCanary(vs, state, namespace)
     drs = drs.map((d) => (d.metadata.name === state.destinationRule ? withoutSubset(d, state.canary.subset) : d))
   }
   const topology = resolveTopology({
@@ -228,7 +254,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
 }
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
-function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
+export function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
   const decision = decideVersionOrder({
     stable,
     canary,
@@ -248,6 +274,8 @@ interface RedeployView {
   state?: RolloutState
   manifest: KubeObject
   version: string
+  /** A host-level split: whether the route's one live Service serves `version` (instead of a subset's labels). */
+  servesVersion?: boolean
 }
 
 /**
@@ -258,16 +286,18 @@ interface RedeployView {
  * of a conflict) returns the object as the apply would leave it, and deploymentChanges compares it
  * with the live one, leaving out what only the apiserver sets (see there).
  */
-async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployView): Promise<RedeployDecision> {
+export async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployView): Promise<RedeployDecision> {
   const { cluster } = deps
   const { namespace, state, manifest } = r
   const serving = servingSubset(r.vs, namespace, config.route ?? state?.route.name)
   const drName = config.destinationRule ?? state?.destinationRule
   const stable =
-    serving !== undefined &&
-    r.drs.some(
-      (dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version
-    )
+    r.servesVersion ??
+    (serving !== undefined &&
+      r.drs.some(
+        (dr) =>
+          (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version
+      ))
   const lastOfVersion = state && ['rolled-back', 'aborted'].includes(state.phase) && state.canary.version === r.version
   const facts = {
     version: r.version,
@@ -347,12 +377,12 @@ async function findStableDeployment(
 }
 
 /** A subset's labels pick out these pods; a subset without labels is taken to pick out none of them. */
-function selectsPods(subsetLabels: Record<string, string>, podLabels: Record<string, string>): boolean {
+export function selectsPods(subsetLabels: Record<string, string>, podLabels: Record<string, string>): boolean {
   return Object.keys(subsetLabels).length > 0 && labelsMatch(subsetLabels, podLabels)
 }
 
 /** Routing rules apply only to meshed callers and meshed pods: without Envoy the weights are ignored. */
-async function checkSidecar(deps: CommandDeps, namespace: string, manifest: KubeObject, warnings: string[]): Promise<void> {
+export async function checkSidecar(deps: CommandDeps, namespace: string, manifest: KubeObject, warnings: string[]): Promise<void> {
   // Namespaces are cluster-scoped: a least-privilege Role cannot read them, so a denial only warns.
   let ns: KubeObject | undefined
   let nsReadable = true
@@ -396,7 +426,7 @@ async function checkSidecar(deps: CommandDeps, namespace: string, manifest: Kube
  * Callers without a sidecar ignore the weights: once the canary has a Ready pod behind their Service
  * they reach it by pod count. Istio's metrics of the stable version show how many there are.
  */
-async function checkOutsideMesh(
+export async function checkOutsideMesh(
   deps: CommandDeps,
   where: { namespace: string; stable: RolloutState['stable']; service?: KubeObject; canaryPodLabels: Record<string, string> },
   warnings: string[]
@@ -452,7 +482,7 @@ function readChecks(config: Config, namespace: string): AccessCheck[] {
 }
 
 /** SelfSubjectAccessReview for every verb the command will use; all missing ones in one error. */
-async function checkAccess(
+export async function checkAccess(
   deps: CommandDeps,
   namespace: string,
   config: Config,
@@ -465,8 +495,6 @@ async function checkAccess(
     { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
     // Before a version is retired: which other routes of the namespace still send traffic to it.
     { verb: 'list', group: 'networking.istio.io', resource: 'virtualservices', namespace },
-    { verb: 'get', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
-    { verb: 'update', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
     { verb: 'get', group: 'apps', resource: 'deployments', namespace },
     { verb: 'patch', group: 'apps', resource: 'deployments', namespace },
     { verb: 'list', group: '', resource: 'pods', namespace },
@@ -475,6 +503,24 @@ async function checkAccess(
     { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace },
     { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace }
   ]
+  if (destinationRule !== '') {
+    checks.push(
+      { verb: 'get', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
+      { verb: 'update', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule }
+    )
+  } else {
+    // Per-version Services: the canary's is applied; with retire: delete ours leave with their version.
+    checks.push({ verb: 'get', group: '', resource: 'services', namespace })
+    if (deploy) checks.push({ verb: 'patch', group: '', resource: 'services', namespace })
+    if (config.retire === 'delete') {
+      checks.push(
+        { verb: 'delete', group: '', resource: 'services', namespace },
+        { verb: 'delete', group: 'networking.istio.io', resource: 'destinationrules', namespace }
+      )
+    }
+    if (config.copyTrafficPolicy && deploy)
+      checks.push({ verb: 'create', group: 'networking.istio.io', resource: 'destinationrules', namespace })
+  }
   if (deploy) {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -532,7 +578,7 @@ async function requireAccess(
 }
 
 /** The field manager of a GitOps tool that also writes this object, if any. */
-function managedByGitOps(vs: KubeObject): string | undefined {
+export function managedByGitOps(vs: KubeObject): string | undefined {
   const known = ['kustomize-controller', 'helm-controller', 'argocd-controller', 'argocd-application-controller', 'flux']
   for (const m of vs.metadata.managedFields ?? []) {
     if (m.manager && known.some((k) => m.manager?.startsWith(k))) return m.manager

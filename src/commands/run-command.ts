@@ -181,6 +181,7 @@ function commandState(
         route: pre.route,
         host: pre.host,
         destinationRule: pre.destinationRule,
+        ...(pre.backends ? { backends: pre.backends } : {}),
         stable: pre.stable,
         canary: pre.canary,
         schedule: config.steps,
@@ -253,11 +254,14 @@ function recoveryState(
 
 /** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
 function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
+  const services = pre.backends === 'services' ? pre.versionServices : undefined
+  if (pre.backends === 'services' && !services) throw new Error('internal: a host-level split without its Services')
   return new IstioRouter({
     cluster: deps.cluster,
     namespace: pre.namespace,
     virtualService: config.virtualService,
     destinationRule: pre.destinationRule,
+    ...(services ? { services } : {}),
     epoch,
     now: () => iso(deps.clock.now()),
     sleep: (ms) => deps.clock.sleep(ms)
@@ -352,6 +356,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       route: pre.route,
       host: pre.host,
       destinationRule: pre.destinationRule,
+      ...(pre.backends ? { backends: pre.backends } : {}),
       stable: pre.stable,
       canary: pre.canary,
       schedule: config.steps,
@@ -362,7 +367,9 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       { [config.versionLabel]: pre.canary.version },
       first?.kind === 'weight' ? first.weight : undefined
     )
-    if (checked.backend) {
+    if (checked.backend && pre.backends === 'services') {
+      plan.push(`apply Service ${pre.canary.subset} before any weight names it (dry run accepted)`)
+    } else if (checked.backend) {
       plan.push(
         `add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`
       )

@@ -39,6 +39,10 @@ export interface Config {
   version?: string
   /** undefined: defaultCanarySubset(version). */
   canarySubset?: string
+  /** Host-level split: the canary's Service; undefined: the manifests' Service, else the stable one's name with the version replaced. */
+  canaryService?: string
+  /** Host-level split: give the canary host a DestinationRule with the stable host's traffic policy. */
+  copyTrafficPolicy: boolean
   steps: Step[]
   intervalSeconds: number
   progressDeadlineSeconds: number
@@ -156,6 +160,16 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     )
   }
 
+  const canaryService = optional(INPUT.canaryService)
+  if (canaryService !== undefined && !isDns1123Label(canaryService)) {
+    throw inputError(
+      INPUT.canaryService,
+      'expected the name of a Service (a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters',
+      canaryService
+    )
+  }
+  const copyTrafficPolicy = readBoolean(INPUT.copyTrafficPolicy, get(INPUT.copyTrafficPolicy))
+
   const steps = parseSchedule(get(INPUT.steps))
   const intervalSeconds = parseDuration(INPUT.interval, get(INPUT.interval), { min: 1 })
   const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
@@ -221,6 +235,8 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     versionLabel,
     ...(version !== undefined && { version }),
     ...(canarySubset !== undefined && { canarySubset }),
+    ...(canaryService !== undefined && { canaryService }),
+    copyTrafficPolicy,
     steps,
     intervalSeconds,
     progressDeadlineSeconds,

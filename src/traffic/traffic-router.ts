@@ -71,3 +71,13 @@ export interface TrafficRouter {
 export function routeLabel(s: Pick<RolloutState, 'route'>): string {
   return s.route.name ? `"${s.route.name}"` : `#${s.route.index}`
 }
+
+/** How messages name a version's backend: `subset v2`, or `Service reviews-v2` when the route names versions by Service. */
+export function backendLabel(s: Pick<RolloutState, 'backends'>, name: string): string {
+  return s.backends === 'services' ? `Service ${name}` : `subset ${name}`
+}
+
+/** Where a version's backend lives, for messages: `DestinationRule reviews`, or `namespace shop` for a Service. */
+export function backendHome(s: Pick<RolloutState, 'backends' | 'destinationRule'>, namespace: string): string {
+  return s.backends === 'services' ? `namespace ${namespace}` : `DestinationRule ${s.destinationRule}`
+}
