@@ -19,6 +19,7 @@ import { withoutCanary } from '../traffic/istio/istio-router.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
 import type { VersionServices } from '../traffic/version-services.js'
+import type { TrafficRouter } from '../traffic/traffic-router.js'
 
 /** Everything a command needs to know before its first write. */
 export interface Preflight {
@@ -36,6 +37,8 @@ export interface Preflight {
   canaryService?: KubeObject
   /** A host-level split: the per-version Services its router adds and removes. */
   versionServices?: VersionServices
+  /** An HTTPRoute rollout: the lazily loaded module that makes its router. */
+  httpRoute?: { httpRouteRouter: (config: Config, deps: CommandDeps, pre: Preflight, epoch: number) => TrafficRouter }
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
@@ -70,7 +73,13 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
 
   // The reads below are allowed or not before the first one: a missing permission is named, not a bare 403.
   await requireAccess(deps, namespace, readChecks(config, namespace))
-  const vs = await cluster.getIstio('VirtualService', namespace, config.virtualService)
+  const vs = await cluster.getIstio(config.routeKind, namespace, config.virtualService)
+  if (!vs && config.routeKind === 'HTTPRoute') {
+    throw new PreflightError(
+      `HTTPRoute ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'http-route'). ` +
+        `Create it first with a rule whose backendRef is the stable version's Service; istio-canary edits an HTTPRoute you own, it does not create one.`
+    )
+  }
   if (!vs) {
     throw new PreflightError(
       `VirtualService ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'virtual-service'). ` +
@@ -108,6 +117,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
         ...(state.backends === 'services'
           ? { versionServices: (await import('./service-split.js')).versionServices(config, deps, namespace) }
           : {}),
+        ...(config.routeKind === 'HTTPRoute' ? { httpRoute: await import('./service-split.js') } : {}),
         stable: state.stable,
         canary: state.canary,
         warnings
@@ -127,6 +137,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
   const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings }
+  if (config.routeKind === 'HTTPRoute') return (await import('./service-split.js')).preflightHttpRoute(config, deps, read)
   if (splitsByService(vs, namespace, config.route, state))
     return (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
   if (manifestService) {
@@ -467,9 +478,7 @@ export async function checkOutsideMesh(
 
 /** The reads preflight itself makes before it knows the DestinationRule. */
 function readChecks(config: Config, namespace: string): AccessCheck[] {
-  const checks: AccessCheck[] = [
-    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService }
-  ]
+  const checks: AccessCheck[] = [{ verb: 'get', ...routeResource(config), namespace, name: config.virtualService }]
   if (config.command === 'deploy') {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -479,6 +488,13 @@ function readChecks(config: Config, namespace: string): AccessCheck[] {
     )
   }
   return checks
+}
+
+/** The API group and resource of the routing object the rollout writes. */
+function routeResource(config: Config): { group: string; resource: string } {
+  return config.routeKind === 'HTTPRoute'
+    ? { group: 'gateway.networking.k8s.io', resource: 'httproutes' }
+    : { group: 'networking.istio.io', resource: 'virtualservices' }
 }
 
 /** SelfSubjectAccessReview for every verb the command will use; all missing ones in one error. */
@@ -491,10 +507,11 @@ export async function checkAccess(
   warnings: string[]
 ): Promise<void> {
   const checks: AccessCheck[] = [
-    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
-    { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
+    { verb: 'get', ...routeResource(config), namespace, name: config.virtualService },
+    { verb: 'update', ...routeResource(config), namespace, name: config.virtualService },
     // Before a version is retired: which other routes of the namespace still send traffic to it.
     { verb: 'list', group: 'networking.istio.io', resource: 'virtualservices', namespace },
+    ...(config.routeKind === 'HTTPRoute' ? [{ verb: 'list', ...routeResource(config), namespace }] : []),
     { verb: 'get', group: 'apps', resource: 'deployments', namespace },
     { verb: 'patch', group: 'apps', resource: 'deployments', namespace },
     { verb: 'list', group: '', resource: 'pods', namespace },

@@ -254,6 +254,10 @@ function recoveryState(
 
 /** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
 function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
+  if (config.routeKind === 'HTTPRoute') {
+    if (!pre.httpRoute) throw new Error('internal: an HTTPRoute rollout without its router')
+    return pre.httpRoute.httpRouteRouter(config, deps, pre, epoch)
+  }
   const services = pre.backends === 'services' ? pre.versionServices : undefined
   if (pre.backends === 'services' && !services) throw new Error('internal: a host-level split without its Services')
   return new IstioRouter({

@@ -1,5 +1,5 @@
 import { load } from 'js-yaml'
-import { ConfigError } from '../errors.js'
+import { ConfigError, quote } from '../errors.js'
 import { COMMANDS, type Command, type Step } from '../rollout/types.js'
 import { formatDuration, parseDuration } from './duration.js'
 import { INPUT, INPUT_DEFAULTS } from './input-names.js'
@@ -28,7 +28,14 @@ export interface Config {
   command: Command
   /** Paths or globs of the canary Deployment manifest; [] unless command is deploy. */
   manifests: string[]
+  /**
+   * The name of the routing object whose weights move traffic: the VirtualService, or with
+   * routeKind 'HTTPRoute' the Gateway API HTTPRoute (input 'http-route'). Its Lease and reports
+   * are named after it.
+   */
   virtualService: string
+  /** Which kind `virtualService` names: input 'virtual-service' or input 'http-route'. */
+  routeKind: 'VirtualService' | 'HTTPRoute'
   /** undefined: the manifest's namespace, else the kubeconfig context's, else `default`. */
   namespace?: string
   destinationRule?: string
@@ -101,13 +108,24 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     manifests = []
   }
 
-  const virtualService = optional(INPUT.virtualService)
+  const httpRoute = optional(INPUT.httpRoute)
+  const vsInput = optional(INPUT.virtualService)
+  if (httpRoute !== undefined && vsInput !== undefined) {
+    throw inputError(
+      INPUT.httpRoute,
+      `expected either '${INPUT.virtualService}' or '${INPUT.httpRoute}', not both: a host is routed by one of them (Istio leaves the result of both undefined); ` +
+        `'${INPUT.virtualService}' is ${quote(vsInput)}`,
+      httpRoute
+    )
+  }
+  const virtualService = httpRoute ?? vsInput
   if (virtualService === undefined) {
     throw missingInput(
       INPUT.virtualService,
-      'expected the name of the VirtualService whose route weights the action shifts, like "reviews"'
+      `expected the name of the VirtualService whose route weights the action shifts, like "reviews" (or input '${INPUT.httpRoute}': a Gateway API HTTPRoute)`
     )
   }
+  const routeKind = httpRoute !== undefined ? 'HTTPRoute' : 'VirtualService'
   const dnsName = (name: string, value: string | undefined, what: string): string | undefined => {
     if (value !== undefined && !isDns1123Subdomain(value)) {
       throw inputError(
@@ -118,7 +136,8 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     }
     return value
   }
-  dnsName(INPUT.virtualService, virtualService, 'the name of a VirtualService')
+  if (httpRoute !== undefined) dnsName(INPUT.httpRoute, httpRoute, 'the name of an HTTPRoute')
+  else dnsName(INPUT.virtualService, virtualService, 'the name of a VirtualService')
   const destinationRule = dnsName(INPUT.destinationRule, optional(INPUT.destinationRule), 'the name of a DestinationRule')
 
   const namespace = optional(INPUT.namespace)
@@ -229,6 +248,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     command,
     manifests,
     virtualService,
+    routeKind,
     ...(namespace !== undefined && { namespace }),
     ...(destinationRule !== undefined && { destinationRule }),
     ...(route !== undefined && { route }),

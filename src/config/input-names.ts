@@ -6,6 +6,7 @@ export const INPUT = {
   command: 'command',
   manifests: 'manifests',
   virtualService: 'virtual-service',
+  httpRoute: 'http-route',
   namespace: 'namespace',
   destinationRule: 'destination-rule',
   route: 'route',

@@ -39,6 +39,7 @@ describe('readConfig defaults', () => {
       command: 'deploy',
       manifests: ['k8s/deployment-v2.yaml'],
       virtualService: 'istio-virtualservice',
+      routeKind: 'VirtualService',
       versionLabel: 'version',
       steps: [
         { kind: 'weight', weight: 10 },
@@ -64,6 +65,16 @@ describe('readConfig defaults', () => {
       minSoakSeconds: 0,
       warnings: []
     })
+  })
+
+  it('takes an HTTPRoute instead of a VirtualService, never both', () => {
+    const config = readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.httpRoute]: 'reviews' })
+    expect({ name: config.virtualService, kind: config.routeKind }).toEqual({ name: 'reviews', kind: 'HTTPRoute' })
+    expect(readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.virtualService]: 'reviews' }).routeKind).toBe('VirtualService')
+    expect(() => readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.httpRoute]: 'reviews', [INPUT.virtualService]: 'reviews' })).toThrow(
+      /^Input 'http-route' is invalid: expected either 'virtual-service' or 'http-route', not both/
+    )
+    expect(() => readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.httpRoute]: 'Bad_Name' })).toThrow(/^Input 'http-route' is invalid/)
   })
 
   it('treats missing inputs like empty ones', () => {
@@ -110,6 +121,7 @@ describe('readConfig defaults', () => {
       command: 'deploy',
       manifests: ['k8s/a.yaml', 'k8s/{b,c}.yaml', 'k8s/d/*.yml'],
       virtualService: 'istio-virtualservice',
+      routeKind: 'VirtualService',
       namespace: 'shop',
       destinationRule: 'istio-destinationrule',
       route: 'primary',
@@ -299,7 +311,7 @@ describe('readConfig errors', () => {
 
   it.each(['deploy', 'status'])('requires virtual-service (command %s)', (command) => {
     expect(errorOf(() => readConfig(inputs({ command, 'virtual-service': '  ' }))).message).toBe(
-      `Input 'virtual-service' is required: expected the name of the VirtualService whose route weights the action shifts, like "reviews".`
+      `Input 'virtual-service' is required: expected the name of the VirtualService whose route weights the action shifts, like "reviews" (or input 'http-route': a Gateway API HTTPRoute).`
     )
   })
 
