@@ -1,5 +1,5 @@
 import type { Step } from '../rollout/types.js'
-import { INPUT } from './input-names.js'
+import { INPUT } from './inputs.js'
 import { inputError } from './input-error.js'
 
 /**
