@@ -15,6 +15,7 @@ import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology, servingSubset, splitsByService, type Topology } from '../traffic/istio/route-topology.js'
+import { sharedHost } from '../traffic/gateway-api/route-hosts.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
@@ -60,7 +61,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
     const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
     const taken = takeCanaryService(loaded.documents, { namespace: config.namespace })
     manifestService = taken.service
-    const canary = validateCanaryDeployment(taken.rest, {
+    const canary = validateCanaryDeployment(loaded.documents, {
       versionLabel: config.versionLabel,
       version: config.version,
       namespace: config.namespace
@@ -139,6 +140,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
   const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings }
   if (config.routeKind === 'HTTPRoute') return (await import('./service-split.js')).preflightHttpRoute(config, deps, read)
+  await refuseHttpRouteOnSameHost(deps, namespace, vs)
   if (splitsByService(vs, namespace, config.route, state))
     return (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
   if (manifestService) {
@@ -262,6 +264,28 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     canary,
     canaryManifest: manifest,
     warnings
+  }
+}
+
+/**
+ * A host routed by a VirtualService and an HTTPRoute is undefined in Istio: refused. Looked for
+ * where the credentials may list HTTPRoutes; without the Gateway API (or the right) nothing is said.
+ */
+async function refuseHttpRouteOnSameHost(deps: CommandDeps, namespace: string, vs: KubeObject): Promise<void> {
+  let routes: KubeObject[]
+  try {
+    routes = await deps.cluster.listIstioInAllNamespaces('HTTPRoute')
+  } catch {
+    routes = await deps.cluster.listIstio('HTTPRoute', namespace).catch(() => [])
+  }
+  for (const route of routes) {
+    const shared = sharedHost(route, [vs], route.metadata.namespace ?? namespace)
+    if (shared) {
+      throw new PreflightError(
+        `VirtualService ${namespace}/${vs.metadata.name} and HTTPRoute ${route.metadata.namespace ?? namespace}/${route.metadata.name} both route host ${quote(shared.host)}; ` +
+          `Istio leaves the result of both undefined, so the weights could not be trusted. Expected one of them only: remove the host from one, or roll out with input 'http-route'.`
+      )
+    }
   }
 }
 

@@ -38,7 +38,7 @@ export const INPUTS = {
     group: 'rollout',
     kind: 'list',
     description:
-      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them; nothing else is applied. Needed by deploy."
+      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them (and, for a route over per-version Services, the canary's Service); nothing else is applied. Needed by deploy."
   },
   'virtual-service': {
     group: 'rollout',

@@ -132,18 +132,25 @@ export function validateCanaryDeployment(docs: readonly ManifestDocument[], opts
     }
   }
   const isDeployment = (d: ManifestDocument): boolean => (d.object as KubeObject).kind === 'Deployment'
-  const others = docs.filter((d) => !isDeployment(d))
+  // One Service may come along: the canary's, for a route over per-version Services (takeCanaryService).
+  const isService = (d: ManifestDocument): boolean => (d.object as KubeObject).kind === 'Service'
+  const others = docs.filter((d) => !isDeployment(d) && !isService(d))
   if (others.length > 0) {
     throw new ConfigError(
-      `Input '${INPUT.manifests}' is invalid: the action applies only the canary Deployment, but the manifests also hold ${others.map(describe).join(', ')}. ` +
+      `Input '${INPUT.manifests}' is invalid: the action applies only the canary Deployment (and, for a route over per-version Services, the canary's Service), but the manifests also hold ${others.map(describe).join(', ')}. ` +
         `Remove ${others.length === 1 ? 'it' : 'them'} from '${INPUT.manifests}' and apply ${others.length === 1 ? 'it' : 'them'} in a separate step (the action edits the VirtualService and DestinationRule itself).`
     )
   }
   const deployments = docs.filter(isDeployment)
   if (deployments.length !== 1) {
-    // With no other kinds present, none means the files held no documents at all.
+    // With no other kinds present, none means the files held no documents at all, or only a Service.
+    const services = docs.filter(isService)
     const found =
-      deployments.length === 0 ? 'none: the files hold no YAML documents' : `${deployments.length}: ${deployments.map(describe).join(', ')}`
+      deployments.length === 0
+        ? services.length > 0
+          ? `none: the files hold only ${services.map(describe).join(', ')}`
+          : 'none: the files hold no YAML documents'
+        : `${deployments.length}: ${deployments.map(describe).join(', ')}`
     throw new ConfigError(`Input '${INPUT.manifests}' is invalid: expected exactly one Deployment, the canary's, found ${found}.`)
   }
   return checkDeployment(deployments[0]!, opts)

@@ -302,5 +302,24 @@ describe('host-level split: per-version Services instead of subsets', () => {
       expect(report.error?.message).toMatch(message)
       expect(await namespaceWrites(before)).toEqual(NO_WRITES)
     })
+
+    it('a host the VirtualService shares with an HTTPRoute (GAMMA parent: Service reviews)', async () => {
+      await applyManifests(ns, [
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: reviews-gamma }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: reviews }]
+  rules: [{ backendRefs: [{ name: reviews-v1, port: 9080 }] }]
+`
+      ])
+      const before = await namespaceFingerprint(ns)
+      const { report } = await runAction(inputs(ns))
+      expect(report.result).toBe('unchanged')
+      expect(report.error?.message).toMatch(
+        /^VirtualService .*\/reviews and HTTPRoute .*\/reviews-gamma both route host "reviews\..*\.svc\.cluster\.local"; Istio leaves the result of both undefined/
+      )
+      expect(await namespaceWrites(before)).toEqual(NO_WRITES)
+    })
   })
 })

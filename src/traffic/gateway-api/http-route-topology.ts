@@ -8,22 +8,17 @@ import { PreflightError, quote } from '../../errors.js'
 import type { KubeObject } from '../../kube/kube-object.js'
 import { isInFlight } from '../../rollout/planner.js'
 import type { RolloutState } from '../../rollout/types.js'
-import { parseServiceHost } from '../istio/service-host.js'
+import { parentsOf, type HttpRouteParents } from './route-hosts.js'
 import { checkVersionServices, type VersionServicesCheck, type VersionServicesInput } from '../version-service-checks.js'
 import { backendWeight, readRuleSplit, ruleIndexOf, ruleRef, rulesOf, serviceOf, type HttpRouteRule } from './http-route-transform.js'
+
+export { hostsOfHttpRoute, hostsOfVirtualService, parentsOf, sharedHost, type HttpRouteParents } from './route-hosts.js'
 
 export interface HttpRouteTopologyInput extends Omit<VersionServicesInput, 'where' | 'stableName'> {
   route: KubeObject
   /** Input 'route': the name of the rule. */
   ruleName?: string
   existingState?: RolloutState
-}
-
-export interface HttpRouteParents {
-  /** `namespace/name` of each Gateway parent. */
-  gateways: string[]
-  /** Names of the Service parents (GAMMA: east-west), in the route's namespace. */
-  services: string[]
 }
 
 export interface HttpRouteTopology extends VersionServicesCheck {
@@ -45,52 +40,6 @@ export function ruleServiceNames(route: KubeObject, namespace: string, ruleName?
   } catch {
     return []
   }
-}
-
-/** The Gateway and Service parents of an HTTPRoute. */
-export function parentsOf(route: KubeObject, namespace: string): HttpRouteParents {
-  const refs = (Array.isArray(route.spec?.parentRefs) ? route.spec.parentRefs : []) as Array<Record<string, string | undefined>>
-  const gateways: string[] = []
-  const services: string[] = []
-  for (const p of refs) {
-    const kind = p.kind ?? 'Gateway'
-    const group = p.group ?? 'gateway.networking.k8s.io'
-    if (kind === 'Gateway' && group === 'gateway.networking.k8s.io') gateways.push(`${p.namespace ?? namespace}/${p.name}`)
-    else if (kind === 'Service' && (group === '' || group === 'core') && (p.namespace ?? namespace) === namespace && p.name)
-      services.push(p.name)
-  }
-  return { gateways, services }
-}
-
-/**
- * The hosts an HTTPRoute routes, as Istio compares them with VirtualService hosts: each Service
- * parent's FQDN (GAMMA), and each of spec.hostnames (Gateway parents).
- */
-export function hostsOfHttpRoute(route: KubeObject, namespace: string): string[] {
-  const { services } = parentsOf(route, namespace)
-  const hostnames = (Array.isArray(route.spec?.hostnames) ? route.spec.hostnames : []) as string[]
-  return [...services.map((s) => `${s}.${namespace}.svc.cluster.local`), ...hostnames.map((h) => h.toLowerCase())]
-}
-
-/** The hosts of a VirtualService, short names resolved in its namespace. */
-export function hostsOfVirtualService(vs: KubeObject, namespace: string): string[] {
-  const ns = vs.metadata.namespace ?? namespace
-  const hosts = (Array.isArray(vs.spec?.hosts) ? vs.spec.hosts : []) as string[]
-  return hosts.map((h) => parseServiceHost(h, ns)?.fqdn ?? h.toLowerCase())
-}
-
-/** The first host covered both by the HTTPRoute and one of `virtualServices`, and that VirtualService. */
-export function sharedHost(
-  route: KubeObject,
-  virtualServices: KubeObject[],
-  namespace: string
-): { host: string; vs: KubeObject } | undefined {
-  const ours = new Set(hostsOfHttpRoute(route, namespace))
-  for (const vs of virtualServices) {
-    const host = hostsOfVirtualService(vs, namespace).find((h) => ours.has(h))
-    if (host) return { host, vs }
-  }
-  return undefined
 }
 
 /** Resolve and check an HTTPRoute rollout; throws PreflightError on the first problem. */
