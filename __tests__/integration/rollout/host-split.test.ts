@@ -267,6 +267,39 @@ describe('host-level split: per-version Services instead of subsets', () => {
     ])
   })
 
+  it('with the canary Service already in the cluster and no other route on reviews-v1: retires v1 and keeps both Services (not its own)', async () => {
+    const ns = await createTestNamespace('host-existing')
+    namespaces.push(ns)
+    const vs = `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http: [{ name: primary, route: [{ destination: { host: reviews-v1 } }] }]
+`
+    await applyManifests(ns, [deployment('v1'), service('v1'), service('v2'), vs])
+    await waitForDeploymentCondition(ns, 'reviews-v1', 'Available')
+    const cluster = testCluster()
+    const canaryBefore = await cluster.getService(ns, 'reviews-v2')
+    const { report } = await runAction({
+      manifests: writeManifest(deployment('v2')),
+      'virtual-service': 'reviews',
+      namespace: ns,
+      steps: '50,100',
+      retire: 'delete'
+    })
+    expect(report.error).toBeUndefined()
+    expect(report.result).toBe('promoted')
+    expect(report.warnings).toEqual([])
+    expect((await snapshot(cluster, 'VirtualService', ns, 'reviews')).spec.http[0].route).toEqual([
+      { destination: { host: 'reviews-v2' }, weight: 100 }
+    ])
+    expect(await cluster.getDeployment(ns, 'reviews-v1')).toBeUndefined()
+    // Neither Service was made by the action: both stay as they were.
+    expect(await cluster.getService(ns, 'reviews-v1')).toBeDefined()
+    expect(untouched((await cluster.getService(ns, 'reviews-v2'))!)).toEqual(untouched(canaryBefore!))
+  })
+
   describe('bad input: a clear error, nothing changed', () => {
     let ns: string
     it('sets up', async () => {
