@@ -140,52 +140,13 @@ async function preflightPerVersion(config: Config, deps: CommandDeps, read: Depl
   const resuming = inFlight && state!.canary.version === canaryVersion
   const routeView = state && inFlight && !resuming ? kind.withoutCanary(vs, state) : vs
 
-  // Every Service the checks may name: the route's, the recorded and the asked-for canary's, and
-  // the one named after each route Service with its version replaced.
-  const services: Record<string, KubeObject | undefined> = {}
-  const readService = async (name: string): Promise<void> => {
-    if (!(name in services)) services[name] = await cluster.getService(namespace, name)
-  }
   const routeNames = kind.names(routeView, resuming ? state : undefined)
-  for (const name of routeNames) await readService(name)
-  for (const name of [config.canaryService, state?.canary.subset]) if (name) await readService(name)
-  if (!config.canaryService && !manifestService) {
-    for (const name of routeNames) {
-      const version = stableVersionOf(services[name], config.versionLabel)
-      if (version && name.includes(version)) await readService(canaryServiceName({ stableName: name, canaryVersion, where: '' }, version))
-    }
-  }
+  const services = await readRouteServices(config, deps, read, routeNames)
   const deployments = await cluster.listDeployments(namespace)
 
   if (!inFlight) {
-    const serving = routeNames.length === 1 ? services[routeNames[0]] : undefined
-    const servesVersion = serving !== undefined && stableVersionOf(serving, config.versionLabel) === canaryVersion
-    const decision = await redeployDecision(config, deps, {
-      namespace,
-      vs,
-      drs: [],
-      state,
-      manifest,
-      version: canaryVersion,
-      servesVersion
-    })
-    if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
-    if (decision.kind === 'already-stable') {
-      const released = { version: canaryVersion, subset: serving!.metadata.name, deployment: canaryDeployment }
-      return {
-        namespace,
-        state,
-        route: state?.route ?? { index: 0 },
-        host: state?.host ?? '',
-        destinationRule: '',
-        backends: 'services',
-        stable: released,
-        canary: released,
-        warnings,
-        alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
-      }
-    }
-    if (decision.note) deps.log.info(decision.note)
+    const done = await redeployOrStable(config, deps, read, routeNames.length === 1 ? services[routeNames[0]] : undefined)
+    if (done) return done
   }
 
   const resolved = kind.resolve(
@@ -226,20 +187,7 @@ async function preflightPerVersion(config: Config, deps: CommandDeps, read: Depl
   if (resuming && state?.stable.deployment) stable.deployment = state.stable.deployment
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: split.canaryName, deployment: canaryDeployment }
   const route: RolloutState['route'] = { index: split.routeIndex, ...(split.routeName ? { name: split.routeName } : {}) }
-  for (const gate of deps.gates) {
-    await gate.preflight({
-      namespace,
-      host: split.host,
-      virtualService: config.virtualService,
-      stable,
-      canary,
-      canaryWeight: 0,
-      stepIndex: -1,
-      schedule: config.steps,
-      windowSeconds: Math.max(1, config.intervalSeconds),
-      signal: deps.signal
-    })
-  }
+  await preflightGates(config, deps, { namespace, host: split.host, stable, canary })
   await checkOutsideMesh(deps, { namespace, stable, service: services[split.stableName], canaryPodLabels: podLabels }, warnings)
   if (managedByGitOps(vs)) {
     warnings.push(
@@ -306,6 +254,94 @@ async function checkTrafficPolicies(
         `expected the name free, or a DestinationRule for host ${quote(hosts.canary)} made by hand.`
     )
   }
+}
+
+/**
+ * No rollout in flight: the re-run decision over the route's one Service. A Preflight that ends
+ * here (the version is already stable), or undefined to go on.
+ */
+async function redeployOrStable(
+  config: Config,
+  deps: CommandDeps,
+  read: DeployRead,
+  serving: KubeObject | undefined
+): Promise<Preflight | undefined> {
+  const { namespace, vs, state, manifest, canaryVersion, warnings } = read
+  const canaryDeployment = manifest.metadata.name
+  const servesVersion = serving !== undefined && stableVersionOf(serving, config.versionLabel) === canaryVersion
+  const decision = await redeployDecision(config, deps, {
+    namespace,
+    vs,
+    drs: [],
+    state,
+    manifest,
+    version: canaryVersion,
+    servesVersion
+  })
+  if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
+  if (decision.kind === 'already-stable') {
+    const released = { version: canaryVersion, subset: serving!.metadata.name, deployment: canaryDeployment }
+    return {
+      namespace,
+      state,
+      route: state?.route ?? { index: 0 },
+      host: state?.host ?? '',
+      destinationRule: '',
+      backends: 'services',
+      stable: released,
+      canary: released,
+      warnings,
+      alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
+    }
+  }
+  if (decision.note) deps.log.info(decision.note)
+  return undefined
+}
+
+/** Each gate's own preflight (its queries, its webhooks) for the rollout about to start. */
+async function preflightGates(
+  config: Config,
+  deps: CommandDeps,
+  r: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }
+): Promise<void> {
+  for (const gate of deps.gates) {
+    await gate.preflight({
+      ...r,
+      virtualService: config.virtualService,
+      canaryWeight: 0,
+      stepIndex: -1,
+      schedule: config.steps,
+      windowSeconds: Math.max(1, config.intervalSeconds),
+      signal: deps.signal
+    })
+  }
+}
+
+/**
+ * Every Service the checks may name: the route's, the recorded and the asked-for canary's, and
+ * the one named after each route Service with its version replaced.
+ */
+async function readRouteServices(
+  config: Config,
+  deps: CommandDeps,
+  read: DeployRead,
+  routeNames: string[]
+): Promise<Record<string, KubeObject | undefined>> {
+  const services: Record<string, KubeObject | undefined> = {}
+  const readService = async (name: string): Promise<void> => {
+    if (!(name in services)) services[name] = await deps.cluster.getService(read.namespace, name)
+  }
+  for (const name of routeNames) await readService(name)
+  for (const name of [config.canaryService, read.state?.canary.subset]) if (name) await readService(name)
+  if (!config.canaryService && !read.manifestService) {
+    for (const name of routeNames) {
+      const version = stableVersionOf(services[name], config.versionLabel)
+      if (version && name.includes(version)) {
+        await readService(canaryServiceName({ stableName: name, canaryVersion: read.canaryVersion, where: '' }, version))
+      }
+    }
+  }
+  return services
 }
 
 /**
