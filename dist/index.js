@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{e as o}from"./chunks/chunk-BQUZMSLA.js";import"./chunks/chunk-HBBAJLQ3.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();
+import{e as o}from"./chunks/chunk-SPEGKDW3.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-QTXA6JEM.js";import"./chunks/chunk-QBX6PDX5.js";import"./chunks/chunk-FBVFSON5.js";import"./chunks/chunk-MEAYXKJX.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();

@@ -5,13 +5,15 @@
  * unit tests of code written against the Cluster port (routers, executor, commands); the real
  * apiserver is what the integration tests use.
  */
-import type { AccessCheck, AccessResult, Cluster, MeshKind, WriteOptions } from '../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, Cluster, MeshKind, ReadOptions, WriteOptions } from '../../src/cluster/cluster.js'
 import { ConflictError } from '../../src/errors.js'
 import type { KubeObject } from '../../src/kube/kube-object.js'
 
 export class MemoryCluster implements Cluster {
   requestCount = 0
   readonly writes: string[] = []
+  /** Every getIstio, as `Kind name` plus ` >=RV` when it asked for an object not older than RV. */
+  readonly istioReads: string[] = []
   /** Called before each replace of an Istio object is judged; may change the store (a concurrent writer). */
   beforeReplace?: (obj: KubeObject, store: MemoryCluster) => void
   private readonly objects = new Map<string, KubeObject>()
@@ -48,9 +50,15 @@ export class MemoryCluster implements Cluster {
   async istioVersion(): Promise<string> {
     return 'v1'
   }
-  async getIstio(kind: MeshKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+  async getIstio(kind: MeshKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined> {
     this.requestCount++
-    return this.get(kind, namespace, name)
+    this.istioReads.push(`${kind} ${name}${opts?.notOlderThan ? ` >=${opts.notOlderThan}` : ''}`)
+    const o = this.get(kind, namespace, name)
+    // The apiserver would wait for a version it does not have yet, then answer 504.
+    if (o && opts?.notOlderThan && Number(opts.notOlderThan) > Number(o.metadata.resourceVersion)) {
+      throw new Error(`${kind} ${name}: resourceVersion ${opts.notOlderThan} is newer than the stored one`)
+    }
+    return o
   }
   async listIstio(kind: MeshKind, namespace: string): Promise<KubeObject[]> {
     this.requestCount++

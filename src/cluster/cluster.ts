@@ -16,6 +16,16 @@ export interface WriteOptions {
   dryRun?: boolean
 }
 
+export interface ReadOptions {
+  /**
+   * The resourceVersion of a write this read must show or pass (its read-back): the answer is
+   * never older than that write, and the API server may give it from its watch cache instead of a
+   * quorum read of etcd (resourceVersion "not older than" semantics; it waits for its cache to
+   * catch up, or answers 504 Timeout, which is retried).
+   */
+  notOlderThan?: string
+}
+
 export interface ApplyOptions extends WriteOptions {
   /**
    * Take the fields other managers own. Honoured only with dryRun: it previews what the manifest
@@ -44,8 +54,8 @@ export const FIELD_MANAGER = 'istio-canary'
 export interface Cluster {
   /** Served networking.istio.io version to read and write in: v1, else v1beta1, else v1alpha3. */
   istioVersion(): Promise<string>
-  /** undefined when the object does not exist (an HTTPRoute: also when the Gateway API is not installed). */
-  getIstio(kind: MeshKind, namespace: string, name: string): Promise<KubeObject | undefined>
+  /** undefined when the object does not exist (an HTTPRoute: also when the Gateway API is not installed). The latest object (a quorum read) unless `opts.notOlderThan`. */
+  getIstio(kind: MeshKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined>
   listIstio(kind: MeshKind, namespace: string): Promise<KubeObject[]>
   /** Every object of the kind in every namespace (needs a cluster-wide `list`: a ClusterRole). */
   listIstioInAllNamespaces(kind: MeshKind): Promise<KubeObject[]>

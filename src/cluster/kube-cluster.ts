@@ -18,6 +18,7 @@ import {
   type ApplyOptions,
   type Cluster,
   type MeshKind,
+  type ReadOptions,
   type WriteOptions
 } from './cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
@@ -109,13 +110,18 @@ export class KubeCluster implements Cluster {
     return kind === 'HTTPRoute' ? [GATEWAY_GROUP, GATEWAY_VERSION] : [ISTIO_GROUP, await this.istioVersion()]
   }
 
-  async getIstio(kind: MeshKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+  async getIstio(kind: MeshKind, namespace: string, name: string, opts: ReadOptions = {}): Promise<KubeObject | undefined> {
     const [group, version] = await this.groupVersion(kind)
     const plural = ISTIO_PLURALS[kind]
     return this.orUndefined(
       this.call(
         { verb: 'GET', resource: plural, namespace, name },
-        { method: 'GET', path: apiPath(group, version, plural, namespace, name) }
+        {
+          method: 'GET',
+          path: apiPath(group, version, plural, namespace, name),
+          // Without resourceVersionMatch, a GET's resourceVersion means "not older than".
+          query: { resourceVersion: opts.notOlderThan }
+        }
       )
     )
   }

@@ -2,7 +2,7 @@ import type { AccessCheck } from '../cluster/cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { labelsMatch, selectorMatches } from '../kube/label-selector.js'
 import type { Config } from '../config/config.js'
-import { takeCanaryService, validateCanaryDeployment } from '../config/manifests.js'
+import { validateCanaryDeployment } from '../config/manifests.js'
 import { loadManifests } from './manifest-files.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
@@ -15,7 +15,6 @@ import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology, servingSubset, splitsByService, type Topology } from '../traffic/istio/route-topology.js'
-import { sharedHost } from '../traffic/gateway-api/route-hosts.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
@@ -44,6 +43,26 @@ export interface Preflight {
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
+  /** Read-only preflight (command plan): what it could not check. */
+  readOnly?: ReadOnlyNotes
+}
+
+/** What a read-only preflight left out: the checks that need a (dry-run) write the credentials may not make. */
+export interface ReadOnlyNotes {
+  /** The deploy's permissions SelfSubjectAccessReview denies these credentials (`update networking.istio.io/virtualservices x`). */
+  denied: string[]
+  /** No write verb among them: the plan may check its writes as dry runs. */
+  writesAllowed: boolean
+  /** A stable version's manifest not compared with its live Deployment (a dry-run apply these credentials may not make). */
+  uncompared?: { version: string; deployment: string }
+}
+
+export interface PreflightOptions {
+  /**
+   * Get and list only (command plan): write permissions are asked of SelfSubjectAccessReview and
+   * reported, not required, and the dry-run apply is made only where they are granted.
+   */
+  readOnly?: boolean
 }
 
 /**
@@ -51,16 +70,21 @@ export interface Preflight {
  * DestinationRule and Service, the sidecar, RBAC, the gates' queries. Throws ConfigError or
  * PreflightError naming the input or object, quoting the value and saying what was expected.
  */
-export async function preflight(config: Config, deps: CommandDeps): Promise<Preflight> {
+export async function preflight(config: Config, deps: CommandDeps, opts: PreflightOptions = {}): Promise<Preflight> {
   const { cluster } = deps
   const warnings: string[] = []
+  const readOnly: ReadOnlyNotes | undefined = opts.readOnly ? { denied: [], writesAllowed: true } : undefined
   let manifest: KubeObject | undefined
   let manifestService: KubeObject | undefined
   let canaryVersion: string | undefined
   if (config.command === 'deploy') {
     const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
-    const taken = takeCanaryService(loaded.documents, { namespace: config.namespace })
-    manifestService = taken.service
+    // The canary's Service may come along (per-version Services): read only when there is one.
+    if (loaded.documents.some((d) => (d.object as { kind?: unknown } | null)?.kind === 'Service')) {
+      manifestService = (await import('../config/canary-service.js')).takeCanaryService(loaded.documents, {
+        namespace: config.namespace
+      }).service
+    }
     const canary = validateCanaryDeployment(loaded.documents, {
       versionLabel: config.versionLabel,
       version: config.version,
@@ -138,19 +162,25 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
-  const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings }
-  if (config.routeKind === 'HTTPRoute') return (await import('./service-split.js')).preflightHttpRoute(config, deps, read)
-  await refuseHttpRouteOnSameHost(deps, namespace, vs)
-  if (splitsByService(vs, namespace, config.route, state))
-    return (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
-  if (manifestService) {
-    throw new PreflightError(
-      `Input 'manifests' carries Service ${quote(manifestService.metadata.name)}, but the route of VirtualService ${quote(`${namespace}/${config.virtualService}`)} ` +
-        `names its versions by DestinationRule subset, so a canary Service would not be used; expected only the canary Deployment ` +
-        `(a Service per version is for a host-level split, whose destinations are Services without subsets).`
-    )
+  const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings, readOnly }
+  let pre: Preflight
+  if (config.routeKind === 'HTTPRoute') {
+    pre = await (await import('./service-split.js')).preflightHttpRoute(config, deps, read)
+  } else {
+    await (await import('./service-split.js')).refuseHttpRouteOnSameHost(deps, namespace, vs)
+    if (splitsByService(vs, namespace, config.route, state)) {
+      pre = await (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
+    } else if (manifestService) {
+      throw new PreflightError(
+        `Input 'manifests' carries Service ${quote(manifestService.metadata.name)}, but the route of VirtualService ${quote(`${namespace}/${config.virtualService}`)} ` +
+          `names its versions by DestinationRule subset, so a canary Service would not be used; expected only the canary Deployment ` +
+          `(a Service per version is for a host-level split, whose destinations are Services without subsets).`
+      )
+    } else {
+      pre = await preflightDeploy(config, deps, read)
+    }
   }
-  return preflightDeploy(config, deps, read)
+  return readOnly ? { ...pre, readOnly } : pre
 }
 
 /** What preflight has read when it comes to a deploy's own checks. */
@@ -162,12 +192,13 @@ export interface DeployRead {
   manifestService?: KubeObject
   canaryVersion: string
   warnings: string[]
+  readOnly?: ReadOnlyNotes
 }
 
 /** A deploy's checks: the re-run decision, the topology, the stable Deployment, sidecar, RBAC, gates. */
 async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRead): Promise<Preflight> {
   const { cluster } = deps
-  const { namespace, vs, state, manifest, canaryVersion, warnings } = read
+  const { namespace, vs, state, manifest, canaryVersion, warnings, readOnly } = read
   const canaryDeployment = manifest.metadata.name
   const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
@@ -179,22 +210,9 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const inFlight = isInFlight(state)
   const resuming = inFlight && state!.canary.version === canaryVersion
   if (!inFlight) {
-    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
+    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion, readOnly })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
-    if (decision.kind === 'already-stable') {
-      const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
-      return {
-        namespace,
-        state,
-        route: state?.route ?? { index: 0 },
-        host: state?.host ?? '',
-        destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
-        stable: released,
-        canary: released,
-        warnings,
-        alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
-      }
-    }
+    if (decision.kind === 'already-stable') return alreadyStable(config, read, canarySubset, decision.note)
     if (decision.note) deps.log.info(decision.note)
   }
   let routeView = vs
@@ -224,7 +242,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
-  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
+  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -234,20 +252,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
   const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
 
-  for (const gate of deps.gates) {
-    await gate.preflight({
-      namespace,
-      host: topology.host,
-      virtualService: config.virtualService,
-      stable,
-      canary,
-      canaryWeight: 0,
-      stepIndex: -1,
-      schedule: config.steps,
-      windowSeconds: Math.max(1, config.intervalSeconds),
-      signal: deps.signal
-    })
-  }
+  await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
   await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
   if (managedByGitOps(vs)) {
     warnings.push(
@@ -267,25 +272,40 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   }
 }
 
-/**
- * A host routed by a VirtualService and an HTTPRoute is undefined in Istio: refused. Looked for
- * where the credentials may list HTTPRoutes; without the Gateway API (or the right) nothing is said.
- */
-async function refuseHttpRouteOnSameHost(deps: CommandDeps, namespace: string, vs: KubeObject): Promise<void> {
-  let routes: KubeObject[]
-  try {
-    routes = await deps.cluster.listIstioInAllNamespaces('HTTPRoute')
-  } catch {
-    routes = await deps.cluster.listIstio('HTTPRoute', namespace).catch(() => [])
+/** A re-run of the release that is already stable: nothing to roll out; the note says why. */
+function alreadyStable(config: Config, read: DeployRead, canarySubset: string, note: string): Preflight {
+  const { namespace, state, canaryVersion, warnings } = read
+  const canaryDeployment = read.manifest.metadata.name
+  const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
+  return {
+    namespace,
+    state,
+    route: state?.route ?? { index: 0 },
+    host: state?.host ?? '',
+    destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
+    stable: released,
+    canary: released,
+    warnings,
+    alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note }
   }
-  for (const route of routes) {
-    const shared = sharedHost(route, [vs], route.metadata.namespace ?? namespace)
-    if (shared) {
-      throw new PreflightError(
-        `VirtualService ${namespace}/${vs.metadata.name} and HTTPRoute ${route.metadata.namespace ?? namespace}/${route.metadata.name} both route host ${quote(shared.host)}; ` +
-          `Istio leaves the result of both undefined, so the weights could not be trusted. Expected one of them only: remove the host from one, or roll out with input 'http-route'.`
-      )
-    }
+}
+
+/** Every gate checks what it will ask (a metric query's dry run, a webhook's reachability) before anything is written. */
+async function preflightGates(
+  config: Config,
+  deps: CommandDeps,
+  at: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }
+): Promise<void> {
+  for (const gate of deps.gates) {
+    await gate.preflight({
+      ...at,
+      virtualService: config.virtualService,
+      canaryWeight: 0,
+      stepIndex: -1,
+      schedule: config.steps,
+      windowSeconds: Math.max(1, config.intervalSeconds),
+      signal: deps.signal
+    })
   }
 }
 
@@ -312,6 +332,7 @@ interface RedeployView {
   version: string
   /** A host-level split: whether the route's one live Service serves `version` (instead of a subset's labels). */
   servesVersion?: boolean
+  readOnly?: ReadOnlyNotes
 }
 
 /**
@@ -349,7 +370,12 @@ export async function redeployDecision(config: Config, deps: CommandDeps, r: Red
   const name = stable ? manifest.metadata.name : state!.canary.deployment
   if (name !== manifest.metadata.name)
     return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
-  await requireAccess(deps, namespace, [{ verb: 'patch', group: 'apps', resource: 'deployments', namespace }])
+  const patch: AccessCheck = { verb: 'patch', group: 'apps', resource: 'deployments', namespace }
+  if (r.readOnly && !(await deps.cluster.canI([patch]))[0]?.allowed) {
+    r.readOnly.uncompared = { version: r.version, deployment: name }
+    return { kind: 'new-rollout' }
+  }
+  if (!r.readOnly) await requireAccess(deps, namespace, [patch])
   const live = await cluster.getDeployment(namespace, name)
   if (!live) return decideRedeploy({ ...facts, changes: undefined })
   const applied = await cluster.applyDeployment(manifest, { dryRun: true, force: true })
@@ -529,7 +555,8 @@ export async function checkAccess(
   config: Config,
   destinationRule: string,
   deploy: boolean,
-  warnings: string[]
+  warnings: string[],
+  readOnly?: ReadOnlyNotes
 ): Promise<void> {
   const checks: AccessCheck[] = [
     { verb: 'get', ...routeResource(config), namespace, name: config.virtualService },
@@ -576,7 +603,12 @@ export async function checkAccess(
     checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
-  await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
+  if (readOnly) {
+    // The plan's own reads were required before its first read; the deploy's permissions are asked and reported.
+    const denied = (await deps.cluster.canI(checks)).filter((r) => !r.allowed)
+    readOnly.denied = denied.map(describeAccess)
+    readOnly.writesAllowed = denied.every((r) => READ_VERBS.has(r.verb))
+  } else await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
   await checkMeshWideView(deps, namespace, warnings)
 }
 
@@ -595,6 +627,13 @@ async function checkMeshWideView(deps: CommandDeps, namespace: string, warnings:
   }
 }
 
+const READ_VERBS: ReadonlySet<string> = new Set(['get', 'list', 'watch'])
+
+/** `update networking.istio.io/virtualservices reviews`. */
+function describeAccess(d: AccessCheck): string {
+  return `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
+}
+
 /** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */
 async function requireAccess(
   deps: CommandDeps,
@@ -604,7 +643,7 @@ async function requireAccess(
   warnings: string[] = []
 ): Promise<void> {
   const results = await deps.cluster.canI([...checks, ...optional])
-  const describe = (d: AccessCheck): string => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
+  const describe = describeAccess
   const denied = results.slice(0, checks.length).filter((r) => !r.allowed)
   if (denied.length > 0) {
     throw new PreflightError(

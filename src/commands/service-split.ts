@@ -345,6 +345,28 @@ async function readRouteServices(
 }
 
 /**
+ * A host routed by a VirtualService and an HTTPRoute is undefined in Istio: refused. Looked for
+ * where the credentials may list HTTPRoutes; without the Gateway API (or the right) nothing is said.
+ */
+export async function refuseHttpRouteOnSameHost(deps: CommandDeps, namespace: string, vs: KubeObject): Promise<void> {
+  let routes: KubeObject[]
+  try {
+    routes = await deps.cluster.listIstioInAllNamespaces('HTTPRoute')
+  } catch {
+    routes = await deps.cluster.listIstio('HTTPRoute', namespace).catch(() => [])
+  }
+  for (const route of routes) {
+    const shared = sharedHost(route, [vs], route.metadata.namespace ?? namespace)
+    if (shared) {
+      throw new PreflightError(
+        `VirtualService ${namespace}/${vs.metadata.name} and HTTPRoute ${route.metadata.namespace ?? namespace}/${route.metadata.name} both route host ${quote(shared.host)}; ` +
+          `Istio leaves the result of both undefined, so the weights could not be trusted. Expected one of them only: remove the host from one, or roll out with input 'http-route'.`
+      )
+    }
+  }
+}
+
+/**
  * The data plane of an HTTPRoute. A host both an HTTPRoute and a VirtualService route is refused
  * (Istio leaves the result undefined). A Service parent (GAMMA, east-west) is applied by the
  * callers' sidecars, or in ambient mode by a waypoint: without either the weights are ignored,

@@ -3,7 +3,7 @@ import { ConfigError, quote } from '../errors.js'
 import { COMMANDS, type Command, type Step } from '../rollout/types.js'
 import { formatDuration } from './duration.js'
 import { INPUT, type InputName } from './inputs.js'
-import { booleanInput, durationInput, inputValue, optionalInput, type Inputs } from './input-reader.js'
+import { booleanInput, choiceInput, durationInput, inputValue, optionalInput, type Inputs } from './input-reader.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
@@ -89,26 +89,28 @@ export interface Config {
  */
 export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config {
   const warnings: string[] = []
-  const command = oneOf(INPUT.command, inputValue(inputs, INPUT.command), COMMANDS)
+  const command = choiceInput(inputs, INPUT.command, COMMANDS)
   const manifests = readManifestPatterns(inputs, command, warnings)
   const target = readTarget(inputs)
   const versions = readVersionNames(inputs)
   const steps = parseSchedule(inputValue(inputs, INPUT.steps))
   const timing = readTiming(inputs)
   const release = readReleaseRules(inputs, command, steps)
-  const retire = oneOf(INPUT.retire, inputValue(inputs, INPUT.retire), RETIRE_MODES)
-  const onCancel = oneOf(INPUT.onCancel, inputValue(inputs, INPUT.onCancel), ON_CANCEL_MODES)
+  const retire = choiceInput(inputs, INPUT.retire, RETIRE_MODES)
+  const onCancel = choiceInput(inputs, INPUT.onCancel, ON_CANCEL_MODES)
   const kubeconfig = readKubeconfig(optionalInput(inputs, INPUT.kubeconfig))
   const dryRun = booleanInput(inputs, INPUT.dryRun)
   const flags = readCommandFlags(inputs, command, warnings)
 
-  if (command === 'deploy' && steps.length === 1) {
+  // A plan previews a deploy: it reads and checks the same inputs.
+  const deploys = command === 'deploy' || command === 'plan'
+  if (deploys && steps.length === 1) {
     warnings.push(
       `Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`
     )
   }
-  if (command === 'deploy' || (command === 'promote' && !flags.full)) {
-    warnings.push(...scheduleTimeWarnings(steps, { command, ...timing }, env))
+  if (deploys || (command === 'promote' && !flags.full)) {
+    warnings.push(...scheduleTimeWarnings(steps, { command: deploys ? 'deploy' : command, ...timing }, env))
   }
 
   return {
@@ -128,16 +130,17 @@ export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config 
   }
 }
 
-/** The manifest patterns: required by deploy, ignored (with a warning) by the other commands. */
+/** The manifest patterns: required by deploy and plan, ignored (with a warning) by the other commands. */
 function readManifestPatterns(inputs: Inputs, command: Command, warnings: string[]): string[] {
   const manifests = splitList(inputValue(inputs, INPUT.manifests))
-  if (command === 'deploy' && manifests.length === 0) {
+  const deploys = command === 'deploy' || command === 'plan'
+  if (deploys && manifests.length === 0) {
     throw missingInput(
       INPUT.manifests,
-      `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
+      `command '${command}' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
     )
   }
-  if (command !== 'deploy' && manifests.length > 0) {
+  if (!deploys && manifests.length > 0) {
     warnings.push(`Input '${INPUT.manifests}' is ignored with command '${command}': only 'deploy' applies a manifest.`)
     return []
   }
@@ -273,12 +276,12 @@ function readReleaseRules(
   command: Command,
   steps: readonly Step[]
 ): Pick<Config, 'versionOrder' | 'allowDowngrade' | 'freezeWindows' | 'minSoakSeconds'> {
-  const versionOrder = oneOf(INPUT.versionOrder, inputValue(inputs, INPUT.versionOrder), VERSION_ORDERS)
+  const versionOrder = choiceInput(inputs, INPUT.versionOrder, VERSION_ORDERS)
   const allowDowngrade = booleanInput(inputs, INPUT.allowDowngrade)
   // Untrimmed, so the line numbers in its errors are the user's.
   const freezeWindows = parseFreezeWindows(inputs[INPUT.freezeWindows] ?? '')
   const minSoakSeconds = durationInput(inputs, INPUT.minSoak) ?? 0
-  if (minSoakSeconds > 0 && command === 'deploy' && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
+  if (minSoakSeconds > 0 && (command === 'deploy' || command === 'plan') && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
     throw inputError(
       INPUT.minSoak,
       `'steps' is "${inputValue(inputs, INPUT.steps)}": the canary gets no traffic before 100 %, so it can never soak; add a step below 100, like "10,100", or leave 'min-soak' empty`,
@@ -295,7 +298,8 @@ function readReleaseRules(
 function readCommandFlags(inputs: Inputs, command: Command, warnings: string[]): Pick<Config, 'full' | 'supersede' | 'retry'> {
   const flag = (name: 'full' | 'supersede' | 'retry', only: Command, what: string): boolean => {
     if (!booleanInput(inputs, name)) return false
-    if (command === only) return true
+    // A plan previews the deploy with the deploy's flags.
+    if (command === only || (only === 'deploy' && command === 'plan')) return true
     warnings.push(`Input '${name}' is ignored with command '${command}': it only ${what}.`)
     return false
   }
@@ -304,11 +308,6 @@ function readCommandFlags(inputs: Inputs, command: Command, warnings: string[]):
     supersede: flag(INPUT.supersede, 'deploy', 'lets a deploy replace a rollout in progress'),
     retry: flag(INPUT.retry, 'deploy', 'lets a deploy roll out again a release that was rolled back')
   }
-}
-
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T
-  throw inputError(name, `expected one of ${allowed.join(', ')}`, value)
 }
 
 /** Split a list input on newlines and commas (not commas inside a glob's `{a,b}`); drop empty entries. */

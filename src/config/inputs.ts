@@ -4,8 +4,8 @@ import type { DurationLimits } from './duration.js'
 export type InputGroup = 'rollout' | 'gates' | 'github'
 
 /**
- * The grammar of an input's value. `duration` and `boolean` are read by config's one grammar
- * (duration.ts, boolean.ts) for every group; the others are parsed by their group's reader.
+ * The grammar of an input's value. `duration`, `boolean` and `choice` are read the same way for
+ * every group (input-reader.ts, over duration.ts and boolean.ts); the others by their group's reader.
  */
 export type InputKind = 'text' | 'secret' | 'choice' | 'list' | 'lines' | 'schedule' | 'number' | 'yaml' | 'duration' | 'boolean'
 
@@ -32,13 +32,13 @@ export const INPUTS = {
     kind: 'choice',
     default: 'deploy',
     description:
-      "What to do: deploy (start a rollout of the manifests' version), promote (continue a paused rollout), abort (roll back now), status (report, change nothing)."
+      "What to do: deploy (start a rollout of the manifests' version), promote (continue a paused rollout), abort (roll back now), status (report, change nothing), plan (on a pull request: preview what deploying the manifests would do, read-only)."
   },
   manifests: {
     group: 'rollout',
     kind: 'list',
     description:
-      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them (and, for a route over per-version Services, the canary's Service); nothing else is applied. Needed by deploy."
+      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them (and, for a route over per-version Services, the canary's Service); nothing else is applied. Needed by deploy and plan."
   },
   'virtual-service': {
     group: 'rollout',

@@ -4,6 +4,7 @@ import type { KubeObject } from '../kube/kube-object.js'
 import { selectorMatches, type LabelSelector } from '../kube/label-selector.js'
 import { ConfigError, quote } from '../errors.js'
 import { INPUT } from './inputs.js'
+import { invalidInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 
 /** Most nodes one document may have once YAML aliases are expanded (an alias bomb has billions). */
@@ -136,9 +137,10 @@ export function validateCanaryDeployment(docs: readonly ManifestDocument[], opts
   const isService = (d: ManifestDocument): boolean => (d.object as KubeObject).kind === 'Service'
   const others = docs.filter((d) => !isDeployment(d) && !isService(d))
   if (others.length > 0) {
-    throw new ConfigError(
-      `Input '${INPUT.manifests}' is invalid: the action applies only the canary Deployment (and, for a route over per-version Services, the canary's Service), but the manifests also hold ${others.map(describe).join(', ')}. ` +
-        `Remove ${others.length === 1 ? 'it' : 'them'} from '${INPUT.manifests}' and apply ${others.length === 1 ? 'it' : 'them'} in a separate step (the action edits the VirtualService and DestinationRule itself).`
+    throw invalidInput(
+      INPUT.manifests,
+      `the action applies only the canary Deployment (and, for a route over per-version Services, the canary's Service), but the manifests also hold ${others.map(describe).join(', ')}. ` +
+        `Remove ${others.length === 1 ? 'it' : 'them'} from '${INPUT.manifests}' and apply ${others.length === 1 ? 'it' : 'them'} in a separate step (the action edits the VirtualService and DestinationRule itself)`
     )
   }
   const deployments = docs.filter(isDeployment)
@@ -151,56 +153,9 @@ export function validateCanaryDeployment(docs: readonly ManifestDocument[], opts
           ? `none: the files hold only ${services.map(describe).join(', ')}`
           : 'none: the files hold no YAML documents'
         : `${deployments.length}: ${deployments.map(describe).join(', ')}`
-    throw new ConfigError(`Input '${INPUT.manifests}' is invalid: expected exactly one Deployment, the canary's, found ${found}.`)
+    throw invalidInput(INPUT.manifests, `expected exactly one Deployment, the canary's, found ${found}`)
   }
   return checkDeployment(deployments[0]!, opts)
-}
-
-/**
- * Take the canary's Service out of the documents, when they carry one (a host-level split or an
- * HTTPRoute: one Service per version, applied before any weight points at it). At most one
- * v1 Service, with a valid name, a namespace agreeing with the input and a selector. The other
- * documents are returned for validateCanaryDeployment.
- */
-export function takeCanaryService(
-  docs: readonly ManifestDocument[],
-  opts: Pick<CanaryDeploymentOptions, 'namespace'>
-): { service?: KubeObject; rest: ManifestDocument[] } {
-  const isService = (d: ManifestDocument): boolean => {
-    const o = d.object as { kind?: unknown } | null
-    return o !== null && typeof o === 'object' && o.kind === 'Service'
-  }
-  const services = docs.filter(isService)
-  const rest = docs.filter((d) => !isService(d))
-  if (services.length === 0) return { rest }
-  if (services.length > 1) {
-    throw new ConfigError(
-      `Input '${INPUT.manifests}' is invalid: expected at most one Service, the canary's, found ${services.length} (${services.map((d) => `${d.file}:${d.line}`).join(', ')}).`
-    )
-  }
-  const doc = services[0]!
-  const svc = doc.object as KubeObject
-  const at = `${doc.file}:${doc.line}`
-  const name: unknown = svc.metadata?.name
-  if (typeof name !== 'string' || !isDns1123Label(name)) {
-    throw new ConfigError(`Service in ${at} is invalid: metadata.name must be a DNS-1123 label like "reviews-v2" (got ${quote(name)}).`)
-  }
-  const fail = (reason: string): never => {
-    throw new ConfigError(`Service ${quote(name)} (${at}) is invalid: ${reason}.`)
-  }
-  if (svc.apiVersion !== 'v1') fail(`apiVersion is ${quote(svc.apiVersion)}, expected "v1"`)
-  const namespace: unknown = svc.metadata.namespace
-  if (namespace !== undefined && opts.namespace !== undefined && namespace !== opts.namespace) {
-    fail(
-      `metadata.namespace is ${quote(namespace)} but input '${INPUT.namespace}' is ${quote(opts.namespace)}: make them agree or remove one`
-    )
-  }
-  const selector: unknown = svc.spec?.selector
-  if (!isMapping(selector) || Object.keys(selector).length === 0) {
-    fail(`spec.selector is missing: expected the labels of the canary's pods (e.g. app and version)`)
-  }
-  checkStringMap(selector, 'spec.selector', fail)
-  return { service: svc, rest }
 }
 
 function checkDeployment(doc: ManifestDocument, opts: CanaryDeploymentOptions): CanaryDeployment {
@@ -274,11 +229,11 @@ function checkDeployment(doc: ManifestDocument, opts: CanaryDeploymentOptions): 
   return { deployment: d, version: version!, file: doc.file, ...(namespace !== undefined ? { namespace: namespace as string } : {}) }
 }
 
-function isMapping(v: unknown): v is Record<string, unknown> {
+export function isMapping(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
-function checkStringMap(v: unknown, field: string, fail: (reason: string) => never): void {
+export function checkStringMap(v: unknown, field: string, fail: (reason: string) => never): void {
   if (!isMapping(v)) fail(`${field} must be a mapping of label keys to values (got ${quote(v)})`)
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
     if (!isLabelKey(k)) fail(`${field} has the invalid label key ${quote(k)}`)

@@ -4,6 +4,7 @@ import type { CheckResult } from '../rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from './health-gate.js'
 import { PrometheusClient, type PrometheusAuth, type QueryOutcome } from './prometheus-client.js'
 import { renderTemplate, TemplateValueError, type QueryTemplate, type TemplateValues } from './promql-template.js'
+import { invalidInput } from '../config/input-error.js'
 
 /** How a check compares the canary with the stable version over the same window. */
 export interface CompareSpec {
@@ -42,7 +43,8 @@ export interface GateDeps {
 
 type Side = 'canary' | 'stable'
 
-function valuesFor(ctx: GateContext, side: Side): TemplateValues {
+/** The template values of one side's queries. */
+export function valuesFor(ctx: GateContext, side: Side): TemplateValues {
   const stableWorkload = ctx.stable.deployment
   return {
     namespace: ctx.namespace,
@@ -147,7 +149,7 @@ export class PrometheusGate implements HealthGate {
   lastQueryCount = 0
 
   constructor(
-    private readonly config: PrometheusGateConfig,
+    readonly config: PrometheusGateConfig,
     private readonly deps: GateDeps = {}
   ) {
     this.client = new PrometheusClient({
@@ -175,7 +177,7 @@ export class PrometheusGate implements HealthGate {
         rendered.push({ label, input, expr: renderTemplate(template, valuesFor(ctx, side)) })
       } catch (err) {
         if (err instanceof TemplateValueError) {
-          throw new ConfigError(`Input '${input}' is invalid: check ${quote(label)} cannot be rendered: ${err.message}.`)
+          throw invalidInput(input, `check ${quote(label)} cannot be rendered: ${err.message}`)
         }
         throw err
       }

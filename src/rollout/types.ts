@@ -55,8 +55,8 @@ export interface OutsideMeshShare {
 }
 
 /** One evaluation of every gate at one weight. */
-/** What a run is asked to do. */
-export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
+/** What a run is asked to do. `plan` previews a deploy read-only (the pull request's comment). */
+export const COMMANDS = ['deploy', 'promote', 'abort', 'status', 'plan'] as const
 export type Command = (typeof COMMANDS)[number]
 
 /** The moments at which gates are asked (webhooks follow Flagger's names). */

@@ -33,14 +33,18 @@ export async function guardedWrite(o: GuardedWrite): Promise<KubeObject> {
     if (!live) throw new Error(`${o.kind} ${o.namespace}/${o.name} disappeared mid-rollout`)
     const { body, confirm } = o.decide(live)
     if (!body) return live
+    let written: KubeObject
     try {
-      await o.cluster.replaceIstio(body)
+      written = await o.cluster.replaceIstio(body)
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err
       lastError = err
       continue
     }
-    const back = await o.cluster.getIstio(o.kind, o.namespace, o.name)
+    // The read asks for the written resourceVersion or newer: never older than our write, and
+    // the API server may answer from its watch cache instead of a quorum read of etcd. A later
+    // write by someone else that this read misses still fails our next PUT (409: read afresh).
+    const back = await o.cluster.getIstio(o.kind, o.namespace, o.name, { notOlderThan: written.metadata.resourceVersion })
     if (back && confirm(back)) return back
     lastError = new ConflictError('read-back did not show our write')
   }

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError } from '../../../src/errors.js'
-import { type ManifestDocument, parseManifest, takeCanaryService, validateCanaryDeployment } from '../../../src/config/manifests.js'
+import { type ManifestDocument, parseManifest, validateCanaryDeployment } from '../../../src/config/manifests.js'
+import { takeCanaryService } from '../../../src/config/canary-service.js'
 
 const FIXTURES = path.resolve(process.cwd(), '__tests__', 'fixtures', 'manifests')
 const SEED = path.resolve(process.cwd(), 'examples', 'seed')
