@@ -5,11 +5,11 @@
  * unit tests of code written against the Cluster port (routers, executor, commands); the real
  * apiserver is what the integration tests use.
  */
-import type { AccessCheck, AccessResult, Cluster, MeshKind, ReadOptions, WriteOptions } from '../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, CapacityApi, Cluster, MeshKind, ReadOptions, WriteOptions } from '../../src/cluster/cluster.js'
 import { ConflictError } from '../../src/errors.js'
 import type { KubeObject } from '../../src/kube/kube-object.js'
 
-export class MemoryCluster implements Cluster {
+export class MemoryCluster implements Cluster, CapacityApi {
   requestCount = 0
   readonly writes: string[] = []
   /** Every getIstio, as `Kind name` plus ` >=RV` when it asked for an object not older than RV. */
@@ -119,7 +119,8 @@ export class MemoryCluster implements Cluster {
     const live = this.get('Deployment', namespace, name)
     if (!live) throw new Error(`Deployment ${name} not found`)
     this.writes.push(`scale Deployment ${name} ${replicas}`)
-    return this.put({ ...live, spec: { ...live.spec, replicas } })
+    // No pods here: scaled replicas are available at once.
+    return this.put({ ...live, spec: { ...live.spec, replicas }, status: { ...live.status, availableReplicas: replicas } })
   }
   async deleteDeployment(namespace: string, name: string): Promise<void> {
     this.writes.push(`delete Deployment ${name}`)
@@ -130,6 +131,27 @@ export class MemoryCluster implements Cluster {
   }
   async listEvents(): Promise<KubeObject[]> {
     return []
+  }
+  async capacity(): Promise<CapacityApi> {
+    return this
+  }
+  async listHorizontalPodAutoscalers(namespace: string): Promise<KubeObject[]> {
+    return this.list('HorizontalPodAutoscaler', namespace)
+  }
+  async applyHorizontalPodAutoscaler(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
+    if (opts?.dryRun) return structuredClone(obj)
+    this.writes.push(`apply HorizontalPodAutoscaler ${obj.metadata.name} ${obj.spec?.minReplicas}..${obj.spec?.maxReplicas}`)
+    return this.put({ ...obj, kind: 'HorizontalPodAutoscaler' })
+  }
+  async deleteHorizontalPodAutoscaler(namespace: string, name: string): Promise<void> {
+    if (!this.objects.delete(key('HorizontalPodAutoscaler', namespace, name))) return
+    this.writes.push(`delete HorizontalPodAutoscaler ${name}`)
+  }
+  async listPodDisruptionBudgets(namespace: string): Promise<KubeObject[]> {
+    return this.list('PodDisruptionBudget', namespace)
+  }
+  async listResourceQuotas(namespace: string): Promise<KubeObject[]> {
+    return this.list('ResourceQuota', namespace)
   }
   async canI(checks: AccessCheck[]): Promise<AccessResult[]> {
     return checks.map((c) => ({ ...c, allowed: true }))

@@ -48,6 +48,20 @@ export interface AccessResult extends AccessCheck {
   reason?: string
 }
 
+/** The Kubernetes calls of canary capacity (src/commands/canary-capacity.ts, capacity-preflight.ts). */
+export interface CapacityApi {
+  /** autoscaling/v2 HorizontalPodAutoscalers of the namespace. */
+  listHorizontalPodAutoscalers(namespace: string): Promise<KubeObject[]>
+  /** Server-side apply (field manager istio-canary, never forced) of an HPA the action owns. */
+  applyHorizontalPodAutoscaler(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+  /** Deletes an HPA; one already gone is fine. */
+  deleteHorizontalPodAutoscaler(namespace: string, name: string): Promise<void>
+  /** policy/v1 PodDisruptionBudgets of the namespace. */
+  listPodDisruptionBudgets(namespace: string): Promise<KubeObject[]>
+  /** ResourceQuotas of the namespace (with status.used). */
+  listResourceQuotas(namespace: string): Promise<KubeObject[]>
+}
+
 /** The field manager of every write the action makes, so managedFields shows who changed what. */
 export const FIELD_MANAGER = 'istio-canary'
 
@@ -85,6 +99,9 @@ export interface Cluster {
   listPods(namespace: string, labelSelector: string): Promise<KubeObject[]>
   /** Events about one object (involvedObject.name), newest last. */
   listEvents(namespace: string, involvedName: string): Promise<KubeObject[]>
+
+  /** Canary capacity's calls (autoscalers, disruption budgets, quotas), loaded when a rollout needs them. */
+  capacity(): Promise<CapacityApi>
 
   /** SelfSubjectAccessReview for each check. */
   canI(checks: AccessCheck[]): Promise<AccessResult[]>

@@ -3,6 +3,8 @@
  * stable / canary name the two versions; a split is the pair of weights, a weight is one side.
  */
 
+import type { CapacityRecord } from './capacity-record.js'
+
 /** One entry of the schedule: move the canary to `weight` percent, or stop and wait for a promote. */
 export type Step = { kind: 'weight'; weight: number } | { kind: 'pause' }
 
@@ -154,6 +156,8 @@ export interface RolloutState {
   commit?: string
   /** The deploy run's min-soak in seconds: later runs apply the larger of it and their own input. */
   minSoakSeconds?: number
+  /** How the canary's replicas are chosen, and its HorizontalPodAutoscaler (see capacity.ts). */
+  capacity?: CapacityRecord
   /** Terminal or pause reason, for the reports. */
   reason?: string
   result?: Result
