@@ -23,7 +23,7 @@ import { writeThirdPartyLicenses } from './third-party-licenses.ts'
  * hooks each traffic target and step kind leaves on the common path (their bodies are lazy chunks).
  * Raise it only with `npm run bench` showing the cold start still within its goal against the floor.
  */
-export const STARTUP_BUDGET_BYTES = 470_000
+export const STARTUP_BUDGET_BYTES = 472_000
 /** Never in that startup set: the generated client, any undici, Octokit. */
 /** Never anywhere in dist/: Kubernetes and GitHub requests both go through Node's https. */
 const FORBIDDEN_ANYWHERE = [/node_modules\/undici\//, /@kubernetes\/client-node\/node_modules\/undici\//]

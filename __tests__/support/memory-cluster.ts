@@ -5,7 +5,7 @@
  * unit tests of code written against the Cluster port (routers, executor, commands); the real
  * apiserver is what the integration tests use.
  */
-import type { AccessCheck, AccessResult, CapacityApi, Cluster, IstioKind, ReadOptions, WriteOptions } from '../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, CapacityApi, Cluster, MeshKind, ReadOptions, WriteOptions } from '../../src/cluster/cluster.js'
 import { ConflictError } from '../../src/errors.js'
 import type { KubeObject } from '../../src/kube/kube-object.js'
 
@@ -50,7 +50,7 @@ export class MemoryCluster implements Cluster, CapacityApi {
   async istioVersion(): Promise<string> {
     return 'v1'
   }
-  async getIstio(kind: IstioKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined> {
+  async getIstio(kind: MeshKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined> {
     this.requestCount++
     this.istioReads.push(`${kind} ${name}${opts?.notOlderThan ? ` >=${opts.notOlderThan}` : ''}`)
     const o = this.get(kind, namespace, name)
@@ -60,11 +60,11 @@ export class MemoryCluster implements Cluster, CapacityApi {
     }
     return o
   }
-  async listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]> {
+  async listIstio(kind: MeshKind, namespace: string): Promise<KubeObject[]> {
     this.requestCount++
     return this.list(kind, namespace)
   }
-  async listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]> {
+  async listIstioInAllNamespaces(kind: MeshKind): Promise<KubeObject[]> {
     this.requestCount++
     return [...this.objects.values()].filter((o) => o.kind === kind).map((o) => structuredClone(o))
   }
@@ -72,6 +72,28 @@ export class MemoryCluster implements Cluster, CapacityApi {
     this.requestCount++
     this.beforeReplace?.(obj, this)
     return this.replace(obj, opts)
+  }
+  async createIstio(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
+    this.requestCount++
+    if (this.get(obj.kind, obj.metadata.namespace ?? 'default', obj.metadata.name)) throw new ConflictError(`${obj.kind} already exists`)
+    if (opts?.dryRun) return structuredClone(obj)
+    this.writes.push(`create ${obj.kind} ${obj.metadata.name}`)
+    return this.put(obj)
+  }
+  async deleteIstio(kind: MeshKind, namespace: string, name: string): Promise<void> {
+    this.requestCount++
+    this.writes.push(`delete ${kind} ${name}`)
+    this.objects.delete(key(kind, namespace, name))
+  }
+  async applyService(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
+    if (opts?.dryRun) return structuredClone(obj)
+    this.writes.push(`apply Service ${obj.metadata.name}`)
+    const managedFields = [{ manager: 'istio-canary', operation: 'Apply' }]
+    return this.put({ ...obj, metadata: { ...obj.metadata, managedFields } })
+  }
+  async deleteService(namespace: string, name: string): Promise<void> {
+    this.writes.push(`delete Service ${name}`)
+    this.objects.delete(key('Service', namespace, name))
   }
   async getNamespace(name: string): Promise<KubeObject | undefined> {
     const ns = [...this.objects.values()].find((o) => o.kind === 'Namespace' && o.metadata.name === name)

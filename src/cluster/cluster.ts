@@ -6,6 +6,10 @@
 import type { KubeObject } from '../kube/kube-object.js'
 
 export type IstioKind = 'VirtualService' | 'DestinationRule'
+/** The Gateway API route kind the action drives (gateway.networking.k8s.io/v1). */
+export type GatewayKind = 'HTTPRoute'
+/** Every routing kind the get/list/replace methods below take. */
+export type MeshKind = IstioKind | GatewayKind
 
 export interface WriteOptions {
   /** Server-side dry run: the apiserver validates and admits, nothing is stored. */
@@ -64,19 +68,27 @@ export const FIELD_MANAGER = 'istio-canary'
 export interface Cluster {
   /** Served networking.istio.io version to read and write in: v1, else v1beta1, else v1alpha3. */
   istioVersion(): Promise<string>
-  /** undefined when the object does not exist. The latest object (a quorum read) unless `opts.notOlderThan`. */
-  getIstio(kind: IstioKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined>
-  listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]>
+  /** undefined when the object does not exist (an HTTPRoute: also when the Gateway API is not installed). The latest object (a quorum read) unless `opts.notOlderThan`. */
+  getIstio(kind: MeshKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined>
+  listIstio(kind: MeshKind, namespace: string): Promise<KubeObject[]>
   /** Every object of the kind in every namespace (needs a cluster-wide `list`: a ClusterRole). */
-  listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]>
+  listIstioInAllNamespaces(kind: MeshKind): Promise<KubeObject[]>
   /**
    * PUT the whole object with metadata.resourceVersion as the precondition, in the apiVersion the
    * object carries. Throws ConflictError (from ../errors.js) on 409: read again, decide again.
    */
   replaceIstio(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+  /** Create an object of a routing kind (a DestinationRule copied for a per-version Service). Throws ConflictError on 409. */
+  createIstio(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+  /** Delete an object of a routing kind; nothing when it is already gone. */
+  deleteIstio(kind: MeshKind, namespace: string, name: string): Promise<void>
 
   getNamespace(name: string): Promise<KubeObject | undefined>
   getService(namespace: string, name: string): Promise<KubeObject | undefined>
+  /** Server-side apply of a Service (the canary's own, in a host-level split), field manager istio-canary. */
+  applyService(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>
+  /** Nothing when it is already gone. */
+  deleteService(namespace: string, name: string): Promise<void>
   getDeployment(namespace: string, name: string): Promise<KubeObject | undefined>
   listDeployments(namespace: string, labelSelector?: string): Promise<KubeObject[]>
   /** Server-side apply with field manager istio-canary (force=false unless a forced dry run: ownership conflicts surface). */

@@ -18,7 +18,7 @@ import {
   type ApplyOptions,
   type CapacityApi,
   type Cluster,
-  type IstioKind,
+  type MeshKind,
   type ReadOptions,
   type WriteOptions
 } from './cluster.js'
@@ -30,10 +30,14 @@ export const ISTIO_GROUP = 'networking.istio.io'
 /** Preferred first: the action reads and writes in the newest served version. */
 export const ISTIO_VERSIONS = ['v1', 'v1beta1', 'v1alpha3'] as const
 
-const ISTIO_PLURALS: Record<IstioKind, string> = {
+const ISTIO_PLURALS: Record<MeshKind, string> = {
   VirtualService: 'virtualservices',
-  DestinationRule: 'destinationrules'
+  DestinationRule: 'destinationrules',
+  HTTPRoute: 'httproutes'
 }
+export const GATEWAY_GROUP = 'gateway.networking.k8s.io'
+/** The Gateway API's standard channel version of HTTPRoute. */
+export const GATEWAY_VERSION = 'v1'
 
 export interface KubeClusterOptions {
   /** Bound on one call, retries and waits included (default 30 s). */
@@ -102,15 +106,20 @@ export class KubeCluster implements Cluster {
     return version
   }
 
-  async getIstio(kind: IstioKind, namespace: string, name: string, opts: ReadOptions = {}): Promise<KubeObject | undefined> {
-    const version = await this.istioVersion()
+  /** The group and version a routing kind is read in. */
+  private async groupVersion(kind: MeshKind): Promise<[string, string]> {
+    return kind === 'HTTPRoute' ? [GATEWAY_GROUP, GATEWAY_VERSION] : [ISTIO_GROUP, await this.istioVersion()]
+  }
+
+  async getIstio(kind: MeshKind, namespace: string, name: string, opts: ReadOptions = {}): Promise<KubeObject | undefined> {
+    const [group, version] = await this.groupVersion(kind)
     const plural = ISTIO_PLURALS[kind]
     return this.orUndefined(
       this.call(
         { verb: 'GET', resource: plural, namespace, name },
         {
           method: 'GET',
-          path: apiPath(ISTIO_GROUP, version, plural, namespace, name),
+          path: apiPath(group, version, plural, namespace, name),
           // Without resourceVersionMatch, a GET's resourceVersion means "not older than".
           query: { resourceVersion: opts.notOlderThan }
         }
@@ -118,28 +127,61 @@ export class KubeCluster implements Cluster {
     )
   }
 
-  async listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]> {
-    const version = await this.istioVersion()
+  async listIstio(kind: MeshKind, namespace: string): Promise<KubeObject[]> {
+    const [group, version] = await this.groupVersion(kind)
     const plural = ISTIO_PLURALS[kind]
     const list = await this.call(
       { verb: 'LIST', resource: plural, namespace },
-      { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace) }
+      { method: 'GET', path: apiPath(group, version, plural, namespace) }
     )
-    return items(list, `${ISTIO_GROUP}/${version}`, kind)
+    return items(list, `${group}/${version}`, kind)
   }
 
-  async listIstioInAllNamespaces(kind: IstioKind): Promise<KubeObject[]> {
-    const version = await this.istioVersion()
+  async listIstioInAllNamespaces(kind: MeshKind): Promise<KubeObject[]> {
+    const [group, version] = await this.groupVersion(kind)
     const plural = ISTIO_PLURALS[kind]
-    const list = await this.call({ verb: 'LIST', resource: plural }, { method: 'GET', path: `/apis/${ISTIO_GROUP}/${version}/${plural}` })
-    return items(list, `${ISTIO_GROUP}/${version}`, kind)
+    const list = await this.call({ verb: 'LIST', resource: plural }, { method: 'GET', path: `/apis/${group}/${version}/${plural}` })
+    return items(list, `${group}/${version}`, kind)
+  }
+
+  async createIstio(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
+    const kind = obj.kind as MeshKind
+    const plural = ISTIO_PLURALS[kind]
+    const [group, version] = obj.apiVersion.split('/')
+    const { name, namespace } = obj.metadata
+    if (!plural || (group !== ISTIO_GROUP && group !== GATEWAY_GROUP) || !version || !namespace) {
+      throw new Error(`createIstio: expected a namespaced routing object, got ${obj.apiVersion} ${obj.kind} ${JSON.stringify(name)}`)
+    }
+    return this.conflictAs(
+      this.call(
+        { verb: 'POST', resource: plural, namespace, name },
+        {
+          method: 'POST',
+          path: apiPath(group, version, plural, namespace),
+          query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER },
+          body: obj
+        }
+      ),
+      () => `${kind} ${JSON.stringify(`${namespace}/${name}`)} already exists.`
+    )
+  }
+
+  async deleteIstio(kind: MeshKind, namespace: string, name: string): Promise<void> {
+    const [group, version] = await this.groupVersion(kind)
+    const plural = ISTIO_PLURALS[kind]
+    await this.notFoundIsDone(
+      this.call(
+        { verb: 'DELETE', resource: plural, namespace, name },
+        { method: 'DELETE', path: apiPath(group, version, plural, namespace, name) }
+      )
+    )
   }
 
   async replaceIstio(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
-    const kind = obj.kind as IstioKind
+    const kind = obj.kind as MeshKind
     const plural = ISTIO_PLURALS[kind]
     const [group, version] = obj.apiVersion.split('/')
-    if (!plural || group !== ISTIO_GROUP || !version) {
+    if (!plural || (group !== ISTIO_GROUP && group !== GATEWAY_GROUP) || !version) {
       throw new Error(`replaceIstio: expected a ${ISTIO_GROUP} VirtualService or DestinationRule, got ${obj.apiVersion} ${obj.kind}`)
     }
     const { name, namespace, resourceVersion } = obj.metadata
@@ -172,6 +214,40 @@ export class KubeCluster implements Cluster {
   getService(namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.orUndefined(
       this.core({ verb: 'GET', resource: 'services', namespace, name }, apiPath('', 'v1', 'services', namespace, name), 'Service')
+    )
+  }
+
+  async applyService(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
+    const { name, namespace } = obj.metadata
+    if (!namespace) throw new Error(`applyService: Service ${JSON.stringify(name)} needs metadata.namespace`)
+    const { managedFields: _m, resourceVersion: _r, ...metadata } = obj.metadata
+    const body = { ...obj, apiVersion: 'v1', kind: 'Service', metadata }
+    delete body.status
+    try {
+      return await this.call(
+        { verb: 'APPLY', resource: 'services', namespace, name },
+        {
+          method: 'PATCH',
+          path: apiPath('', 'v1', 'services', namespace, name),
+          query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: 'false' },
+          body,
+          contentType: APPLY_PATCH
+        }
+      )
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) {
+        throw new ConflictError(applyConflictMessage(`${namespace}/${name}`, err).replace(/^Deployment/, 'Service'))
+      }
+      throw err
+    }
+  }
+
+  async deleteService(namespace: string, name: string): Promise<void> {
+    await this.notFoundIsDone(
+      this.call(
+        { verb: 'DELETE', resource: 'services', namespace, name },
+        { method: 'DELETE', path: apiPath('', 'v1', 'services', namespace, name) }
+      )
     )
   }
 
@@ -424,6 +500,16 @@ export class KubeCluster implements Cluster {
       return await p
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined
+      throw err
+    }
+  }
+
+  private async notFoundIsDone(p: Promise<unknown>): Promise<void> {
+    try {
+      await p
+    } catch (err) {
+      // Already gone is what we wanted (a retried DELETE lands here too).
+      if (err instanceof KubeApiError && err.status === 404) return
       throw err
     }
   }

@@ -106,7 +106,7 @@ export async function takeLock(
     // lock: what preflight decided is only good for the state it saw.
     let moved: boolean
     try {
-      const vs = await deps.cluster.getIstio('VirtualService', pre.namespace, config.virtualService)
+      const vs = await deps.cluster.getIstio(config.routeKind, pre.namespace, config.virtualService)
       moved = JSON.stringify(vs ? stateOf(vs) : undefined) !== JSON.stringify(pre.state)
       if (moved) pre = await preflight(config, deps)
     } catch (err) {

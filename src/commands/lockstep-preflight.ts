@@ -65,7 +65,7 @@ export async function resolveMembers(
     const recorded = (r.state ?? r.superseded)?.members?.find((m) => m.virtualService === target.name)
     const old = r.superseded
     if (old && recorded)
-      vs = withoutCanary(vs, { ...old, route: recorded.route, host: recorded.host, destinationRule: recorded.destinationRule })
+      vs = withoutCanary(vs, { ...old, route: recorded.route, host: recorded.host, destinationRule: recorded.destinationRule }, namespace)
     const drs = old
       ? r.drs.map((d) => (old.members?.some((m) => m.destinationRule === d.metadata.name) ? withoutSubset(d, old.canary.subset) : d))
       : r.drs

@@ -14,10 +14,12 @@ import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState, RouteMember } from '../rollout/types.js'
-import { resolveTopology, routeServiceName, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
+import { resolveTopology, routeServiceName, servingSubset, splitsByService, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
 import type { CommandDeps } from './command-deps.js'
+import type { VersionServices } from '../traffic/version-services.js'
+import type { TrafficRouter } from '../traffic/traffic-router.js'
 import type { CapacityRecord } from '../rollout/capacity-record.js'
 
 /** Everything a command needs to know before its first write. */
@@ -27,11 +29,19 @@ export interface Preflight {
   route: RolloutState['route']
   host: string
   destinationRule: string
+  /** `services`: a host-level split (stable.subset and canary.subset name per-version Services). */
+  backends?: RolloutState['backends']
   stable: RolloutState['stable']
   canary: RolloutState['canary']
   /** The VirtualServices moved in lockstep with the state holder, in write order ([] when one). */
   members: RouteMember[]
   canaryManifest?: KubeObject
+  /** The canary's Service as the manifests carry it (a host-level split), applied before any weight. */
+  canaryService?: KubeObject
+  /** A host-level split: the per-version Services its router adds and removes. */
+  versionServices?: VersionServices
+  /** An HTTPRoute rollout: the lazily loaded module that makes its router. */
+  httpRoute?: { httpRouteRouter: (config: Config, deps: CommandDeps, pre: Preflight, epoch: number) => TrafficRouter }
   /** Deploy only: how the canary's replicas are chosen, and the HPA it gets (recorded in a new rollout's state). */
   capacity?: CapacityRecord
   /** Deploy only: how the canary's capacity will move, for the dry-run plan (none when as the manifest says). */
@@ -106,9 +116,16 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
   const warnings: string[] = []
   const readOnly: ReadOnlyNotes | undefined = opts.readOnly ? { denied: [], writesAllowed: true } : undefined
   let manifest: KubeObject | undefined
+  let manifestService: KubeObject | undefined
   let canaryVersion: string | undefined
   if (config.command === 'deploy') {
     const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
+    // The canary's Service may come along (per-version Services): read only when there is one.
+    if (loaded.documents.some((d) => (d.object as { kind?: unknown } | null)?.kind === 'Service')) {
+      manifestService = (await import('../config/canary-service.js')).takeCanaryService(loaded.documents, {
+        namespace: config.namespace
+      }).service
+    }
     const canary = validateCanaryDeployment(loaded.documents, {
       versionLabel: config.versionLabel,
       version: config.version,
@@ -119,10 +136,17 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
   }
   const namespace = config.namespace ?? manifest?.metadata.namespace ?? deps.defaultNamespace ?? 'default'
   if (manifest) manifest = { ...manifest, metadata: { ...manifest.metadata, namespace } }
+  if (manifestService) manifestService = { ...manifestService, metadata: { ...manifestService.metadata, namespace } }
 
   // The reads below are allowed or not before the first one: a missing permission is named, not a bare 403.
   await requireAccess(deps, namespace, readChecks(config, namespace))
-  const vs = await cluster.getIstio('VirtualService', namespace, config.virtualService)
+  const vs = await cluster.getIstio(config.routeKind, namespace, config.virtualService)
+  if (!vs && config.routeKind === 'HTTPRoute') {
+    throw new PreflightError(
+      `HTTPRoute ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'http-route'). ` +
+        `Create it first with a rule whose backendRef is the stable version's Service; istio-canary edits an HTTPRoute you own, it does not create one.`
+    )
+  }
   if (!vs) {
     throw new PreflightError(
       `VirtualService ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'virtual-service'). ` +
@@ -167,6 +191,11 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
         route: state.route,
         host: state.host,
         destinationRule: state.destinationRule,
+        ...(state.backends ? { backends: state.backends } : {}),
+        ...(state.backends === 'services'
+          ? { versionServices: (await import('./service-split.js')).versionServices(config, deps, namespace) }
+          : {}),
+        ...(config.routeKind === 'HTTPRoute' ? { httpRoute: await import('./service-split.js') } : {}),
         stable: state.stable,
         canary: state.canary,
         members: state.members ?? [],
@@ -187,16 +216,40 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
   }
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
-  const pre = await preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings, readOnly })
+  const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings, readOnly }
+  let pre: Preflight
+  if (config.routeKind === 'HTTPRoute') {
+    pre = await (await import('./service-split.js')).preflightHttpRoute(config, deps, read)
+  } else {
+    await (await import('./service-split.js')).refuseHttpRouteOnSameHost(deps, namespace, vs)
+    if (splitsByService(vs, namespace, config.route, state)) {
+      if (config.virtualServices.length > 1) {
+        throw new PreflightError(
+          `Input 'virtual-service' names ${config.virtualServices.length} VirtualServices, but the route of ${quote(`${namespace}/${config.virtualService}`)} ` +
+            `splits between per-version Services; expected one VirtualService for a host-level split (several move in lockstep only over DestinationRule subsets).`
+        )
+      }
+      pre = await (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
+    } else if (manifestService) {
+      throw new PreflightError(
+        `Input 'manifests' carries Service ${quote(manifestService.metadata.name)}, but the route of VirtualService ${quote(`${namespace}/${config.virtualService}`)} ` +
+          `names its versions by DestinationRule subset, so a canary Service would not be used; expected only the canary Deployment ` +
+          `(a Service per version is for a host-level split, whose destinations are Services without subsets).`
+      )
+    } else {
+      pre = await preflightDeploy(config, deps, read)
+    }
+  }
   return readOnly ? { ...pre, readOnly } : pre
 }
 
 /** What preflight has read when it comes to a deploy's own checks. */
-interface DeployRead {
+export interface DeployRead {
   namespace: string
   vs: KubeObject
   state?: RolloutState
   manifest: KubeObject
+  manifestService?: KubeObject
   canaryVersion: string
   warnings: string[]
   readOnly?: ReadOnlyNotes
@@ -226,7 +279,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   if (state && inFlight && !resuming) {
     // planCommand refused this without input 'supersede'.
     // Judge the new rollout against the objects as they will be once the old canary is rolled back.
-    routeView = withoutCanary(vs, state)
+    routeView = withoutCanary(vs, state, namespace)
     drs = drs.map((d) => (d.metadata.name === state.destinationRule ? withoutSubset(d, state.canary.subset) : d))
   }
   const topology = resolveTopology({
@@ -351,7 +404,7 @@ async function preflightGates(
 }
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
-function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
+export function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
   const decision = decideVersionOrder({
     stable,
     canary,
@@ -371,6 +424,8 @@ interface RedeployView {
   state?: RolloutState
   manifest: KubeObject
   version: string
+  /** A host-level split: whether the route's one live Service serves `version` (instead of a subset's labels). */
+  servesVersion?: boolean
   readOnly?: ReadOnlyNotes
 }
 
@@ -382,16 +437,18 @@ interface RedeployView {
  * of a conflict) returns the object as the apply would leave it, and deploymentChanges compares it
  * with the live one, leaving out what only the apiserver sets (see there).
  */
-async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployView): Promise<RedeployDecision> {
+export async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployView): Promise<RedeployDecision> {
   const { cluster } = deps
   const { namespace, state, manifest } = r
   const serving = servingSubset(r.vs, namespace, config.route ?? state?.route.name)
   const drName = config.destinationRule ?? state?.destinationRule
   const stable =
-    serving !== undefined &&
-    r.drs.some(
-      (dr) => (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version
-    )
+    r.servesVersion ??
+    (serving !== undefined &&
+      r.drs.some(
+        (dr) =>
+          (drName === undefined || dr.metadata.name === drName) && findSubset(dr, serving)?.labels?.[config.versionLabel] === r.version
+      ))
   const lastOfVersion = state && ['rolled-back', 'aborted'].includes(state.phase) && state.canary.version === r.version
   const facts = {
     version: r.version,
@@ -476,12 +533,12 @@ async function findStableDeployment(
 }
 
 /** A subset's labels pick out these pods; a subset without labels is taken to pick out none of them. */
-function selectsPods(subsetLabels: Record<string, string>, podLabels: Record<string, string>): boolean {
+export function selectsPods(subsetLabels: Record<string, string>, podLabels: Record<string, string>): boolean {
   return Object.keys(subsetLabels).length > 0 && labelsMatch(subsetLabels, podLabels)
 }
 
 /** Routing rules apply only to meshed callers and meshed pods: without Envoy the weights are ignored. */
-async function checkSidecar(deps: CommandDeps, namespace: string, manifest: KubeObject, warnings: string[]): Promise<void> {
+export async function checkSidecar(deps: CommandDeps, namespace: string, manifest: KubeObject, warnings: string[]): Promise<void> {
   // Namespaces are cluster-scoped: a least-privilege Role cannot read them, so a denial only warns.
   let ns: KubeObject | undefined
   let nsReadable = true
@@ -525,7 +582,7 @@ async function checkSidecar(deps: CommandDeps, namespace: string, manifest: Kube
  * Callers without a sidecar ignore the weights: once the canary has a Ready pod behind their Service
  * they reach it by pod count. Istio's metrics of the stable version show how many there are.
  */
-async function checkOutsideMesh(
+export async function checkOutsideMesh(
   deps: CommandDeps,
   where: { namespace: string; stable: RolloutState['stable']; service?: KubeObject; canaryPodLabels: Record<string, string> },
   warnings: string[]
@@ -566,13 +623,16 @@ async function checkOutsideMesh(
 
 /** The reads preflight itself makes before it knows the DestinationRule. */
 function readChecks(config: Config, namespace: string): AccessCheck[] {
-  const checks: AccessCheck[] = config.virtualServices.map((t) => ({
-    verb: 'get',
-    group: 'networking.istio.io',
-    resource: 'virtualservices',
-    namespace,
-    name: t.name
-  }))
+  const checks: AccessCheck[] =
+    config.routeKind === 'HTTPRoute'
+      ? [{ verb: 'get', ...routeResource(config), namespace, name: config.virtualService }]
+      : config.virtualServices.map((t) => ({
+          verb: 'get',
+          group: 'networking.istio.io',
+          resource: 'virtualservices',
+          namespace,
+          name: t.name
+        }))
   if (config.command === 'deploy') {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -584,8 +644,15 @@ function readChecks(config: Config, namespace: string): AccessCheck[] {
   return checks
 }
 
+/** The API group and resource of the routing object the rollout writes. */
+function routeResource(config: Config): { group: string; resource: string } {
+  return config.routeKind === 'HTTPRoute'
+    ? { group: 'gateway.networking.k8s.io', resource: 'httproutes' }
+    : { group: 'networking.istio.io', resource: 'virtualservices' }
+}
+
 /** SelfSubjectAccessReview for every verb the command will use; all missing ones in one error. */
-async function checkAccess(
+export async function checkAccess(
   deps: CommandDeps,
   namespace: string,
   config: Config,
@@ -610,12 +677,11 @@ async function checkAccess(
       'destinationrules',
       each.map((m) => m.destinationRule)
     ),
-    { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
-    { verb: 'update', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
+    { verb: 'get', ...routeResource(config), namespace, name: config.virtualService },
+    { verb: 'update', ...routeResource(config), namespace, name: config.virtualService },
     // Before a version is retired: which other routes of the namespace still send traffic to it.
     { verb: 'list', group: 'networking.istio.io', resource: 'virtualservices', namespace },
-    { verb: 'get', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
-    { verb: 'update', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
+    ...(config.routeKind === 'HTTPRoute' ? [{ verb: 'list', ...routeResource(config), namespace }] : []),
     { verb: 'get', group: 'apps', resource: 'deployments', namespace },
     { verb: 'patch', group: 'apps', resource: 'deployments', namespace },
     { verb: 'list', group: '', resource: 'pods', namespace },
@@ -624,6 +690,24 @@ async function checkAccess(
     { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace },
     { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace }
   ]
+  if (destinationRule !== '') {
+    checks.push(
+      { verb: 'get', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule },
+      { verb: 'update', group: 'networking.istio.io', resource: 'destinationrules', namespace, name: destinationRule }
+    )
+  } else {
+    // Per-version Services: the canary's is applied; with retire: delete ours leave with their version.
+    checks.push({ verb: 'get', group: '', resource: 'services', namespace })
+    if (deploy) checks.push({ verb: 'patch', group: '', resource: 'services', namespace })
+    if (config.retire === 'delete') {
+      checks.push(
+        { verb: 'delete', group: '', resource: 'services', namespace },
+        { verb: 'delete', group: 'networking.istio.io', resource: 'destinationrules', namespace }
+      )
+    }
+    if (config.copyTrafficPolicy && deploy)
+      checks.push({ verb: 'create', group: 'networking.istio.io', resource: 'destinationrules', namespace })
+  }
   if (deploy) {
     checks.push(
       { verb: 'list', group: 'networking.istio.io', resource: 'destinationrules', namespace },
@@ -693,7 +777,7 @@ async function requireAccess(
 }
 
 /** The field manager of a GitOps tool that also writes this object, if any. */
-function managedByGitOps(vs: KubeObject): string | undefined {
+export function managedByGitOps(vs: KubeObject): string | undefined {
   const known = ['kustomize-controller', 'helm-controller', 'argocd-controller', 'argocd-application-controller', 'flux']
   for (const m of vs.metadata.managedFields ?? []) {
     if (m.manager && known.some((k) => m.manager?.startsWith(k))) return m.manager

@@ -9,7 +9,7 @@ import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollou
 import { effectiveMinSoak } from '../rollout/soak.js'
 import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
-import type { RouteChange, TrafficRouter, WriteOptions } from '../traffic/traffic-router.js'
+import { backendHome, backendLabel, type RouteChange, type TrafficRouter, type WriteOptions } from '../traffic/traffic-router.js'
 import type { CanaryCapacity } from './canary-capacity.js'
 import { managesCapacity } from '../rollout/capacity-record.js'
 import { iso, type Clock, type Log } from './runtime.js'
@@ -163,7 +163,9 @@ export class RolloutExecutor {
     // Make before break: the subset exists before any route refers to it.
     await this.o.router.addCanaryBackend(s, { [this.o.versionLabel]: s.canary.version })
     this.o.log.info(
-      `Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`
+      s.backends === 'services'
+        ? `Service ${s.canary.subset} ready for the route; waiting ${this.o.settleMs / 1000}s for propagation`
+        : `Subset ${s.canary.subset} added to DestinationRule ${this.o.destinationRule}; waiting ${this.o.settleMs / 1000}s for propagation`
     )
     await this.settle()
     await this.commitState(
@@ -348,15 +350,15 @@ export class RolloutExecutor {
     const refs = await this.routesServing(st, st.stable.subset)
     if (refs.length > 0) {
       const message =
-        `the old version ${st.stable.version} was not retired: subset ${st.stable.subset} still serves ${refs.join('; ')}. ` +
-        `Subset ${st.stable.subset} stays in DestinationRule ${this.o.destinationRule}${st.stable.deployment ? ` and Deployment ${st.stable.deployment} keeps running` : ''}. ` +
+        `the old version ${st.stable.version} was not retired: ${backendLabel(st, st.stable.subset)} still serves ${refs.join('; ')}. ` +
+        `${upper(backendLabel(st, st.stable.subset))} stays in ${backendHome(st, this.o.namespace)}${st.stable.deployment ? ` and Deployment ${st.stable.deployment} keeps running` : ''}. ` +
         `Move those routes off ${st.stable.subset} (e.g. to ${st.canary.subset}), then run the promote command again: it retires ${st.stable.version} once nothing routes to it.`
       this.o.log.warning(message)
       this.warnings.push(message)
       return { ...old, retired: false, heldBy: refs }
     }
     if ((await this.o.router.removeBackend(st.stable.subset)) === 'removed') {
-      this.o.log.info(`Subset ${st.stable.subset} removed from DestinationRule ${this.o.destinationRule}`)
+      this.o.log.info(`${upper(backendLabel(st, st.stable.subset))} removed from ${backendHome(st, this.o.namespace)}`)
     }
     return { ...old, retired: await (await this.capacity()).retireStable(st, this.o.retire, this.warnings) }
   }
@@ -413,8 +415,8 @@ export class RolloutExecutor {
     if (foreign.length > 0) {
       const message =
         `ROUTES THIS ROLLOUT DOES NOT OWN STILL SEND TRAFFIC TO THE CANARY ${s.canary.version}: ${foreign.join('; ')}. ` +
-        `Its subset ${s.canary.subset} stays in DestinationRule ${this.o.destinationRule} and Deployment ${s.canary.deployment} keeps running, so their callers are not cut off. ` +
-        `Decide for those routes: move them to ${s.stable.subset}, then remove subset ${s.canary.subset} and run: kubectl -n ${namespace} scale deployment ${s.canary.deployment} --replicas=0`
+        `Its ${backendLabel(s, s.canary.subset)} stays in ${backendHome(s, namespace)} and Deployment ${s.canary.deployment} keeps running, so their callers are not cut off. ` +
+        `Decide for those routes: move them to ${s.stable.subset}, then remove ${backendLabel(s, s.canary.subset)} and run: kubectl -n ${namespace} scale deployment ${s.canary.deployment} --replicas=0`
       this.o.log.error(message)
       this.warnings.push(message)
       this.state = {
@@ -425,7 +427,7 @@ export class RolloutExecutor {
     if (failures.length === 0 && foreign.length === 0) {
       try {
         if ((await this.o.router.removeBackend(s.canary.subset)) === 'removed') {
-          this.undone.push(`subset ${s.canary.subset} removed from DestinationRule ${this.o.destinationRule}`)
+          this.undone.push(`${backendLabel(s, s.canary.subset)} removed from ${backendHome(s, namespace)}`)
         }
       } catch (err) {
         failures.push(`subset: ${errorText(err)}`)
@@ -549,4 +551,8 @@ function rollbackHelp(o: ExecutorOptions, s: RolloutState, failures: string[]): 
     `Run the abort command again (it resumes the rollback where it stopped), or by hand:`,
     ...steps.map((step, i) => `  ${i + 1}. ${step}`)
   ].join('\n')
+}
+
+function upper(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }

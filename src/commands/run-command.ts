@@ -238,6 +238,7 @@ function commandState(
           route: pre.route,
           host: pre.host,
           destinationRule: pre.destinationRule,
+          ...(pre.backends ? { backends: pre.backends } : {}),
           stable: pre.stable,
           canary: pre.canary,
           schedule: config.steps,
@@ -316,8 +317,9 @@ function recoveryState(
 }
 
 /**
- * The TrafficRouter of this rollout's routes: writes fenced by `epoch`. Several VirtualServices (the
- * state's members, else preflight's) move in lockstep behind an IstioLockstepRouter, loaded only then.
+ * The TrafficRouter of this rollout's routes: writes fenced by `epoch`. An HTTPRoute or a host-level
+ * split gets its own router; several VirtualServices (the state's members, else preflight's) move in
+ * lockstep behind an IstioLockstepRouter, loaded only then.
  */
 export async function router(
   config: Config,
@@ -326,11 +328,18 @@ export async function router(
   epoch: number,
   state?: RolloutState
 ): Promise<TrafficRouter> {
+  if (config.routeKind === 'HTTPRoute') {
+    if (!pre.httpRoute) throw new Error('internal: an HTTPRoute rollout without its router')
+    return pre.httpRoute.httpRouteRouter(config, deps, pre, epoch)
+  }
+  const services = pre.backends === 'services' ? pre.versionServices : undefined
+  if (pre.backends === 'services' && !services) throw new Error('internal: a host-level split without its Services')
   const options = (virtualService: string, destinationRule: string): IstioRouterOptions => ({
     cluster: deps.cluster,
     namespace: pre.namespace,
     virtualService,
     destinationRule,
+    ...(services ? { services } : {}),
     epoch,
     now: () => iso(deps.clock.now()),
     sleep: (ms) => deps.clock.sleep(ms)
@@ -445,6 +454,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       route: pre.route,
       host: pre.host,
       destinationRule: pre.destinationRule,
+      ...(pre.backends ? { backends: pre.backends } : {}),
       stable: pre.stable,
       canary: pre.canary,
       schedule: config.steps,
@@ -454,7 +464,9 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
     const checked = await (
       await router(config, deps, pre, 0)
     ).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first?.kind === 'weight' ? first.weight : undefined)
-    if (checked.backend) {
+    if (checked.backend && pre.backends === 'services') {
+      plan.push(`apply Service ${pre.canary.subset} before any weight names it (dry run accepted)`)
+    } else if (checked.backend) {
       plan.push(
         `add subset ${pre.canary.subset} (${config.versionLabel}=${pre.canary.version}) to DestinationRule ${pre.destinationRule} (dry run accepted)`
       )

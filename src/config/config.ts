@@ -1,5 +1,5 @@
 import { load } from 'js-yaml'
-import { ConfigError } from '../errors.js'
+import { ConfigError, quote } from '../errors.js'
 import { COMMANDS, type Command, type Step } from '../rollout/types.js'
 import { formatDuration } from './duration.js'
 import { INPUT, type InputName } from './inputs.js'
@@ -30,10 +30,15 @@ export interface Config {
   command: Command
   /** Paths or globs of the canary Deployment manifest; [] unless command is deploy. */
   manifests: string[]
-  /** The VirtualService that holds the rollout state and names the lock: the first of virtualServices. */
+  /**
+   * The name of the routing object that holds the rollout state and names the lock: the first of
+   * virtualServices, or with routeKind 'HTTPRoute' the Gateway API HTTPRoute (input 'http-route').
+   */
   virtualService: string
-  /** Every VirtualService the rollout moves in lockstep, the state holder first (input 'virtual-service'). */
+  /** Every VirtualService the rollout moves in lockstep, the state holder first (input 'virtual-service'); the HTTPRoute alone with routeKind 'HTTPRoute'. */
   virtualServices: VirtualServiceTarget[]
+  /** Which kind `virtualService` names: input 'virtual-service' or input 'http-route'. */
+  routeKind: 'VirtualService' | 'HTTPRoute'
   /** undefined: the manifest's namespace, else the kubeconfig context's, else `default`. */
   namespace?: string
   destinationRule?: string
@@ -44,6 +49,10 @@ export interface Config {
   version?: string
   /** undefined: defaultCanarySubset(version). */
   canarySubset?: string
+  /** Per-version Services: the canary's; undefined: the manifests' Service, else the stable one's name with the version replaced. */
+  canaryService?: string
+  /** Per-version Services: give the canary host a DestinationRule with the stable host's traffic policy. */
+  copyTrafficPolicy: boolean
   steps: Step[]
   intervalSeconds: number
   progressDeadlineSeconds: number
@@ -158,14 +167,27 @@ function dnsNameInput(inputs: Inputs, name: InputName, what: string): string | u
   return value
 }
 
-/** Where the action works: the VirtualService (required), its namespace, DestinationRule and route. */
-function readTarget(inputs: Inputs): Pick<Config, 'virtualService' | 'virtualServices' | 'namespace' | 'destinationRule' | 'route'> {
-  if (optionalInput(inputs, INPUT.virtualService) === undefined) {
-    throw missingInput(
-      INPUT.virtualService,
-      'expected the name of the VirtualService whose route weights the action shifts, like "reviews"'
+/** Where the action works: the VirtualService or HTTPRoute (one of them required), its namespace, DestinationRule and route. */
+function readTarget(
+  inputs: Inputs
+): Pick<Config, 'virtualService' | 'virtualServices' | 'routeKind' | 'namespace' | 'destinationRule' | 'route'> {
+  const httpRoute = optionalInput(inputs, INPUT.httpRoute)
+  const vsInput = optionalInput(inputs, INPUT.virtualService)
+  if (httpRoute !== undefined && vsInput !== undefined) {
+    throw inputError(
+      INPUT.httpRoute,
+      `expected either '${INPUT.virtualService}' or '${INPUT.httpRoute}', not both: a host is routed by one of them (Istio leaves the result of both undefined); ` +
+        `'${INPUT.virtualService}' is ${quote(vsInput)}`,
+      httpRoute
     )
   }
+  if (httpRoute === undefined && vsInput === undefined) {
+    throw missingInput(
+      INPUT.virtualService,
+      `expected the name of the VirtualService whose route weights the action shifts, like "reviews" (or input '${INPUT.httpRoute}': a Gateway API HTTPRoute)`
+    )
+  }
+  const routeKind = httpRoute !== undefined ? 'HTTPRoute' : 'VirtualService'
   const destinationRule = dnsNameInput(inputs, INPUT.destinationRule, 'the name of a DestinationRule')
 
   const namespace = optionalInput(inputs, INPUT.namespace)
@@ -181,18 +203,24 @@ function readTarget(inputs: Inputs): Pick<Config, 'virtualService' | 'virtualSer
   if (route !== undefined && (route.length > 253 || /[\u0000-\u001f\u007f]/.test(route))) {
     throw inputError(INPUT.route, 'expected the name of one http route of the VirtualService: one line, at most 253 characters', route)
   }
-  const virtualServices = parseVirtualServices(optionalInput(inputs, INPUT.virtualService)!, route)
+  const virtualServices =
+    httpRoute !== undefined
+      ? [{ name: dnsNameInput(inputs, INPUT.httpRoute, 'the name of an HTTPRoute')!, ...(route !== undefined && { route }) }]
+      : parseVirtualServices(vsInput!, route)
   return {
     virtualService: virtualServices[0].name,
     virtualServices,
+    routeKind,
     ...(namespace !== undefined && { namespace }),
     ...(destinationRule !== undefined && { destinationRule }),
     ...(virtualServices[0].route !== undefined && { route: virtualServices[0].route })
   }
 }
 
-/** How versions are told apart: the version label, the new version and its subset. */
-function readVersionNames(inputs: Inputs): Pick<Config, 'versionLabel' | 'version' | 'canarySubset'> {
+/** How versions are told apart: the version label, the new version and its subset or Service. */
+function readVersionNames(
+  inputs: Inputs
+): Pick<Config, 'versionLabel' | 'version' | 'canarySubset' | 'canaryService' | 'copyTrafficPolicy'> {
   const versionLabel = inputValue(inputs, INPUT.versionLabel)
   if (!isLabelKey(versionLabel)) {
     throw inputError(
@@ -217,7 +245,21 @@ function readVersionNames(inputs: Inputs): Pick<Config, 'versionLabel' | 'versio
       canarySubset
     )
   }
-  return { versionLabel, ...(version !== undefined && { version }), ...(canarySubset !== undefined && { canarySubset }) }
+  const canaryService = optionalInput(inputs, INPUT.canaryService)
+  if (canaryService !== undefined && !isDns1123Label(canaryService)) {
+    throw inputError(
+      INPUT.canaryService,
+      'expected the name of a Service (a DNS-1123 label): lowercase letters, digits and "-", at most 63 characters',
+      canaryService
+    )
+  }
+  return {
+    versionLabel,
+    ...(version !== undefined && { version }),
+    ...(canarySubset !== undefined && { canarySubset }),
+    ...(canaryService !== undefined && { canaryService }),
+    copyTrafficPolicy: booleanInput(inputs, INPUT.copyTrafficPolicy)
+  }
 }
 
 type Timing = Pick<

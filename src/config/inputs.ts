@@ -38,14 +38,19 @@ export const INPUTS = {
     group: 'rollout',
     kind: 'list',
     description:
-      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them; nothing else is applied. Needed by deploy and plan."
+      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them (and, for a route over per-version Services, the canary's Service); nothing else is applied. Needed by deploy and plan."
   },
   'virtual-service': {
     group: 'rollout',
     kind: 'text',
-    required: true,
     description:
-      "Name of the VirtualService whose route weights move traffic, or several moved in lockstep (the mesh one and the ingress gateway's), one per line or comma-separated, each as name or name/route. A route that delegates is followed to its delegate VirtualService, where the weights are written. The first holds the rollout state and names the lock. Required."
+      "Name of the VirtualService whose route weights move traffic, or several moved in lockstep (the mesh one and the ingress gateway's), one per line or comma-separated, each as name or name/route. A route that delegates is followed to its delegate VirtualService, where the weights are written. The first holds the rollout state and names the lock. Required unless http-route is given."
+  },
+  'http-route': {
+    group: 'rollout',
+    kind: 'text',
+    description:
+      'Instead of virtual-service: name of the Gateway API HTTPRoute whose rule (input route names it) moves traffic between per-version Services.'
   },
   namespace: {
     group: 'rollout',
@@ -80,6 +85,19 @@ export const INPUTS = {
     group: 'rollout',
     kind: 'text',
     description: 'Name of the DestinationRule subset for the new version. Default: the version.'
+  },
+  'canary-service': {
+    group: 'rollout',
+    kind: 'text',
+    description:
+      "Host-level split (the route's destinations are per-version Services, no subsets): the canary's Service. Default: the Service in manifests, else the stable Service's name with the version replaced (reviews-v1 -> reviews-v2)."
+  },
+  'copy-traffic-policy': {
+    group: 'rollout',
+    kind: 'boolean',
+    default: 'false',
+    description:
+      "Host-level split: give the canary's host a DestinationRule with the stable host's traffic policy (when the stable host has one and the canary's has none)."
   },
   steps: {
     group: 'rollout',

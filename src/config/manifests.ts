@@ -133,19 +133,26 @@ export function validateCanaryDeployment(docs: readonly ManifestDocument[], opts
     }
   }
   const isDeployment = (d: ManifestDocument): boolean => (d.object as KubeObject).kind === 'Deployment'
-  const others = docs.filter((d) => !isDeployment(d))
+  // One Service may come along: the canary's, for a route over per-version Services (takeCanaryService).
+  const isService = (d: ManifestDocument): boolean => (d.object as KubeObject).kind === 'Service'
+  const others = docs.filter((d) => !isDeployment(d) && !isService(d))
   if (others.length > 0) {
     throw invalidInput(
       INPUT.manifests,
-      `the action applies only the canary Deployment, but the manifests also hold ${others.map(describe).join(', ')}. ` +
+      `the action applies only the canary Deployment (and, for a route over per-version Services, the canary's Service), but the manifests also hold ${others.map(describe).join(', ')}. ` +
         `Remove ${others.length === 1 ? 'it' : 'them'} from '${INPUT.manifests}' and apply ${others.length === 1 ? 'it' : 'them'} in a separate step (the action edits the VirtualService and DestinationRule itself)`
     )
   }
   const deployments = docs.filter(isDeployment)
   if (deployments.length !== 1) {
-    // With no other kinds present, none means the files held no documents at all.
+    // With no other kinds present, none means the files held no documents at all, or only a Service.
+    const services = docs.filter(isService)
     const found =
-      deployments.length === 0 ? 'none: the files hold no YAML documents' : `${deployments.length}: ${deployments.map(describe).join(', ')}`
+      deployments.length === 0
+        ? services.length > 0
+          ? `none: the files hold only ${services.map(describe).join(', ')}`
+          : 'none: the files hold no YAML documents'
+        : `${deployments.length}: ${deployments.map(describe).join(', ')}`
     throw invalidInput(INPUT.manifests, `expected exactly one Deployment, the canary's, found ${found}`)
   }
   return checkDeployment(deployments[0]!, opts)
@@ -222,11 +229,11 @@ function checkDeployment(doc: ManifestDocument, opts: CanaryDeploymentOptions): 
   return { deployment: d, version: version!, file: doc.file, ...(namespace !== undefined ? { namespace: namespace as string } : {}) }
 }
 
-function isMapping(v: unknown): v is Record<string, unknown> {
+export function isMapping(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
-function checkStringMap(v: unknown, field: string, fail: (reason: string) => never): void {
+export function checkStringMap(v: unknown, field: string, fail: (reason: string) => never): void {
   if (!isMapping(v)) fail(`${field} must be a mapping of label keys to values (got ${quote(v)})`)
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
     if (!isLabelKey(k)) fail(`${field} has the invalid label key ${quote(k)}`)

@@ -72,6 +72,7 @@ export interface NewRolloutInput {
   route: RolloutState['route']
   host: string
   destinationRule: string
+  backends?: RolloutState['backends']
   stable: RolloutState['stable']
   canary: RolloutState['canary']
   schedule: Step[]
@@ -92,6 +93,7 @@ export function newRollout(input: NewRolloutInput): RolloutState {
     route: input.route,
     host: input.host,
     destinationRule: input.destinationRule,
+    ...(input.backends ? { backends: input.backends } : {}),
     stable: input.stable,
     canary: input.canary,
     ...(input.members && input.members.length > 0 ? { members: input.members } : {}),

@@ -239,6 +239,7 @@ const stateShape: Check = shape({
   history: list(event),
   historyDropped: optional(int(0)),
   destinationRule: str,
+  backends: optional(oneOf(new Set(['services']))),
   stepDone: bool,
   stepStartedAt: optional(str),
   rollbackResult: optional(oneOf(new Set(['rolled-back', 'aborted']))),

@@ -123,8 +123,14 @@ export interface RolloutState {
   /** Index of the route in spec.http (spec.tcp with section tcp) and its name (if it has one), to find it again. */
   route: { index: number; name?: string; section?: 'tcp' }
   host: string
-  /** The DestinationRule holding the subsets (same namespace as the VirtualService). */
+  /** The DestinationRule holding the subsets (same namespace as the VirtualService); '' without subsets. */
   destinationRule: string
+  /**
+   * How the route names the versions. Absent: subsets of one host (`subset` is a DestinationRule
+   * subset). `services`: one Service per version (`subset` is that Service's name, in the route's
+   * namespace), the host-level split of a VirtualService and the backendRefs of an HTTPRoute.
+   */
+  backends?: 'services'
   stable: { version: string; subset: string; deployment?: string }
   canary: { version: string; subset: string; deployment: string }
   /**

@@ -72,3 +72,13 @@ export function routeLabel(s: Pick<RolloutState, 'route'>): string {
   if (s.route.section === 'tcp') return `tcp #${s.route.index}`
   return s.route.name ? `"${s.route.name}"` : `#${s.route.index}`
 }
+
+/** How messages name a version's backend: `subset v2`, or `Service reviews-v2` when the route names versions by Service. */
+export function backendLabel(s: Pick<RolloutState, 'backends'>, name: string): string {
+  return s.backends === 'services' ? `Service ${name}` : `subset ${name}`
+}
+
+/** Where a version's backend lives, for messages: `DestinationRule reviews`, or `namespace shop` for a Service. */
+export function backendHome(s: Pick<RolloutState, 'backends' | 'destinationRule'>, namespace: string): string {
+  return s.backends === 'services' ? `namespace ${namespace}` : `DestinationRule ${s.destinationRule}`
+}

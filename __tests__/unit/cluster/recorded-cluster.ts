@@ -94,6 +94,18 @@ export class RecordedCluster implements Cluster {
   replaceIstio(_o: KubeObject): Promise<KubeObject> {
     throw new Error('not recorded')
   }
+  createIstio(_o: KubeObject): Promise<KubeObject> {
+    throw new Error('not recorded')
+  }
+  deleteIstio(_k: IstioKind, _ns: string, _n: string): Promise<void> {
+    throw new Error('not recorded')
+  }
+  applyService(_o: KubeObject): Promise<KubeObject> {
+    throw new Error('not recorded')
+  }
+  deleteService(_ns: string, _n: string): Promise<void> {
+    throw new Error('not recorded')
+  }
   getNamespace(_n: string): Promise<KubeObject | undefined> {
     throw new Error('not recorded')
   }

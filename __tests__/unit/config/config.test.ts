@@ -40,6 +40,7 @@ describe('readConfig defaults', () => {
       manifests: ['k8s/deployment-v2.yaml'],
       virtualService: 'istio-virtualservice',
       virtualServices: [{ name: 'istio-virtualservice' }],
+      routeKind: 'VirtualService',
       versionLabel: 'version',
       steps: [
         { kind: 'weight', weight: 10 },
@@ -51,6 +52,7 @@ describe('readConfig defaults', () => {
       progressDeadlineSeconds: 600,
       settleSeconds: 5,
       retire: 'scale-down',
+      copyTrafficPolicy: false,
       dryRun: false,
       full: false,
       supersede: false,
@@ -65,6 +67,16 @@ describe('readConfig defaults', () => {
       canaryReplicas: 'manifest',
       warnings: []
     })
+  })
+
+  it('takes an HTTPRoute instead of a VirtualService, never both', () => {
+    const config = readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.httpRoute]: 'reviews' })
+    expect({ name: config.virtualService, kind: config.routeKind }).toEqual({ name: 'reviews', kind: 'HTTPRoute' })
+    expect(readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.virtualService]: 'reviews' }).routeKind).toBe('VirtualService')
+    expect(() => readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.httpRoute]: 'reviews', [INPUT.virtualService]: 'reviews' })).toThrow(
+      /^Input 'http-route' is invalid: expected either 'virtual-service' or 'http-route', not both/
+    )
+    expect(() => readConfig({ [INPUT.manifests]: 'a.yaml', [INPUT.httpRoute]: 'Bad_Name' })).toThrow(/^Input 'http-route' is invalid/)
   })
 
   it('treats missing inputs like empty ones', () => {
@@ -87,6 +99,8 @@ describe('readConfig defaults', () => {
         'version-label': ' istio-test-version ',
         version: ' v2 ',
         'canary-subset': ' v2 ',
+        'canary-service': ' reviews-v2 ',
+        'copy-traffic-policy': ' true ',
         steps: ' 5 pause 50 100 ',
         interval: ' 30s ',
         'progress-deadline': ' 5m ',
@@ -112,12 +126,15 @@ describe('readConfig defaults', () => {
       manifests: ['k8s/a.yaml', 'k8s/{b,c}.yaml', 'k8s/d/*.yml'],
       virtualService: 'istio-virtualservice',
       virtualServices: [{ name: 'istio-virtualservice', route: 'primary' }],
+      routeKind: 'VirtualService',
       namespace: 'shop',
       destinationRule: 'istio-destinationrule',
       route: 'primary',
       versionLabel: 'istio-test-version',
       version: 'v2',
       canarySubset: 'v2',
+      canaryService: 'reviews-v2',
+      copyTrafficPolicy: true,
       steps: [{ kind: 'weight', weight: 5 }, { kind: 'pause' }, { kind: 'weight', weight: 50 }, { kind: 'weight', weight: 100 }],
       intervalSeconds: 30,
       progressDeadlineSeconds: 300,
@@ -306,7 +323,7 @@ describe('readConfig errors', () => {
 
   it.each(['deploy', 'status'])('requires virtual-service (command %s)', (command) => {
     expect(errorOf(() => readConfig(inputs({ command, 'virtual-service': '  ' }))).message).toBe(
-      `Input 'virtual-service' is required: expected the name of the VirtualService whose route weights the action shifts, like "reviews".`
+      `Input 'virtual-service' is required: expected the name of the VirtualService whose route weights the action shifts, like "reviews" (or input 'http-route': a Gateway API HTTPRoute).`
     )
   })
 

@@ -32,6 +32,7 @@ const READ_BOOLEAN: Record<InputNameOfKind<'boolean'>, (value: string) => boolea
   supersede: (v) => readConfig({ ...DEPLOY, supersede: v }).supersede,
   retry: (v) => readConfig({ ...DEPLOY, retry: v }).retry,
   'allow-downgrade': (v) => readConfig({ ...DEPLOY, 'allow-downgrade': v }).allowDowngrade,
+  'copy-traffic-policy': (v) => readConfig({ ...DEPLOY, 'copy-traffic-policy': v }).copyTrafficPolicy,
   'pr-comment': (v) => parseGithubConfig({ 'pr-comment': v }, {}).prComment,
   'production-environment': (v) => parseGithubConfig({ 'production-environment': v }, {}).productionEnvironment
 }

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError } from '../../../src/errors.js'
 import { type ManifestDocument, parseManifest, validateCanaryDeployment } from '../../../src/config/manifests.js'
+import { takeCanaryService } from '../../../src/config/canary-service.js'
 
 const FIXTURES = path.resolve(process.cwd(), '__tests__', 'fixtures', 'manifests')
 const SEED = path.resolve(process.cwd(), 'examples', 'seed')
@@ -135,7 +136,7 @@ describe('validateCanaryDeployment', () => {
         .sort()
     )
     expect(() => validateCanaryDeployment(loaded.documents, { versionLabel: 'istio-test-version' })).toThrow(
-      /^Input 'manifests' is invalid: the action applies only the canary Deployment, but the manifests also hold DestinationRule "istio-destinationrule" \(destinationrule-v1-v2\.yaml:1\), .*Service "istio-service" \(service\.yaml:1\), .*VirtualService "istio-virtualservice" \(virtualservice-v1\.yaml:1\)\. Remove them/
+      /^Input 'manifests' is invalid: the action applies only the canary Deployment \(and, for a route over per-version Services, the canary's Service\), but the manifests also hold DestinationRule "istio-destinationrule" \(destinationrule-v1-v2\.yaml:1\), .*VirtualService "istio-virtualservice" \(virtualservice-v1\.yaml:1\)\. Remove them/
     )
   })
 
@@ -145,22 +146,32 @@ describe('validateCanaryDeployment', () => {
     expect(canary.deployment.spec.replicas).toBe(2)
   })
 
-  it('rejects extra kinds, listing each with file:line', () => {
+  it("rejects extra kinds in the singular, with file:line; a Service (per-version Services: the canary's) may come along", () => {
     const { documents } = load('extra-kinds.yaml')
     expect(() => validateCanaryDeployment(documents, opts)).toThrow(
       new ConfigError(
-        `Input 'manifests' is invalid: the action applies only the canary Deployment, but the manifests also hold Service "web" (extra-kinds.yaml:9), Secret "web-token" (extra-kinds.yaml:17). ` +
-          `Remove them from 'manifests' and apply them in a separate step (the action edits the VirtualService and DestinationRule itself).`
+        `Input 'manifests' is invalid: the action applies only the canary Deployment (and, for a route over per-version Services, the canary's Service), but the manifests also hold Secret "web-token" (extra-kinds.yaml:17). ` +
+          `Remove it from 'manifests' and apply it in a separate step (the action edits the VirtualService and DestinationRule itself).`
       )
     )
   })
 
-  it('rejects a single extra kind in the singular', () => {
+  it('rejects a Service without the Deployment', () => {
     const { documents } = load('only-service.yaml')
     expect(() => validateCanaryDeployment(documents, opts)).toThrow(
-      `Input 'manifests' is invalid: the action applies only the canary Deployment, but the manifests also hold Service "web" (only-service.yaml:1). ` +
-        `Remove it from 'manifests' and apply it in a separate step (the action edits the VirtualService and DestinationRule itself).`
+      `Input 'manifests' is invalid: expected exactly one Deployment, the canary's, found none: the files hold only Service "web" (only-service.yaml:1).`
     )
+  })
+
+  it('takes the canary Service out of the documents, one at most, with a selector', () => {
+    const { documents } = load('extra-kinds.yaml')
+    const taken = takeCanaryService(documents, {})
+    expect(taken.service?.metadata.name).toBe('web')
+    expect(taken.rest.map((d) => (d.object as { kind: string }).kind)).toEqual(['Deployment', 'Secret'])
+    expect(() => takeCanaryService([...documents, ...load('only-service.yaml').documents], {})).toThrow(
+      /^Input 'manifests' is invalid: expected at most one Service, the canary's, found 2/
+    )
+    expect(() => takeCanaryService(documents, { namespace: 'other' })).not.toThrow()
   })
 
   it('rejects two Deployments, listing both', () => {

@@ -6,7 +6,8 @@
  * lock epoch than ours, another run owns the rollout and this one stops writing.
  */
 import type { Cluster, IstioKind } from '../../cluster/cluster.js'
-import { ConflictError, DriftError, FencedError } from '../../errors.js'
+import { DriftError, FencedError } from '../../errors.js'
+import { guardedWrite } from '../guarded-write.js'
 import { errorText } from '../../format.js'
 import type { KubeObject } from '../../kube/kube-object.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
@@ -20,8 +21,9 @@ import {
   type WriteOptions
 } from '../traffic-router.js'
 import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
-import { subsetReferences } from './subset-references.js'
-import { readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
+import { serviceReferences, subsetReferences } from './subset-references.js'
+import type { VersionServices } from '../version-services.js'
+import { readSplit, routeIndexOf, withoutDestination, withSplit, withState, type DestinationKey } from './virtual-service-transform.js'
 
 export interface IstioRouterOptions {
   cluster: Cluster
@@ -34,6 +36,11 @@ export interface IstioRouterOptions {
   sleep?: (ms: number) => Promise<void>
   /** The time to stamp on each written state (ISO 8601). */
   now: () => string
+  /**
+   * A host-level split: the route's destinations are per-version Services (no subsets, no
+   * DestinationRule of ours); these are their backends.
+   */
+  services?: VersionServices
 }
 
 /** Conflicting writes in a row before giving up. */
@@ -65,7 +72,7 @@ export class IstioRouter implements TrafficRouter {
 
   async readRoute(state: RolloutState): Promise<RouteView> {
     const vs = await this.getVs()
-    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset, state.route.section)
+    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset, state.route.section, this.key)
     return { canaryWeight: split.canaryPresent ? split.canary : 0, canaryRouted: split.canaryPresent }
   }
 
@@ -112,6 +119,10 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async addCanaryBackend(state: RolloutState, labels: Record<string, string>): Promise<void> {
+    if (this.o.services) {
+      await this.o.services.addCanary(state)
+      return
+    }
     await this.editDestinationRule((dr) => (hasSubset(dr, state.canary.subset) ? dr : withSubset(dr, state.canary.subset, labels)))
   }
 
@@ -132,14 +143,15 @@ export class IstioRouter implements TrafficRouter {
       others = await cluster.listIstio('VirtualService', namespace)
     }
     const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
-    const routes = subsetReferences(all, { host: state.host, namespace, subset }, [
-      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) },
-      ...alsoExclude
-    ])
+    const ours = [{ namespace, virtualService, routeIndex: this.routeIndex(vs, state) }, ...alsoExclude]
+    const routes = this.o.services
+      ? serviceReferences(all, { host: subset, namespace }, ours)
+      : subsetReferences(all, { host: state.host, namespace, subset }, ours)
     return { routes, ...(blind ? { blind } : {}) }
   }
 
   async removeBackend(subset: string): Promise<SubsetRemoval> {
+    if (this.o.services) return this.o.services.remove(subset)
     const dr = await this.o.cluster.getIstio('DestinationRule', this.o.namespace, this.o.destinationRule)
     if (!dr || !hasSubset(dr, subset)) return 'absent'
     await this.editDestinationRule((d) => withoutSubset(d, subset))
@@ -152,46 +164,60 @@ export class IstioRouter implements TrafficRouter {
     canaryWeight?: number
   ): Promise<{ backend: boolean; route: boolean }> {
     const { cluster, namespace } = this.o
-    const dr = await cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
+    const dr = this.o.services ? undefined : await cluster.getIstio('DestinationRule', namespace, this.o.destinationRule)
     if (dr) await cluster.replaceIstio(withSubset(dr, state.canary.subset, labels), { dryRun: true })
+    const backend = this.o.services ? (await this.o.services.addCanary(state, { dryRun: true })).length > 0 : dr !== undefined
     const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
     if (vs && canaryWeight !== undefined) {
       const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
       await cluster.replaceIstio(this.annotated(split, state), { dryRun: true })
     }
-    return { backend: dr !== undefined, route: vs !== undefined && canaryWeight !== undefined }
+    return { backend, route: vs !== undefined && canaryWeight !== undefined }
   }
 
   manualRollback(s: RolloutState): { routing: string[]; clearState: string } {
     const { namespace: ns, virtualService, destinationRule } = this.o
+    const clearState = `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
+    if (this.o.services) {
+      return {
+        routing: [
+          `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: host ${s.stable.subset} weight 100, remove the destination with host ${s.canary.subset}`
+        ],
+        clearState
+      }
+    }
     return {
       routing: [
         `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
         `wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${destinationRule}   # remove subset ${s.canary.subset}`
       ],
-      clearState: `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
+      clearState
     }
   }
 
   protected applyChange(vs: KubeObject, s: RolloutState, change: RouteChange): KubeObject {
     if (change.kind === 'state') return vs
     const index = this.routeIndex(vs, s)
+    const key = this.key
     switch (change.kind) {
       case 'split':
-        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight, s.route.section)
+        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight, s.route.section, key)
       case 'canary-to-zero':
-        return readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section).canaryPresent
-          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0, s.route.section)
+        return readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section, key).canaryPresent
+          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0, s.route.section, key)
           : vs
       case 'remove-destination':
-        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset, { section: s.route.section })
+        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset, {
+          section: s.route.section,
+          key
+        })
     }
   }
 
   /** Whether the read-back shows `change`. */
   protected shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
     if (change.kind === 'state') return true
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section, this.key)
     switch (change.kind) {
       case 'split':
         return split.canaryPresent && split.canary === change.canaryWeight
@@ -220,43 +246,26 @@ export class IstioRouter implements TrafficRouter {
     )
   }
 
-  /**
-   * The one write loop: `read` the object, let `decide` build the body (none: nothing to write)
-   * and the read-back check; PUT under the resourceVersion read; on 409 or a read-back that does
-   * not show the write, read again and decide again.
-   */
+  /** The shared guarded write loop (../guarded-write.ts) over one of our objects. */
   protected async guarded(
     kind: IstioKind,
     name: string,
     read: () => Promise<KubeObject | undefined>,
     decide: (live: KubeObject) => { body?: KubeObject; confirm: (back: KubeObject) => boolean }
   ): Promise<KubeObject> {
-    const { cluster, namespace } = this.o
-    let lastError: unknown
-    const attempts = kind === 'DestinationRule' ? DR_ATTEMPTS : ATTEMPTS
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (attempt > 1 && kind === 'DestinationRule') await this.o.sleep?.(Math.random() * Math.min(2_000, 50 * 2 ** attempt))
-      const live = await read()
-      if (!live) throw new Error(`${kind} ${namespace}/${name} disappeared mid-rollout`)
-      const { body, confirm } = decide(live)
-      if (!body) return live
-      let written: KubeObject
-      try {
-        written = await cluster.replaceIstio(body)
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err
-        lastError = err
-        continue
-      }
-      // A write counts only once a read shows it (a retried PUT may have landed twice or not at all).
-      // The read asks for the written resourceVersion or newer: never older than our write, and
-      // the API server may answer from its watch cache instead of a quorum read of etcd. A later
-      // write by someone else that this read misses still fails our next PUT (409: read afresh).
-      const back = await cluster.getIstio(kind, namespace, name, { notOlderThan: written.metadata.resourceVersion })
-      if (back && confirm(back)) return back
-      lastError = new ConflictError('read-back did not show our write')
-    }
-    throw new ConflictError(`${kind} ${namespace}/${name} kept changing under us (${attempts} conflicting writes): ${errorText(lastError)}`)
+    const dr = kind === 'DestinationRule'
+    return guardedWrite({
+      cluster: this.o.cluster,
+      kind,
+      namespace: this.o.namespace,
+      name,
+      attempts: dr ? DR_ATTEMPTS : ATTEMPTS,
+      ...(dr
+        ? { pause: (attempt: number) => this.o.sleep?.(Math.random() * Math.min(2_000, 50 * 2 ** attempt)) ?? Promise.resolve() }
+        : {}),
+      read,
+      decide
+    })
   }
 
   /** The rollout state recorded with this route (a lockstep member reads the state holder's). */
@@ -277,12 +286,17 @@ export class IstioRouter implements TrafficRouter {
 
   /** The route's canary weight must be the one we last wrote; anything else is someone else's edit. */
   protected checkDrift(vs: KubeObject, s: RolloutState, expected: number): void {
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section)
+    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section, this.key)
     if (split.canary !== expected) {
       throw new DriftError(
         `route ${routeLabel(s)} of ${this.name} has canary weight ${split.canary}, but this rollout last set ${expected}; someone else changed it`
       )
     }
+  }
+
+  /** How the route names the versions: per-version Service hosts in a host-level split, else subsets. */
+  protected get key(): DestinationKey {
+    return this.o.services ? { by: 'service', namespace: this.o.namespace } : { by: 'subset' }
   }
 
   protected routeIndex(vs: KubeObject, s: RolloutState): number {
@@ -299,12 +313,13 @@ export class IstioRouter implements TrafficRouter {
 }
 
 /** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
-export function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
+export function withoutCanary(vs: KubeObject, state: RolloutState, namespace: string): KubeObject {
   const index = routeIndexOf(vs, state.route)
   const section = state.route.section
-  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset, section).canaryPresent) return vs
-  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0, section)
-  return withoutDestination(zero, index, state.canary.subset, { section })
+  const key: DestinationKey = state.backends === 'services' ? { by: 'service', namespace } : { by: 'subset' }
+  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset, section, key).canaryPresent) return vs
+  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0, section, key)
+  return withoutDestination(zero, index, state.canary.subset, { section, key })
 }
 
 /** Whether two objects carry the same spec. */

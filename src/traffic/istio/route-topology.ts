@@ -278,7 +278,7 @@ export function routeServiceName(vs: KubeObject, namespace: string, routeName?: 
   return firstDestinationHost(vs)
 }
 
-function findRoute(
+export function findRoute(
   input: Pick<TopologyInput, 'vs' | 'routeName'>,
   vsRef: string,
   state: RolloutState | undefined
@@ -512,5 +512,20 @@ function checkService(input: TopologyInput, service: ServiceHost, host: string):
       `${ref} selects ${quote(labelString(selector))}, which the canary pods (labels ${quote(labelString(input.canaryPodLabels))}) ` +
         `do not carry: no traffic could reach them. Expected the canary pod template to carry every label of the Service selector.`
     )
+  }
+}
+
+/**
+ * Whether the route a rollout would split names its versions by Service (a host-level split: no
+ * destination has a subset) rather than by subset. Never throws: resolveTopology names problems.
+ */
+export function splitsByService(vs: KubeObject, namespace: string, routeName?: string, state?: RolloutState): boolean {
+  if (state && isInFlight(state)) return state.backends === 'services'
+  try {
+    const { route } = findRoute({ vs, routeName }, objectRef(vs, namespace), undefined)
+    const dests = Array.isArray(route.route) ? route.route : []
+    return dests.length > 0 && dests.every((d) => d.destination?.subset === undefined)
+  } catch {
+    return false
   }
 }

@@ -77,3 +77,51 @@ export function subsetReferences(virtualServices: KubeObject[], target: SubsetTa
   }
   return refs
 }
+
+/** A per-version Service, as a route with no subset names it (a host-level split, an HTTPRoute backendRef). */
+export interface ServiceTarget {
+  /** The Service's name in `namespace`. */
+  host: string
+  namespace: string
+}
+
+/**
+ * Routes of `virtualServices` with a destination (or mirror) on `target`'s Service, with or
+ * without a subset. `exclude` is left out.
+ */
+export function serviceReferences(virtualServices: KubeObject[], target: ServiceTarget, exclude?: RouteRef | RouteRef[]): string[] {
+  const key = `${target.host}.${target.namespace}`
+  const excluded = exclude === undefined ? [] : Array.isArray(exclude) ? exclude : [exclude]
+  const refs: string[] = []
+  for (const vs of virtualServices) {
+    const ns = vs.metadata.namespace ?? target.namespace
+    for (const section of SECTIONS) {
+      const routes: Array<{ name?: unknown }> = Array.isArray(vs.spec?.[section]) ? vs.spec[section] : []
+      routes.forEach((route, index) => {
+        const ours = excluded.some(
+          (e) => (e.section ?? 'http') === section && index === e.routeIndex && ns === e.namespace && vs.metadata.name === e.virtualService
+        )
+        if (ours) return
+        if (!hostsOf(route).some((h) => serviceKey(h, ns) === key)) return
+        const label = typeof route.name === 'string' && route.name !== '' ? `"${route.name}"` : `#${index}`
+        refs.push(`VirtualService ${ns}/${vs.metadata.name} ${section} route ${label}`)
+      })
+    }
+  }
+  return refs
+}
+
+/** Every host a route sends traffic (or mirrored traffic) to. */
+function hostsOf(route: unknown): string[] {
+  const r = route as {
+    route?: Array<{ destination?: { host?: unknown } }>
+    mirror?: { host?: unknown }
+    mirrors?: Array<{ destination?: { host?: unknown } }>
+  }
+  const hosts = [
+    ...(r?.route ?? []).map((d) => d?.destination?.host),
+    r?.mirror?.host,
+    ...(r?.mirrors ?? []).map((m) => m?.destination?.host)
+  ]
+  return hosts.filter((h): h is string => typeof h === 'string')
+}

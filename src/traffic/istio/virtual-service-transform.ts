@@ -7,6 +7,36 @@
 import type { KubeObject } from '../../kube/kube-object.js'
 import { ConflictError, quote } from '../../errors.js'
 import { objectRef, routeRef } from './object-ref.js'
+import { parseServiceHost } from './service-host.js'
+
+/**
+ * How a route's destinations name a version: a DestinationRule subset of one host (the default),
+ * or a per-version Service of `namespace` as the destination's host, without a subset.
+ */
+export type DestinationKey = { by: 'subset' } | { by: 'service'; namespace: string }
+
+const BY_SUBSET: DestinationKey = { by: 'subset' }
+
+/** The version name a destination carries under `key`: its subset, or its per-version Service. */
+export function destinationName(d: RouteDestination, key: DestinationKey = BY_SUBSET): string | undefined {
+  if (key.by === 'subset') return d.destination?.subset
+  const host = d.destination?.host
+  if (typeof host !== 'string' || d.destination?.subset !== undefined) return undefined
+  const svc = parseServiceHost(host, key.namespace)
+  return svc && svc.form !== 'partial' && svc.namespace === key.namespace ? svc.name : undefined
+}
+
+/** A copy of `template` naming `name` instead: its subset, or its host in the same form. */
+function renamed(template: RouteDestination, name: string, key: DestinationKey): RouteDestination {
+  const added = structuredClone(template)
+  if (key.by === 'subset') {
+    added.destination = { ...added.destination, subset: name }
+    return added
+  }
+  const host = typeof added.destination?.host === 'string' ? added.destination.host : name
+  added.destination = { ...added.destination, host: [name, ...host.split('.').slice(1)].join('.') }
+  return added
+}
 
 /** One `HTTPRouteDestination`: fields we do not model (headers, ...) are kept. */
 export interface RouteDestination {
@@ -40,6 +70,8 @@ export interface RemoveDestinationOptions {
   omitWeight?: boolean
   /** The route is in spec.tcp. */
   section?: RouteSection
+  /** How destinations name versions (default: by subset). */
+  key?: DestinationKey
 }
 
 /** Which list of routes: spec.http (the default) or spec.tcp (weighted TCP destinations). */
@@ -102,16 +134,18 @@ export function readSplit(
   routeIndex: number,
   stableSubset: string,
   canarySubset: string,
-  section: RouteSection = 'http'
+  section: RouteSection = 'http',
+  key: DestinationKey = BY_SUBSET
 ): RouteSplit {
   const dests = destinationsAt(vs, routeIndex, section)
+  const is = (d: RouteDestination, name: string): boolean => destinationName(d, key) === name
   const weightOf = (subset: string): number =>
-    dests.filter((d) => d.destination?.subset === subset).reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
+    dests.filter((d) => is(d, subset)).reduce((sum, d) => sum + effectiveWeight(d, dests.length), 0)
   return {
     stable: weightOf(stableSubset),
     canary: weightOf(canarySubset),
-    canaryPresent: dests.some((d) => d.destination?.subset === canarySubset),
-    stablePresent: dests.some((d) => d.destination?.subset === stableSubset)
+    canaryPresent: dests.some((d) => is(d, canarySubset)),
+    stablePresent: dests.some((d) => is(d, stableSubset))
   }
 }
 
@@ -129,7 +163,8 @@ export function withSplit(
   stableSubset: string,
   canarySubset: string,
   canaryWeight: number,
-  section: RouteSection = 'http'
+  section: RouteSection = 'http',
+  key: DestinationKey = BY_SUBSET
 ): KubeObject {
   if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
     throw new RangeError(`Canary weight ${quote(String(canaryWeight))} is invalid: expected an integer between 0 and 100.`)
@@ -139,22 +174,22 @@ export function withSplit(
   }
   const route = routeAt(vs, routeIndex, section)
   const dests = structuredClone(route.route ?? [])
-  const ours = (d: RouteDestination): boolean => d.destination?.subset === stableSubset || d.destination?.subset === canarySubset
+  const is = (d: RouteDestination, name: string): boolean => destinationName(d, key) === name
+  const ours = (d: RouteDestination): boolean => is(d, stableSubset) || is(d, canarySubset)
   const others = dests.filter((d) => !ours(d) && effectiveWeight(d, dests.length) > 0)
   if (others.length > 0) {
     const list = others.map((d) => `${quote(d.destination?.subset ?? d.destination?.host)} (weight ${d.weight ?? 'unset'})`)
     throw new ConflictError(
-      `${routeRef(route, routeIndex, section)} of ${objectRef(vs)} sends traffic to ${list.join(', ')} besides subsets ` +
+      `${routeRef(route, routeIndex, section)} of ${objectRef(vs)} sends traffic to ${list.join(', ')} besides ${key.by === 'subset' ? 'subsets' : 'Services'} ` +
         `${quote(stableSubset)} and ${quote(canarySubset)}: expected only those two to carry weight. ` +
         `Someone changed the route; set the other destinations' weight to 0 or remove them.`
     )
   }
-  const template = dests.find((d) => d.destination?.subset === stableSubset) ?? dests.find(ours)
+  const template = dests.find((d) => is(d, stableSubset)) ?? dests.find(ours)
   const ensure = (subset: string): RouteDestination[] => {
-    const found = dests.filter((d) => d.destination?.subset === subset)
+    const found = dests.filter((d) => is(d, subset))
     if (found.length > 0) return found
-    const added: RouteDestination = template ? structuredClone(template) : { destination: { host } }
-    added.destination = { ...added.destination, subset }
+    const added = renamed(template ?? { destination: { host } }, subset, key)
     dests.push(added)
     return [added]
   }
@@ -175,9 +210,9 @@ export function withoutDestination(vs: KubeObject, routeIndex: number, subset: s
   const section = opts.section ?? 'http'
   const route = routeAt(vs, routeIndex, section)
   const dests = route.route ?? []
-  const removed = dests.filter((d) => d.destination?.subset === subset)
+  const removed = dests.filter((d) => destinationName(d, opts.key) === subset)
   if (removed.length === 0) return vs
-  const kept = dests.filter((d) => d.destination?.subset !== subset)
+  const kept = dests.filter((d) => destinationName(d, opts.key) !== subset)
   const where = `${routeRef(route, routeIndex, section)} of ${objectRef(vs)}`
   if (kept.length === 0) {
     throw new Error(`Cannot remove subset ${quote(subset)} from ${where}: it is the only destination, the route needs one.`)
