@@ -17,7 +17,7 @@ import { rm } from 'node:fs/promises'
 import { writeThirdPartyLicenses } from './third-party-licenses.ts'
 
 /** What Node parses and evaluates before the first API request: dist/index.js and the chunks it imports statically. */
-export const STARTUP_BUDGET_BYTES = 450_000
+export const STARTUP_BUDGET_BYTES = 460_000
 /** Never in that startup set: the generated client, any undici, Octokit. */
 /** Never anywhere in dist/: Kubernetes and GitHub requests both go through Node's https. */
 const FORBIDDEN_ANYWHERE = [/node_modules\/undici\//, /@kubernetes\/client-node\/node_modules\/undici\//]

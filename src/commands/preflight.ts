@@ -16,6 +16,9 @@ import type { RolloutState } from '../rollout/types.js'
 import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
+import { exposureRefusal } from '../traffic/istio/exposure-transform.js'
+import { formatSchedule } from '../config/schedule.js'
+import { routeIndexOf } from '../traffic/istio/virtual-service-transform.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
 
@@ -193,6 +196,11 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   }
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
   const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
+  // A match or mirror step the route cannot take (its own mirror, a match on the same header) is refused before any write.
+  const exposures = config.steps.flatMap((step) => (step.kind === 'match' || step.kind === 'mirror' ? [step] : []))
+  const refusal =
+    exposures.length > 0 ? exposureRefusal(routeView, routeIndexOf(routeView, route), topology.host, canarySubset, exposures) : undefined
+  if (refusal) throw new PreflightError(`Input 'steps' (${quote(formatSchedule(config.steps))}) cannot be carried out: ${refusal}`)
 
   for (const gate of deps.gates) {
     await gate.preflight({

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js'
 import { PreflightError } from '../errors.js'
 import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
+import { describeExposure } from '../rollout/exposure.js'
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
@@ -371,7 +372,9 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       plan.push(
         step.kind === 'pause'
           ? 'pause until a promote run'
-          : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
+          : step.kind !== 'weight'
+            ? `${describeExposure(step)}: ${step.kind === 'mirror' ? `mirror ${step.percent}% of the stable's requests to` : 'send the matching requests to'} ${pre.canary.subset} (weight 0), bake ${config.intervalSeconds}s with gates`
+            : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
       )
     }
     plan.push(

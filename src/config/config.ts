@@ -318,7 +318,7 @@ function scheduleTimeWarnings(steps: readonly Step[], t: Timing, env: NodeJS.Pro
   const segments: number[][] = [[]]
   for (const s of steps) {
     if (s.kind === 'pause') segments.push([])
-    else segments.at(-1)!.push(s.weight)
+    else segments.at(-1)!.push(s.kind === 'weight' ? s.weight : 0)
   }
   // A deploy runs the first segment (after the canary becomes ready); a promote the longest later one.
   const runs = t.command === 'deploy' ? [segments[0]!] : segments.slice(1)

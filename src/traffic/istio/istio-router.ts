@@ -10,7 +10,8 @@ import { ConflictError, DriftError, FencedError } from '../../errors.js'
 import { errorText } from '../../format.js'
 import type { KubeObject } from '../../kube/kube-object.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
-import type { RolloutState } from '../../rollout/types.js'
+import { describeExposure } from '../../rollout/exposure.js'
+import type { Exposure, RolloutState } from '../../rollout/types.js'
 import {
   routeLabel,
   type RouteChange,
@@ -21,7 +22,8 @@ import {
 } from '../traffic-router.js'
 import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
 import { subsetReferences } from './subset-references.js'
-import { readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
+import { hasExposure, matchRouteName, showsExposure, withExposure } from './exposure-transform.js'
+import { httpRoutes, isOwnedRoute, readSplit, routeIndexOf, withoutDestination, withSplit, withState } from './virtual-service-transform.js'
 
 export interface IstioRouterOptions {
   cluster: Cluster
@@ -60,8 +62,13 @@ export class IstioRouter implements TrafficRouter {
 
   async readRoute(state: RolloutState): Promise<RouteView> {
     const vs = await this.getVs()
-    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset)
-    return { canaryWeight: split.canaryPresent ? split.canary : 0, canaryRouted: split.canaryPresent }
+    const index = this.routeIndex(vs, state)
+    const split = readSplit(vs, index, state.stable.subset, state.canary.subset)
+    return {
+      canaryWeight: split.canaryPresent ? split.canary : 0,
+      canaryRouted: split.canaryPresent,
+      ...(hasExposure(vs, index, state.canary.subset) ? { exposed: true } : {})
+    }
   }
 
   async write(next: RolloutState, change: RouteChange = { kind: 'state' }, opts: WriteOptions = {}): Promise<RolloutState> {
@@ -81,6 +88,7 @@ export class IstioRouter implements TrafficRouter {
       (vs) => {
         this.fence(stateOf(vs))
         if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
+        if (opts.expectExposure !== undefined) this.checkExposure(vs, next, opts.expectExposure)
         stamped = { ...next, epoch: this.o.epoch, updatedAt: this.o.now() }
         const body = withState(this.applyChange(vs, next, change), STATE_ANNOTATION, encodeState(stamped))
         const confirm = (b: KubeObject): boolean => {
@@ -109,11 +117,15 @@ export class IstioRouter implements TrafficRouter {
       blind = `routes in namespaces other than ${namespace} were not checked for subset ${subset} (the credentials may not list VirtualServices cluster-wide: ${errorText(err)})`
       others = await cluster.listIstio('VirtualService', namespace)
     }
-    const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
+    // Our own match route sends to the canary's subset: it is the rollout's, not another route's.
+    const http = httpRoutes(vs)
+    const index = this.routeIndex(vs, state)
+    const ours = { ...vs, spec: { ...vs.spec, http: http.filter((r) => !isOwnedRoute(r)) } }
+    const all = [ours, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
     const routes = subsetReferences(
       all,
       { host: state.host, namespace, subset },
-      { namespace, virtualService, routeIndex: this.routeIndex(vs, state) }
+      { namespace, virtualService, routeIndex: index - http.slice(0, index).filter(isOwnedRoute).length }
     )
     return { routes, ...(blind ? { blind } : {}) }
   }
@@ -145,7 +157,8 @@ export class IstioRouter implements TrafficRouter {
     const { namespace: ns, virtualService, destinationRule } = this.o
     return {
       routing: [
-        `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
+        `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination` +
+          (s.exposure ? `, the route "${matchRouteName(s.canary.subset)}" and any mirror to ${s.canary.subset}` : ''),
         `wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${destinationRule}   # remove subset ${s.canary.subset}`
       ],
       clearState: `kubectl -n ${ns} annotate virtualservice ${virtualService} ${STATE_ANNOTATION}-   # clears the rollout state`
@@ -155,22 +168,30 @@ export class IstioRouter implements TrafficRouter {
   private applyChange(vs: KubeObject, s: RolloutState, change: RouteChange): KubeObject {
     if (change.kind === 'state') return vs
     const index = this.routeIndex(vs, s)
-    switch (change.kind) {
-      case 'split':
-        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight)
-      case 'canary-to-zero':
-        return readSplit(vs, index, s.stable.subset, s.canary.subset).canaryPresent
-          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0)
-          : vs
-      case 'remove-destination':
-        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset)
-    }
+    const routed = ((): KubeObject => {
+      switch (change.kind) {
+        case 'split':
+          return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight)
+        case 'canary-to-zero':
+          return readSplit(vs, index, s.stable.subset, s.canary.subset).canaryPresent
+            ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0)
+            : vs
+        case 'remove-destination':
+          return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset)
+      }
+    })()
+    // Every routing write leaves exactly the exposure asked for: a match route or mirror left by a
+    // previous step, run or version goes in the same write that moves the weights.
+    const exposure = change.kind === 'split' ? change.exposure : undefined
+    return withExposure(routed, index, s.host, s.canary.subset, exposure)
   }
 
   /** Whether the read-back shows `change`. */
   private shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
     if (change.kind === 'state') return true
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset)
+    const index = this.routeIndex(vs, s)
+    if (!showsExposure(vs, index, s.host, s.canary.subset, change.kind === 'split' ? change.exposure : undefined)) return false
+    const split = readSplit(vs, index, s.stable.subset, s.canary.subset)
     switch (change.kind) {
       case 'split':
         return split.canaryPresent && split.canary === change.canaryWeight
@@ -250,6 +271,15 @@ export class IstioRouter implements TrafficRouter {
     }
   }
 
+  /** The match route or mirror this rollout last set must still be there; anything else is someone else's edit. */
+  private checkExposure(vs: KubeObject, s: RolloutState, expected: Exposure): void {
+    if (showsExposure(vs, this.routeIndex(vs, s), s.host, s.canary.subset, expected)) return
+    throw new DriftError(
+      `${expected.kind === 'match' ? `the route "${matchRouteName(s.canary.subset)}"` : `the mirror to ${s.canary.subset} on route ${routeLabel(s)}`} of ${this.name} ` +
+        `is not what this rollout set (${describeExposure(expected)}); someone else changed it`
+    )
+  }
+
   private routeIndex(vs: KubeObject, s: RolloutState): number {
     const index = routeIndexOf(vs, s.route)
     if (index < 0) throw new DriftError(`route ${routeLabel(s)} is no longer in VirtualService ${this.o.virtualService}`)
@@ -263,12 +293,16 @@ export class IstioRouter implements TrafficRouter {
   }
 }
 
-/** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
+/** The VirtualService as the rollback of `state` leaves it: canary weight 0 and no exposure, then its destination gone. */
 export function withoutCanary(vs: KubeObject, state: RolloutState): KubeObject {
   const index = routeIndexOf(vs, state.route)
-  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset).canaryPresent) return vs
-  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0)
-  return withoutDestination(zero, index, state.canary.subset)
+  if (index < 0) return vs
+  const unexposed = withExposure(vs, index, state.host, state.canary.subset, undefined)
+  // Without our match route the driven route may have moved up.
+  const at = routeIndexOf(unexposed, state.route)
+  if (!readSplit(unexposed, at, state.stable.subset, state.canary.subset).canaryPresent) return unexposed
+  const zero = withSplit(unexposed, at, state.host, state.stable.subset, state.canary.subset, 0)
+  return withoutDestination(zero, at, state.canary.subset)
 }
 
 function sameSpec(a: KubeObject, b: KubeObject): boolean {

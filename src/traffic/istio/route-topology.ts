@@ -11,7 +11,15 @@ import type { RolloutState } from '../../rollout/types.js'
 import { findSubset, sameLabels, subsetsOf } from './destination-rule-transform.js'
 import { labelString, objectRef, routeRef } from './object-ref.js'
 import { parseServiceHost, type ServiceHost } from './service-host.js'
-import { effectiveWeight, httpRoutes, readSplit, routeIndexOf, type HttpRoute, type RouteDestination } from './virtual-service-transform.js'
+import {
+  effectiveWeight,
+  httpRoutes,
+  readSplit,
+  routeIndexOf,
+  routePosition,
+  type HttpRoute,
+  type RouteDestination
+} from './virtual-service-transform.js'
 
 /** What resolveTopology looks at: the objects as read, and the rollout's inputs. */
 export interface TopologyInput {
@@ -37,6 +45,7 @@ export interface TopologyInput {
 
 /** The route, subsets and DestinationRule a rollout works on, and where the route stands now. */
 export interface Topology {
+  /** The route's position among the routes that are not the action's own (what the state records). */
   routeIndex: number
   routeName?: string
   /** The destination host as written in the route. */
@@ -173,7 +182,7 @@ export function resolveTopology(input: TopologyInput): Topology {
 
   const split = readSplit(vs, routeIndex, stableSubset, canarySubset)
   return {
-    routeIndex,
+    routeIndex: routePosition(vs, routeIndex),
     ...(typeof route.name === 'string' ? { routeName: route.name } : {}),
     host,
     service,
@@ -247,7 +256,7 @@ function findRoute(
         `which one to split is ambiguous. Set input 'route' to the name of one of them (give the route a name if it has none).`
     )
   }
-  if (state && (state.route.name ?? `#${state.route.index}`) !== (found.route.name ?? `#${found.routeIndex}`)) {
+  if (state && (state.route.name ?? `#${state.route.index}`) !== (found.route.name ?? `#${routePosition(input.vs, found.routeIndex)}`)) {
     throw new PreflightError(
       `Rollout ${quote(state.id)} on ${vsRef} is in progress on ${routeRef(
         state.route.name === undefined ? undefined : { name: state.route.name },
