@@ -83,6 +83,20 @@ describe('README', () => {
     }
   })
 
+  it('describes each input in its table row as action.yml does (the step syntax included)', () => {
+    const rows = new Map(
+      readme
+        .split('\n')
+        .map((line) => /^\| `([a-z0-9-]+)` \| [^|]*\| (.*) \|$/.exec(line))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => [m[1]!, m[2]!.replaceAll('\\|', '|')])
+    )
+    for (const [name, spec] of Object.entries(action.inputs))
+      expect({ name, description: rows.get(name) }).toEqual({ name, description: spec.description })
+    for (const example of ['header:x-canary=always', 'cookie:beta=yes', 'mirror:50'])
+      expect(action.inputs.steps!.description).toContain(example)
+  })
+
   it('shows the very Role that the RBAC test binds', () => {
     const role = fs.readFileSync('docs/rbac.yaml', 'utf8').trim()
     expect(readme).toContain(role)

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js'
 import { PreflightError } from '../errors.js'
 import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
-import { describeExposure } from '../rollout/exposure.js'
+import { describeExposure, stepWeight } from '../rollout/exposure.js'
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
@@ -347,7 +347,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       await cluster.applyDeployment(pre.canaryManifest, { dryRun: true })
       plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
     }
-    const first = config.steps.find((s) => s.kind === 'weight')
+    const first = config.steps[0]
     const state = newRollout({
       at,
       route: pre.route,
@@ -361,7 +361,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
     const checked = await router(config, deps, pre, 0).dryRunStart(
       state,
       { [config.versionLabel]: pre.canary.version },
-      first?.kind === 'weight' ? first.weight : undefined
+      first ? stepWeight(first) : undefined
     )
     if (checked.backend) {
       plan.push(

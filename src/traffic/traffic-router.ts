@@ -68,7 +68,8 @@ export interface TrafficRouter {
   removeBackend(subset: string): Promise<SubsetRemoval>
   /**
    * Server-side dry runs of a deploy's first writes: the canary's backend, then the first split
-   * with `state` (when `canaryWeight` is given). Nothing is stored; says which objects were found.
+   * with `state` (when `canaryWeight` is given; with the first step's exposure when it has one).
+   * Nothing is stored; says which objects were found.
    */
   dryRunStart(state: RolloutState, labels: Record<string, string>, canaryWeight?: number): Promise<{ backend: boolean; route: boolean }>
   /** How a person undoes the routing of `state` by hand, when the rollback itself could not. */

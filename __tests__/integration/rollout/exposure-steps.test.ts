@@ -7,6 +7,7 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
+import { renderPlainLog, renderReport } from '../../../src/report/render-report.js'
 import { bundleAction, startAction } from '../../support/action-process.js'
 import { runAction, testCluster, writeManifest } from '../../support/rollout-harness.js'
 import { clearTraffic, deleteNamespace, loadTestEnv, readSeedScenario, setTraffic, waitFor } from '../../support/test-cluster.js'
@@ -298,6 +299,11 @@ describe('mirror steps', () => {
     ])
     expect(paused.state?.exposure).toEqual({ kind: 'mirror', percent: 50 })
     expect(first.log.lines.join('\n')).toContain("50% of v1's requests mirrored to v2 (responses dropped)")
+    // The report names the step as written and says where the canary's numbers came from.
+    const md = renderReport(first.report)
+    expect(md).toMatch(/\| 2 \| mirror:50 \| .*the canary's numbers came from mirrored requests \(their responses were dropped\)/)
+    expect(md).toMatch(/\| 1 \| header:x-canary=always \| .*the canary's numbers came from the matching requests only/)
+    expect(renderPlainLog(first.report)).toMatch(/step 2: mirror:50 \(mirrored requests\) for /)
     expect((await promote(s)).report.result).toBe('promoted')
     const { vs } = await view(s.ns)
     expect(http(vs)).toEqual([{ route: [{ destination: { host: 'istio-service', subset: 'v2' }, weight: 100 }] }])

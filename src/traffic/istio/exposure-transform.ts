@@ -24,8 +24,9 @@ export function matchRouteName(canarySubset: string): string {
 export function headerCondition(m: RequestMatch): { header: string; condition: { exact: string } | { regex: string } } {
   if (m.on === 'header') return { header: m.name, condition: m.op === 'exact' ? { exact: m.value } : { regex: m.value } }
   const value = m.op === 'exact' ? escapeRegex(m.value) : `(?:${m.value})`
-  // Envoy matches the whole header value: the cookie may be first, or follow another and "; ".
-  return { header: 'cookie', condition: { regex: `^(.*?;\\s*)?${escapeRegex(m.name)}=${value}(;.*)?$` } }
+  // Envoy matches the whole header value: the cookie may be first, or follow another and "; "
+  // (or ", ", should several Cookie headers reach the match joined by commas).
+  return { header: 'cookie', condition: { regex: `^(.*?[;,]\\s*)?${escapeRegex(m.name)}=${value}([;,].*)?$` } }
 }
 
 /**

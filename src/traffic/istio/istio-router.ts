@@ -10,7 +10,7 @@ import { ConflictError, DriftError, FencedError } from '../../errors.js'
 import { errorText } from '../../format.js'
 import type { KubeObject } from '../../kube/kube-object.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
-import { describeExposure } from '../../rollout/exposure.js'
+import { describeExposure, exposureOf } from '../../rollout/exposure.js'
 import type { Exposure, RolloutState } from '../../rollout/types.js'
 import {
   routeLabel,
@@ -147,7 +147,8 @@ export class IstioRouter implements TrafficRouter {
     if (dr) await cluster.replaceIstio(withSubset(dr, state.canary.subset, labels), { dryRun: true })
     const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
     if (vs && canaryWeight !== undefined) {
-      const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
+      const exposure = exposureOf(state.schedule[0])
+      const split = this.applyChange(vs, state, { kind: 'split', canaryWeight, ...(exposure ? { exposure } : {}) })
       await cluster.replaceIstio(withState(split, STATE_ANNOTATION, encodeState(state)), { dryRun: true })
     }
     return { backend: dr !== undefined, route: vs !== undefined && canaryWeight !== undefined }
