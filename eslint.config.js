@@ -56,7 +56,11 @@ export default tseslint.config(
     ['**/cluster/**', '**/config/**', '**/rollout/**', '**/traffic/**', '**/health/**', '**/report/**', '**/commands/**', ...RUNNER],
     'kube/ is the ground floor: it imports nothing of ours.'
   ),
-  never(['src/config/**'], ['**/cluster/**'], 'parsing inputs never needs the cluster.'),
+  never(
+    ['src/config/**'],
+    ['**/cluster/**', ...RUNNER],
+    'config/ holds pure parsers: parsing inputs never needs the cluster, the runner or a file (commands/manifest-files.ts reads them).'
+  ),
   never(['src/traffic/**'], ['**/health/**'], 'routing does not depend on judging.'),
   never(['src/report/**'], ['**/cluster/**'], 'a report renders recorded history, it does not query.')
 )

@@ -3,14 +3,14 @@ import { randomBytes } from 'node:crypto'
 import * as os from 'node:os'
 import { COMMANDS, readConfig, type Command, type Config } from './config/config.js'
 import { loadTimeZones } from './config/freeze-windows.js'
-import { INPUT, INPUT_DEFAULTS } from './config/input-names.js'
+import { INPUT, INPUT_NAMES, INPUTS } from './config/inputs.js'
 import { KubeCluster } from './cluster/kube-cluster.js'
 import { loadKubeConfig } from './cluster/kubeconfig.js'
 import { makeCommandDeps } from './commands/command-deps.js'
 import { runCommand } from './commands/run-command.js'
 import { CancelledError, type Log } from './commands/runtime.js'
-import { GATE_INPUTS, gateSecrets, parseGateConfig, type GateConfig } from './health/gate-config.js'
-import { GITHUB_INPUTS, parseGithubConfig } from './report/github-config.js'
+import { gateSecrets, parseGateConfig, type GateConfig } from './health/gate-config.js'
+import { parseGithubConfig } from './report/github-config.js'
 import { createReporter, type Reporter } from './report/reporter.js'
 import type { RunReport } from './report/run-report.js'
 
@@ -25,9 +25,8 @@ const coreLog: Log = {
 
 /** Every input the action declares, as the runner passes them (missing = ''). */
 export function readInputs(): Record<string, string> {
-  const names = [...Object.values(INPUT), ...Object.keys(GATE_INPUTS), ...Object.keys(GITHUB_INPUTS)]
   const inputs: Record<string, string> = {}
-  for (const name of names) inputs[name] = core.getInput(name)
+  for (const name of INPUT_NAMES) inputs[name] = core.getInput(name)
   return inputs
 }
 
@@ -138,9 +137,7 @@ function configFailure(inputs: Record<string, string>, err: unknown): RunReport 
   const e = err instanceof Error ? err : new Error(String(err))
   const now = new Date().toISOString()
   return {
-    command: ((COMMANDS as readonly string[]).includes(inputs[INPUT.command])
-      ? inputs[INPUT.command]
-      : INPUT_DEFAULTS[INPUT.command]) as Command,
+    command: ((COMMANDS as readonly string[]).includes(inputs[INPUT.command]) ? inputs[INPUT.command] : INPUTS.command.default) as Command,
     namespace: inputs[INPUT.namespace] || '',
     virtualService: inputs[INPUT.virtualService] || '',
     result: 'unchanged',

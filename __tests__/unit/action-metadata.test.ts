@@ -6,9 +6,7 @@
 import { describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs'
 import * as yaml from 'js-yaml'
-import { INPUT, INPUT_DEFAULTS } from '../../src/config/input-names.js'
-import { GATE_INPUTS } from '../../src/health/gate-config.js'
-import { GITHUB_INPUTS } from '../../src/report/github-config.js'
+import { INPUT_NAMES, inputSpec } from '../../src/config/inputs.js'
 import { OUTPUTS } from '../../src/report/outputs.js'
 
 interface ActionYml {
@@ -24,17 +22,21 @@ const action = yaml.load(fs.readFileSync('action.yml', 'utf8')) as ActionYml
 const readme = fs.readFileSync('README.md', 'utf8')
 
 describe('action.yml', () => {
-  it('declares exactly the inputs the code reads', () => {
-    const read = [...Object.values(INPUT), ...Object.keys(GATE_INPUTS), ...Object.keys(GITHUB_INPUTS)].sort()
-    expect(Object.keys(action.inputs).sort()).toEqual(read)
+  it('declares exactly the inputs of the catalogue (src/config/inputs.ts), in its order', () => {
+    expect(Object.keys(action.inputs)).toEqual(INPUT_NAMES)
   })
 
-  it('gives each input the default the code assumes, and a description', () => {
-    const defaults: Record<string, string | undefined> = { ...INPUT_DEFAULTS }
-    for (const [name, spec] of Object.entries(GATE_INPUTS)) defaults[name] = (spec as { default?: string }).default
-    for (const [name, spec] of Object.entries(GITHUB_INPUTS)) defaults[name] = (spec as { default?: string }).default
-    for (const [name, spec] of Object.entries(action.inputs)) {
-      expect([name, spec.default]).toEqual([name, defaults[name]])
+  it('declares each input as the catalogue does: description, default, required', () => {
+    for (const name of INPUT_NAMES) {
+      const spec = inputSpec(name)
+      const declared = action.inputs[name]
+      // The name rides along so a failure says which input drifted.
+      expect({ name, ...declared }).toEqual({
+        name,
+        description: spec.description,
+        required: spec.required ?? false,
+        ...(spec.default !== undefined && { default: spec.default })
+      })
       expect(spec.description.length).toBeGreaterThan(20)
     }
   })
@@ -77,24 +79,31 @@ describe('README', () => {
     expect(ci.indexOf('cd "$clone"')).toBeLessThan(ci.indexOf(commands[0]!))
   })
 
-  it('lists every input and output', () => {
-    for (const name of [...Object.keys(action.inputs), ...Object.keys(action.outputs)]) {
-      expect(readme).toContain(`| \`${name}\` |`)
-    }
+  it('lists every input of the catalogue, in its order, with its default and description', () => {
+    const table = /^\| input \| default \| meaning \|\n\| --- \| --- \| --- \|\n((?:\|.*\n)*)/m.exec(readme)?.[1] ?? ''
+    const cell = (text: string) => text.replace(/\|/g, '\\|')
+    const expected = INPUT_NAMES.map((name) => {
+      const spec = inputSpec(name)
+      const value = spec.default === undefined ? '  ' : ` \`${spec.default}\` `
+      return `| \`${name}\` |${value}| ${cell(spec.description)} |`
+    })
+    expect(table.trimEnd().split('\n')).toEqual(expected)
   })
 
-  it('describes each input in its table row as action.yml does (the step syntax included)', () => {
-    const rows = new Map(
-      readme
-        .split('\n')
-        .map((line) => /^\| `([a-z0-9-]+)` \| [^|]*\| (.*) \|$/.exec(line))
-        .filter((m): m is RegExpExecArray => m !== null)
-        .map((m) => [m[1]!, m[2]!.replaceAll('\\|', '|')])
-    )
-    for (const [name, spec] of Object.entries(action.inputs))
-      expect({ name, description: rows.get(name) }).toEqual({ name, description: spec.description })
-    for (const example of ['header:x-canary=always', 'cookie:beta=yes', 'mirror:50'])
-      expect(action.inputs.steps!.description).toContain(example)
+  it('lists every output', () => {
+    for (const name of Object.keys(action.outputs)) expect(readme).toContain(`| \`${name}\` |`)
+  })
+
+  it('describes the step syntax with one example of each kind', () => {
+    for (const example of [
+      '"10,25,50,100"',
+      '"10,50,pause,100"',
+      '"header:x-canary=always,10,100"',
+      '"cookie:beta=yes,pause,100"',
+      '"mirror:50,10,100"'
+    ])
+      expect(inputSpec('steps').description).toContain(example)
+    expect(readme).toContain('### Header, cookie and mirror steps')
   })
 
   it('shows the very Role that the RBAC test binds', () => {

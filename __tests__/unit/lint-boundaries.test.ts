@@ -16,6 +16,8 @@ describe('import boundaries', () => {
     ['src/rollout/x.ts', "import * as core from '@actions/core'"],
     ['src/kube/x.ts', "import type { RolloutState } from '../rollout/types.js'"],
     ['src/config/x.ts', "import type { Cluster } from '../cluster/cluster.js'"],
+    ['src/config/x.ts', "import { readFile } from 'node:fs/promises'"],
+    ['src/config/x.ts', "import * as core from '@actions/core'"],
     ['src/traffic/istio/x.ts', "import type { HealthGate } from '../../health/health-gate.js'"],
     ['src/report/x.ts', "import type { Cluster } from '../cluster/cluster.js'"]
   ])('%s may not: %s', async (file, line) => {
@@ -25,7 +27,9 @@ describe('import boundaries', () => {
   it.each([
     ['src/rollout/x.ts', "import type { KubeObject } from '../kube/kube-object.js'"],
     ['src/commands/x.ts', "import type { Cluster } from '../cluster/cluster.js'"],
-    ['src/health/x.ts', "import type { RolloutState } from '../rollout/types.js'"]
+    ['src/health/x.ts', "import type { RolloutState } from '../rollout/types.js'"],
+    ['src/health/x.ts', "import { durationInput } from '../config/input-reader.js'"],
+    ['src/commands/x.ts', "import { readFile } from 'node:fs/promises'"]
   ])('%s may: %s', async (file, line) => {
     expect(await restricted(file, `${line}\nexport {}\n`)).toEqual([])
   })

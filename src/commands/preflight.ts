@@ -2,7 +2,8 @@ import type { AccessCheck } from '../cluster/cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
 import { labelsMatch, selectorMatches } from '../kube/label-selector.js'
 import type { Config } from '../config/config.js'
-import { loadManifests, validateCanaryDeployment } from '../config/manifests.js'
+import { validateCanaryDeployment } from '../config/manifests.js'
+import { loadManifests } from './manifest-files.js'
 import { defaultCanarySubset } from '../config/kube-names.js'
 import { PreflightError, quote } from '../errors.js'
 import { decideOutsideMesh, OUTSIDE_MESH_PREFLIGHT_WINDOW_SECONDS, type OutsideMeshReading } from '../health/outside-mesh.js'
@@ -12,7 +13,7 @@ import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rol
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { decideVersionOrder } from '../rollout/version-order.js'
-import type { RolloutState } from '../rollout/types.js'
+import type { RolloutState, Step } from '../rollout/types.js'
 import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
@@ -196,11 +197,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   }
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
   const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
-  // A match or mirror step the route cannot take (its own mirror, a match on the same header) is refused before any write.
-  const exposures = config.steps.flatMap((step) => (step.kind === 'match' || step.kind === 'mirror' ? [step] : []))
-  const refusal =
-    exposures.length > 0 ? exposureRefusal(routeView, routeIndexOf(routeView, route), topology.host, canarySubset, exposures) : undefined
-  if (refusal) throw new PreflightError(`Input 'steps' (${quote(formatSchedule(config.steps))}) cannot be carried out: ${refusal}`)
+  refuseUnfitExposures(config.steps, routeView, route, topology.host, canarySubset)
 
   for (const gate of deps.gates) {
     await gate.preflight({
@@ -233,6 +230,14 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     canaryManifest: manifest,
     warnings
   }
+}
+
+/** A match or mirror step the route cannot take (its own mirror, a match on the same header) is refused before any write. */
+function refuseUnfitExposures(steps: Step[], vs: KubeObject, route: RolloutState['route'], host: string, canarySubset: string): void {
+  const exposures = steps.flatMap((step) => (step.kind === 'match' || step.kind === 'mirror' ? [step] : []))
+  if (exposures.length === 0) return
+  const refusal = exposureRefusal(vs, routeIndexOf(vs, route), host, canarySubset, exposures)
+  if (refusal) throw new PreflightError(`Input 'steps' (${quote(formatSchedule(steps))}) cannot be carried out: ${refusal}`)
 }
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */

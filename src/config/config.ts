@@ -1,9 +1,9 @@
 import { load } from 'js-yaml'
 import { ConfigError } from '../errors.js'
 import { COMMANDS, type Command, type Step } from '../rollout/types.js'
-import { formatDuration, parseDuration } from './duration.js'
-import { INPUT, INPUT_DEFAULTS } from './input-names.js'
-import { readBoolean } from './boolean.js'
+import { formatDuration } from './duration.js'
+import { INPUT, type InputName } from './inputs.js'
+import { booleanInput, durationInput, inputValue, optionalInput, type Inputs } from './input-reader.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
@@ -76,16 +76,50 @@ export interface Config {
  * only consulted for RUNNER_ENVIRONMENT (the job time limit the schedule is compared with). Throws a
  * ConfigError naming the input, quoting the value and saying what was expected.
  */
-export function readConfig(inputs: Record<string, string | undefined>, env: NodeJS.ProcessEnv = {}): Config {
-  const raw = (name: string): string => (inputs[name] ?? '').trim()
-  const get = (name: keyof typeof INPUT_DEFAULTS): string => raw(name) || INPUT_DEFAULTS[name]
-  const optional = (name: string): string | undefined => raw(name) || undefined
+export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config {
   const warnings: string[] = []
+  const command = oneOf(INPUT.command, inputValue(inputs, INPUT.command), COMMANDS)
+  const manifests = readManifestPatterns(inputs, command, warnings)
+  const target = readTarget(inputs)
+  const versions = readVersionNames(inputs)
+  const steps = parseSchedule(inputValue(inputs, INPUT.steps))
+  const timing = readTiming(inputs)
+  const release = readReleaseRules(inputs, command, steps)
+  const retire = oneOf(INPUT.retire, inputValue(inputs, INPUT.retire), RETIRE_MODES)
+  const onCancel = oneOf(INPUT.onCancel, inputValue(inputs, INPUT.onCancel), ON_CANCEL_MODES)
+  const kubeconfig = readKubeconfig(optionalInput(inputs, INPUT.kubeconfig))
+  const dryRun = booleanInput(inputs, INPUT.dryRun)
+  const flags = readCommandFlags(inputs, command, warnings)
 
-  const command = oneOf(INPUT.command, get(INPUT.command), COMMANDS)
+  if (command === 'deploy' && steps.length === 1) {
+    warnings.push(
+      `Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`
+    )
+  }
+  if (command === 'deploy' || (command === 'promote' && !flags.full)) {
+    warnings.push(...scheduleTimeWarnings(steps, { command, ...timing }, env))
+  }
 
-  const manifestsValue = raw(INPUT.manifests)
-  let manifests = splitList(manifestsValue)
+  return {
+    command,
+    manifests,
+    ...target,
+    ...versions,
+    steps,
+    ...timing,
+    retire,
+    ...(kubeconfig !== undefined && { kubeconfig }),
+    dryRun,
+    ...flags,
+    onCancel,
+    ...release,
+    warnings
+  }
+}
+
+/** The manifest patterns: required by deploy, ignored (with a warning) by the other commands. */
+function readManifestPatterns(inputs: Inputs, command: Command, warnings: string[]): string[] {
+  const manifests = splitList(inputValue(inputs, INPUT.manifests))
   if (command === 'deploy' && manifests.length === 0) {
     throw missingInput(
       INPUT.manifests,
@@ -94,30 +128,36 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
   }
   if (command !== 'deploy' && manifests.length > 0) {
     warnings.push(`Input '${INPUT.manifests}' is ignored with command '${command}': only 'deploy' applies a manifest.`)
-    manifests = []
+    return []
   }
+  return manifests
+}
 
-  const virtualService = optional(INPUT.virtualService)
-  if (virtualService === undefined) {
+/** A DNS-1123 subdomain input (an object name), or undefined when empty. */
+function dnsNameInput(inputs: Inputs, name: InputName, what: string): string | undefined {
+  const value = optionalInput(inputs, name)
+  if (value !== undefined && !isDns1123Subdomain(value)) {
+    throw inputError(
+      name,
+      `expected ${what}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`,
+      value
+    )
+  }
+  return value
+}
+
+/** Where the action works: the VirtualService (required), its namespace, DestinationRule and route. */
+function readTarget(inputs: Inputs): Pick<Config, 'virtualService' | 'namespace' | 'destinationRule' | 'route'> {
+  if (optionalInput(inputs, INPUT.virtualService) === undefined) {
     throw missingInput(
       INPUT.virtualService,
       'expected the name of the VirtualService whose route weights the action shifts, like "reviews"'
     )
   }
-  const dnsName = (name: string, value: string | undefined, what: string): string | undefined => {
-    if (value !== undefined && !isDns1123Subdomain(value)) {
-      throw inputError(
-        name,
-        `expected ${what}: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`,
-        value
-      )
-    }
-    return value
-  }
-  dnsName(INPUT.virtualService, virtualService, 'the name of a VirtualService')
-  const destinationRule = dnsName(INPUT.destinationRule, optional(INPUT.destinationRule), 'the name of a DestinationRule')
+  const virtualService = dnsNameInput(inputs, INPUT.virtualService, 'the name of a VirtualService')!
+  const destinationRule = dnsNameInput(inputs, INPUT.destinationRule, 'the name of a DestinationRule')
 
-  const namespace = optional(INPUT.namespace)
+  const namespace = optionalInput(inputs, INPUT.namespace)
   if (namespace !== undefined && !isDns1123Label(namespace)) {
     throw inputError(
       INPUT.namespace,
@@ -126,12 +166,21 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
     )
   }
 
-  const route = optional(INPUT.route)
+  const route = optionalInput(inputs, INPUT.route)
   if (route !== undefined && (route.length > 253 || /[\u0000-\u001f\u007f]/.test(route))) {
     throw inputError(INPUT.route, 'expected the name of one http route of the VirtualService: one line, at most 253 characters', route)
   }
+  return {
+    virtualService,
+    ...(namespace !== undefined && { namespace }),
+    ...(destinationRule !== undefined && { destinationRule }),
+    ...(route !== undefined && { route })
+  }
+}
 
-  const versionLabel = get(INPUT.versionLabel)
+/** How versions are told apart: the version label, the new version and its subset. */
+function readVersionNames(inputs: Inputs): Pick<Config, 'versionLabel' | 'version' | 'canarySubset'> {
+  const versionLabel = inputValue(inputs, INPUT.versionLabel)
   if (!isLabelKey(versionLabel)) {
     throw inputError(
       INPUT.versionLabel,
@@ -139,7 +188,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
       versionLabel
     )
   }
-  const version = optional(INPUT.version)
+  const version = optionalInput(inputs, INPUT.version)
   if (version !== undefined && !isLabelValue(version)) {
     throw inputError(
       INPUT.version,
@@ -147,7 +196,7 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
       version
     )
   }
-  const canarySubset = optional(INPUT.canarySubset)
+  const canarySubset = optionalInput(inputs, INPUT.canarySubset)
   if (canarySubset !== undefined && !isDns1123Label(canarySubset)) {
     throw inputError(
       INPUT.canarySubset,
@@ -155,91 +204,63 @@ export function readConfig(inputs: Record<string, string | undefined>, env: Node
       canarySubset
     )
   }
+  return { versionLabel, ...(version !== undefined && { version }), ...(canarySubset !== undefined && { canarySubset }) }
+}
 
-  const steps = parseSchedule(get(INPUT.steps))
-  const intervalSeconds = parseDuration(INPUT.interval, get(INPUT.interval), { min: 1 })
-  const progressDeadlineSeconds = parseDuration(INPUT.progressDeadline, get(INPUT.progressDeadline), { min: 1 })
-  const settleSeconds = parseDuration(INPUT.settle, get(INPUT.settle), { max: 3600 })
-  const lockDurationSeconds = parseDuration(INPUT.lockDuration, get(INPUT.lockDuration), { min: 15, max: 3600, whole: true })
-  const lockWaitSeconds = parseDuration(INPUT.lockWait, get(INPUT.lockWait), { max: 6 * 3600 })
-  const timeoutValue = optional(INPUT.timeout)
-  const timeoutSeconds = timeoutValue === undefined ? undefined : parseDuration(INPUT.timeout, timeoutValue, { min: 60 })
+type Timing = Pick<
+  Config,
+  'intervalSeconds' | 'progressDeadlineSeconds' | 'settleSeconds' | 'lockDurationSeconds' | 'lockWaitSeconds' | 'timeoutSeconds'
+>
 
-  const versionOrder = oneOf(INPUT.versionOrder, get(INPUT.versionOrder), VERSION_ORDERS)
-  const allowDowngrade = readBoolean(INPUT.allowDowngrade, get(INPUT.allowDowngrade))
+/** The duration inputs of the run itself, by the one grammar and the catalogue's limits. */
+function readTiming(inputs: Inputs): Timing {
+  const timing = {
+    intervalSeconds: durationInput(inputs, INPUT.interval),
+    progressDeadlineSeconds: durationInput(inputs, INPUT.progressDeadline),
+    settleSeconds: durationInput(inputs, INPUT.settle),
+    lockDurationSeconds: durationInput(inputs, INPUT.lockDuration),
+    lockWaitSeconds: durationInput(inputs, INPUT.lockWait)
+  }
+  const timeoutSeconds = durationInput(inputs, INPUT.timeout)
+  return { ...timing, ...(timeoutSeconds !== undefined && { timeoutSeconds }) }
+}
+
+/** What a release must satisfy: version order, freeze windows, the minimum soak. */
+function readReleaseRules(
+  inputs: Inputs,
+  command: Command,
+  steps: readonly Step[]
+): Pick<Config, 'versionOrder' | 'allowDowngrade' | 'freezeWindows' | 'minSoakSeconds'> {
+  const versionOrder = oneOf(INPUT.versionOrder, inputValue(inputs, INPUT.versionOrder), VERSION_ORDERS)
+  const allowDowngrade = booleanInput(inputs, INPUT.allowDowngrade)
   // Untrimmed, so the line numbers in its errors are the user's.
   const freezeWindows = parseFreezeWindows(inputs[INPUT.freezeWindows] ?? '')
-  const minSoakValue = optional(INPUT.minSoak)
-  const minSoakSeconds = minSoakValue === undefined ? 0 : parseDuration(INPUT.minSoak, minSoakValue)
+  const minSoakSeconds = durationInput(inputs, INPUT.minSoak) ?? 0
   if (minSoakSeconds > 0 && command === 'deploy' && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
     throw inputError(
       INPUT.minSoak,
-      `'steps' is "${get(INPUT.steps)}": the canary gets no traffic before 100 %, so it can never soak; add a step below 100, like "10,100", or leave 'min-soak' empty`,
-      minSoakValue!
+      `'steps' is "${inputValue(inputs, INPUT.steps)}": the canary gets no traffic before 100 %, so it can never soak; add a step below 100, like "10,100", or leave 'min-soak' empty`,
+      inputValue(inputs, INPUT.minSoak)
     )
   }
+  return { versionOrder, allowDowngrade, freezeWindows, minSoakSeconds }
+}
 
-  const retire = oneOf(INPUT.retire, get(INPUT.retire), RETIRE_MODES)
-  const onCancel = oneOf(INPUT.onCancel, get(INPUT.onCancel), ON_CANCEL_MODES)
-  const kubeconfig = readKubeconfig(optional(INPUT.kubeconfig))
-  const dryRun = readBoolean(INPUT.dryRun, get(INPUT.dryRun))
-  let full = readBoolean(INPUT.full, get(INPUT.full))
-  let supersede = readBoolean(INPUT.supersede, get(INPUT.supersede))
-  let retry = readBoolean(INPUT.retry, get(INPUT.retry))
-
-  // Warnings, not errors: a workflow_dispatch form commonly passes every input to every command.
-  if (full && command !== 'promote') {
-    warnings.push(`Input '${INPUT.full}' is ignored with command '${command}': it only makes a promote go straight to 100 %.`)
-    full = false
+/**
+ * The flags that only one command uses. Set with another, each is a warning, not an error: a
+ * workflow_dispatch form commonly passes every input to every command.
+ */
+function readCommandFlags(inputs: Inputs, command: Command, warnings: string[]): Pick<Config, 'full' | 'supersede' | 'retry'> {
+  const flag = (name: 'full' | 'supersede' | 'retry', only: Command, what: string): boolean => {
+    if (!booleanInput(inputs, name)) return false
+    if (command === only) return true
+    warnings.push(`Input '${name}' is ignored with command '${command}': it only ${what}.`)
+    return false
   }
-  if (supersede && command !== 'deploy') {
-    warnings.push(`Input '${INPUT.supersede}' is ignored with command '${command}': it only lets a deploy replace a rollout in progress.`)
-    supersede = false
-  }
-  if (retry && command !== 'deploy') {
-    warnings.push(
-      `Input '${INPUT.retry}' is ignored with command '${command}': it only lets a deploy roll out again a release that was rolled back.`
-    )
-    retry = false
-  }
-  if (command === 'deploy' && steps.length === 1) {
-    warnings.push(
-      `Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`
-    )
-  }
-  if (command === 'deploy' || (command === 'promote' && !full)) {
-    warnings.push(...scheduleTimeWarnings(steps, { command, intervalSeconds, settleSeconds, progressDeadlineSeconds, timeoutSeconds }, env))
-  }
-
   return {
-    command,
-    manifests,
-    virtualService,
-    ...(namespace !== undefined && { namespace }),
-    ...(destinationRule !== undefined && { destinationRule }),
-    ...(route !== undefined && { route }),
-    versionLabel,
-    ...(version !== undefined && { version }),
-    ...(canarySubset !== undefined && { canarySubset }),
-    steps,
-    intervalSeconds,
-    progressDeadlineSeconds,
-    settleSeconds,
-    retire,
-    ...(kubeconfig !== undefined && { kubeconfig }),
-    dryRun,
-    full,
-    supersede,
-    retry,
-    onCancel,
-    lockDurationSeconds,
-    lockWaitSeconds,
-    ...(timeoutSeconds !== undefined && { timeoutSeconds }),
-    versionOrder,
-    allowDowngrade,
-    freezeWindows,
-    minSoakSeconds,
-    warnings
+    full: flag(INPUT.full, 'promote', 'makes a promote go straight to 100 %'),
+    supersede: flag(INPUT.supersede, 'deploy', 'lets a deploy replace a rollout in progress'),
+    retry: flag(INPUT.retry, 'deploy', 'lets a deploy roll out again a release that was rolled back')
   }
 }
 
@@ -302,7 +323,7 @@ function readKubeconfig(value: string | undefined): string | undefined {
   return value
 }
 
-interface Timing {
+interface ScheduleTiming {
   command: Command
   intervalSeconds: number
   settleSeconds: number
@@ -314,7 +335,7 @@ interface Timing {
  * Warn when one run of the schedule (from its start, or a pause, to the next pause or the promotion)
  * may outlast the run's timeout or the runner's job limit: the job would be cut off mid-rollout.
  */
-function scheduleTimeWarnings(steps: readonly Step[], t: Timing, env: NodeJS.ProcessEnv): string[] {
+function scheduleTimeWarnings(steps: readonly Step[], t: ScheduleTiming, env: NodeJS.ProcessEnv): string[] {
   const segments: number[][] = [[]]
   for (const s of steps) {
     if (s.kind === 'pause') segments.push([])

@@ -15,6 +15,8 @@ export interface DurationLimits {
   max?: number
   /** Only whole seconds (a value that ends up in a Kubernetes field of whole seconds). */
   whole?: boolean
+  /** 0 is also accepted, below min: what it means (`only at the end of each step`). */
+  zero?: string
 }
 
 /**
@@ -52,8 +54,14 @@ export function parseDuration(input: string, value: string, limits: DurationLimi
   const read = readDuration(value)
   if ('problem' in read) throw inputError(input, read.problem, value.trim())
   const { seconds } = read
+  if (seconds === 0 && limits.zero !== undefined) return 0
   if (seconds < min) {
-    const reason = seconds === 0 && min <= 1 ? 'must be more than 0' : `must be at least ${formatDuration(min)}`
+    const reason =
+      limits.zero !== undefined
+        ? `must be at least ${formatDuration(min)}, or 0 for ${limits.zero}`
+        : seconds === 0 && min <= 1
+          ? 'must be more than 0'
+          : `must be at least ${formatDuration(min)}`
     throw inputError(input, reason, value)
   }
   if (seconds > max) {

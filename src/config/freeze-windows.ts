@@ -1,6 +1,6 @@
 import type * as Luxon from 'luxon'
 import { quote } from '../errors.js'
-import { INPUT } from './input-names.js'
+import { INPUT } from './inputs.js'
 import { inputError } from './input-error.js'
 
 /**

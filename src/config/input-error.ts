@@ -20,3 +20,11 @@ export function got(value: unknown): string {
 export function missingInput(input: string, reason: string): ConfigError {
   return new ConfigError(`Input '${input}' is required: ${reason}.`)
 }
+
+/**
+ * A bad input whose value is not worth quoting whole (a header of one webhook, a key of one check):
+ * the reason names the part and quotes it.
+ */
+export function invalidInput(input: string, reason: string): ConfigError {
+  return new ConfigError(`Input '${input}' is invalid: ${reason}.`)
+}

@@ -1,20 +1,13 @@
-import { glob, readFile, stat } from 'node:fs/promises'
-import path from 'node:path'
 import * as jsYaml from 'js-yaml'
 import { CORE_SCHEMA, YAMLException, loadAll, type Type } from 'js-yaml'
 import type { KubeObject } from '../kube/kube-object.js'
 import { selectorMatches, type LabelSelector } from '../kube/label-selector.js'
 import { ConfigError, quote } from '../errors.js'
-import { INPUT } from './input-names.js'
-import { inputError } from './input-error.js'
+import { INPUT } from './inputs.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 
-/** A manifest file larger than this is refused unread: a Deployment is a few KiB. */
-export const MAX_MANIFEST_BYTES = 1024 * 1024
 /** Most nodes one document may have once YAML aliases are expanded (an alias bomb has billions). */
 export const MAX_MANIFEST_NODES = 100_000
-/** Most files the patterns may match: the action applies one Deployment, not a directory tree. */
-export const MAX_MANIFEST_FILES = 100
 
 // YAML 1.2 core types (no timestamps or binary, which JSON has no room for) plus `<<` merge keys,
 // which kubectl accepts.
@@ -34,76 +27,13 @@ export interface ManifestDocument {
   object: unknown
 }
 
-export interface LoadedManifests {
-  /** Every matched file, in order, without duplicates. */
-  files: string[]
-  documents: ManifestDocument[]
-}
-
 /**
- * Read the manifest files named by paths or globs (relative to `cwd`) and parse every YAML document
- * in them. Rejects with a ConfigError naming the pattern, or file:line, on: a pattern matching no
- * file, a file over 1 MiB, malformed YAML, duplicate keys, a document over 100 000 nodes after alias
- * expansion (alias bomb), values JSON cannot carry. Empty documents are skipped.
+ * Parse every YAML document of one manifest file's text; `file` is how errors name it. Rejects with
+ * a ConfigError naming file:line on malformed YAML, duplicate keys, a document over 100 000 nodes
+ * after alias expansion (alias bomb), values JSON cannot carry. Empty documents are skipped. Reading
+ * the file (and its size limit) is the caller's: commands/manifest-files.ts.
  */
-export async function loadManifests(patterns: readonly string[], opts: { cwd: string }): Promise<LoadedManifests> {
-  if (patterns.length === 0) {
-    throw new ConfigError(`Input '${INPUT.manifests}' is required: expected paths or globs of the canary Deployment manifest.`)
-  }
-  const files: string[] = []
-  for (const pattern of patterns) {
-    for (const file of await matchPattern(pattern, opts.cwd)) {
-      if (!files.includes(file)) files.push(file)
-    }
-  }
-  if (files.length > MAX_MANIFEST_FILES) {
-    throw inputError(
-      INPUT.manifests,
-      `matches ${files.length} files, more than ${MAX_MANIFEST_FILES}: name the canary Deployment's manifest`,
-      patterns.join('\n')
-    )
-  }
-  const documents: ManifestDocument[] = []
-  for (const file of files) documents.push(...(await parseFile(file, path.resolve(opts.cwd, file))))
-  return { files, documents }
-}
-
-const GLOB_CHARS = /[*?[\]{}]/
-
-async function matchPattern(pattern: string, cwd: string): Promise<string[]> {
-  const display = (abs: string): string => {
-    const rel = path.relative(cwd, abs)
-    return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel
-  }
-  if (!GLOB_CHARS.test(pattern)) {
-    const abs = path.resolve(cwd, pattern)
-    const info = await stat(abs).catch(() => undefined)
-    if (!info) throw new ConfigError(`Input '${INPUT.manifests}' is invalid: file ${quote(pattern)} does not exist (looked in ${cwd}).`)
-    if (info.isDirectory()) {
-      throw new ConfigError(
-        `Input '${INPUT.manifests}' is invalid: ${quote(pattern)} is a directory: name the file, or use a glob like ${quote(`${pattern.replace(/\/+$/, '')}/*.yaml`)}.`
-      )
-    }
-    return [display(abs)]
-  }
-  const found: string[] = []
-  for await (const entry of glob(pattern, { cwd, withFileTypes: true })) {
-    if (!entry.isFile()) continue
-    found.push(display(path.join(entry.parentPath, entry.name)))
-    if (found.length > MAX_MANIFEST_FILES) break
-  }
-  if (found.length === 0) {
-    throw new ConfigError(`Input '${INPUT.manifests}' is invalid: glob ${quote(pattern)} matches no file (looked in ${cwd}).`)
-  }
-  return found.sort()
-}
-
-async function parseFile(file: string, abs: string): Promise<ManifestDocument[]> {
-  const { size } = await stat(abs)
-  if (size > MAX_MANIFEST_BYTES) {
-    throw new ConfigError(`Manifest ${file} is too large: ${formatBytes(size)}, the limit is 1 MiB (a Deployment manifest is a few KiB).`)
-  }
-  const text = await readFile(abs, 'utf8')
+export function parseManifest(file: string, text: string): ManifestDocument[] {
   const starts: number[] = []
   let raw: unknown[]
   try {
@@ -158,10 +88,6 @@ function toJson(value: unknown, where: string): unknown {
     return v
   }
   return copy(value)
-}
-
-function formatBytes(n: number): string {
-  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${Math.ceil(n / 1024)} KiB`
 }
 
 // ---------------------------------------------------------------------------------------------

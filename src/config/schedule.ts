@@ -1,6 +1,6 @@
 import { describeExposure } from '../rollout/exposure.js'
 import type { Exposure, RequestMatch, Step } from '../rollout/types.js'
-import { INPUT } from './input-names.js'
+import { INPUT } from './inputs.js'
 import { inputError } from './input-error.js'
 
 /**

@@ -8,74 +8,9 @@ import { OUTSIDE_MESH_POLICIES, OutsideMeshProbe, type OutsideMeshPolicy } from 
 import { PrometheusClient, type PrometheusAuth } from './prometheus-client.js'
 import { WebhookGate, type WebhookConfig } from './webhook-gate.js'
 import { readDuration } from '../config/duration.js'
-import { got, inputError } from '../config/input-error.js'
-
-/** One action input of the gates: what action.yml says about it. */
-export interface GateInput {
-  description: string
-  /** Absent: the input is off unless given. */
-  default?: string
-}
-
-/** Every input the gates read, spelled once (action.yml is built from this). */
-export const GATE_INPUTS = {
-  'prometheus-url': {
-    description: 'Base URL of Prometheus (e.g. http://prometheus.istio-system:9090). Needed by every metric check.'
-  },
-  'prometheus-token': { description: 'Bearer token for Prometheus (masked in logs). Not together with basic auth.' },
-  'prometheus-username': { description: 'Basic-auth user name for Prometheus (with prometheus-password).' },
-  'prometheus-password': { description: 'Basic-auth password for Prometheus (masked in logs).' },
-  'prometheus-timeout': { description: 'Deadline of one Prometheus query (e.g. 10s).', default: '10s' },
-  reporter: {
-    description: 'Istio metrics reporter to read: destination (sidecar on the canary), source, or waypoint (ambient).',
-    default: 'destination'
-  },
-  'success-rate': {
-    description: 'Minimum canary request success rate in percent (non-5xx / all, Istio metrics), e.g. 99. Off when empty.'
-  },
-  'latency-p99': { description: 'Maximum canary P99 request latency in milliseconds, e.g. 500. Off when empty.' },
-  'success-rate-vs-stable': {
-    description: 'Maximum drop of the canary success rate below the stable one, in percentage points (e.g. 1). Off when empty.'
-  },
-  'latency-p99-vs-stable': {
-    description: 'Maximum rise of the canary P99 latency over the stable one, in percent (e.g. 20). Off when empty.'
-  },
-  checks: {
-    description:
-      'Custom Prometheus checks, a YAML list of {name, query, min, max, unit, compare: {max-increase | max-increase-percent | max-decrease | max-decrease-percent}}. ' +
-      'Placeholders: {{namespace}} {{workload}} {{canary_workload}} {{stable_workload}} {{version}} {{canary_version}} {{stable_version}} (each with a _re twin for =~), {{interval}}.'
-  },
-  'outside-mesh': {
-    description:
-      'What the deploy preflight does when Prometheus shows requests to the stable version from callers outside the mesh (no sidecar: they ignore the weights and reach the canary by pod count): warn, fail (refuse; nothing written) or ignore. Only with prometheus-url.',
-    default: 'warn'
-  },
-  'min-requests': {
-    description: 'Metric checks are inconclusive while the canary served fewer requests than this in the window (0 = off).',
-    default: '10'
-  },
-  'failure-threshold': { description: 'Failed gate evaluations (over the whole rollout) that trigger the rollback.', default: '1' },
-  'inconclusive-limit': {
-    description: 'Consecutive inconclusive evaluations (no data, Prometheus down) after which on-no-data applies.',
-    default: '3'
-  },
-  'on-no-data': {
-    description:
-      'What inconclusive-limit inconclusive evaluations in a row mean: fail (count a failure), pause (wait for a person), or skip (treat as a pass, reported loudly).',
-    default: 'pause'
-  },
-  'check-every': {
-    description: 'Evaluate the gates this often during a bake (e.g. 30s); always once at the end of each step. 0 = only at the end.',
-    default: '30s'
-  },
-  webhooks: {
-    description:
-      'Webhook gates, a YAML list of {name, url, moments: [pre-rollout|before-increase|bake|before-promotion|rollback|success], timeout, retries, headers, metadata}. ' +
-      'Header and URL values may use ${ENV_NAME}.'
-  }
-} as const satisfies Record<string, GateInput>
-
-export type GateInputName = keyof typeof GATE_INPUTS
+import { got, inputError, invalidInput } from '../config/input-error.js'
+import { durationInput, inputValue, type Inputs } from '../config/input-reader.js'
+import type { InputNameOfKind } from '../config/inputs.js'
 
 export type Reporter = 'destination' | 'source' | 'waypoint'
 
@@ -94,12 +29,8 @@ const MOMENTS: readonly GateMoment[] = ['pre-rollout', 'before-increase', 'bake'
 const NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/
 const BUILT_IN_NAMES = ['success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable', 'min-requests']
 
-function invalid(input: GateInputName, what: string, value: unknown): ConfigError {
-  return inputError(input, what, value)
-}
-
 /** Seconds of a duration in the one grammar of config/duration.ts, or undefined when it is not one. */
-export function parseDurationSeconds(text: string): number | undefined {
+function parseDurationSeconds(text: string): number | undefined {
   const read = readDuration(text)
   return 'seconds' in read ? read.seconds : undefined
 }
@@ -115,12 +46,13 @@ function substituteEnv(text: string, env: Record<string, string | undefined>, wh
   const used: string[] = []
   const out = text.replace(/\$\{([^}]*)\}/g, (_all, name: string) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw new ConfigError(`Input 'webhooks' is invalid: ${where} refers to \${${name}}, which is not an environment variable name.`)
+      throw invalidInput('webhooks', `${where} refers to \${${name}}, which is not an environment variable name`)
     }
     const value = env[name]
     if (value === undefined || value === '') {
-      throw new ConfigError(
-        `Input 'webhooks' is invalid: ${where} refers to \${${name}}, which is not set; pass it to the step with env: ${name}: \${{ secrets.${name} }}.`
+      throw invalidInput(
+        'webhooks',
+        `${where} refers to \${${name}}, which is not set; pass it to the step with env: ${name}: \${{ secrets.${name} }}`
       )
     }
     used.push(value)
@@ -139,14 +71,14 @@ function loadYamlList(input: 'checks' | 'webhooks', text: string): unknown[] {
     throw new ConfigError(`Input '${input}' is not valid YAML: ${reason.reason ?? (err as Error).message}${at} (got ${got(text)}).`)
   }
   if (doc === null || doc === undefined) return []
-  if (!Array.isArray(doc)) throw invalid(input, 'expected a YAML list (each item starting with "- name: ...")', text)
+  if (!Array.isArray(doc)) throw inputError(input, 'expected a YAML list (each item starting with "- name: ...")', text)
   return doc
 }
 
 function checkKeys(input: 'checks' | 'webhooks', label: string, item: Record<string, unknown>, allowed: string[]): void {
   for (const key of Object.keys(item)) {
     if (!allowed.includes(key)) {
-      throw new ConfigError(`Input '${input}' is invalid: ${label} has unknown key ${quote(key)}; expected ${allowed.join(', ')}.`)
+      throw invalidInput(input, `${label} has unknown key ${quote(key)}; expected ${allowed.join(', ')}`)
     }
   }
 }
@@ -154,15 +86,13 @@ function checkKeys(input: 'checks' | 'webhooks', label: string, item: Record<str
 function itemName(input: 'checks' | 'webhooks', index: number, item: unknown, seen: Set<string>): string {
   const position = `item ${index + 1}`
   if (!item || typeof item !== 'object' || Array.isArray(item)) {
-    throw new ConfigError(`Input '${input}' is invalid: ${position} must be a mapping with a name (got ${got(item)}).`)
+    throw inputError(input, `${position} must be a mapping with a name`, item)
   }
   const name = (item as Record<string, unknown>).name
   if (typeof name !== 'string' || !NAME.test(name) || name.length > 63) {
-    throw new ConfigError(
-      `Input '${input}' is invalid: ${position} needs a name of lower-case letters, digits, '-', '_' or '.', at most 63 characters (got ${got(name)}).`
-    )
+    throw inputError(input, `${position} needs a name of lower-case letters, digits, '-', '_' or '.', at most 63 characters`, name)
   }
-  if (seen.has(name)) throw new ConfigError(`Input '${input}' is invalid: the name ${quote(name)} is used twice; names must be unique.`)
+  if (seen.has(name)) throw invalidInput(input, `the name ${quote(name)} is used twice; names must be unique`)
   seen.add(name)
   return name
 }
@@ -170,17 +100,15 @@ function itemName(input: 'checks' | 'webhooks', index: number, item: unknown, se
 function parseCompare(label: string, value: unknown): CompareSpec {
   const kinds: CompareSpec['kind'][] = ['max-increase', 'max-increase-percent', 'max-decrease', 'max-decrease-percent']
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(
-      `Input 'checks' is invalid: ${label} compare must be a mapping with one of ${kinds.join(', ')} (got ${got(value)}).`
-    )
+    throw inputError('checks', `${label} compare must be a mapping with one of ${kinds.join(', ')}`, value)
   }
   const entries = Object.entries(value as Record<string, unknown>)
   if (entries.length !== 1 || !kinds.includes(entries[0][0] as CompareSpec['kind'])) {
-    throw new ConfigError(`Input 'checks' is invalid: ${label} compare needs exactly one of ${kinds.join(', ')} (got ${got(value)}).`)
+    throw inputError('checks', `${label} compare needs exactly one of ${kinds.join(', ')}`, value)
   }
   const amount = numberFrom(entries[0][1])
   if (amount === undefined || amount < 0) {
-    throw new ConfigError(`Input 'checks' is invalid: ${label} compare ${entries[0][0]} must be a number >= 0 (got ${got(entries[0][1])}).`)
+    throw inputError('checks', `${label} compare ${entries[0][0]} must be a number >= 0`, entries[0][1])
   }
   return { kind: entries[0][0] as CompareSpec['kind'], amount }
 }
@@ -193,27 +121,27 @@ function parseChecks(text: string): CheckSpec[] {
     const label = `check ${quote(name)}`
     checkKeys('checks', label, item, ['name', 'query', 'min', 'max', 'unit', 'compare'])
     if (typeof item.query !== 'string' || item.query.trim() === '') {
-      throw new ConfigError(`Input 'checks' is invalid: ${label} needs a query (PromQL text) (got ${got(item.query)}).`)
+      throw inputError('checks', `${label} needs a query (PromQL text)`, item.query)
     }
     const template = parseTemplate(item.query)
-    if ('error' in template) throw new ConfigError(`Input 'checks' is invalid: ${label}: ${template.error} (got ${got(item.query)}).`)
+    if ('error' in template) throw inputError('checks', `${label}: ${template.error}`, item.query)
     const bound = (key: 'min' | 'max') => {
       if (item[key] === undefined || item[key] === null) return undefined
       const n = numberFrom(item[key])
-      if (n === undefined) throw new ConfigError(`Input 'checks' is invalid: ${label} ${key} must be a number (got ${got(item[key])}).`)
+      if (n === undefined) throw inputError('checks', `${label} ${key} must be a number`, item[key])
       return n
     }
     const min = bound('min')
     const max = bound('max')
     const compare = item.compare === undefined ? undefined : parseCompare(label, item.compare)
     if (min === undefined && max === undefined && !compare) {
-      throw new ConfigError(`Input 'checks' is invalid: ${label} needs min, max or compare, or it can never fail (got ${got(item)}).`)
+      throw inputError('checks', `${label} needs min, max or compare, or it can never fail`, item)
     }
     if (min !== undefined && max !== undefined && min > max) {
-      throw new ConfigError(`Input 'checks' is invalid: ${label} has min ${min} above max ${max}; expected min <= max.`)
+      throw invalidInput('checks', `${label} has min ${min} above max ${max}; expected min <= max`)
     }
     if (item.unit !== undefined && typeof item.unit !== 'string') {
-      throw new ConfigError(`Input 'checks' is invalid: ${label} unit must be a string (got ${got(item.unit)}).`)
+      throw inputError('checks', `${label} unit must be a string`, item.unit)
     }
     return {
       name,
@@ -239,7 +167,7 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
     const label = `webhook ${quote(name)}`
     checkKeys('webhooks', label, item, ['name', 'url', 'moments', 'timeout', 'retries', 'headers', 'metadata'])
     if (typeof item.url !== 'string') {
-      throw new ConfigError(`Input 'webhooks' is invalid: ${label} needs a url (http:// or https://) (got ${got(item.url)}).`)
+      throw inputError('webhooks', `${label} needs a url (http:// or https://)`, item.url)
     }
     const url = substituteEnv(item.url, env, `${label} url`)
     secrets.push(...url.used)
@@ -247,31 +175,23 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
     try {
       parsed = new URL(url.text)
     } catch {
-      throw new ConfigError(
-        `Input 'webhooks' is invalid: ${label} url is not a URL; expected http:// or https:// (got ${got(redactUrl(item.url))}).`
-      )
+      throw inputError('webhooks', `${label} url is not a URL; expected http:// or https://`, redactUrl(item.url))
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new ConfigError(`Input 'webhooks' is invalid: ${label} url must be http:// or https:// (got ${got(redactUrl(item.url))}).`)
+      throw inputError('webhooks', `${label} url must be http:// or https://`, redactUrl(item.url))
     }
     if (parsed.username || parsed.password) {
-      throw new ConfigError(
-        `Input 'webhooks' is invalid: ${label} url must not carry credentials; send them in headers from \${ENV} (got ${got(redactUrl(item.url))}).`
-      )
+      throw inputError('webhooks', `${label} url must not carry credentials; send them in headers from \${ENV}`, redactUrl(item.url))
     }
     const momentList = item.moments
     if (!Array.isArray(momentList) || momentList.length === 0 || !momentList.every((m) => MOMENTS.includes(m as GateMoment))) {
-      throw new ConfigError(
-        `Input 'webhooks' is invalid: ${label} moments must be a non-empty list of ${MOMENTS.join(', ')} (got ${got(momentList)}).`
-      )
+      throw inputError('webhooks', `${label} moments must be a non-empty list of ${MOMENTS.join(', ')}`, momentList)
     }
     let timeoutSeconds = 10
     if (item.timeout !== undefined) {
       const t = parseDurationSeconds(String(item.timeout))
       if (t === undefined || t <= 0 || t > 600) {
-        throw new ConfigError(
-          `Input 'webhooks' is invalid: ${label} timeout must be a duration between 1ms and 10m, e.g. 10s (got ${got(item.timeout)}).`
-        )
+        throw inputError('webhooks', `${label} timeout must be a duration between 1ms and 10m, e.g. 10s`, item.timeout)
       }
       timeoutSeconds = t
     }
@@ -279,27 +199,24 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
     if (item.retries !== undefined) {
       const r = numberFrom(item.retries)
       if (r === undefined || !Number.isInteger(r) || r < 0 || r > 10) {
-        throw new ConfigError(
-          `Input 'webhooks' is invalid: ${label} retries must be a whole number from 0 to 10 (got ${got(item.retries)}).`
-        )
+        throw inputError('webhooks', `${label} retries must be a whole number from 0 to 10`, item.retries)
       }
       retries = r
     }
     const headers: Record<string, string> = {}
     if (item.headers !== undefined && item.headers !== null) {
       if (typeof item.headers !== 'object' || Array.isArray(item.headers)) {
-        throw new ConfigError(`Input 'webhooks' is invalid: ${label} headers must be a mapping of name: value (got ${got(item.headers)}).`)
+        throw inputError('webhooks', `${label} headers must be a mapping of name: value`, item.headers)
       }
       for (const [key, value] of Object.entries(item.headers as Record<string, unknown>)) {
         if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key)) {
-          throw new ConfigError(`Input 'webhooks' is invalid: ${label} header name ${quote(key)} is not a valid HTTP header name.`)
+          throw invalidInput('webhooks', `${label} header name ${quote(key)} is not a valid HTTP header name`)
         }
         if (typeof value !== 'string' && typeof value !== 'number') {
-          throw new ConfigError(`Input 'webhooks' is invalid: ${label} header ${quote(key)} must be a string.`)
+          throw invalidInput('webhooks', `${label} header ${quote(key)} must be a string`)
         }
         const v = substituteEnv(String(value), env, `${label} header ${quote(key)}`)
-        if (/[\r\n]/.test(v.text))
-          throw new ConfigError(`Input 'webhooks' is invalid: ${label} header ${quote(key)} contains a line break.`)
+        if (/[\r\n]/.test(v.text)) throw invalidInput('webhooks', `${label} header ${quote(key)} contains a line break`)
         headers[key] = v.text
         // Env values are masked on their own and inside the whole header value; literal values too,
         // unless so short that masking them would blank out unrelated log text.
@@ -310,7 +227,7 @@ function parseWebhooks(text: string, env: Record<string, string | undefined>, se
     let metadata: Record<string, unknown> = {}
     if (item.metadata !== undefined && item.metadata !== null) {
       if (typeof item.metadata !== 'object' || Array.isArray(item.metadata)) {
-        throw new ConfigError(`Input 'webhooks' is invalid: ${label} metadata must be a mapping (got ${got(item.metadata)}).`)
+        throw inputError('webhooks', `${label} metadata must be a mapping`, item.metadata)
       }
       metadata = item.metadata as Record<string, unknown>
     }
@@ -336,160 +253,195 @@ function builtInTemplates(reporter: Reporter) {
   }
 }
 
-/** Read and validate every gate input. Empty or missing inputs take their defaults. */
-export function parseGateConfig(inputs: Record<string, string | undefined>, env: Record<string, string | undefined> = {}): GateConfig {
-  const get = (name: GateInputName): string => {
-    const v = (inputs[name] ?? '').trim()
-    if (v !== '') return v
-    const def: GateInput = GATE_INPUTS[name]
-    return def.default ?? ''
-  }
-  const num = (name: GateInputName, ok: (n: number) => boolean, expected: string): number | undefined => {
-    const raw = get(name)
-    if (raw === '') return undefined
-    const n = numberFrom(raw)
-    if (n === undefined || !ok(n)) throw invalid(name, expected, raw)
-    return n
-  }
-  const int = (name: GateInputName, min: number, max: number): number =>
-    num(name, (n) => Number.isInteger(n) && n >= min && n <= max, `expected a whole number from ${min} to ${max}`) as number
-  const duration = (name: GateInputName, ok: (s: number) => boolean, expected: string): number => {
-    const raw = get(name)
-    const s = parseDurationSeconds(raw)
-    if (s === undefined || !ok(s)) throw invalid(name, expected, raw)
-    return s
-  }
-
+/** Read and validate every gate input. Empty or missing inputs take their catalogue defaults. */
+export function parseGateConfig(inputs: Inputs, env: Record<string, string | undefined> = {}): GateConfig {
   const secrets: string[] = []
-  const policy: GatePolicy = {
-    failureThreshold: int('failure-threshold', 1, 1000),
-    inconclusiveLimit: int('inconclusive-limit', 1, 1000),
-    onNoData: ((): OnNoData => {
-      const v = get('on-no-data')
-      if (v !== 'fail' && v !== 'pause' && v !== 'skip') throw invalid('on-no-data', 'expected fail, pause or skip', v)
-      return v
-    })()
-  }
-  const checkEverySeconds = duration(
-    'check-every',
-    (s) => s === 0 || s >= 1,
-    'expected a duration of at least 1s, e.g. 30s, or 0 for only at the end of each step'
-  )
-
-  const reporter = get('reporter')
-  if (reporter !== 'destination' && reporter !== 'source' && reporter !== 'waypoint') {
-    throw invalid('reporter', 'expected destination, source or waypoint', reporter)
-  }
-  const successRate = num('success-rate', (n) => n > 0 && n <= 100, 'expected a percentage above 0 and at most 100, e.g. 99')
-  const latencyP99 = num('latency-p99', (n) => n > 0, 'expected a number of milliseconds above 0, e.g. 500')
-  const successVsStable = num('success-rate-vs-stable', (n) => n >= 0 && n <= 100, 'expected percentage points from 0 to 100, e.g. 1')
-  const latencyVsStable = num('latency-p99-vs-stable', (n) => n >= 0, 'expected a percentage of 0 or more, e.g. 20')
-  const custom = get('checks') === '' ? [] : parseChecks(get('checks'))
-  const minRequests = num('min-requests', (n) => Number.isInteger(n) && n >= 0, 'expected a whole number of requests, 0 or more') as number
-  const timeoutSeconds = duration('prometheus-timeout', (s) => s >= 1 && s <= 300, 'expected a duration from 1s to 5m, e.g. 10s')
-
-  const outsideMesh = get('outside-mesh') as OutsideMeshPolicy
-  if (!OUTSIDE_MESH_POLICIES.includes(outsideMesh)) throw invalid('outside-mesh', 'expected warn, fail or ignore', outsideMesh)
-
-  const url = get('prometheus-url')
-  const metricInputs = (['success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable', 'checks'] as const).filter(
-    (n) => get(n) !== ''
-  )
-  let prometheus: GateConfig['prometheus']
-  if (url === '') {
-    if (metricInputs.length) {
-      throw new ConfigError(
-        `Input 'prometheus-url' is required when ${metricInputs.map((n) => `'${n}'`).join(', ')} ${metricInputs.length === 1 ? 'is' : 'are'} set: the metric checks need a Prometheus to query (got "").`
-      )
-    }
-    if (outsideMesh === 'fail') {
-      throw new ConfigError(
-        `Input 'outside-mesh' is "fail" but 'prometheus-url' is not set: callers outside the mesh are found in Prometheus's Istio metrics; set 'prometheus-url', or 'outside-mesh' to warn or ignore.`
-      )
-    }
-    for (const n of ['prometheus-token', 'prometheus-username', 'prometheus-password'] as const) {
-      if (get(n) !== '') throw new ConfigError(`Input '${n}' is set but 'prometheus-url' is not; expected both or neither.`)
-    }
-  } else {
-    let parsed: URL
-    try {
-      parsed = new URL(url)
-    } catch {
-      throw invalid('prometheus-url', 'expected an http:// or https:// URL', redactUrl(url))
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw invalid('prometheus-url', 'expected an http:// or https:// URL', redactUrl(url))
-    }
-    if (parsed.username || parsed.password) {
-      throw invalid(
-        'prometheus-url',
-        'credentials do not belong in the URL; use prometheus-username and prometheus-password',
-        redactUrl(url)
-      )
-    }
-    if (parsed.search || parsed.hash) {
-      throw invalid('prometheus-url', 'expected a base URL without query or fragment (the API path is added)', redactUrl(url))
-    }
-    const token = get('prometheus-token')
-    const username = get('prometheus-username')
-    const password = get('prometheus-password')
-    let auth: PrometheusAuth | undefined
-    if (token && (username || password)) {
-      throw new ConfigError(
-        `Input 'prometheus-token' cannot be combined with 'prometheus-username'/'prometheus-password'; expected one kind of authentication.`
-      )
-    }
-    if (token) {
-      auth = { kind: 'bearer', token }
-      secrets.push(token)
-    } else if (username || password) {
-      if (!username || !password) {
-        throw new ConfigError(
-          `Inputs 'prometheus-username' and 'prometheus-password' go together; only ${username ? "'prometheus-username'" : "'prometheus-password'"} is set.`
-        )
-      }
-      auth = { kind: 'basic', username, password }
-      // The Authorization header carries the base64 form: mask that too.
-      secrets.push(password, Buffer.from(`${username}:${password}`).toString('base64'))
-    }
-    const templates = builtInTemplates(reporter)
-    const checks: CheckSpec[] = []
-    if (successRate !== undefined) {
-      checks.push({ name: 'success-rate', template: templates.successRate, min: successRate, unit: '%', input: 'success-rate' })
-    }
-    if (latencyP99 !== undefined) {
-      checks.push({ name: 'latency-p99', template: templates.latencyP99, max: latencyP99, unit: 'ms', input: 'latency-p99' })
-    }
-    if (successVsStable !== undefined) {
-      checks.push({
-        name: 'success-rate-vs-stable',
-        template: templates.successRate,
-        compare: { kind: 'max-decrease', amount: successVsStable },
-        unit: '%',
-        input: 'success-rate-vs-stable'
-      })
-    }
-    if (latencyVsStable !== undefined) {
-      checks.push({
-        name: 'latency-p99-vs-stable',
-        template: templates.latencyP99,
-        compare: { kind: 'max-increase-percent', amount: latencyVsStable },
-        unit: 'ms',
-        input: 'latency-p99-vs-stable'
-      })
-    }
-    checks.push(...custom)
-    if (checks.length === 0) {
-      throw new ConfigError(
-        `Input 'prometheus-url' is set but no metric check is: set 'success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable' or 'checks' (got ${got(url)}).`
-      )
-    }
-    prometheus = { url, auth, timeoutSeconds, reporter, outsideMesh, minRequests, requestCount: templates.requestCount, checks }
-  }
-
-  const webhooksText = get('webhooks')
+  const policy = parsePolicy(inputs)
+  const checkEverySeconds = durationInput(inputs, 'check-every')
+  const prometheus = parsePrometheus(inputs, secrets)
+  const webhooksText = inputValue(inputs, 'webhooks')
   const webhooks = webhooksText === '' ? [] : parseWebhooks(webhooksText, env, secrets)
   return { prometheus, webhooks, policy, checkEverySeconds, secrets }
+}
+
+type GateNumberInput = InputNameOfKind<'number'>
+
+/** A number input, or undefined when it is empty and has no default; `ok` says what is accepted. */
+function numberInput(inputs: Inputs, name: GateNumberInput, ok: (n: number) => boolean, expected: string): number | undefined {
+  const raw = inputValue(inputs, name)
+  if (raw === '') return undefined
+  const n = numberFrom(raw)
+  if (n === undefined || !ok(n)) throw inputError(name, expected, raw)
+  return n
+}
+
+function wholeNumberInput(inputs: Inputs, name: GateNumberInput, min: number, max: number): number {
+  const ok = (n: number) => Number.isInteger(n) && n >= min && n <= max
+  return numberInput(inputs, name, ok, `expected a whole number from ${min} to ${max}`)!
+}
+
+function choiceInput<T extends string>(inputs: Inputs, name: InputNameOfKind<'choice'>, allowed: readonly T[]): T {
+  const value = inputValue(inputs, name)
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}` : allowed.join('')
+  throw inputError(name, `expected ${list}`, value)
+}
+
+function parsePolicy(inputs: Inputs): GatePolicy {
+  return {
+    failureThreshold: wholeNumberInput(inputs, 'failure-threshold', 1, 1000),
+    inconclusiveLimit: wholeNumberInput(inputs, 'inconclusive-limit', 1, 1000),
+    onNoData: choiceInput<OnNoData>(inputs, 'on-no-data', ['fail', 'pause', 'skip'])
+  }
+}
+
+/** The metric thresholds of the built-in checks, each undefined when its input is empty. */
+interface MetricThresholds {
+  successRate?: number
+  latencyP99?: number
+  successVsStable?: number
+  latencyVsStable?: number
+}
+
+function parseThresholds(inputs: Inputs): MetricThresholds {
+  return {
+    successRate: numberInput(inputs, 'success-rate', (n) => n > 0 && n <= 100, 'expected a percentage above 0 and at most 100, e.g. 99'),
+    latencyP99: numberInput(inputs, 'latency-p99', (n) => n > 0, 'expected a number of milliseconds above 0, e.g. 500'),
+    successVsStable: numberInput(
+      inputs,
+      'success-rate-vs-stable',
+      (n) => n >= 0 && n <= 100,
+      'expected percentage points from 0 to 100, e.g. 1'
+    ),
+    latencyVsStable: numberInput(inputs, 'latency-p99-vs-stable', (n) => n >= 0, 'expected a percentage of 0 or more, e.g. 20')
+  }
+}
+
+const METRIC_INPUTS = ['success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable', 'checks'] as const
+
+/** The Prometheus side of the gates, or undefined when 'prometheus-url' is empty (then no metric input may be set). */
+function parsePrometheus(inputs: Inputs, secrets: string[]): GateConfig['prometheus'] {
+  const reporter = choiceInput<Reporter>(inputs, 'reporter', ['destination', 'source', 'waypoint'])
+  const thresholds = parseThresholds(inputs)
+  const custom = inputValue(inputs, 'checks') === '' ? [] : parseChecks(inputValue(inputs, 'checks'))
+  const minRequests = numberInput(
+    inputs,
+    'min-requests',
+    (n) => Number.isInteger(n) && n >= 0,
+    'expected a whole number of requests, 0 or more'
+  )!
+  const timeoutSeconds = durationInput(inputs, 'prometheus-timeout')
+  const outsideMesh = choiceInput(inputs, 'outside-mesh', OUTSIDE_MESH_POLICIES)
+
+  const url = inputValue(inputs, 'prometheus-url')
+  if (url === '') {
+    refuseWithoutPrometheus(inputs, outsideMesh)
+    return undefined
+  }
+  checkPrometheusUrl(url)
+  const auth = prometheusAuth(inputs, secrets)
+  const templates = builtInTemplates(reporter)
+  const checks = [...builtInChecks(thresholds, templates), ...custom]
+  if (checks.length === 0) {
+    throw new ConfigError(
+      `Input 'prometheus-url' is set but no metric check is: set 'success-rate', 'latency-p99', 'success-rate-vs-stable', 'latency-p99-vs-stable' or 'checks' (got ${got(url)}).`
+    )
+  }
+  return { url, auth, timeoutSeconds, reporter, outsideMesh, minRequests, requestCount: templates.requestCount, checks }
+}
+
+/** Without 'prometheus-url', an input that needs Prometheus is a mistake, not something to ignore. */
+function refuseWithoutPrometheus(inputs: Inputs, outsideMesh: OutsideMeshPolicy): void {
+  const metricInputs = METRIC_INPUTS.filter((n) => inputValue(inputs, n) !== '')
+  if (metricInputs.length) {
+    throw new ConfigError(
+      `Input 'prometheus-url' is required when ${metricInputs.map((n) => `'${n}'`).join(', ')} ${metricInputs.length === 1 ? 'is' : 'are'} set: the metric checks need a Prometheus to query (got "").`
+    )
+  }
+  if (outsideMesh === 'fail') {
+    throw new ConfigError(
+      `Input 'outside-mesh' is "fail" but 'prometheus-url' is not set: callers outside the mesh are found in Prometheus's Istio metrics; set 'prometheus-url', or 'outside-mesh' to warn or ignore.`
+    )
+  }
+  for (const n of ['prometheus-token', 'prometheus-username', 'prometheus-password'] as const) {
+    if (inputValue(inputs, n) !== '') throw new ConfigError(`Input '${n}' is set but 'prometheus-url' is not; expected both or neither.`)
+  }
+}
+
+function checkPrometheusUrl(url: string): void {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw inputError('prometheus-url', 'expected an http:// or https:// URL', redactUrl(url))
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw inputError('prometheus-url', 'expected an http:// or https:// URL', redactUrl(url))
+  }
+  if (parsed.username || parsed.password) {
+    throw inputError(
+      'prometheus-url',
+      'credentials do not belong in the URL; use prometheus-username and prometheus-password',
+      redactUrl(url)
+    )
+  }
+  if (parsed.search || parsed.hash) {
+    throw inputError('prometheus-url', 'expected a base URL without query or fragment (the API path is added)', redactUrl(url))
+  }
+}
+
+/** Bearer or basic authentication, or none; the secrets it carries go to `secrets`. */
+function prometheusAuth(inputs: Inputs, secrets: string[]): PrometheusAuth | undefined {
+  const token = inputValue(inputs, 'prometheus-token')
+  const username = inputValue(inputs, 'prometheus-username')
+  const password = inputValue(inputs, 'prometheus-password')
+  if (token && (username || password)) {
+    throw new ConfigError(
+      `Input 'prometheus-token' cannot be combined with 'prometheus-username'/'prometheus-password'; expected one kind of authentication.`
+    )
+  }
+  if (token) {
+    secrets.push(token)
+    return { kind: 'bearer', token }
+  }
+  if (!username && !password) return undefined
+  if (!username || !password) {
+    throw new ConfigError(
+      `Inputs 'prometheus-username' and 'prometheus-password' go together; only ${username ? "'prometheus-username'" : "'prometheus-password'"} is set.`
+    )
+  }
+  // The Authorization header carries the base64 form: mask that too.
+  secrets.push(password, Buffer.from(`${username}:${password}`).toString('base64'))
+  return { kind: 'basic', username, password }
+}
+
+function builtInChecks(t: MetricThresholds, templates: ReturnType<typeof builtInTemplates>): CheckSpec[] {
+  const checks: CheckSpec[] = []
+  if (t.successRate !== undefined) {
+    checks.push({ name: 'success-rate', template: templates.successRate, min: t.successRate, unit: '%', input: 'success-rate' })
+  }
+  if (t.latencyP99 !== undefined) {
+    checks.push({ name: 'latency-p99', template: templates.latencyP99, max: t.latencyP99, unit: 'ms', input: 'latency-p99' })
+  }
+  if (t.successVsStable !== undefined) {
+    checks.push({
+      name: 'success-rate-vs-stable',
+      template: templates.successRate,
+      compare: { kind: 'max-decrease', amount: t.successVsStable },
+      unit: '%',
+      input: 'success-rate-vs-stable'
+    })
+  }
+  if (t.latencyVsStable !== undefined) {
+    checks.push({
+      name: 'latency-p99-vs-stable',
+      template: templates.latencyP99,
+      compare: { kind: 'max-increase-percent', amount: t.latencyVsStable },
+      unit: 'ms',
+      input: 'latency-p99-vs-stable'
+    })
+  }
+  return checks
 }
 
 /** The gates the config asks for: Prometheus (if configured), then one per webhook. */

@@ -1,7 +1,7 @@
 import { ConfigError } from '../../../src/errors.js'
 import { readBoolean } from '../../../src/config/boolean.js'
 import { readConfig, splitList } from '../../../src/config/config.js'
-import { INPUT, INPUT_DEFAULTS } from '../../../src/config/input-names.js'
+import { INPUT, INPUTS } from '../../../src/config/inputs.js'
 import { loadTimeZones } from '../../../src/config/freeze-windows.js'
 
 beforeAll(loadTimeZones)
@@ -70,7 +70,8 @@ describe('readConfig defaults', () => {
   })
 
   it('documents the same defaults it applies', () => {
-    expect(INPUT_DEFAULTS).toMatchObject({ command: 'deploy', steps: '10,25,50,100', interval: '1m', 'lock-duration': '2m' })
+    const defaults = Object.fromEntries(Object.entries(INPUTS).map(([name, spec]) => [name, 'default' in spec ? spec.default : undefined]))
+    expect(defaults).toMatchObject({ command: 'deploy', steps: '10,25,50,100', interval: '1m', 'lock-duration': '2m' })
   })
 
   it('reads every input, trimmed', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals'
 import { ConfigError } from '../../../src/errors.js'
-import { GITHUB_INPUTS, parseGithubConfig } from '../../../src/report/github-config.js'
+import { INPUT_NAMES, INPUTS } from '../../../src/config/inputs.js'
+import { parseGithubConfig } from '../../../src/report/github-config.js'
 
 describe('parseGithubConfig', () => {
   test('defaults: comment on, no deployments, github-actions[bot] as the only author, public API', () => {
@@ -55,16 +56,16 @@ describe('parseGithubConfig', () => {
     )
   })
 
-  test('GITHUB_INPUTS declares the token default and the boolean defaults action.yml needs', () => {
-    expect(Object.keys(GITHUB_INPUTS)).toEqual([
+  test('the catalogue declares the token default and the boolean defaults action.yml needs', () => {
+    expect(INPUT_NAMES.filter((name) => INPUTS[name].group === 'github')).toEqual([
       'github-token',
       'pr-comment',
       'comment-author',
       'deployment-environment',
       'production-environment'
     ])
-    expect(GITHUB_INPUTS['github-token'].default).toBe('${{ github.token }}')
-    expect(GITHUB_INPUTS['pr-comment'].default).toBe('true')
-    expect(GITHUB_INPUTS['production-environment'].default).toBe('false')
+    expect(INPUTS['github-token'].default).toBe('${{ github.token }}')
+    expect(INPUTS['pr-comment'].default).toBe('true')
+    expect(INPUTS['production-environment'].default).toBe('false')
   })
 })
