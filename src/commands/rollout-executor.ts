@@ -539,6 +539,7 @@ export class RolloutExecutor {
       nextWeight,
       stepIndex: s.stepIndex,
       schedule: s.schedule,
+      ...(s.exposure ? { exposure: s.exposure } : {}),
       windowSeconds: Math.max(1, Math.round(Math.min(this.o.intervalMs, this.o.checkEveryMs * 2) / 1000)),
       signal: this.o.signal
     }

@@ -5,6 +5,8 @@
  * rollout state and must be gone on every path out of its step: the next step, promotion, abort,
  * a gate's rollback, supersede, cancellation (SIGINT), and a run killed and taken over by the next.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, describe, expect, it } from '@jest/globals'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { renderPlainLog, renderReport } from '../../../src/report/render-report.js'
@@ -247,6 +249,38 @@ describe('gates at a match step judge the matched traffic', () => {
     expect(report.undone?.[0]).toBe('header:x-canary=always to v2 removed')
     await expectBackOnStable(s.ns)
     await expectNoExposure(s.ns)
+  })
+})
+
+describe('webhooks at a match step', () => {
+  it.concurrent('a webhook is told what reaches the canary (a load test must send the header)', async () => {
+    const s = await seed('match-webhook')
+    const bodies: Array<Record<string, unknown>> = []
+    const server = createServer((req, res) => {
+      let text = ''
+      req.on('data', (c: Buffer) => (text += c.toString()))
+      req.on('end', () => {
+        bodies.push(JSON.parse(text) as Record<string, unknown>)
+        res.writeHead(200).end('{}')
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`
+      const { report } = await runAction(
+        seedInputs(s, { steps: 'header:x-canary=always,50,100', webhooks: `- name: load-test\n  url: ${url}\n  moments: [bake]` })
+      )
+      expect(report.result).toBe('promoted')
+      const at = (weight: number) => bodies.filter((b) => b.canaryWeight === weight).map((b) => b.exposure)
+      expect(at(0).length).toBeGreaterThan(0)
+      expect(new Set(at(0).map((e) => JSON.stringify(e)))).toEqual(
+        new Set([JSON.stringify({ kind: 'match', match: { on: 'header', name: 'x-canary', op: 'exact', value: 'always' } })])
+      )
+      expect(at(50).length).toBeGreaterThan(0)
+      expect(at(50).every((e) => e === undefined)).toBe(true)
+    } finally {
+      server.close()
+    }
   })
 })
 
