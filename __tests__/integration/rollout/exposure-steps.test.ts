@@ -184,6 +184,13 @@ describe('header/cookie-matched steps', () => {
     })
     expect(resumed.report.error).toBeUndefined()
     expect(resumed.report.result).toBe('promoted')
+    // The resumed run baked the match step again on the route as it was (not dropped, not re-added:
+    // each bake write checks it is there), then moved on.
+    const history = resumed.report.state!.history
+    const after = history.slice(history.findIndex((h) => h.kind === 'promote-requested'))
+    expect(after.filter((h) => h.kind === 'weight').map((h) => h.canaryWeight)).toEqual([100])
+    expect(after.findIndex((h) => h.kind === 'gates' && h.canaryWeight === 0)).toBeGreaterThan(0)
+    expect(after.findIndex((h) => h.kind === 'gates' && h.canaryWeight === 0)).toBeLessThan(after.findIndex((h) => h.kind === 'weight'))
     await expectNoExposure(s.ns)
   })
 

@@ -25,7 +25,10 @@ function twoRoutes(): KubeObject {
   const vs = seedAtZero()
   const driven = {
     ...vs.spec.http[0],
-    match: [{ uri: { prefix: '/api' } }, { uri: { prefix: '/v2' }, headers: { 'x-team': { exact: 'a' } } }],
+    match: [
+      { uri: { prefix: '/api' }, withoutHeaders: { 'x-debug': { exact: '1' } } },
+      { uri: { prefix: '/v2' }, headers: { 'x-team': { exact: 'a' } } }
+    ],
     retries: { attempts: 3 }
   }
   const other = {
@@ -48,7 +51,7 @@ describe('withExposure: a match step', () => {
     expect(vs.spec.http[1]).toEqual(seedAtZero().spec.http[0])
   })
 
-  it('narrows each of the driven route’s matches and keeps its other fields, but not its mirror', () => {
+  it('narrows each of the driven route’s matches (withoutHeaders kept as written) and keeps its other fields, but not its mirror', () => {
     const base = twoRoutes()
     base.spec.http[1].mirror = { host: 'elsewhere', subset: 'x' }
     const vs = withExposure(base, 1, 'istio-service', 'v2', header)
@@ -56,7 +59,7 @@ describe('withExposure: a match step', () => {
     expect(vs.spec.http[1]).toEqual({
       name: 'istio-canary-v2',
       match: [
-        { uri: { prefix: '/api' }, headers: { 'x-canary': { exact: 'always' } } },
+        { uri: { prefix: '/api' }, withoutHeaders: { 'x-debug': { exact: '1' } }, headers: { 'x-canary': { exact: 'always' } } },
         { uri: { prefix: '/v2' }, headers: { 'x-team': { exact: 'a' }, 'x-canary': { exact: 'always' } } }
       ],
       retries: { attempts: 3 },
