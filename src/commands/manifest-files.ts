@@ -2,7 +2,7 @@ import { glob, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { ConfigError, quote } from '../errors.js'
 import { INPUT } from '../config/inputs.js'
-import { inputError, invalidInput } from '../config/input-error.js'
+import { inputError, invalidInput, missingInput } from '../config/input-error.js'
 import { parseManifest, type ManifestDocument } from '../config/manifests.js'
 
 /** A manifest file larger than this is refused unread: a Deployment is a few KiB. */
@@ -24,7 +24,7 @@ export interface LoadedManifests {
  */
 export async function loadManifests(patterns: readonly string[], opts: { cwd: string }): Promise<LoadedManifests> {
   if (patterns.length === 0) {
-    throw new ConfigError(`Input '${INPUT.manifests}' is required: expected paths or globs of the canary Deployment manifest.`)
+    throw missingInput(INPUT.manifests, 'expected paths or globs of the canary Deployment manifest')
   }
   const files: string[] = []
   for (const pattern of patterns) {

@@ -145,20 +145,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   if (!inFlight) {
     const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
-    if (decision.kind === 'already-stable') {
-      const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
-      return {
-        namespace,
-        state,
-        route: state?.route ?? { index: 0 },
-        host: state?.host ?? '',
-        destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
-        stable: released,
-        canary: released,
-        warnings,
-        alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note: decision.note }
-      }
-    }
+    if (decision.kind === 'already-stable') return alreadyStable(config, read, canarySubset, decision.note)
     if (decision.note) deps.log.info(decision.note)
   }
   let routeView = vs
@@ -199,20 +186,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const route: RolloutState['route'] = { index: topology.routeIndex, ...(topology.routeName ? { name: topology.routeName } : {}) }
   refuseUnfitExposures(config.steps, routeView, route, topology.host, canarySubset)
 
-  for (const gate of deps.gates) {
-    await gate.preflight({
-      namespace,
-      host: topology.host,
-      virtualService: config.virtualService,
-      stable,
-      canary,
-      canaryWeight: 0,
-      stepIndex: -1,
-      schedule: config.steps,
-      windowSeconds: Math.max(1, config.intervalSeconds),
-      signal: deps.signal
-    })
-  }
+  await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
   await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
   if (managedByGitOps(vs)) {
     warnings.push(
@@ -238,6 +212,43 @@ function refuseUnfitExposures(steps: Step[], vs: KubeObject, route: RolloutState
   if (exposures.length === 0) return
   const refusal = exposureRefusal(vs, routeIndexOf(vs, route), host, canarySubset, exposures)
   if (refusal) throw new PreflightError(`Input 'steps' (${quote(formatSchedule(steps))}) cannot be carried out: ${refusal}`)
+}
+
+/** A re-run of the release that is already stable: nothing to roll out; the note says why. */
+function alreadyStable(config: Config, read: DeployRead, canarySubset: string, note: string): Preflight {
+  const { namespace, state, canaryVersion, warnings } = read
+  const canaryDeployment = read.manifest.metadata.name
+  const released = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
+  return {
+    namespace,
+    state,
+    route: state?.route ?? { index: 0 },
+    host: state?.host ?? '',
+    destinationRule: state?.destinationRule ?? config.destinationRule ?? '',
+    stable: released,
+    canary: released,
+    warnings,
+    alreadyStable: { version: canaryVersion, deployment: canaryDeployment, note }
+  }
+}
+
+/** Every gate checks what it will ask (a metric query's dry run, a webhook's reachability) before anything is written. */
+async function preflightGates(
+  config: Config,
+  deps: CommandDeps,
+  at: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }
+): Promise<void> {
+  for (const gate of deps.gates) {
+    await gate.preflight({
+      ...at,
+      virtualService: config.virtualService,
+      canaryWeight: 0,
+      stepIndex: -1,
+      schedule: config.steps,
+      windowSeconds: Math.max(1, config.intervalSeconds),
+      signal: deps.signal
+    })
+  }
 }
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */

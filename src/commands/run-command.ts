@@ -1,13 +1,13 @@
 import type { Config } from '../config/config.js'
 import { PreflightError } from '../errors.js'
-import { planCommand, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
+import { planCommand, type CommandPlan, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
 import { describeExposure, stepWeight } from '../rollout/exposure.js'
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
-import { preflightWaitingForLock, takeLock } from './lock-wait.js'
+import { preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
 import { freezeRefusal } from '../config/freeze-windows.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import type { Preflight } from './preflight.js'
@@ -21,11 +21,43 @@ import type { CommandDeps } from './command-deps.js'
  * errors the report cannot describe; preflight and rollout failures are in `report.error`.
  */
 export async function runCommand(config: Config, deps: CommandDeps): Promise<RunReport> {
-  const startedAt = iso(deps.clock.now())
-  const namespace = config.namespace ?? 'default'
-  const base: RunReport = {
+  const base = baseReport(config, deps)
+  let pre: Preflight
+  try {
+    pre = await preflightWaitingForLock(config, deps)
+  } catch (err) {
+    return finish(base, deps, undefined, 'unchanged', err)
+  }
+  const situation: CommandSituation = {
     command: config.command,
-    namespace,
+    state: pre.state,
+    target: `${pre.namespace}/${config.virtualService}`,
+    version: config.command === 'deploy' ? pre.canary.version : config.version,
+    full: config.full,
+    supersede: config.supersede
+  }
+  const ended = await beforeLock(config, deps, pre, withPreflight(base, pre), situation)
+  if (ended) return ended
+
+  const taken = await takeLock(config, deps, pre)
+  if ('error' in taken) return finish(withPreflight(base, pre), deps, taken.pre.state, 'unchanged', taken.error)
+  // pre may have been read again while waiting for the lock: plan from what it shows now.
+  const run: LockedRun = {
+    config,
+    deps,
+    pre: taken.pre,
+    report: withPreflight(base, taken.pre),
+    epoch: taken.acquired.epoch,
+    undone: []
+  }
+  return underLock(run, taken, { ...situation, state: taken.pre.state, takeover: taken.acquired.takeover })
+}
+
+function baseReport(config: Config, deps: CommandDeps): RunReport {
+  const startedAt = iso(deps.clock.now())
+  return {
+    command: config.command,
+    namespace: config.namespace ?? 'default',
     virtualService: config.virtualService,
     result: 'unchanged',
     canaryWeight: 0,
@@ -36,16 +68,25 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     finishedAt: startedAt,
     rollout: rolloutSettings(config, deps)
   }
-  let pre: Preflight
-  try {
-    pre = await preflightWaitingForLock(config, deps)
-  } catch (err) {
-    return finish(base, deps, undefined, 'unchanged', err)
-  }
-  let report: RunReport = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
+}
+
+function withPreflight(base: RunReport, pre: Preflight): RunReport {
+  return { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
+}
+
+/**
+ * What ends a run before the lock, so not even a Lease is written: status, a release already
+ * stable, a freeze window, a dry run, a command with nothing to do. Undefined: take the lock.
+ */
+async function beforeLock(
+  config: Config,
+  deps: CommandDeps,
+  pre: Preflight,
+  report: RunReport,
+  situation: CommandSituation
+): Promise<RunReport | undefined> {
   if (config.command === 'status') return finish(report, deps, pre.state, 'unchanged')
   if (pre.alreadyStable) {
-    // A re-run of a finished release: said before the lock, so not even a Lease is written.
     deps.log.info(pre.alreadyStable.note)
     const { version, deployment } = pre.alreadyStable
     return finish(
@@ -56,90 +97,50 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
     )
   }
   if (config.command === 'deploy' || config.command === 'promote') {
-    // Before the lock: a refused run writes nothing, not even a Lease.
     const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
     if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
   }
   if (config.dryRun) return dryRun(config, deps, pre, report)
-  if (config.command === 'deploy' || config.command === 'promote') {
-    // Before the lock: a refused run writes nothing, not even a Lease.
-    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
-    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
-  }
-  const situation: CommandSituation = {
-    command: config.command,
-    state: pre.state,
-    target: `${pre.namespace}/${config.virtualService}`,
-    version: config.command === 'deploy' ? pre.canary.version : config.version,
-    full: config.full,
-    supersede: config.supersede
-  }
   const early = planCommand(situation)
   if (early.kind === 'nothing') {
-    // Said before the lock, so not even a Lease is written.
     deps.log.info(early.message)
     return finish(report, deps, pre.state, early.result)
   }
+  return undefined
+}
 
-  const taken = await takeLock(config, deps, pre)
-  if ('error' in taken) return finish(report, deps, taken.pre.state, 'unchanged', taken.error)
-  const { lock, acquired } = taken
-  if (taken.pre !== pre) {
-    pre = taken.pre
-    report = { ...base, namespace: pre.namespace, warnings: [...base.warnings, ...pre.warnings] }
-  }
-  let lost: Error | undefined
-  lock.startRenewing(undefined, (err) => {
-    lost = err
+/** A run holding the lock: what it was configured with, read, and has done so far. */
+interface LockedRun {
+  config: Config
+  deps: CommandDeps
+  pre: Preflight
+  report: RunReport
+  /** The lock's fencing epoch: every write of this run carries it. */
+  epoch: number
+  executor?: RolloutExecutor
+  /** What the executors could not undo (for the report). */
+  undone: string[]
+  /** Set when the lock's renewal failed mid-run. */
+  lost?: Error
+}
+
+/** Plans again under the lock and carries the plan out; on an error, a cancelled run stops its canary first. Releases the lock. */
+async function underLock(run: LockedRun, taken: LockTaken, situation: CommandSituation): Promise<RunReport> {
+  const { config, deps, pre, report } = run
+  taken.lock.startRenewing(undefined, (err) => {
+    run.lost = err
     deps.log.error(`Lost the lock: ${err.message}`)
   })
-  let executor: RolloutExecutor | undefined
-  const undone: string[] = []
-  const execute = async (state: RolloutState): Promise<RolloutState> => {
-    executor = makeExecutor(config, deps, pre, state, acquired.epoch)
-    deps.onExecutor?.(executor)
-    const ended = await executor.run()
-    undone.push(...executor.undone)
-    report.warnings.push(...executor.warnings)
-    return ended
-  }
   try {
-    // pre may have been read again while waiting for the lock: plan from what it shows now.
-    const plan = planCommand({ ...situation, state: pre.state, takeover: acquired.takeover })
+    const plan = planCommand(situation)
     if (plan.kind === 'refuse') throw new PreflightError(plan.message)
     if (plan.kind === 'nothing') {
       deps.log.info(plan.message)
       return finish(report, deps, pre.state, plan.result)
     }
-    let state = pre.state
-    if (state && plan.recover === 'retirement') {
-      const previous = makeExecutor(config, deps, pre, state, acquired.epoch)
-      executor = previous
-      deps.onExecutor?.(previous)
-      const after = await previous.finishRetirement()
-      report.warnings.push(...previous.warnings)
-      if (plan.then === 'stop') return finish({ ...report, undone }, deps, after, 'promoted')
-      if (retirementPending(after)) {
-        report.warnings.push(
-          `the old version ${after.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${after.retirement!.subset}`
-        )
-      }
-      state = after
-    } else if (state && plan.recover) {
-      state = await execute(recoveryState(plan.recover, state, acquired.previousHolder, deps, report, pre.canary.version))
-      if (plan.then === 'stop') return finish({ ...report, undone }, deps, state, state.result ?? 'rolled-back')
-    }
-    for (const w of plan.warnings) {
-      deps.log.warning(w)
-      report.warnings.push(w)
-    }
-    state = commandState(plan.then, state, config, deps, pre, acquired.epoch)
-    const ended = await execute(state!)
-    if (lost) report.warnings.push(`the lock was lost during the run: ${lost.message}`)
-    const { result, error } = outcome(ended)
-    return finish({ ...report, undone, error }, deps, ended, result)
+    return await carryOut(run, plan, taken.acquired.previousHolder)
   } catch (err) {
-    const running = executor as RolloutExecutor | undefined
+    const running = run.executor
     if (deps.signal.aborted && running && isInFlight(running.current)) {
       try {
         await running.cancel(config.onCancel === 'freeze')
@@ -150,18 +151,64 @@ export async function runCommand(config: Config, deps: CommandDeps): Promise<Run
       }
     }
     const state = running?.current ?? pre.state
-    return finish(
-      { ...report, undone: running ? undone : undefined },
-      deps,
-      state,
-      state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged',
-      err
-    )
+    const result = state?.phase === 'rolled-back' ? 'rolled-back' : 'unchanged'
+    return finish({ ...report, undone: running ? run.undone : undefined }, deps, state, result, err)
   } finally {
     deps.onExecutor?.(undefined)
     // A cancelled run keeps the lock only if it could not finish its write; the post step re-takes it.
-    await lock.release().catch((err: unknown) => deps.log.warning(`Could not release the lock: ${errorText(err)}`))
+    await taken.lock.release().catch((err: unknown) => deps.log.warning(`Could not release the lock: ${errorText(err)}`))
   }
+}
+
+/** The recovery first (an unfinished retirement, a dead run's or a superseded rollout), then the command. */
+async function carryOut(
+  run: LockedRun,
+  plan: Extract<CommandPlan, { kind: 'run' }>,
+  previousHolder: string | undefined
+): Promise<RunReport> {
+  const { config, deps, pre, report } = run
+  let state = pre.state
+  if (state && plan.recover === 'retirement') {
+    state = await finishRetirement(run, state)
+    if (plan.then === 'stop') return finish({ ...report, undone: run.undone }, deps, state, 'promoted')
+    if (retirementPending(state)) {
+      report.warnings.push(
+        `the old version ${state.retirement!.version} of the previous rollout stays running (still routed to); this rollout no longer tracks it: retire it by hand once nothing routes to subset ${state.retirement!.subset}`
+      )
+    }
+  } else if (state && plan.recover) {
+    state = await execute(run, recoveryState(plan.recover, state, previousHolder, deps, report, pre.canary.version))
+    if (plan.then === 'stop') return finish({ ...report, undone: run.undone }, deps, state, state.result ?? 'rolled-back')
+  }
+  for (const w of plan.warnings) {
+    deps.log.warning(w)
+    report.warnings.push(w)
+  }
+  const ended = await execute(run, commandState(plan.then, state, config, deps, pre, run.epoch))
+  if (run.lost) report.warnings.push(`the lock was lost during the run: ${run.lost.message}`)
+  const { result, error } = outcome(ended)
+  return finish({ ...report, undone: run.undone, error }, deps, ended, result)
+}
+
+/** Runs `state` to its next stop with a new executor; what it could not undo and its warnings go to the run. */
+async function execute(run: LockedRun, state: RolloutState): Promise<RolloutState> {
+  const executor = makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
+  run.executor = executor
+  run.deps.onExecutor?.(executor)
+  const ended = await executor.run()
+  run.undone.push(...executor.undone)
+  run.report.warnings.push(...executor.warnings)
+  return ended
+}
+
+/** Retires the old version the last rollout kept, if nothing routes to it any more. */
+async function finishRetirement(run: LockedRun, state: RolloutState): Promise<RolloutState> {
+  const previous = makeExecutor(run.config, run.deps, run.pre, state, run.epoch)
+  run.executor = previous
+  run.deps.onExecutor?.(previous)
+  const after = await previous.finishRetirement()
+  run.report.warnings.push(...previous.warnings)
+  return after
 }
 
 /** The state the command itself starts from, once any recovery is done. */

@@ -3,7 +3,7 @@ import { ConfigError } from '../errors.js'
 import { COMMANDS, type Command, type Step } from '../rollout/types.js'
 import { formatDuration } from './duration.js'
 import { INPUT, type InputName } from './inputs.js'
-import { booleanInput, durationInput, inputValue, optionalInput, type Inputs } from './input-reader.js'
+import { booleanInput, choiceInput, durationInput, inputValue, optionalInput, type Inputs } from './input-reader.js'
 import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
@@ -78,15 +78,15 @@ export interface Config {
  */
 export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config {
   const warnings: string[] = []
-  const command = oneOf(INPUT.command, inputValue(inputs, INPUT.command), COMMANDS)
+  const command = choiceInput(inputs, INPUT.command, COMMANDS)
   const manifests = readManifestPatterns(inputs, command, warnings)
   const target = readTarget(inputs)
   const versions = readVersionNames(inputs)
   const steps = parseSchedule(inputValue(inputs, INPUT.steps))
   const timing = readTiming(inputs)
   const release = readReleaseRules(inputs, command, steps)
-  const retire = oneOf(INPUT.retire, inputValue(inputs, INPUT.retire), RETIRE_MODES)
-  const onCancel = oneOf(INPUT.onCancel, inputValue(inputs, INPUT.onCancel), ON_CANCEL_MODES)
+  const retire = choiceInput(inputs, INPUT.retire, RETIRE_MODES)
+  const onCancel = choiceInput(inputs, INPUT.onCancel, ON_CANCEL_MODES)
   const kubeconfig = readKubeconfig(optionalInput(inputs, INPUT.kubeconfig))
   const dryRun = booleanInput(inputs, INPUT.dryRun)
   const flags = readCommandFlags(inputs, command, warnings)
@@ -231,7 +231,7 @@ function readReleaseRules(
   command: Command,
   steps: readonly Step[]
 ): Pick<Config, 'versionOrder' | 'allowDowngrade' | 'freezeWindows' | 'minSoakSeconds'> {
-  const versionOrder = oneOf(INPUT.versionOrder, inputValue(inputs, INPUT.versionOrder), VERSION_ORDERS)
+  const versionOrder = choiceInput(inputs, INPUT.versionOrder, VERSION_ORDERS)
   const allowDowngrade = booleanInput(inputs, INPUT.allowDowngrade)
   // Untrimmed, so the line numbers in its errors are the user's.
   const freezeWindows = parseFreezeWindows(inputs[INPUT.freezeWindows] ?? '')
@@ -262,11 +262,6 @@ function readCommandFlags(inputs: Inputs, command: Command, warnings: string[]):
     supersede: flag(INPUT.supersede, 'deploy', 'lets a deploy replace a rollout in progress'),
     retry: flag(INPUT.retry, 'deploy', 'lets a deploy roll out again a release that was rolled back')
   }
-}
-
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T
-  throw inputError(name, `expected one of ${allowed.join(', ')}`, value)
 }
 
 /** Split a list input on newlines and commas (not commas inside a glob's `{a,b}`); drop empty entries. */

@@ -1,5 +1,6 @@
 import { readBoolean } from './boolean.js'
 import { parseDuration } from './duration.js'
+import { inputError } from './input-error.js'
 import { inputSpec, type InputName, type InputNameOfKind, type InputWithDefault } from './inputs.js'
 
 /** The inputs as the runner gives them: a missing input is '' or absent. */
@@ -31,4 +32,12 @@ export function durationInput(inputs: Inputs, name: DurationInput): number | und
 export function booleanInput(inputs: Inputs, name: InputNameOfKind<'boolean'>): boolean {
   const value = inputValue(inputs, name)
   return value === '' ? false : readBoolean(name, value)
+}
+
+/** A choice input: its value (or default) must be one of `allowed`, exactly as written. */
+export function choiceInput<T extends string>(inputs: Inputs, name: InputNameOfKind<'choice'>, allowed: readonly T[]): T {
+  const value = inputValue(inputs, name)
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}` : allowed.join('')
+  throw inputError(name, `expected ${list}`, value)
 }

@@ -4,8 +4,8 @@ import type { DurationLimits } from './duration.js'
 export type InputGroup = 'rollout' | 'gates' | 'github'
 
 /**
- * The grammar of an input's value. `duration` and `boolean` are read by config's one grammar
- * (duration.ts, boolean.ts) for every group; the others are parsed by their group's reader.
+ * The grammar of an input's value. `duration`, `boolean` and `choice` are read the same way for
+ * every group (input-reader.ts, over duration.ts and boolean.ts); the others by their group's reader.
  */
 export type InputKind = 'text' | 'secret' | 'choice' | 'list' | 'lines' | 'schedule' | 'number' | 'yaml' | 'duration' | 'boolean'
 

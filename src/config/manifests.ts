@@ -4,6 +4,7 @@ import type { KubeObject } from '../kube/kube-object.js'
 import { selectorMatches, type LabelSelector } from '../kube/label-selector.js'
 import { ConfigError, quote } from '../errors.js'
 import { INPUT } from './inputs.js'
+import { invalidInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 
 /** Most nodes one document may have once YAML aliases are expanded (an alias bomb has billions). */
@@ -134,9 +135,10 @@ export function validateCanaryDeployment(docs: readonly ManifestDocument[], opts
   const isDeployment = (d: ManifestDocument): boolean => (d.object as KubeObject).kind === 'Deployment'
   const others = docs.filter((d) => !isDeployment(d))
   if (others.length > 0) {
-    throw new ConfigError(
-      `Input '${INPUT.manifests}' is invalid: the action applies only the canary Deployment, but the manifests also hold ${others.map(describe).join(', ')}. ` +
-        `Remove ${others.length === 1 ? 'it' : 'them'} from '${INPUT.manifests}' and apply ${others.length === 1 ? 'it' : 'them'} in a separate step (the action edits the VirtualService and DestinationRule itself).`
+    throw invalidInput(
+      INPUT.manifests,
+      `the action applies only the canary Deployment, but the manifests also hold ${others.map(describe).join(', ')}. ` +
+        `Remove ${others.length === 1 ? 'it' : 'them'} from '${INPUT.manifests}' and apply ${others.length === 1 ? 'it' : 'them'} in a separate step (the action edits the VirtualService and DestinationRule itself)`
     )
   }
   const deployments = docs.filter(isDeployment)
@@ -144,7 +146,7 @@ export function validateCanaryDeployment(docs: readonly ManifestDocument[], opts
     // With no other kinds present, none means the files held no documents at all.
     const found =
       deployments.length === 0 ? 'none: the files hold no YAML documents' : `${deployments.length}: ${deployments.map(describe).join(', ')}`
-    throw new ConfigError(`Input '${INPUT.manifests}' is invalid: expected exactly one Deployment, the canary's, found ${found}.`)
+    throw invalidInput(INPUT.manifests, `expected exactly one Deployment, the canary's, found ${found}`)
   }
   return checkDeployment(deployments[0]!, opts)
 }

@@ -9,7 +9,7 @@ import { PrometheusClient, type PrometheusAuth } from './prometheus-client.js'
 import { WebhookGate, type WebhookConfig } from './webhook-gate.js'
 import { readDuration } from '../config/duration.js'
 import { got, inputError, invalidInput } from '../config/input-error.js'
-import { durationInput, inputValue, type Inputs } from '../config/input-reader.js'
+import { choiceInput, durationInput, inputValue, type Inputs } from '../config/input-reader.js'
 import type { InputNameOfKind } from '../config/inputs.js'
 
 export type Reporter = 'destination' | 'source' | 'waypoint'
@@ -278,13 +278,6 @@ function numberInput(inputs: Inputs, name: GateNumberInput, ok: (n: number) => b
 function wholeNumberInput(inputs: Inputs, name: GateNumberInput, min: number, max: number): number {
   const ok = (n: number) => Number.isInteger(n) && n >= min && n <= max
   return numberInput(inputs, name, ok, `expected a whole number from ${min} to ${max}`)!
-}
-
-function choiceInput<T extends string>(inputs: Inputs, name: InputNameOfKind<'choice'>, allowed: readonly T[]): T {
-  const value = inputValue(inputs, name)
-  if ((allowed as readonly string[]).includes(value)) return value as T
-  const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}` : allowed.join('')
-  throw inputError(name, `expected ${list}`, value)
 }
 
 function parsePolicy(inputs: Inputs): GatePolicy {

@@ -4,6 +4,7 @@ import type { CheckResult } from '../rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from './health-gate.js'
 import { PrometheusClient, type PrometheusAuth, type QueryOutcome } from './prometheus-client.js'
 import { renderTemplate, TemplateValueError, type QueryTemplate, type TemplateValues } from './promql-template.js'
+import { invalidInput } from '../config/input-error.js'
 
 /** How a check compares the canary with the stable version over the same window. */
 export interface CompareSpec {
@@ -175,7 +176,7 @@ export class PrometheusGate implements HealthGate {
         rendered.push({ label, input, expr: renderTemplate(template, valuesFor(ctx, side)) })
       } catch (err) {
         if (err instanceof TemplateValueError) {
-          throw new ConfigError(`Input '${input}' is invalid: check ${quote(label)} cannot be rendered: ${err.message}.`)
+          throw invalidInput(input, `check ${quote(label)} cannot be rendered: ${err.message}`)
         }
         throw err
       }

@@ -200,124 +200,22 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
         canaryWeight: 0,
         message: event.message
       })
-    case 'shifted': {
-      if (state.phase !== 'progressing') return state
-      const step = state.schedule[event.stepIndex]
-      if (!step || step.kind === 'pause' || stepWeight(step) !== event.weight) return state
-      const exposure = exposureOf(step)
-      const shifted: RolloutState = {
-        ...state,
-        stepIndex: event.stepIndex,
-        stepDone: false,
-        stepStartedAt: at,
-        canaryWeight: event.weight,
-        inconclusiveStreak: 0
-      }
-      // The exposure goes with the write that records it; a weight step's write removes it.
-      if (exposure) shifted.exposure = exposure
-      else delete shifted.exposure
-      return withHistory(shifted, at, {
-        at,
-        kind: 'weight',
-        canaryWeight: event.weight,
-        ...(exposure ? { message: describeExposure(exposure) } : {})
-      })
-    }
-    case 'evaluated': {
-      const moment = event.moment ?? 'bake'
-      // pre-rollout is asked before the canary exists; every other judged moment while progressing.
-      if (state.phase !== 'progressing' && !(state.phase === 'initializing' && moment === 'pre-rollout')) return state
-      const counted: RolloutState = {
-        ...state,
-        failedChecks: event.failedChecks,
-        inconclusiveStreak: event.inconclusiveStreak
-      }
-      const recorded = withHistory(counted, at, {
-        at,
-        kind: 'gates',
-        canaryWeight: state.canaryWeight,
-        evaluation: event.evaluation,
-        message: event.reason
-      })
-      switch (event.decision) {
-        case 'continue':
-          return recorded
-        case 'advance':
-          // Only a bake finishes a step; a blocking moment's pass lets its action go on.
-          return moment === 'bake' ? { ...recorded, stepDone: true } : recorded
-        case 'pause':
-          return withHistory({ ...recorded, phase: 'paused', reason: event.reason }, at, {
-            at,
-            kind: 'paused',
-            canaryWeight: state.canaryWeight,
-            message: event.reason
-          })
-        case 'rollback':
-          return startRollback(recorded, at, 'rolled-back', event.reason ?? 'health gates failed', 'rollback-started')
-      }
-      return recorded
-    }
-    case 'paused': {
-      if (state.phase !== 'progressing') return state
-      const next = state.stepIndex + 1
-      const step = state.schedule[next]
-      if (!step || step.kind !== 'pause') return state
-      const reason = event.reason ?? `pause step ${next + 1} of ${state.schedule.length}`
-      return withHistory({ ...state, phase: 'paused', stepIndex: next, stepDone: true, reason }, at, {
-        at,
-        kind: 'paused',
-        canaryWeight: state.canaryWeight,
-        message: reason
-      })
-    }
+    case 'shifted':
+      return onShifted(state, event)
+    case 'evaluated':
+      return onEvaluated(state, event)
+    case 'paused':
+      return onPauseStep(state, event)
     case 'halted':
-      // Only an automatic rollback that has undone nothing yet halts; a person's abort goes through.
-      if (state.phase !== 'rolling-back' || state.rollbackResult !== 'rolled-back') return state
-      return withHistory({ ...state, phase: 'paused', rollbackResult: undefined, reason: event.reason }, at, {
-        at,
-        kind: 'paused',
-        canaryWeight: state.canaryWeight,
-        message: event.reason
-      })
-    case 'promote-requested': {
-      if (state.phase !== 'paused' && !(event.full && state.phase === 'progressing')) return state
-      const base = { ...state, phase: 'progressing' as Phase, reason: undefined }
-      const history: HistoryEvent = {
-        at,
-        kind: 'promote-requested',
-        canaryWeight: state.canaryWeight,
-        message: event.full ? 'straight to 100 %' : 'continue the schedule',
-        by: event.by
-      }
-      if (event.full) {
-        // Jump to the final (100 %) step: it is shifted, baked and gated like any other.
-        const last = state.schedule.length - 1
-        return withHistory({ ...base, stepIndex: last - 1, stepDone: true, failedChecks: 0, inconclusiveStreak: 0 }, at, history)
-      }
-      // A pause chosen by the policy (no data) leaves the current weight step to be baked again.
-      const onPauseStep = state.schedule[state.stepIndex]?.kind === 'pause'
-      return withHistory(
-        { ...base, stepDone: onPauseStep, inconclusiveStreak: 0, stepStartedAt: onPauseStep ? state.stepStartedAt : at },
-        at,
-        history
-      )
-    }
+      return onHalted(state, event)
+    case 'promote-requested':
+      return onPromoteRequested(state, event)
     case 'abort-requested':
       return startRollback(state, at, 'aborted', event.reason, 'abort-requested', event.by)
     case 'failed':
       return startRollback(state, at, 'rolled-back', event.reason, 'rollback-started')
     case 'cancelled':
-      if (isTerminal(state.phase) || state.phase === 'rolling-back' || state.phase === 'promoting') return state
-      // Before any traffic moved there is nothing to freeze: the half-prepared canary is cleaned up.
-      if (event.freeze && state.phase !== 'initializing') {
-        return withHistory({ ...state, phase: 'paused', reason: 'run cancelled; weights frozen' }, at, {
-          at,
-          kind: 'cancelled',
-          canaryWeight: state.canaryWeight,
-          message: 'weights frozen (on-cancel: freeze)'
-        })
-      }
-      return startRollback(state, at, 'rolled-back', 'run cancelled', 'cancelled')
+      return onCancelled(state, event)
     case 'promoted':
       if (state.phase !== 'promoting') return state
       return withHistory({ ...withoutExposure(state), phase: 'promoted', result: 'promoted', canaryWeight: 100, reason: undefined }, at, {
@@ -325,17 +223,159 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
         kind: 'promoted',
         canaryWeight: 100
       })
-    case 'rolled-back': {
-      if (state.phase !== 'rolling-back') return state
-      const phase = state.rollbackResult ?? 'rolled-back'
-      return withHistory({ ...withoutExposure(state), phase, result: phase, canaryWeight: 0 }, at, {
-        at,
-        kind: phase === 'aborted' ? 'aborted' : 'rolled-back',
-        canaryWeight: 0,
-        message: state.reason
-      })
-    }
+    case 'rolled-back':
+      return onRolledBack(state, event)
   }
+}
+
+/** One kind of RolloutEvent. */
+type EventOf<T extends RolloutEvent['type']> = Extract<RolloutEvent, { type: T }>
+
+/** A weight, match or mirror step was written: it starts baking. */
+function onShifted(state: RolloutState, event: EventOf<'shifted'>): RolloutState {
+  if (state.phase !== 'progressing') return state
+  const step = state.schedule[event.stepIndex]
+  if (!step || step.kind === 'pause' || stepWeight(step) !== event.weight) return state
+  const at = event.at
+  const exposure = exposureOf(step)
+  const shifted: RolloutState = {
+    ...state,
+    stepIndex: event.stepIndex,
+    stepDone: false,
+    stepStartedAt: at,
+    canaryWeight: event.weight,
+    inconclusiveStreak: 0
+  }
+  // The exposure goes with the write that records it; a weight step's write removes it.
+  if (exposure) shifted.exposure = exposure
+  else delete shifted.exposure
+  return withHistory(shifted, at, {
+    at,
+    kind: 'weight',
+    canaryWeight: event.weight,
+    ...(exposure ? { message: describeExposure(exposure) } : {})
+  })
+}
+
+/** A gate evaluation, already decided by the verdict policy: recorded, then continue, advance, pause or roll back. */
+function onEvaluated(state: RolloutState, event: EventOf<'evaluated'>): RolloutState {
+  const at = event.at
+  const moment = event.moment ?? 'bake'
+  // pre-rollout is asked before the canary exists; every other judged moment while progressing.
+  if (state.phase !== 'progressing' && !(state.phase === 'initializing' && moment === 'pre-rollout')) return state
+  const counted: RolloutState = {
+    ...state,
+    failedChecks: event.failedChecks,
+    inconclusiveStreak: event.inconclusiveStreak
+  }
+  const recorded = withHistory(counted, at, {
+    at,
+    kind: 'gates',
+    canaryWeight: state.canaryWeight,
+    evaluation: event.evaluation,
+    message: event.reason
+  })
+  switch (event.decision) {
+    case 'continue':
+      return recorded
+    case 'advance':
+      // Only a bake finishes a step; a blocking moment's pass lets its action go on.
+      return moment === 'bake' ? { ...recorded, stepDone: true } : recorded
+    case 'pause':
+      return withHistory({ ...recorded, phase: 'paused', reason: event.reason }, at, {
+        at,
+        kind: 'paused',
+        canaryWeight: state.canaryWeight,
+        message: event.reason
+      })
+    case 'rollback':
+      return startRollback(recorded, at, 'rolled-back', event.reason ?? 'health gates failed', 'rollback-started')
+  }
+  return recorded
+}
+
+/** The next step is a pause step: the rollout waits for a promote. */
+function onPauseStep(state: RolloutState, event: EventOf<'paused'>): RolloutState {
+  if (state.phase !== 'progressing') return state
+  const next = state.stepIndex + 1
+  const step = state.schedule[next]
+  if (!step || step.kind !== 'pause') return state
+  const at = event.at
+  const reason = event.reason ?? `pause step ${next + 1} of ${state.schedule.length}`
+  return withHistory({ ...state, phase: 'paused', stepIndex: next, stepDone: true, reason }, at, {
+    at,
+    kind: 'paused',
+    canaryWeight: state.canaryWeight,
+    message: reason
+  })
+}
+
+/** An automatic rollback stopped before it undid anything: paused for a person. */
+function onHalted(state: RolloutState, event: EventOf<'halted'>): RolloutState {
+  // Only an automatic rollback that has undone nothing yet halts; a person's abort goes through.
+  if (state.phase !== 'rolling-back' || state.rollbackResult !== 'rolled-back') return state
+  const at = event.at
+  return withHistory({ ...state, phase: 'paused', rollbackResult: undefined, reason: event.reason }, at, {
+    at,
+    kind: 'paused',
+    canaryWeight: state.canaryWeight,
+    message: event.reason
+  })
+}
+
+/** A promote: continue the schedule from a pause, or (full) go to the final step from a pause or mid-schedule. */
+function onPromoteRequested(state: RolloutState, event: EventOf<'promote-requested'>): RolloutState {
+  if (state.phase !== 'paused' && !(event.full && state.phase === 'progressing')) return state
+  const at = event.at
+  const base = { ...state, phase: 'progressing' as Phase, reason: undefined }
+  const history: HistoryEvent = {
+    at,
+    kind: 'promote-requested',
+    canaryWeight: state.canaryWeight,
+    message: event.full ? 'straight to 100 %' : 'continue the schedule',
+    by: event.by
+  }
+  if (event.full) {
+    // Jump to the final (100 %) step: it is shifted, baked and gated like any other.
+    const last = state.schedule.length - 1
+    return withHistory({ ...base, stepIndex: last - 1, stepDone: true, failedChecks: 0, inconclusiveStreak: 0 }, at, history)
+  }
+  // A pause chosen by the policy (no data) leaves the current weight step to be baked again.
+  const onPauseStep = state.schedule[state.stepIndex]?.kind === 'pause'
+  return withHistory(
+    { ...base, stepDone: onPauseStep, inconclusiveStreak: 0, stepStartedAt: onPauseStep ? state.stepStartedAt : at },
+    at,
+    history
+  )
+}
+
+/** The run was cancelled: freeze the weights (on-cancel: freeze) or roll back. */
+function onCancelled(state: RolloutState, event: EventOf<'cancelled'>): RolloutState {
+  if (isTerminal(state.phase) || state.phase === 'rolling-back' || state.phase === 'promoting') return state
+  const at = event.at
+  // Before any traffic moved there is nothing to freeze: the half-prepared canary is cleaned up.
+  if (event.freeze && state.phase !== 'initializing') {
+    return withHistory({ ...state, phase: 'paused', reason: 'run cancelled; weights frozen' }, at, {
+      at,
+      kind: 'cancelled',
+      canaryWeight: state.canaryWeight,
+      message: 'weights frozen (on-cancel: freeze)'
+    })
+  }
+  return startRollback(state, at, 'rolled-back', 'run cancelled', 'cancelled')
+}
+
+/** The rollback is complete: the rollout ends rolled back or aborted, as it started. */
+function onRolledBack(state: RolloutState, event: EventOf<'rolled-back'>): RolloutState {
+  if (state.phase !== 'rolling-back') return state
+  const at = event.at
+  const phase = state.rollbackResult ?? 'rolled-back'
+  return withHistory({ ...withoutExposure(state), phase, result: phase, canaryWeight: 0 }, at, {
+    at,
+    kind: phase === 'aborted' ? 'aborted' : 'rolled-back',
+    canaryWeight: 0,
+    message: state.reason
+  })
 }
 
 /** Marks the promotion as started: 100 % is confirmed on the canary, retirement of the old version follows. */

@@ -167,12 +167,12 @@ describe('readConfig errors', () => {
     [
       'an unknown command',
       { command: 'rollout' },
-      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "rollout").`
+      `Input 'command' is invalid: expected deploy, promote, abort or status (got "rollout").`
     ],
     [
       'a command in capitals',
       { command: 'Deploy' },
-      `Input 'command' is invalid: expected one of deploy, promote, abort, status (got "Deploy").`
+      `Input 'command' is invalid: expected deploy, promote, abort or status (got "Deploy").`
     ],
     [
       'a VirtualService name that is not DNS-1123',
@@ -246,20 +246,16 @@ describe('readConfig errors', () => {
     [
       'an unknown retire mode',
       { retire: 'scale-to-zero' },
-      `Input 'retire' is invalid: expected one of scale-down, delete, keep (got "scale-to-zero").`
+      `Input 'retire' is invalid: expected scale-down, delete or keep (got "scale-to-zero").`
     ],
-    [
-      'an unknown on-cancel mode',
-      { 'on-cancel': 'ignore' },
-      `Input 'on-cancel' is invalid: expected one of rollback, freeze (got "ignore").`
-    ],
+    ['an unknown on-cancel mode', { 'on-cancel': 'ignore' }, `Input 'on-cancel' is invalid: expected rollback or freeze (got "ignore").`],
     ['dry-run: yes', { 'dry-run': 'yes' }, `Input 'dry-run' is invalid: expected true or false (got "yes").`],
     ['full: 1', { command: 'promote', full: '1' }, `Input 'full' is invalid: expected true or false (got "1").`],
     ['supersede: tRUE', { supersede: 'tRUE' }, `Input 'supersede' is invalid: expected true or false (got "tRUE").`],
     [
       'an unknown version order',
       { 'version-order': 'calver' },
-      `Input 'version-order' is invalid: expected one of semver, none (got "calver").`
+      `Input 'version-order' is invalid: expected semver or none (got "calver").`
     ],
     ['allow-downgrade: yes', { 'allow-downgrade': 'yes' }, `Input 'allow-downgrade' is invalid: expected true or false (got "yes").`],
     [

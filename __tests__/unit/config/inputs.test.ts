@@ -1,6 +1,6 @@
 /**
- * Every duration and boolean input, whichever reader owns it, reads by config's one grammar and
- * the catalogue's limits: the edges (`1.5s`, `1500ms`, `30s1m`, `yes`) behave the same everywhere.
+ * Every duration, boolean and choice input, whichever reader owns it, reads by config's one grammar
+ * and the catalogue's limits: the edges (`1.5s`, `1500ms`, `30s1m`, `yes`, `Deploy`) behave the same everywhere.
  */
 import { ConfigError } from '../../../src/errors.js'
 import { readConfig } from '../../../src/config/config.js'
@@ -36,6 +36,17 @@ const READ_BOOLEAN: Record<InputNameOfKind<'boolean'>, (value: string) => boolea
   'production-environment': (v) => parseGithubConfig({ 'production-environment': v }, {}).productionEnvironment
 }
 
+/** Each choice input read through the reader that owns it, and what it accepts. */
+const READ_CHOICE: Record<InputNameOfKind<'choice'>, [(value: string) => unknown, string]> = {
+  command: [(v) => readConfig({ ...DEPLOY, command: v }).command, 'deploy, promote, abort or status'],
+  retire: [(v) => readConfig({ ...DEPLOY, retire: v }).retire, 'scale-down, delete or keep'],
+  'on-cancel': [(v) => readConfig({ ...DEPLOY, 'on-cancel': v }).onCancel, 'rollback or freeze'],
+  'version-order': [(v) => readConfig({ ...DEPLOY, 'version-order': v }).versionOrder, 'semver or none'],
+  reporter: [(v) => parseGateConfig({ ...PROMETHEUS, reporter: v }).prometheus?.reporter, 'destination, source or waypoint'],
+  'outside-mesh': [(v) => parseGateConfig({ ...PROMETHEUS, 'outside-mesh': v }).prometheus?.outsideMesh, 'warn, fail or ignore'],
+  'on-no-data': [(v) => parseGateConfig({ 'on-no-data': v }).policy.onNoData, 'fail, pause or skip']
+}
+
 /** The outcome of a read: the value, or the error's message. */
 function outcome(read: () => unknown): unknown {
   try {
@@ -66,6 +77,7 @@ describe('the input catalogue', () => {
   it('has a reader table entry for every duration and boolean input (the Record types make a new one a compile error)', () => {
     expect(durations.sort()).toEqual(INPUT_NAMES.filter((n) => INPUTS[n].kind === 'duration').sort())
     expect(booleans.sort()).toEqual(INPUT_NAMES.filter((n) => INPUTS[n].kind === 'boolean').sort())
+    expect(Object.keys(READ_CHOICE).sort()).toEqual(INPUT_NAMES.filter((n) => INPUTS[n].kind === 'choice').sort())
   })
 
   it('keys INPUT by the camelCase of each name', () => {
@@ -120,6 +132,19 @@ describe.each(durations)('duration input %s', (name) => {
     expect(outcome(() => read('soon'))).toBe(
       `Input '${name}' is invalid: expected a duration like "30s", "1m30s", "1.5s" or "1500ms" (got "soon").`
     )
+  })
+})
+
+describe.each(Object.keys(READ_CHOICE) as InputNameOfKind<'choice'>[])('choice input %s', (name) => {
+  const [read, expected] = READ_CHOICE[name]
+
+  it('reads its default, and every value it lists, as written', () => {
+    expect(read('')).toBe(inputSpec(name).default)
+    for (const value of expected.split(/, | or /)) expect(read(value)).toBe(value)
+  })
+
+  it.each(['nonsense', 'Deploy', 'WARN'])('refuses %j, naming the input and the choices', (value) => {
+    expect(outcome(() => read(value))).toBe(`Input '${name}' is invalid: expected ${expected} (got "${value}").`)
   })
 })
 

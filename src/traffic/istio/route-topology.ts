@@ -68,16 +68,59 @@ export interface Topology {
 
 /** Resolve and check the topology of a rollout; throws PreflightError on the first problem. */
 export function resolveTopology(input: TopologyInput): Topology {
-  const { vs, namespace, versionLabel } = input
+  const { vs, namespace } = input
   const vsRef = objectRef(vs, namespace)
   const state = isInFlight(input.existingState) ? input.existingState : undefined
 
+  const { route, routeIndex, where, dests } = splitRoute(input, vsRef, state)
+  const host = checkDestinations(dests, where, namespace)
+  const service = parseServiceHost(host, namespace) as ServiceHost
+  const subsets = chooseSubsets(input, dests, where, state)
+
+  // Resuming: the DestinationRule recorded by the rollout, unless input 'destination-rule' names one.
+  const drName = input.destinationRuleName ?? state?.destinationRule
+  const dr = findDestinationRule({ ...input, destinationRuleName: drName }, service, host, where)
+  if (hostOf(dr, namespace)?.form === 'partial') {
+    throw new PreflightError(
+      `${objectRef(dr, namespace)} is for host ${quote(dr.spec.host)}, which Istio takes literally (it expands only names without a dot), ` +
+        `so its subsets do not apply to Service ${service.namespace}/${service.name}; expected host ${quote(service.name)} ` +
+        `or ${quote(service.fqdn)}.`
+    )
+  }
+  const { stableVersion, canaryExists } = checkSubsets(input, dr, subsets, where, state)
+  checkNoDuplicateSubsets(input, service, dr, subsets)
+  checkService(input, service, host)
+
+  const split = readSplit(vs, routeIndex, subsets.stableSubset, subsets.canarySubset)
+  return {
+    routeIndex: routePosition(vs, routeIndex),
+    ...(typeof route.name === 'string' ? { routeName: route.name } : {}),
+    host,
+    service,
+    stableSubset: subsets.stableSubset,
+    stableVersion,
+    canarySubset: subsets.canarySubset,
+    canaryVersion: subsets.canaryVersion,
+    destinationRuleName: dr.metadata.name,
+    drApiVersion: dr.apiVersion,
+    canarySubsetExists: canaryExists,
+    resuming: state !== undefined,
+    currentSplit: { stable: split.stable, canary: split.canary }
+  }
+}
+
+/** The route to split and its destinations: a plain 'route' list, not a delegate, redirect or direct response. */
+function splitRoute(
+  input: TopologyInput,
+  vsRef: string,
+  state: RolloutState | undefined
+): { route: HttpRoute; routeIndex: number; where: string; dests: RouteDestination[] } {
   const { route, routeIndex } = findRoute(input, vsRef, state)
   const where = `${routeRef(route, routeIndex)} of ${vsRef}`
   if (route.delegate !== undefined) {
     const d = (route.delegate ?? {}) as { name?: string; namespace?: string }
     throw new PreflightError(
-      `${where} delegates to VirtualService ${quote(`${d.namespace ?? namespace}/${d.name ?? ''}`)}; delegation is not supported: ` +
+      `${where} delegates to VirtualService ${quote(`${d.namespace ?? input.namespace}/${d.name ?? ''}`)}; delegation is not supported: ` +
         `expected a route with a 'route' destination list. Point input 'route' at a route of the delegate VirtualService instead.`
     )
   }
@@ -88,17 +131,22 @@ export function resolveTopology(input: TopologyInput): Topology {
         `expected a route whose 'route' list sends traffic to a subset of one service.`
     )
   }
+  return { route, routeIndex, where, dests }
+}
 
-  const host = checkDestinations(dests, where, namespace)
-  const service = parseServiceHost(host, namespace) as ServiceHost
+/** The stable and canary subsets and the canary version. */
+interface Subsets {
+  stableSubset: string
+  canarySubset: string
+  canaryVersion: string
+}
 
-  let stableSubset: string
-  let canarySubset: string
-  let canaryVersion: string
+/** Resuming: the subsets the rollout recorded (the route must still use one); else the route's stable one and the inputs'. */
+function chooseSubsets(input: TopologyInput, dests: RouteDestination[], where: string, state: RolloutState | undefined): Subsets {
+  let subsets: Subsets
   if (state) {
-    stableSubset = state.stable.subset
-    canarySubset = state.canary.subset
-    canaryVersion = state.canary.version
+    subsets = { stableSubset: state.stable.subset, canarySubset: state.canary.subset, canaryVersion: state.canary.version }
+    const { stableSubset, canarySubset } = subsets
     if (!dests.some((d) => d.destination?.subset === stableSubset || d.destination?.subset === canarySubset)) {
       throw new PreflightError(
         `${where} has no destination for subset ${quote(stableSubset)} or ${quote(canarySubset)}, yet the rollout ` +
@@ -107,29 +155,34 @@ export function resolveTopology(input: TopologyInput): Topology {
       )
     }
   } else {
-    stableSubset = stableOf(dests, where)
-    canaryVersion = input.canaryVersion
-    canarySubset = input.canarySubset ?? input.canaryVersion
+    subsets = {
+      stableSubset: stableOf(dests, where),
+      canaryVersion: input.canaryVersion,
+      canarySubset: input.canarySubset ?? input.canaryVersion
+    }
   }
-  if (canarySubset === stableSubset) {
+  if (subsets.canarySubset === subsets.stableSubset) {
     throw new PreflightError(
-      `The canary subset ${quote(canarySubset)} is the stable subset of ${where}; expected a new subset name ` +
-        `(set input 'canary-subset', or release a version other than ${quote(canaryVersion)}).`
+      `The canary subset ${quote(subsets.canarySubset)} is the stable subset of ${where}; expected a new subset name ` +
+        `(set input 'canary-subset', or release a version other than ${quote(subsets.canaryVersion)}).`
     )
   }
+  return subsets
+}
 
-  // Resuming: the DestinationRule recorded by the rollout, unless input 'destination-rule' names one.
-  const drName = input.destinationRuleName ?? state?.destinationRule
-  const dr = findDestinationRule({ ...input, destinationRuleName: drName }, service, host, where)
-  const drRef = objectRef(dr, namespace)
-  if (hostOf(dr, namespace)?.form === 'partial') {
-    throw new PreflightError(
-      `${drRef} is for host ${quote(dr.spec.host)}, which Istio takes literally (it expands only names without a dot), ` +
-        `so its subsets do not apply to Service ${service.namespace}/${service.name}; expected host ${quote(service.name)} ` +
-        `or ${quote(service.fqdn)}.`
-    )
-  }
-
+/**
+ * The stable subset exists (unless it is being retired) and does not select the canary's pods; the
+ * canary pods carry the version label; a canary subset already there selects exactly them.
+ */
+function checkSubsets(
+  input: TopologyInput,
+  dr: KubeObject,
+  { stableSubset, canarySubset, canaryVersion }: Subsets,
+  where: string,
+  state: RolloutState | undefined
+): { stableVersion: string; canaryExists: boolean } {
+  const { versionLabel } = input
+  const drRef = objectRef(dr, input.namespace)
   // While promoting, the old stable subset may already be gone: it is being retired.
   const stable = findSubset(dr, stableSubset)
   if (!stable && !(state && state.phase === 'promoting')) {
@@ -167,34 +220,19 @@ export function resolveTopology(input: TopologyInput): Topology {
         `Set input 'canary-subset' to an unused name.`
     )
   }
+  return { stableVersion, canaryExists: canary !== undefined }
+}
 
+/** Istio keeps only the first definition of a subset: no other DestinationRule of the host may define ours. */
+function checkNoDuplicateSubsets(input: TopologyInput, service: ServiceHost, dr: KubeObject, subsets: Subsets): void {
   for (const other of sameHostRules(input, service, dr)) {
-    const dup = [stableSubset, canarySubset].find((name) => findSubset(other, name))
+    const dup = [subsets.stableSubset, subsets.canarySubset].find((name) => findSubset(other, name))
     if (dup !== undefined) {
       throw new PreflightError(
-        `${objectRef(other, namespace)} also defines host ${quote(other.spec?.host)} with subset ${quote(dup)}, like ` +
-          `${drRef}; Istio keeps only the first definition of a subset. Expected the subset in one DestinationRule only.`
+        `${objectRef(other, input.namespace)} also defines host ${quote(other.spec?.host)} with subset ${quote(dup)}, like ` +
+          `${objectRef(dr, input.namespace)}; Istio keeps only the first definition of a subset. Expected the subset in one DestinationRule only.`
       )
     }
-  }
-
-  checkService(input, service, host)
-
-  const split = readSplit(vs, routeIndex, stableSubset, canarySubset)
-  return {
-    routeIndex: routePosition(vs, routeIndex),
-    ...(typeof route.name === 'string' ? { routeName: route.name } : {}),
-    host,
-    service,
-    stableSubset,
-    stableVersion,
-    canarySubset,
-    canaryVersion,
-    destinationRuleName: dr.metadata.name,
-    drApiVersion: dr.apiVersion,
-    canarySubsetExists: canary !== undefined,
-    resuming: state !== undefined,
-    currentSplit: { stable: split.stable, canary: split.canary }
   }
 }
 
