@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{e as o}from"./chunks/chunk-SSPW37RJ.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();
+import{e as o}from"./chunks/chunk-FYG2ANS2.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-OM5RSLCH.js";import"./chunks/chunk-I2PJRPD4.js";import"./chunks/chunk-V6BMP7GC.js";import"./chunks/chunk-RCEP7QA4.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();

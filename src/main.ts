@@ -94,33 +94,35 @@ export async function run(env: NodeJS.ProcessEnv = process.env, overrides: Parti
     for (const s of kube.secrets) core.setSecret(s)
     const cluster = new KubeCluster(kube.kubeConfig)
     core.saveState(POST_STATE.holder, identity.holder)
-    if (config.command !== 'status' && !config.dryRun) core.saveState(POST_STATE.pending, config.onCancel === 'freeze' ? 'false' : 'true')
+    // Status and plan never write: the post step has nothing to finish for them.
+    if (config.command !== 'status' && config.command !== 'plan' && !config.dryRun)
+      core.saveState(POST_STATE.pending, config.onCancel === 'freeze' ? 'false' : 'true')
 
     let started = false
     const timeout = config.timeoutSeconds
       ? setTimeout(() => onSignal('SIGALRM' as NodeJS.Signals), config.timeoutSeconds * 1000)
       : undefined
     timeout?.unref()
-    report = await runCommand(
+    const deps = makeCommandDeps({
+      cluster,
       config,
-      makeCommandDeps({
-        cluster,
-        config,
-        gateConfig,
-        log: coreLog,
-        signal: controller.signal,
-        holder: identity.holder,
-        runUrl: identity.runUrl,
-        commit: env.GITHUB_SHA || undefined,
-        cwd: env.GITHUB_WORKSPACE ?? process.cwd(),
-        defaultNamespace: kube.namespace,
-        // The first write of the rollout starts the GitHub side (deployment in_progress, comment).
-        onProgress: (r) => {
-          void (started ? reporter?.progress(r) : reporter?.start(r))
-          started = true
-        }
-      })
-    )
+      gateConfig,
+      log: coreLog,
+      signal: controller.signal,
+      holder: identity.holder,
+      runUrl: identity.runUrl,
+      commit: env.GITHUB_SHA || undefined,
+      cwd: env.GITHUB_WORKSPACE ?? process.cwd(),
+      defaultNamespace: kube.namespace,
+      // The first write of the rollout starts the GitHub side (deployment in_progress, comment).
+      onProgress: (r) => {
+        void (started ? reporter?.progress(r) : reporter?.start(r))
+        started = true
+      }
+    })
+    // The plan's code is loaded only by plan runs (startup budget).
+    report =
+      config.command === 'plan' ? await (await import('./commands/plan-command.js')).runPlan(config, deps) : await runCommand(config, deps)
     clearTimeout(timeout)
     if (!cancelled) core.saveState(POST_STATE.pending, 'false')
     report = { ...report, apiRequests: cluster.requestCount }

@@ -7,6 +7,7 @@
 import { formatDuration } from '../config/duration.js'
 import type { Config } from '../config/config.js'
 import { LockedError, PreflightError } from '../errors.js'
+import { freezeRefusal } from '../config/freeze-windows.js'
 import { stateOf } from '../rollout/state-codec.js'
 import { preflight, type Preflight } from './preflight.js'
 import type { RolloutLock } from './rollout-lock.js'
@@ -22,6 +23,15 @@ export interface LockTaken {
   pre: Preflight
   lock: RolloutLock
   acquired: { epoch: number; takeover: boolean; previousHolder?: string }
+}
+
+/**
+ * The refusal of a deploy or promote inside a freeze window at this instant, else undefined. Asked
+ * before the lock and again after every wait for it: a run that waited may have run into a window.
+ */
+export function frozenNow(config: Config, deps: CommandDeps): string | undefined {
+  if (config.command !== 'deploy' && config.command !== 'promote') return undefined
+  return freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
 }
 
 /** Whether this command takes the lock at all (status and dry runs never write). */
@@ -84,6 +94,9 @@ export async function takeLock(
           }
         }
         pre = await preflightWaitingForLock(config, deps, deadline)
+        // Before the Lease is written, so a run refused here writes nothing.
+        const frozen = frozenNow(config, deps)
+        if (frozen) return { error: new PreflightError(frozen), pre }
       } catch (waitErr) {
         return { error: waitErr, pre }
       }

@@ -12,7 +12,6 @@ import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
-import { decideVersionOrder } from '../rollout/version-order.js'
 import type { RolloutState, Step } from '../rollout/types.js'
 import { resolveTopology, servingSubset, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
@@ -36,6 +35,26 @@ export interface Preflight {
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
+  /** Read-only preflight (command plan): what it could not check. */
+  readOnly?: ReadOnlyNotes
+}
+
+/** What a read-only preflight left out: the checks that need a (dry-run) write the credentials may not make. */
+export interface ReadOnlyNotes {
+  /** The deploy's permissions SelfSubjectAccessReview denies these credentials (`update networking.istio.io/virtualservices x`). */
+  denied: string[]
+  /** No write verb among them: the plan may check its writes as dry runs. */
+  writesAllowed: boolean
+  /** A stable version's manifest not compared with its live Deployment (a dry-run apply these credentials may not make). */
+  uncompared?: { version: string; deployment: string }
+}
+
+export interface PreflightOptions {
+  /**
+   * Get and list only (command plan): write permissions are asked of SelfSubjectAccessReview and
+   * reported, not required, and the dry-run apply is made only where they are granted.
+   */
+  readOnly?: boolean
 }
 
 /**
@@ -43,9 +62,10 @@ export interface Preflight {
  * DestinationRule and Service, the sidecar, RBAC, the gates' queries. Throws ConfigError or
  * PreflightError naming the input or object, quoting the value and saying what was expected.
  */
-export async function preflight(config: Config, deps: CommandDeps): Promise<Preflight> {
+export async function preflight(config: Config, deps: CommandDeps, opts: PreflightOptions = {}): Promise<Preflight> {
   const { cluster } = deps
   const warnings: string[] = []
+  const readOnly: ReadOnlyNotes | undefined = opts.readOnly ? { denied: [], writesAllowed: true } : undefined
   let manifest: KubeObject | undefined
   let canaryVersion: string | undefined
   if (config.command === 'deploy') {
@@ -83,7 +103,7 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   })
   if (plan.kind === 'refuse') throw new PreflightError(plan.message)
   if (config.command === 'promote' && state && (state.phase === 'paused' || state.phase === 'progressing')) {
-    versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
+    await versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
     const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
     if (early) throw new PreflightError(early)
   }
@@ -115,7 +135,8 @@ export async function preflight(config: Config, deps: CommandDeps): Promise<Pref
   }
 
   if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
-  return preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings })
+  const pre = await preflightDeploy(config, deps, { namespace, vs, state, manifest, canaryVersion, warnings, readOnly })
+  return readOnly ? { ...pre, readOnly } : pre
 }
 
 /** What preflight has read when it comes to a deploy's own checks. */
@@ -126,12 +147,13 @@ interface DeployRead {
   manifest: KubeObject
   canaryVersion: string
   warnings: string[]
+  readOnly?: ReadOnlyNotes
 }
 
 /** A deploy's checks: the re-run decision, the topology, the stable Deployment, sidecar, RBAC, gates. */
 async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRead): Promise<Preflight> {
   const { cluster } = deps
-  const { namespace, vs, state, manifest, canaryVersion, warnings } = read
+  const { namespace, vs, state, manifest, canaryVersion, warnings, readOnly } = read
   const canaryDeployment = manifest.metadata.name
   const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
@@ -143,7 +165,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const inFlight = isInFlight(state)
   const resuming = inFlight && state!.canary.version === canaryVersion
   if (!inFlight) {
-    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion })
+    const decision = await redeployDecision(config, deps, { namespace, vs, drs, state, manifest, version: canaryVersion, readOnly })
     if (decision.kind === 'refuse') throw new PreflightError(decision.reason)
     if (decision.kind === 'already-stable') return alreadyStable(config, read, canarySubset, decision.note)
     if (decision.note) deps.log.info(decision.note)
@@ -170,12 +192,12 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   })
 
   // A resumed rollout passed this guard when it started.
-  if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
+  if (!resuming) await versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
 
   const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
-  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings)
+  await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -204,6 +226,14 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     canaryManifest: manifest,
     warnings
   }
+}
+
+let versionRule: typeof import('../rollout/version-order.js') | undefined
+
+/** The version rule and semver (~29 kB), loaded once with the first version check, after the first API request: not at startup. */
+export async function loadVersionRule(): Promise<typeof import('../rollout/version-order.js')> {
+  versionRule ??= await import('../rollout/version-order.js')
+  return versionRule
 }
 
 /** A match or mirror step the route cannot take (its own mirror, a match on the same header) is refused before any write. */
@@ -252,7 +282,15 @@ async function preflightGates(
 }
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
-function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
+async function versionGuard(
+  config: Config,
+  deps: CommandDeps,
+  stable: string,
+  canary: string,
+  target: string,
+  warnings: string[]
+): Promise<void> {
+  const { decideVersionOrder } = await loadVersionRule()
   const decision = decideVersionOrder({
     stable,
     canary,
@@ -272,6 +310,7 @@ interface RedeployView {
   state?: RolloutState
   manifest: KubeObject
   version: string
+  readOnly?: ReadOnlyNotes
 }
 
 /**
@@ -307,7 +346,12 @@ async function redeployDecision(config: Config, deps: CommandDeps, r: RedeployVi
   const name = stable ? manifest.metadata.name : state!.canary.deployment
   if (name !== manifest.metadata.name)
     return decideRedeploy({ ...facts, changes: [`Deployment name: ${quote(name)} → ${quote(manifest.metadata.name)}`] })
-  await requireAccess(deps, namespace, [{ verb: 'patch', group: 'apps', resource: 'deployments', namespace }])
+  const patch: AccessCheck = { verb: 'patch', group: 'apps', resource: 'deployments', namespace }
+  if (r.readOnly && !(await deps.cluster.canI([patch]))[0]?.allowed) {
+    r.readOnly.uncompared = { version: r.version, deployment: name }
+    return { kind: 'new-rollout' }
+  }
+  if (!r.readOnly) await requireAccess(deps, namespace, [patch])
   const live = await cluster.getDeployment(namespace, name)
   if (!live) return decideRedeploy({ ...facts, changes: undefined })
   const applied = await cluster.applyDeployment(manifest, { dryRun: true, force: true })
@@ -482,7 +526,8 @@ async function checkAccess(
   config: Config,
   destinationRule: string,
   deploy: boolean,
-  warnings: string[]
+  warnings: string[],
+  readOnly?: ReadOnlyNotes
 ): Promise<void> {
   const checks: AccessCheck[] = [
     { verb: 'get', group: 'networking.istio.io', resource: 'virtualservices', namespace, name: config.virtualService },
@@ -512,7 +557,12 @@ async function checkAccess(
     checks.push({ verb: 'delete', group: 'apps', resource: 'deployments', namespace })
   // Only for the diagnosis of a canary that fails to start (the deployment waiter does without).
   const events: AccessCheck = { verb: 'list', group: '', resource: 'events', namespace }
-  await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
+  if (readOnly) {
+    // The plan's own reads were required before its first read; the deploy's permissions are asked and reported.
+    const denied = (await deps.cluster.canI(checks)).filter((r) => !r.allowed)
+    readOnly.denied = denied.map(describeAccess)
+    readOnly.writesAllowed = denied.every((r) => READ_VERBS.has(r.verb))
+  } else await requireAccess(deps, namespace, checks, deploy ? [events] : [], warnings)
   await checkMeshWideView(deps, namespace, warnings)
 }
 
@@ -531,6 +581,13 @@ async function checkMeshWideView(deps: CommandDeps, namespace: string, warnings:
   }
 }
 
+const READ_VERBS: ReadonlySet<string> = new Set(['get', 'list', 'watch'])
+
+/** `update networking.istio.io/virtualservices reviews`. */
+function describeAccess(d: AccessCheck): string {
+  return `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
+}
+
 /** Throws one PreflightError naming every denied check; a denied `optional` check only warns. */
 async function requireAccess(
   deps: CommandDeps,
@@ -540,7 +597,7 @@ async function requireAccess(
   warnings: string[] = []
 ): Promise<void> {
   const results = await deps.cluster.canI([...checks, ...optional])
-  const describe = (d: AccessCheck): string => `${d.verb} ${d.group ? `${d.group}/` : ''}${d.resource}${d.name ? ` ${d.name}` : ''}`
+  const describe = describeAccess
   const denied = results.slice(0, checks.length).filter((r) => !r.allowed)
   if (denied.length > 0) {
     throw new PreflightError(

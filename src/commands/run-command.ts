@@ -7,8 +7,7 @@ import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
 import { IstioRouter } from '../traffic/istio/istio-router.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
-import { preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
-import { freezeRefusal } from '../config/freeze-windows.js'
+import { frozenNow, preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import type { Preflight } from './preflight.js'
 import { errorText } from '../format.js'
@@ -96,10 +95,9 @@ async function beforeLock(
       'unchanged'
     )
   }
-  if (config.command === 'deploy' || config.command === 'promote') {
-    const frozen = freezeRefusal(config.freezeWindows, deps.clock.now(), config.command)
-    if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
-  }
+  // takeLock asks again after a wait for the lock: the wait may run into a window.
+  const frozen = frozenNow(config, deps)
+  if (frozen) return finish(report, deps, pre.state, 'unchanged', new PreflightError(frozen))
   if (config.dryRun) return dryRun(config, deps, pre, report)
   const early = planCommand(situation)
   if (early.kind === 'nothing') {
@@ -300,7 +298,7 @@ function recoveryState(
 }
 
 /** The TrafficRouter of this rollout's route: writes fenced by `epoch`. */
-function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
+export function router(config: Config, deps: CommandDeps, pre: Preflight, epoch: number): TrafficRouter {
   return new IstioRouter({
     cluster: deps.cluster,
     namespace: pre.namespace,

@@ -8,7 +8,7 @@ import { inputError, missingInput } from './input-error.js'
 import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './kube-names.js'
 import { parseSchedule } from './schedule.js'
 import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
-import { VERSION_ORDERS, type VersionOrder } from '../rollout/version-order.js'
+import { VERSION_ORDERS, type VersionOrder } from '../rollout/types.js'
 
 export { COMMANDS, type Command }
 export const RETIRE_MODES = ['scale-down', 'delete', 'keep'] as const
@@ -91,13 +91,15 @@ export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config 
   const dryRun = booleanInput(inputs, INPUT.dryRun)
   const flags = readCommandFlags(inputs, command, warnings)
 
-  if (command === 'deploy' && steps.length === 1) {
+  // A plan previews a deploy: it reads and checks the same inputs.
+  const deploys = command === 'deploy' || command === 'plan'
+  if (deploys && steps.length === 1) {
     warnings.push(
       `Input '${INPUT.steps}' is "100": all traffic moves to the canary at once, with no canary phase for the health gates to judge.`
     )
   }
-  if (command === 'deploy' || (command === 'promote' && !flags.full)) {
-    warnings.push(...scheduleTimeWarnings(steps, { command, ...timing }, env))
+  if (deploys || (command === 'promote' && !flags.full)) {
+    warnings.push(...scheduleTimeWarnings(steps, { command: deploys ? 'deploy' : command, ...timing }, env))
   }
 
   return {
@@ -117,16 +119,17 @@ export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config 
   }
 }
 
-/** The manifest patterns: required by deploy, ignored (with a warning) by the other commands. */
+/** The manifest patterns: required by deploy and plan, ignored (with a warning) by the other commands. */
 function readManifestPatterns(inputs: Inputs, command: Command, warnings: string[]): string[] {
   const manifests = splitList(inputValue(inputs, INPUT.manifests))
-  if (command === 'deploy' && manifests.length === 0) {
+  const deploys = command === 'deploy' || command === 'plan'
+  if (deploys && manifests.length === 0) {
     throw missingInput(
       INPUT.manifests,
-      `command 'deploy' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
+      `command '${command}' needs the canary Deployment's manifest: a path or glob, one per line or comma-separated, like "k8s/deployment-v2.yaml"`
     )
   }
-  if (command !== 'deploy' && manifests.length > 0) {
+  if (!deploys && manifests.length > 0) {
     warnings.push(`Input '${INPUT.manifests}' is ignored with command '${command}': only 'deploy' applies a manifest.`)
     return []
   }
@@ -236,7 +239,7 @@ function readReleaseRules(
   // Untrimmed, so the line numbers in its errors are the user's.
   const freezeWindows = parseFreezeWindows(inputs[INPUT.freezeWindows] ?? '')
   const minSoakSeconds = durationInput(inputs, INPUT.minSoak) ?? 0
-  if (minSoakSeconds > 0 && command === 'deploy' && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
+  if (minSoakSeconds > 0 && (command === 'deploy' || command === 'plan') && !steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
     throw inputError(
       INPUT.minSoak,
       `'steps' is "${inputValue(inputs, INPUT.steps)}": the canary gets no traffic before 100 %, so it can never soak; add a step below 100, like "10,100", or leave 'min-soak' empty`,
@@ -253,7 +256,8 @@ function readReleaseRules(
 function readCommandFlags(inputs: Inputs, command: Command, warnings: string[]): Pick<Config, 'full' | 'supersede' | 'retry'> {
   const flag = (name: 'full' | 'supersede' | 'retry', only: Command, what: string): boolean => {
     if (!booleanInput(inputs, name)) return false
-    if (command === only) return true
+    // A plan previews the deploy with the deploy's flags.
+    if (command === only || (only === 'deploy' && command === 'plan')) return true
     warnings.push(`Input '${name}' is ignored with command '${command}': it only ${what}.`)
     return false
   }

@@ -32,13 +32,13 @@ export const INPUTS = {
     kind: 'choice',
     default: 'deploy',
     description:
-      "What to do: deploy (start a rollout of the manifests' version), promote (continue a paused rollout), abort (roll back now), status (report, change nothing)."
+      "What to do: deploy (start a rollout of the manifests' version), promote (continue a paused rollout), abort (roll back now), status (report, change nothing), plan (on a pull request: preview what deploying the manifests would do, read-only)."
   },
   manifests: {
     group: 'rollout',
     kind: 'list',
     description:
-      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them; nothing else is applied. Needed by deploy."
+      "Path(s) or glob(s) of the new version's manifests, one per line or comma-separated, relative to the workspace. Exactly one Deployment among them; nothing else is applied. Needed by deploy and plan."
   },
   'virtual-service': {
     group: 'rollout',

@@ -43,7 +43,8 @@ export interface GateDeps {
 
 type Side = 'canary' | 'stable'
 
-function valuesFor(ctx: GateContext, side: Side): TemplateValues {
+/** The template values of one side's queries. */
+export function valuesFor(ctx: GateContext, side: Side): TemplateValues {
   const stableWorkload = ctx.stable.deployment
   return {
     namespace: ctx.namespace,
@@ -148,7 +149,7 @@ export class PrometheusGate implements HealthGate {
   lastQueryCount = 0
 
   constructor(
-    private readonly config: PrometheusGateConfig,
+    readonly config: PrometheusGateConfig,
     private readonly deps: GateDeps = {}
   ) {
     this.client = new PrometheusClient({

@@ -14,7 +14,7 @@ export async function writeJobSummary(report: RunReport, opts: { marker?: string
     return false
   }
   try {
-    const markdown = renderReport(report, { marker: opts.marker, maxLength: SUMMARY_MAX_LENGTH })
+    const markdown = report.preview?.markdown ?? renderReport(report, { marker: opts.marker, maxLength: SUMMARY_MAX_LENGTH })
     await core.summary.addRaw(markdown, true).write()
     return true
   } catch (error) {

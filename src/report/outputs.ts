@@ -12,7 +12,8 @@ export const OUTPUTS = {
   error: 'The error message when the run ended in an error (empty otherwise)',
   state: 'The rollout state as stored on the VirtualService, compact JSON (empty when there is none)',
   retired: 'true | false: whether the version taken out of service was retired (empty when none was)',
-  'retire-blocked-by': 'The routes that still send traffic to the version that was kept, one per line'
+  'retire-blocked-by': 'The routes that still send traffic to the version that was kept, one per line',
+  plan: 'Command plan: the plan preview as Markdown, as in the PR comment (empty for other commands)'
 } as const
 
 export type OutputName = keyof typeof OUTPUTS
@@ -28,7 +29,8 @@ export function outputsOf(report: RunReport): Record<OutputName, string> {
     error: report.error ? `${report.error.kind}: ${report.error.message}` : '',
     state: report.state ? JSON.stringify(report.state) : '',
     retired: report.state?.retirement ? String(report.state.retirement.retired) : '',
-    'retire-blocked-by': (report.state?.retirement?.heldBy ?? []).join('\n')
+    'retire-blocked-by': (report.state?.retirement?.heldBy ?? []).join('\n'),
+    plan: report.preview?.markdown ?? ''
   }
 }
 

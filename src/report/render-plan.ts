@@ -15,6 +15,14 @@ export interface ReleasePlanView {
   canaryVersion?: string
   /** The preflight as it stands now: undefined error = it would pass. */
   preflightError?: { kind: string; message: string }
+  /** Set when the deploy would write nothing (the version is already stable): says why. */
+  unchanged?: string
+  /** The release guards as the deploy would apply them (freeze windows, version order, min-soak). */
+  guards?: string[]
+  /** Writes the API server accepted as dry runs (only where RBAC allowed them). */
+  dryRuns?: string[]
+  /** Checks a read-only plan could not make, each with why. */
+  skipped?: string[]
   /** The preflight's own warnings, and the reviewer's (no gates, on-no-data skip, ...). */
   warnings: string[]
   reviewerWarnings: string[]
@@ -24,8 +32,8 @@ export interface ReleasePlanView {
   subset?: { destinationRule: string; name: string; labels: Record<string, string> }
   firstStep?: { stableSubset: string; canarySubset: string; weight: number }
   timeline?: Timeline
-  /** Each gate with its threshold and the stable version's current value (undefined: no data). */
-  gates: Array<{ name: string; threshold?: string; unit?: string; stableValue?: number; stableFails?: boolean }>
+  /** Each gate with its threshold and the stable version's current value (`noData`: the query returned nothing). */
+  gates: Array<{ name: string; threshold?: string; unit?: string; stableValue?: number; stableFails?: boolean; noData?: boolean }>
 }
 
 export function renderPlan(plan: ReleasePlanView, opts: { marker?: string; maxLength?: number } = {}): string {
@@ -36,18 +44,22 @@ export function renderPlan(plan: ReleasePlanView, opts: { marker?: string; maxLe
   const versions = plan.canaryVersion
     ? `${e(plan.canaryVersion)} over ${plan.stableVersion ? e(plan.stableVersion) : 'the stable version'}`
     : 'a release'
-  lines.push(`### istio-canary plan: merging rolls out ${versions} on ${where}`, '')
+  lines.push(`### istio-canary plan: ${plan.unchanged ? 'merging changes nothing' : `merging rolls out ${versions}`} on ${where}`, '')
   if (plan.preflightError) {
     lines.push(`**Preflight would refuse it** (${e(plan.preflightError.kind)}): ${e(plan.preflightError.message, 2000)}`, '')
   } else {
     lines.push('**Preflight passes** as the cluster stands now.', '')
   }
+  if (plan.unchanged) lines.push(e(plan.unchanged, 600), '')
   const warnings = [...plan.reviewerWarnings, ...plan.warnings]
   if (warnings.length > 0) {
     lines.push('#### For the reviewer', '', ...warnings.map((w) => `- ⚠️ ${e(w, 600)}`), '')
   }
 
+  if (plan.unchanged) return finishPlan(lines, plan, opts.maxLength)
+
   lines.push('#### What will change', '')
+  if (!plan.deploymentName && !plan.subset && !plan.firstStep) lines.push('Not known: the preflight stopped before the objects were read.')
   if (plan.deploymentName) {
     const against = plan.stableDeploymentName
       ? ` against the stable ${e(plan.stableDeploymentName)}`
@@ -93,6 +105,8 @@ export function renderPlan(plan: ReleasePlanView, opts: { marker?: string; maxLe
     lines.push('', `Minimum total: **${formatDuration(t.minimumSeconds)}** after the new Deployment is available${paused}.`, '')
   }
 
+  if (plan.guards?.length) lines.push('#### Release guards', '', ...plan.guards.map((g) => `- ${e(g, 600)}`), '')
+
   lines.push('#### Gates', '')
   if (plan.gates.length === 0) {
     lines.push('Only the pods-ready check (always on).')
@@ -100,10 +114,21 @@ export function renderPlan(plan: ReleasePlanView, opts: { marker?: string; maxLe
     lines.push('| gate | threshold | stable now |', '| --- | --- | --- |')
     for (const g of plan.gates) {
       const unit = g.unit ? (g.unit === '%' ? '%' : ` ${g.unit}`) : ''
-      const value = g.stableValue === undefined ? 'no data' : `${+g.stableValue.toFixed(3)}${unit}`
+      // Without a query (a webhook, or no stable Deployment to ask about) there is nothing to show.
+      const value = g.stableValue !== undefined ? `${+g.stableValue.toFixed(3)}${unit}` : g.noData ? 'no data' : '—'
       const flag = g.stableFails ? ' ❌ the stable version already fails this' : ''
       lines.push(`| ${e(g.name)} | ${e(g.threshold ?? '')} | ${e(value)}${flag} |`)
     }
   }
-  return cut(lines.join('\n').trimEnd() + '\n', opts.maxLength ?? COMMENT_MAX_LENGTH)
+  return finishPlan(lines, plan, opts.maxLength)
+}
+
+/** The read-only checks (dry runs accepted, checks skipped and why), then the length limit. */
+function finishPlan(lines: string[], plan: ReleasePlanView, maxLength = COMMENT_MAX_LENGTH): string {
+  if (plan.dryRuns?.length || plan.skipped?.length) {
+    lines.push('', '#### Read-only checks', '')
+    for (const d of plan.dryRuns ?? []) lines.push(`- ✅ ${escapeMarkdown(d, 600)}`)
+    for (const s of plan.skipped ?? []) lines.push(`- ⏭️ not checked: ${escapeMarkdown(s, 1000)}`)
+  }
+  return cut(lines.join('\n').trimEnd() + '\n', maxLength)
 }

@@ -142,6 +142,8 @@ export function headline(report: RunReport): string {
     case 'status':
       return `status of ${where}: ${report.phase ?? 'no rollout'}${report.phase ? ` at ${weight}` : ''}`
     case 'unchanged':
+      if (report.command === 'plan')
+        return `plan: merging would roll out ${canary}${stable ? ` over ${cut(stable, LABEL_MAX)}` : ''} on ${where}`
       return report.command === 'abort' ? `nothing to abort on ${where}` : `${canary} unchanged on ${where}`
   }
 }

@@ -187,8 +187,8 @@ export class GithubReporter implements Reporter {
 
   private async ensureDeployment(report: RunReport): Promise<void> {
     const target = this.target()
-    // A status run looks, it does not deploy.
-    if (!target || this.deploymentTried || report.command === 'status') return
+    // A status or plan run looks, it does not deploy.
+    if (!target || this.deploymentTried || report.command === 'status' || report.command === 'plan') return
     this.deploymentTried = true
     this.deploymentId = await createDeployment(target, report, this.releaseSha(report))
   }
@@ -206,7 +206,9 @@ export class GithubReporter implements Reporter {
       marker: reportMarker(report.namespace, report.virtualService),
       commentAuthors: config.commentAuthors,
       ...(this.releaseSha(report) ? { sha: this.releaseSha(report) } : {}),
-      ...(this.prNumber ? { prNumber: this.prNumber } : {})
+      ...(this.prNumber ? { prNumber: this.prNumber } : {}),
+      // A plan's preview carries the same marker: the deploy's report later replaces it in place.
+      ...(report.preview ? { body: report.preview.markdown } : {})
     })
     this.comments.push(outcome)
     if (outcome.action === 'skipped') this.prNumber = null

@@ -39,6 +39,8 @@ export interface RunReport {
   rollout?: RolloutSettings
   /** Where the run lives on GitHub, for the links and the exact next command (set by the reporter). */
   links?: RunLinks
+  /** Command plan: the rendered preview (with the sticky comment's marker), which the comment and summary show instead of a report. */
+  preview?: { markdown: string }
 }
 
 export interface RolloutSettings {

@@ -49,7 +49,9 @@ export type CommandPlan =
 
 /** Decide what `situation.command` does. Pure; table-tested in __tests__/unit/rollout/command-plan.test.ts. */
 export function planCommand(situation: CommandSituation): CommandPlan {
-  const { command, state, target, version } = situation
+  const { state, target, version } = situation
+  // A plan is judged as the deploy it previews.
+  const command = situation.command === 'plan' ? 'deploy' : situation.command
   const inFlight = isInFlight(state)
   const vs = `VirtualService ${quote(target)}`
   if (command === 'status') return { kind: 'nothing', message: `status of ${target}`, result: 'unchanged' }

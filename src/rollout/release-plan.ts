@@ -95,7 +95,8 @@ export interface ReviewFacts {
   /** Names of the configured metric and webhook gates (the pods-ready check is always on). */
   gates: readonly string[]
   onNoData: string
-  minRequests: number
+  /** Undefined when no metric gate is configured. */
+  minRequests?: number
   /** Gates whose query returned no data for the stable version over the last hour. */
   stableNoData: readonly string[]
 }

@@ -78,8 +78,16 @@ export interface OutsideMeshShare {
 }
 
 /** One evaluation of every gate at one weight. */
-/** What a run is asked to do. */
-export const COMMANDS = ['deploy', 'promote', 'abort', 'status'] as const
+/**
+ * How the new version is compared with the stable one: by semver precedence, or not at all. Here,
+ * not in version-order.ts, so that reading the inputs does not load semver (version-order.ts and
+ * semver load with the first version check, after the first API request).
+ */
+export const VERSION_ORDERS = ['semver', 'none'] as const
+export type VersionOrder = (typeof VERSION_ORDERS)[number]
+
+/** What a run is asked to do. `plan` previews a deploy read-only (the pull request's comment). */
+export const COMMANDS = ['deploy', 'promote', 'abort', 'status', 'plan'] as const
 export type Command = (typeof COMMANDS)[number]
 
 /** The moments at which gates are asked (webhooks follow Flagger's names). */

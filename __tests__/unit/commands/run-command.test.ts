@@ -1,7 +1,8 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { LeaseLock } from '../../../src/cluster/lease-lock.js'
+import { LeaseLock, leaseName, microTime } from '../../../src/cluster/lease-lock.js'
+import { loadTimeZones } from '../../../src/config/freeze-windows.js'
 import type { CommandDeps } from '../../../src/commands/command-deps.js'
 import { runCommand } from '../../../src/commands/run-command.js'
 import { MemoryLog, type Clock } from '../../../src/commands/runtime.js'
@@ -67,7 +68,7 @@ function manifestDir(version: string): string {
   return dir
 }
 
-async function run(cluster: MemoryCluster, inputs: Record<string, string>) {
+async function run(cluster: MemoryCluster, inputs: Record<string, string>, startIso = '2026-01-01T00:00:00Z') {
   const config = readConfig({
     namespace: NS,
     'virtual-service': 'web',
@@ -76,7 +77,7 @@ async function run(cluster: MemoryCluster, inputs: Record<string, string>) {
     interval: '1s',
     ...inputs
   })
-  let t = Date.parse('2026-01-01T00:00:00Z')
+  let t = Date.parse(startIso)
   const clock: Clock = { now: () => t, sleep: async (ms) => void (t += ms) }
   const log = new MemoryLog()
   const deps: CommandDeps = {
@@ -90,7 +91,7 @@ async function run(cluster: MemoryCluster, inputs: Record<string, string>) {
     holder: 'unit test',
     cwd: inputs.cwd ?? process.cwd(),
     makeLock: (namespace, virtualService) =>
-      new LeaseLock(cluster, { namespace, virtualService, holder: 'unit test', leaseDurationSeconds: 15 }),
+      new LeaseLock(cluster, { namespace, virtualService, holder: 'unit test', leaseDurationSeconds: 15, now: () => new Date(t) }),
     waitForDeployment: async () => undefined
   }
   const report = await runCommand(config, deps)
@@ -186,5 +187,55 @@ describe('runCommand without a cluster', () => {
     expect(report.plan).toContain('add subset v2 (version=v2) to DestinationRule web (dry run accepted)')
     expect(dryRuns).toBe(2)
     expect(cluster.writes).toEqual([])
+  })
+
+  it('a deploy that waited for the lock into a freeze window is refused before it writes, not even a Lease', async () => {
+    await loadTimeZones()
+    const cluster = seed()
+    // Another run holds the lock until 00:02; the freeze starts at 00:01 (2026-01-01 is a Thursday).
+    const other = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: leaseName('web'), namespace: NS },
+      spec: { holderIdentity: 'another run', leaseDurationSeconds: 120, renewTime: microTime(new Date('2026-01-01T00:00:00Z')) }
+    }
+    cluster.put(other)
+    const { report, log } = await run(cluster, {
+      command: 'deploy',
+      manifests: 'deployment.yaml',
+      cwd: manifestDir('v2'),
+      steps: '20,100',
+      'lock-wait': '10m',
+      'freeze-windows': 'Thu 00:01 - Thu 06:00 UTC'
+    })
+    expect(log.lines.some((l) => l.startsWith('Waiting for the lock on VirtualService shop/web: held by "another run"'))).toBe(true)
+    expect(report.result).toBe('unchanged')
+    expect(report.error?.kind).toBe('PreflightError')
+    expect(report.error?.message).toMatch(
+      /^Input 'freeze-windows' refuses this deploy: it is Thu 2026-01-01 00:0\d UTC, inside the freeze window "Thu 00:01 - Thu 06:00 UTC" \(line 1\)/
+    )
+    expect(cluster.writes).toEqual([])
+    expect(cluster.get('Lease', NS, leaseName('web'))!.spec.holderIdentity).toBe('another run')
+  })
+
+  it('the same wait outside any window goes ahead once the lock is free', async () => {
+    await loadTimeZones()
+    const cluster = seed()
+    cluster.put({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: leaseName('web'), namespace: NS },
+      spec: { holderIdentity: 'another run', leaseDurationSeconds: 120, renewTime: microTime(new Date('2026-01-01T00:00:00Z')) }
+    })
+    const { report } = await run(cluster, {
+      command: 'deploy',
+      manifests: 'deployment.yaml',
+      cwd: manifestDir('v2'),
+      steps: '20,100',
+      'lock-wait': '10m',
+      'freeze-windows': 'Thu 06:00 - Thu 08:00 UTC'
+    })
+    expect(report.error).toBeUndefined()
+    expect(report.result).toBe('promoted')
   })
 })

@@ -167,12 +167,12 @@ describe('readConfig errors', () => {
     [
       'an unknown command',
       { command: 'rollout' },
-      `Input 'command' is invalid: expected deploy, promote, abort or status (got "rollout").`
+      `Input 'command' is invalid: expected deploy, promote, abort, status or plan (got "rollout").`
     ],
     [
       'a command in capitals',
       { command: 'Deploy' },
-      `Input 'command' is invalid: expected deploy, promote, abort or status (got "Deploy").`
+      `Input 'command' is invalid: expected deploy, promote, abort, status or plan (got "Deploy").`
     ],
     [
       'a VirtualService name that is not DNS-1123',

@@ -38,7 +38,7 @@ const READ_BOOLEAN: Record<InputNameOfKind<'boolean'>, (value: string) => boolea
 
 /** Each choice input read through the reader that owns it, and what it accepts. */
 const READ_CHOICE: Record<InputNameOfKind<'choice'>, [(value: string) => unknown, string]> = {
-  command: [(v) => readConfig({ ...DEPLOY, command: v }).command, 'deploy, promote, abort or status'],
+  command: [(v) => readConfig({ ...DEPLOY, command: v }).command, 'deploy, promote, abort, status or plan'],
   retire: [(v) => readConfig({ ...DEPLOY, retire: v }).retire, 'scale-down, delete or keep'],
   'on-cancel': [(v) => readConfig({ ...DEPLOY, 'on-cancel': v }).onCancel, 'rollback or freeze'],
   'version-order': [(v) => readConfig({ ...DEPLOY, 'version-order': v }).versionOrder, 'semver or none'],
