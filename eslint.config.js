@@ -15,7 +15,7 @@ const ADAPTERS = ['**/cluster/**', '**/traffic/**', '**/health/**', '**/report/*
 const RUNNER = ['@actions/*', 'node:*']
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.cluster/**', '.cluster-bin/**', 'test-cluster/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.cluster/**', '.cluster-bin/**', 'test-cluster/**', '.bench/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

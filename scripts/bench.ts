@@ -5,7 +5,10 @@
  *      + one HTTPS request, scripts/bench-floor.ts), interleaved run by run; peak RSS of `status`;
  *   2. peak RSS of a whole rollout through dist/index.js with GitHub reporting (local fake GitHub);
  *   3. API requests and milliseconds per weight step, bake time and gates excluded, against the API
- *      server's own GET + PUT of the same VirtualService over the same kind of keep-alive agent;
+ *      server's own GET + PUT of the same VirtualService over the same kind of keep-alive agent,
+ *      and against the step's own two requests sent raw (PUT + read-back at the written version);
+ *      then the API server's own time for each of the three (its apiserver_request_duration_seconds),
+ *      which the machine's load on the client side does not reach;
  *   4. the same with a VirtualService of 100 routes and a DestinationRule of 50 subsets;
  *   5. a whole seed rollout (10,25,50,100; bake 1 s; Prometheus gates): wall time minus the
  *      configured bakes and settles, API requests and Prometheus queries;
@@ -146,6 +149,8 @@ class FailingGate implements HealthGate {
 interface StepCost {
   requests: number[]
   ms: number[]
+  /** When each step started (performance.now()), to pair it with the floor samples of the bake before it. */
+  at: number[]
   /** Of ms, the time spent in Cluster calls. */
   apiMs: number[]
   /** CPU time of this process (user + system) during the step: independent of the machine's load. */
@@ -201,12 +206,15 @@ async function measureSteps(
             apiMs += d
             ;(byMethod[String(prop)] ??= []).push(d)
             if (stepCall) (inStep[String(prop)] ??= []).push(d)
+            if (stepCall && process.env.BENCH_TRACE) trace.push(`${String(prop)} +${(t0 - marks.at(-1)!.t).toFixed(1)} ${d.toFixed(1)} ms`)
           })
         return out
       }
     }
   })
   const marks: Array<{ t: number; cpu: number; requests: number; apiMs: number; weight: number; kind?: string; phase?: string }> = []
+  /** BENCH_TRACE=1: each call in a step, its start after the gate commit and its duration. */
+  const trace: string[] = []
   let weightZeroAt: number | undefined
   let bakeMs = 0
   let settleMs = 0
@@ -249,17 +257,22 @@ async function measureSteps(
         phase: s.phase
       })
       if (s.phase === 'rolling-back' && s.canaryWeight === 0 && weightZeroAt === undefined) weightZeroAt = t
+      if (process.env.BENCH_TRACE && marks.at(-2)?.kind === 'gates') {
+        console.log(`   step to ${s.history.at(-1)?.kind} ${s.canaryWeight}: ${(t - marks.at(-2)!.t).toFixed(1)} ms: ${trace.join(', ')}`)
+        trace.length = 0
+      }
     }
   })
   if (extraGate) deps.gates.push(extraGate)
   const t0 = performance.now()
   const report = await runCommand(config, deps)
   const wallMs = performance.now() - t0
-  const cost: StepCost = { requests: [], ms: [], apiMs: [], cpuMs: [] }
+  const cost: StepCost = { requests: [], ms: [], at: [], apiMs: [], cpuMs: [] }
   for (let i = 1; i < marks.length; i++) {
     if (marks[i].kind === 'weight' && marks[i - 1].kind === 'gates') {
       cost.requests.push(marks[i].requests - marks[i - 1].requests)
       cost.ms.push(marks[i].t - marks[i - 1].t)
+      cost.at.push(marks[i - 1].t)
       cost.apiMs.push(marks[i].apiMs - marks[i - 1].apiMs)
       cost.cpuMs.push(marks[i].cpu - marks[i - 1].cpu)
     }
@@ -270,32 +283,77 @@ async function measureSteps(
 }
 
 /**
- * The API server's own time for one weight step: GET a VirtualService and PUT it back with a
- * weight and an annotation changed (a real write, guarded by its resourceVersion, same field
- * manager), over a keep-alive https agent
- * with the credentials applied once. It works on a copy of the rolled-out VirtualService (same
- * size), sampled during the bakes of the rollout, so floor and step share the machine's load.
+ * The API server's own time for one weight step, over a keep-alive https agent with the
+ * credentials applied once, on copies of the rolled-out VirtualService (same size: they carry its
+ * live annotations, the rollout state included, and a weight moved back and forth, with the same
+ * field manager), sampled during the bakes of the rollout so floor and step share the machine's
+ * load. Two shapes, each on its own copy:
+ *   - GET + PUT: the read a guarded write needs, then the write under its resourceVersion;
+ *   - PUT + read-back: exactly the requests a step sends (PUT under the resourceVersion of the
+ *     last read-back, then GET ?resourceVersion=<written>, answered from the watch cache).
  */
 interface VsJson {
-  metadata: { annotations?: Record<string, string> }
+  metadata: { annotations?: Record<string, string>; resourceVersion?: string }
   spec: { http?: Array<{ route?: Array<{ weight?: number }> }> }
 }
 
+interface FloorShape {
+  times: number[]
+  /** When each sample ended (performance.now()). */
+  at: number[]
+  /** First and second request of the pair. */
+  first: number[]
+  second: number[]
+  cpu: number[]
+}
+const shape = (): FloorShape => ({ times: [], at: [], first: [], second: [], cpu: [] })
+
+/**
+ * Each step over the floor sampled in the bake just before it (the same minute of the machine's
+ * load), then the median of those ratios: steady under a load that drifts during the run, like the
+ * run-by-run pairs of section 1.
+ */
+function pairedRatio(cost: StepCost, floor: FloorShape): number {
+  const ratios: number[] = []
+  for (let i = 0; i < cost.ms.length; i++) {
+    const since = i > 0 ? cost.at[i - 1] : -Infinity
+    const near = floor.times.filter((_, j) => floor.at[j] > since && floor.at[j] < cost.at[i])
+    if (near.length > 0) ratios.push(cost.ms[i] / median(near))
+  }
+  return ratios.length > 0 ? median(ratios) : NaN
+}
+
 class FloorProbe {
-  readonly times: number[] = []
-  readonly gets: number[] = []
-  readonly puts: number[] = []
-  readonly cpu: number[] = []
+  /** GET + PUT (the issue's floor). */
+  readonly getPut = shape()
+  /** PUT + read-back GET at the written resourceVersion (the step's own requests). */
+  readonly putBack = shape()
   private agent?: https.Agent
   private headers: Record<string, string> = {}
   private server!: URL
-  private path = ''
+  private base = ''
   private n = 0
+  private samples = 0
+  /** Writes per copy: each copy's weight point moves back and forth. */
+  private readonly writes = new Map<string, number>()
+  /** The putBack copy as its last read-back showed it. */
+  private lastBack?: VsJson
+  /** The rolled-out VirtualService, read before the clock starts (refreshLive). */
+  private live?: VsJson
 
   constructor(
     private readonly namespace: string,
-    private readonly source: string
+    private readonly source: string,
+    /** A snapshot of the rolled-out VirtualService to write instead of reading it live each sample. */
+    private readonly frozen?: VsJson,
+    /** Prefix of the copies' names, so several probes can work in one namespace. */
+    private readonly tag = ''
   ) {}
+
+  /** The rolled-out VirtualService as the last sample read it. */
+  get lastLive(): VsJson | undefined {
+    return this.live
+  }
 
   async init(): Promise<void> {
     const kc = kubeConfig()
@@ -310,60 +368,109 @@ class FloorProbe {
       key: opts.key,
       rejectUnauthorized: opts.rejectUnauthorized
     })
-    const base = `/apis/networking.istio.io/v1/namespaces/${this.namespace}/virtualservices`
-    const src = JSON.parse(await this.send('GET', `${base}/${this.source}`)) as {
+    this.base = `/apis/networking.istio.io/v1/namespaces/${this.namespace}/virtualservices`
+    const src = JSON.parse(await this.send('GET', `${this.base}/${this.source}`)) as {
       metadata: { name: string; labels?: Record<string, string> }
       spec: unknown
     }
-    const copy = {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: `${this.source}-floor`, labels: src.metadata.labels },
-      spec: src.spec
+    for (const suffix of ['floor', 'floor-step']) {
+      const copy = {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: this.copyName(suffix), labels: src.metadata.labels },
+        spec: src.spec
+      }
+      await this.send('POST', this.base, JSON.stringify(copy))
     }
-    await this.send('POST', base, JSON.stringify(copy))
-    this.path = `${base}/${this.source}-floor`
+    this.lastBack = JSON.parse(await this.send('GET', this.path('floor-step'))) as VsJson
     for (let i = 0; i < 3; i++) await this.sample(false) // warm the connection and the caches
   }
 
-  /**
-   * One GET + PUT of the copy, carrying the rolled-out VirtualService's current annotations (the
-   * rollout state grows with its history), so both write objects of the same size. Only the GET +
-   * PUT is timed, unless warming up.
-   */
+  /** One sample of each shape, in alternating order. Only the two requests of a shape are timed. */
   async sample(record = true): Promise<void> {
-    const live = JSON.parse(await this.send('GET', this.path.replace(/-floor$/, ''))) as VsJson
-    const t0 = performance.now()
-    const c0 = cpuMs()
-    const vs = JSON.parse(await this.send('GET', this.path)) as VsJson
-    const tGet = performance.now() - t0
-    vs.metadata.annotations = { ...live.metadata.annotations, 'bench.istio-canary/floor': String(++this.n) }
-    // The live spec with one weight point moved back and forth: a spec change, like a step's.
+    await this.refreshLive()
+    const shapes = [() => this.sampleGetPut(record), () => this.samplePutBack(record)]
+    if (++this.samples % 2 === 0) shapes.reverse()
+    for (const s of shapes) await s()
+  }
+
+  /** Reads the rolled-out VirtualService (its state annotation grows with the history). */
+  async refreshLive(): Promise<void> {
+    if (this.frozen) {
+      this.live = this.frozen
+      return
+    }
+    this.live = JSON.parse(await this.send('GET', `${this.base}/${this.source}`)) as VsJson
+  }
+
+  /** The rolled-out VirtualService's annotations and spec, a weight point moved: a step's change. */
+  private next(copy: string, vs: VsJson): VsJson {
+    this.n++
+    const w = (this.writes.get(copy) ?? 0) + 1
+    this.writes.set(copy, w)
+    const live = this.live!
+    const out = structuredClone(vs)
+    out.metadata.annotations = { ...live.metadata.annotations, 'bench.istio-canary/floor': String(this.n) }
     const spec = structuredClone(live.spec)
     const route = spec.http?.find((r) => (r.route?.length ?? 0) >= 2)?.route
     if (route) {
-      const d = this.n % 2 === 0 ? 1 : -1
+      const d = w % 2 === 0 ? 1 : -1
       const [a, b] = [route[0].weight ?? 0, route[1].weight ?? 0]
       if (a + d >= 0 && b - d >= 0) {
         route[0].weight = a + d
         route[1].weight = b - d
       }
     }
-    vs.spec = spec
-    JSON.parse(await this.send('PUT', `${this.path}?fieldManager=istio-canary`, JSON.stringify(vs)))
-    if (record) {
-      this.gets.push(tGet)
-      this.puts.push(performance.now() - t0 - tGet)
-      this.times.push(performance.now() - t0)
-      this.cpu.push(cpuMs() - c0)
-    }
+    out.spec = spec
+    return out
+  }
+
+  async sampleGetPut(record: boolean): Promise<void> {
+    const p = this.path('floor')
+    const template = this.next('floor', { metadata: {}, spec: {} })
+    const t0 = performance.now()
+    const c0 = cpuMs()
+    const vs = JSON.parse(await this.send('GET', p)) as VsJson
+    const t1 = performance.now()
+    vs.metadata.annotations = template.metadata.annotations
+    vs.spec = template.spec
+    JSON.parse(await this.send('PUT', `${p}?fieldManager=istio-canary`, JSON.stringify(vs)))
+    if (record) this.record(this.getPut, t0, t1, c0)
+  }
+
+  async samplePutBack(record: boolean): Promise<void> {
+    const p = this.path('floor-step')
+    const body = this.next('floor-step', this.lastBack!)
+    const t0 = performance.now()
+    const c0 = cpuMs()
+    const written = JSON.parse(await this.send('PUT', `${p}?fieldManager=istio-canary`, JSON.stringify(body))) as VsJson
+    const t1 = performance.now()
+    this.lastBack = JSON.parse(await this.send('GET', `${p}?resourceVersion=${written.metadata.resourceVersion}`)) as VsJson
+    if (record) this.record(this.putBack, t0, t1, c0)
+  }
+
+  private record(s: FloorShape, t0: number, t1: number, c0: number): void {
+    const t2 = performance.now()
+    s.first.push(t1 - t0)
+    s.second.push(t2 - t1)
+    s.times.push(t2 - t0)
+    s.at.push(t2)
+    s.cpu.push(cpuMs() - c0)
+  }
+
+  private path(suffix: string): string {
+    return `${this.base}/${this.copyName(suffix)}`
+  }
+
+  copyName(suffix: string): string {
+    return `${this.source}-${this.tag}${suffix}`
   }
 
   close(): void {
     this.agent?.destroy()
   }
 
-  private send(method: string, p: string, body?: string): Promise<string> {
+  send(method: string, p: string, body?: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const req = https.request(
         {
@@ -387,6 +494,100 @@ class FloorProbe {
       req.end(body)
     })
   }
+}
+
+/** Sum and count of apiserver_request_duration_seconds for VirtualService requests, by verb. */
+async function vsServerTime(probe: FloorProbe): Promise<Map<string, { sum: number; count: number }>> {
+  const text = await probe.send('GET', '/metrics')
+  const out = new Map<string, { sum: number; count: number }>()
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_duration_seconds_') || !line.includes('resource="virtualservices"')) continue
+    const m = /^apiserver_request_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/.exec(line)
+    if (!m || !m[2].includes('dry_run=""')) continue
+    const verb = /verb="([^"]+)"/.exec(m[2])![1]
+    const e = out.get(verb) ?? { sum: 0, count: 0 }
+    e[m[1] as 'sum' | 'count'] += Number(m[3])
+    out.set(verb, e)
+  }
+  return out
+}
+
+/**
+ * The API server's own time (its apiserver_request_duration_seconds, from handler start to
+ * response written: no client, no network, no client-side queueing) for the step's requests and
+ * for the floor's, in blocks of `n` of one shape at a time (the metric has no object name), three
+ * rounds in turn. The step's requests go through the real adapter (KubeCluster.replaceIstio +
+ * getIstio notOlderThan, as IstioRouter sends them); the floors' raw, as in FloorProbe.
+ */
+async function serverSide(
+  namespace: string,
+  source: string,
+  live: VsJson,
+  n = 20
+): Promise<Record<string, { get: number; put: number; wall: number }>> {
+  const probe = new FloorProbe(namespace, source, live, 'server-')
+  await probe.init()
+  const c = testCluster()
+  const adapterName = probe.copyName('adapter')
+  const src = (await c.getIstio('VirtualService', namespace, probe.copyName('floor-step')))!
+  await probe.send(
+    'POST',
+    `/apis/networking.istio.io/v1/namespaces/${namespace}/virtualservices`,
+    JSON.stringify({
+      apiVersion: src.apiVersion,
+      kind: src.kind,
+      metadata: { name: adapterName, annotations: src.metadata.annotations },
+      spec: src.spec
+    })
+  )
+  let back = (await c.getIstio('VirtualService', namespace, adapterName))!
+  let k = 0
+  const adapterStep = async (): Promise<void> => {
+    const body = structuredClone(back)
+    body.metadata.annotations = { ...body.metadata.annotations, 'bench.istio-canary/floor': String(++k) }
+    const route = (body.spec.http as Array<{ route?: Array<{ weight?: number }> }>).find((r) => (r.route?.length ?? 0) >= 2)?.route
+    if (route) {
+      const d = k % 2 === 0 ? 1 : -1
+      if ((route[0].weight ?? 0) + d >= 0 && (route[1].weight ?? 0) - d >= 0) {
+        route[0].weight = (route[0].weight ?? 0) + d
+        route[1].weight = (route[1].weight ?? 0) - d
+      }
+    }
+    const written = await c.replaceIstio(body)
+    back = (await c.getIstio('VirtualService', namespace, adapterName, { notOlderThan: written.metadata.resourceVersion }))!
+  }
+  const shapes: Record<string, { run: () => Promise<unknown>; get: number[]; put: number[]; wall: number[] }> = {
+    'step (adapter)': { run: adapterStep, get: [], put: [], wall: [] },
+    'PUT + read-back': { run: () => probe.samplePutBack(false), get: [], put: [], wall: [] },
+    'GET + PUT': { run: () => probe.sampleGetPut(false), get: [], put: [], wall: [] }
+  }
+  for (let round = 0; round < 3; round++) {
+    for (const [, sh] of Object.entries(shapes)) {
+      await probe.refreshLive()
+      const m0 = await vsServerTime(probe)
+      const walls: number[] = []
+      for (let i = 0; i < n; i++) {
+        const t = performance.now()
+        await sh.run()
+        walls.push(performance.now() - t)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      const m1 = await vsServerTime(probe)
+      const mean = (verb: string): number => {
+        const a = m0.get(verb) ?? { sum: 0, count: 0 }
+        const b = m1.get(verb)!
+        return ((b.sum - a.sum) / (b.count - a.count)) * 1000
+      }
+      sh.get.push(mean('GET'))
+      sh.put.push(mean('PUT'))
+      sh.wall.push(median(walls))
+    }
+  }
+  c.close()
+  probe.close()
+  const out: Record<string, { get: number; put: number; wall: number }> = {}
+  for (const [name, sh] of Object.entries(shapes)) out[name] = { get: median(sh.get), put: median(sh.put), wall: median(sh.wall) }
+  return out
 }
 
 /** KubeCluster.getIstio against a raw GET of the same object over a keep-alive agent, interleaved. */
@@ -551,25 +752,57 @@ async function main(): Promise<void> {
       namespaces.push(ns3)
       const probe3 = new FloorProbe(ns3, 'istio-virtualservice')
       await probe3.init()
-      const steps = await measureSteps(seedInputs(ns3, { steps: '10,20,30,40,50,60,70,80,90,100' }), undefined, undefined, probe3)
+      // 19 steps: under a shared machine's load, medians of 9 swing too much.
+      const steps = await measureSteps(
+        seedInputs(ns3, { steps: Array.from({ length: 20 }, (_, i) => 5 * (i + 1)).join(',') }),
+        undefined,
+        undefined,
+        probe3
+      )
       probe3.close()
       if (steps.report.result !== 'promoted') throw new Error(`step bench ended ${steps.report.result}: ${steps.report.error?.message}`)
-      const floor3 = median(probe3.times)
+      const floor3 = median(probe3.getPut.times)
+      const shape3 = median(probe3.putBack.times)
+      const step3 = median(steps.cost.ms)
       console.log(`\n3. one weight step, bake and gates excluded (seed VirtualService, ${steps.cost.ms.length} steps)`)
       console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)}   (goal <= 2)`)
       console.log(
-        `   time: median ${fmt(median(steps.cost.ms))} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floor GET + PUT ${fmt(floor3)} ms (median of ${probe3.times.length}, sampled during the bakes); ratio ${fmt(median(steps.cost.ms) / floor3, 2)}x   (goal <= 1.2x)`
+        `   time: median ${fmt(step3)} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floors (median of ${probe3.getPut.times.length} each, sampled during the bakes): ` +
+          `GET + PUT ${fmt(floor3)} ms -> ratio ${fmt(step3 / floor3, 2)}x (goal <= 1.2x); the step's own requests raw (PUT + read-back GET at the written version) ${fmt(shape3)} ms -> ${fmt(step3 / shape3, 2)}x`
+      )
+      console.log(
+        `   each step over the floor of the bake before it, median: ${fmt(pairedRatio(steps.cost, probe3.getPut), 2)}x GET + PUT (goal <= 1.2x), ` +
+          `${fmt(pairedRatio(steps.cost, probe3.putBack), 2)}x PUT + read-back`
       )
       console.log(`   of the step time, waiting on the Cluster port: median ${fmt(median(steps.cost.apiMs))} ms`)
       console.log(
         `   one call, whole run: replaceIstio ${fmt(median(steps.byMethod.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.byMethod.getIstio ?? [0]))} ms; ` +
-          `floor PUT ${fmt(median(probe3.puts))} ms, GET ${fmt(median(probe3.gets))} ms (medians)`
+          `in the weight steps only: replaceIstio ${fmt(median(steps.inStep.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.inStep.getIstio ?? [0]))} ms`
       )
       console.log(
-        `   in the weight steps only: replaceIstio ${fmt(median(steps.inStep.replaceIstio ?? [0]))} ms, getIstio ${fmt(median(steps.inStep.getIstio ?? [0]))} ms`
+        `   floors, each request (medians): GET + PUT: GET ${fmt(median(probe3.getPut.first))} ms, PUT ${fmt(median(probe3.getPut.second))} ms; ` +
+          `PUT + read-back: PUT ${fmt(median(probe3.putBack.first))} ms, read-back GET ${fmt(median(probe3.putBack.second))} ms`
       )
       console.log(
-        `   CPU of this process (load-independent): step median ${fmt(median(steps.cost.cpuMs), 2)} ms, floor GET + PUT ${fmt(median(probe3.cpu), 2)} ms`
+        `   CPU of this process (load-independent): step median ${fmt(median(steps.cost.cpuMs), 2)} ms, floor GET + PUT ${fmt(median(probe3.getPut.cpu), 2)} ms, ` +
+          `PUT + read-back ${fmt(median(probe3.putBack.cpu), 2)} ms`
+      )
+      const srv = await serverSide(ns3, 'istio-virtualservice', probe3.lastLive!)
+      console.log(
+        `   the API server's own time (apiserver_request_duration_seconds, VirtualService GET/PUT, mean per request; blocks of 20, median of 3 rounds):`
+      )
+      for (const [name, r] of Object.entries(srv)) {
+        const server = name === 'GET + PUT' ? r.get + r.put : r.put + r.get
+        console.log(
+          `     ${name.padEnd(16)} server PUT ${fmt(r.put, 2)} ms + GET ${fmt(r.get, 2)} ms = ${fmt(server, 2)} ms; wall at the client ${fmt(r.wall, 2)} ms`
+        )
+      }
+      const srvStep = srv['step (adapter)']
+      const srvFloor = srv['GET + PUT']
+      console.log(
+        `     server time of the step's requests / of the floor's: ${fmt((srvStep.put + srvStep.get) / (srvFloor.put + srvFloor.get), 2)}x; ` +
+          `step wall in the rollout / (server time of its requests + the floor's client-side share (wall - server)): ` +
+          `${fmt(step3 / (srvStep.put + srvStep.get + (srvFloor.wall - srvFloor.put - srvFloor.get)), 2)}x`
       )
       const overhead = await clientOverhead(ns3)
       console.log(
@@ -614,13 +847,24 @@ async function main(): Promise<void> {
         )
         probe.close()
         if (r.report.result !== 'promoted') throw new Error(`large bench ended ${r.report.result}: ${r.report.error?.message}`)
-        const f = median(probe.times)
+        const f = median(probe.getPut.times)
+        const fs2 = median(probe.putBack.times)
         console.log(`\n4. per step with ${routes} route(s) and ${subsets} subset(s) (VirtualService ${fmt(vsBytes / 1024)} KiB)`)
         console.log(
           `   requests median ${median(r.cost.requests)}, time median ${fmt(median(r.cost.ms))} ms, max ${fmt(Math.max(...r.cost.ms))} ms; ` +
-            `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x); waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms; ` +
-            `CPU step ${fmt(median(r.cost.cpuMs), 2)} ms vs floor ${fmt(median(probe.cpu), 2)} ms`
+            `floor GET + PUT ${fmt(f)} ms; ratio ${fmt(median(r.cost.ms) / f, 2)}x   (goal <= 1.2x), paired with the bake before each step ${fmt(pairedRatio(r.cost, probe.getPut), 2)}x; ` +
+            `the step's own requests raw (PUT + read-back) ${fmt(fs2)} ms -> ${fmt(median(r.cost.ms) / fs2, 2)}x; waiting on the Cluster port ${fmt(median(r.cost.apiMs))} ms; ` +
+            `CPU step ${fmt(median(r.cost.cpuMs), 2)} ms vs floor ${fmt(median(probe.getPut.cpu), 2)} ms`
         )
+        if (routes > 1) {
+          const srv = await serverSide(ns4, 'large', probe.lastLive!, 5)
+          const step = srv['step (adapter)']
+          const floor = srv['GET + PUT']
+          console.log(
+            `   the API server's own time (blocks of 5): step's requests PUT ${fmt(step.put)} + GET ${fmt(step.get)} ms, ` +
+              `floor's GET ${fmt(floor.get)} + PUT ${fmt(floor.put)} ms: ${fmt((step.put + step.get) / (floor.put + floor.get), 2)}x`
+          )
+        }
       }
     }
 

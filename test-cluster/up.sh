@@ -223,7 +223,8 @@ T_API=$(elapsed)
 
 start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$S/kubeconfig" \
   --leader-elect=false \
-  --controllers deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,endpointslice-controller \
+  --controllers deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,endpointslice-controller,horizontal-pod-autoscaler-controller,resourcequota-controller,disruption-controller \
+  --horizontal-pod-autoscaler-sync-period 1s \
   --bind-address 127.0.0.1 --secure-port "$P_KCM" --cert-dir "$S/pki/kcm" \
   --kube-api-qps 200 --kube-api-burst 400 --profiling=false
 start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$S/kubeconfig" --leader-elect=false \

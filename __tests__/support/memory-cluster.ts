@@ -5,13 +5,15 @@
  * unit tests of code written against the Cluster port (routers, executor, commands); the real
  * apiserver is what the integration tests use.
  */
-import type { AccessCheck, AccessResult, Cluster, IstioKind, WriteOptions } from '../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, CapacityApi, Cluster, IstioKind, ReadOptions, WriteOptions } from '../../src/cluster/cluster.js'
 import { ConflictError } from '../../src/errors.js'
 import type { KubeObject } from '../../src/kube/kube-object.js'
 
-export class MemoryCluster implements Cluster {
+export class MemoryCluster implements Cluster, CapacityApi {
   requestCount = 0
   readonly writes: string[] = []
+  /** Every getIstio, as `Kind name` plus ` >=RV` when it asked for an object not older than RV. */
+  readonly istioReads: string[] = []
   /** Called before each replace of an Istio object is judged; may change the store (a concurrent writer). */
   beforeReplace?: (obj: KubeObject, store: MemoryCluster) => void
   private readonly objects = new Map<string, KubeObject>()
@@ -48,9 +50,15 @@ export class MemoryCluster implements Cluster {
   async istioVersion(): Promise<string> {
     return 'v1'
   }
-  async getIstio(kind: IstioKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+  async getIstio(kind: IstioKind, namespace: string, name: string, opts?: ReadOptions): Promise<KubeObject | undefined> {
     this.requestCount++
-    return this.get(kind, namespace, name)
+    this.istioReads.push(`${kind} ${name}${opts?.notOlderThan ? ` >=${opts.notOlderThan}` : ''}`)
+    const o = this.get(kind, namespace, name)
+    // The apiserver would wait for a version it does not have yet, then answer 504.
+    if (o && opts?.notOlderThan && Number(opts.notOlderThan) > Number(o.metadata.resourceVersion)) {
+      throw new Error(`${kind} ${name}: resourceVersion ${opts.notOlderThan} is newer than the stored one`)
+    }
+    return o
   }
   async listIstio(kind: IstioKind, namespace: string): Promise<KubeObject[]> {
     this.requestCount++
@@ -89,7 +97,8 @@ export class MemoryCluster implements Cluster {
     const live = this.get('Deployment', namespace, name)
     if (!live) throw new Error(`Deployment ${name} not found`)
     this.writes.push(`scale Deployment ${name} ${replicas}`)
-    return this.put({ ...live, spec: { ...live.spec, replicas } })
+    // No pods here: scaled replicas are available at once.
+    return this.put({ ...live, spec: { ...live.spec, replicas }, status: { ...live.status, availableReplicas: replicas } })
   }
   async deleteDeployment(namespace: string, name: string): Promise<void> {
     this.writes.push(`delete Deployment ${name}`)
@@ -100,6 +109,27 @@ export class MemoryCluster implements Cluster {
   }
   async listEvents(): Promise<KubeObject[]> {
     return []
+  }
+  async capacity(): Promise<CapacityApi> {
+    return this
+  }
+  async listHorizontalPodAutoscalers(namespace: string): Promise<KubeObject[]> {
+    return this.list('HorizontalPodAutoscaler', namespace)
+  }
+  async applyHorizontalPodAutoscaler(obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
+    if (opts?.dryRun) return structuredClone(obj)
+    this.writes.push(`apply HorizontalPodAutoscaler ${obj.metadata.name} ${obj.spec?.minReplicas}..${obj.spec?.maxReplicas}`)
+    return this.put({ ...obj, kind: 'HorizontalPodAutoscaler' })
+  }
+  async deleteHorizontalPodAutoscaler(namespace: string, name: string): Promise<void> {
+    if (!this.objects.delete(key('HorizontalPodAutoscaler', namespace, name))) return
+    this.writes.push(`delete HorizontalPodAutoscaler ${name}`)
+  }
+  async listPodDisruptionBudgets(namespace: string): Promise<KubeObject[]> {
+    return this.list('PodDisruptionBudget', namespace)
+  }
+  async listResourceQuotas(namespace: string): Promise<KubeObject[]> {
+    return this.list('ResourceQuota', namespace)
   }
   async canI(checks: AccessCheck[]): Promise<AccessResult[]> {
     return checks.map((c) => ({ ...c, allowed: true }))

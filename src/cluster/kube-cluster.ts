@@ -16,8 +16,10 @@ import {
   type AccessCheck,
   type AccessResult,
   type ApplyOptions,
+  type CapacityApi,
   type Cluster,
   type IstioKind,
+  type ReadOptions,
   type WriteOptions
 } from './cluster.js'
 import type { KubeObject } from '../kube/kube-object.js'
@@ -100,13 +102,18 @@ export class KubeCluster implements Cluster {
     return version
   }
 
-  async getIstio(kind: IstioKind, namespace: string, name: string): Promise<KubeObject | undefined> {
+  async getIstio(kind: IstioKind, namespace: string, name: string, opts: ReadOptions = {}): Promise<KubeObject | undefined> {
     const version = await this.istioVersion()
     const plural = ISTIO_PLURALS[kind]
     return this.orUndefined(
       this.call(
         { verb: 'GET', resource: plural, namespace, name },
-        { method: 'GET', path: apiPath(ISTIO_GROUP, version, plural, namespace, name) }
+        {
+          method: 'GET',
+          path: apiPath(ISTIO_GROUP, version, plural, namespace, name),
+          // Without resourceVersionMatch, a GET's resourceVersion means "not older than".
+          query: { resourceVersion: opts.notOlderThan }
+        }
       )
     )
   }
@@ -204,19 +211,25 @@ export class KubeCluster implements Cluster {
     return items(list, 'apps/v1', 'Deployment')
   }
 
-  async applyDeployment(obj: KubeObject, opts: ApplyOptions = {}): Promise<KubeObject> {
+  applyDeployment(obj: KubeObject, opts: ApplyOptions = {}): Promise<KubeObject> {
+    return this.apply('apps/v1', 'Deployment', 'deployments', obj, opts)
+  }
+
+  /** Server-side apply with our field manager; a real apply never forces (see applyDeployment). */
+  private async apply(apiVersion: string, kind: string, plural: string, obj: KubeObject, opts: ApplyOptions): Promise<KubeObject> {
     const { name, namespace } = obj.metadata
-    if (!namespace) throw new Error(`applyDeployment: Deployment ${JSON.stringify(name)} needs metadata.namespace`)
+    if (!namespace) throw new Error(`apply: ${kind} ${JSON.stringify(name)} needs metadata.namespace`)
     // The apiserver refuses managedFields in an apply; status is not ours to apply.
     const { managedFields: _m, ...metadata } = obj.metadata
-    const body = { ...obj, apiVersion: 'apps/v1', kind: 'Deployment', metadata }
+    const body = { ...obj, apiVersion, kind, metadata }
     delete body.status
+    const [group, version] = apiVersion.split('/') as [string, string]
     try {
       return await this.call(
-        { verb: 'APPLY', resource: 'deployments', namespace, name },
+        { verb: 'APPLY', resource: plural, namespace, name },
         {
           method: 'PATCH',
-          path: apiPath('apps', 'v1', 'deployments', namespace, name),
+          path: apiPath(group, version, plural, namespace, name),
           // A real apply never forces: taking fields from another manager must be the user's decision.
           query: { dryRun: dryRun(opts), fieldManager: FIELD_MANAGER, force: String(opts.dryRun === true && opts.force === true) },
           body,
@@ -225,7 +238,7 @@ export class KubeCluster implements Cluster {
       )
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) {
-        throw new ConflictError(applyConflictMessage(`${namespace}/${name}`, err))
+        throw new ConflictError(applyConflictMessage(`${namespace}/${name}`, err, kind))
       }
       throw err
     }
@@ -267,6 +280,17 @@ export class KubeCluster implements Cluster {
       if (err instanceof KubeApiError && err.status === 404) return
       throw err
     }
+  }
+
+  // ---- Capacity: autoscalers, disruption budgets, quotas ------------------------------------
+
+  /** In a lazy chunk: most runs never make these calls. */
+  async capacity(): Promise<CapacityApi> {
+    const { KubeCapacity } = await import('./kube-capacity.js')
+    return new KubeCapacity(
+      (target, req) => this.call(target, req),
+      (obj, opts) => this.apply('autoscaling/v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', obj, opts ?? {})
+    )
   }
 
   // ---- RBAC --------------------------------------------------------------------------------
@@ -433,7 +457,7 @@ function dryRun(opts: WriteOptions): string | undefined {
 }
 
 /** `ConflictError` text of a server-side apply refused because another manager owns fields. */
-export function applyConflictMessage(id: string, err: KubeApiError): string {
+export function applyConflictMessage(id: string, err: KubeApiError, kind = 'Deployment'): string {
   const owners = err.causes
     .filter((c) => c.reason === 'FieldManagerConflict' || /conflict with/.test(c.message ?? ''))
     .map((c) => {
@@ -442,7 +466,7 @@ export function applyConflictMessage(id: string, err: KubeApiError): string {
     })
   const detail = owners.length > 0 ? owners.join('; ') : err.apiMessage
   return (
-    `Deployment ${JSON.stringify(id)} cannot be applied: ${detail}. ` +
+    `${kind} ${JSON.stringify(id)} cannot be applied: ${detail}. ` +
     `istio-canary does not force ownership: remove the field from the other manager or from the manifest.`
   )
 }

@@ -54,7 +54,8 @@ const TLS_KEYS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized'
 
 export class KubeHttpClient {
   private agent?: http.Agent
-  private agentKey?: string
+  /** Protocol and TLS options the agent was made for. */
+  private agentMadeFor?: { protocol: string; tls: TlsOptions }
   private proxyAgent?: http.Agent
 
   constructor(private readonly kubeConfig: KubeConfig) {}
@@ -122,7 +123,7 @@ export class KubeHttpClient {
     this.proxyAgent?.destroy()
     this.agent?.destroy()
     this.agent = undefined
-    this.agentKey = undefined
+    this.agentMadeFor = undefined
   }
 
   /**
@@ -140,8 +141,9 @@ export class KubeHttpClient {
     }
     const tlsOpts: TlsOptions = {}
     for (const k of TLS_KEYS) if (opts[k] !== undefined) (tlsOpts as Record<string, unknown>)[k] = opts[k]
-    const key = base.protocol + TLS_KEYS.map((k) => keyPart(tlsOpts[k])).join('|')
-    if (!this.agent || key !== this.agentKey) {
+    const made = this.agentMadeFor
+    // Compared in place (memcmp for PEM buffers): this runs before every request.
+    if (!this.agent || !made || made.protocol !== base.protocol || !TLS_KEYS.every((k) => same(made.tls[k], tlsOpts[k]))) {
       this.agent?.destroy()
       const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const, maxSockets: MAX_SOCKETS }
       if (base.protocol === 'http:') {
@@ -152,17 +154,19 @@ export class KubeHttpClient {
         const secureContext = tls.createSecureContext({ ca, cert, key, pfx, passphrase })
         this.agent = new https.Agent({ ...common, ...rest, secureContext })
       }
-      this.agentKey = key
+      this.agentMadeFor = { protocol: base.protocol, tls: tlsOpts }
     }
     return this.agent
   }
 }
 
-function keyPart(v: unknown): string {
-  if (v === undefined) return ''
-  if (Buffer.isBuffer(v)) return v.toString('base64')
-  if (Array.isArray(v)) return v.map(keyPart).join(',')
-  return typeof v === 'object' ? JSON.stringify(v) : String(v)
+/** Whether two TLS option values are the same credential (buffers by content, lists item by item). */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b)
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => same(x, b[i]))
+  if (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null) return JSON.stringify(a) === JSON.stringify(b)
+  return false
 }
 
 function queryString(query: KubeRequest['query']): string {

@@ -21,6 +21,7 @@ import { formatSchedule } from '../config/schedule.js'
 import { routeIndexOf } from '../traffic/istio/virtual-service-transform.js'
 import { firstDestinationHost } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
+import type { CapacityRecord } from '../rollout/capacity-record.js'
 
 /** Everything a command needs to know before its first write. */
 export interface Preflight {
@@ -32,6 +33,10 @@ export interface Preflight {
   stable: RolloutState['stable']
   canary: RolloutState['canary']
   canaryManifest?: KubeObject
+  /** Deploy only: how the canary's replicas are chosen, and the HPA it gets (recorded in a new rollout's state). */
+  capacity?: CapacityRecord
+  /** Deploy only: how the canary's capacity will move, for the dry-run plan (none when as the manifest says). */
+  capacityPlan?: string
   warnings: string[]
   /** Deploy only: the version is already stable and its Deployment matches the manifest; nothing to write. */
   alreadyStable?: { version: string; deployment: string; note: string }
@@ -111,6 +116,9 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
     // promote / abort / status work from the state the rollout left on the VirtualService.
     if (state) {
       if (config.command !== 'status') await checkAccess(deps, namespace, config, state.destinationRule, false, warnings)
+      // The canary's HPA moves with the weights, and goes on rollback or retirement.
+      if (config.command !== 'status' && state.capacity?.canaryHpa)
+        await (await import('./canary-capacity.js')).requireHpaRights(deps, namespace)
       return {
         namespace,
         state,
@@ -198,6 +206,9 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
 
   await checkSidecar(deps, namespace, manifest, warnings)
   await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly)
+  // Loaded here, after the first requests: outside the startup bundle.
+  const { preflightCapacity } = await import('./canary-capacity.js')
+  const { capacity, capacityPlan } = await preflightCapacity(config, deps, { namespace, manifest, stableDeployment, readOnly }, warnings)
 
   const stable: RolloutState['stable'] = {
     version: topology.stableVersion,
@@ -224,6 +235,8 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     stable,
     canary,
     canaryManifest: manifest,
+    capacity,
+    capacityPlan,
     warnings
   }
 }

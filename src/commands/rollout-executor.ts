@@ -1,4 +1,4 @@
-import { FIELD_MANAGER, type Cluster } from '../cluster/cluster.js'
+import type { Cluster } from '../cluster/cluster.js'
 import { DriftError, FencedError, RollbackIncompleteError } from '../errors.js'
 import { errorText, formatNumber } from '../format.js'
 import { formatDuration } from '../config/duration.js'
@@ -11,6 +11,8 @@ import { effectiveMinSoak } from '../rollout/soak.js'
 import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
 import { routeLabel, type RouteChange, type TrafficRouter, type WriteOptions } from '../traffic/traffic-router.js'
+import type { CanaryCapacity } from './canary-capacity.js'
+import { managesCapacity } from '../rollout/capacity-record.js'
 import { iso, type Clock, type Log } from './runtime.js'
 
 export interface ExecutorOptions {
@@ -56,12 +58,20 @@ export class RolloutExecutor {
   readonly undone: string[] = []
   readonly warnings: string[] = []
   private state: RolloutState
+  private capacityPart?: CanaryCapacity
 
   constructor(
     private readonly o: ExecutorOptions,
     state: RolloutState
   ) {
     this.state = state
+  }
+
+  /** The canary's replicas and HPA as the weights move; loaded when a rollout manages them (not at startup). */
+  private async capacity(): Promise<CanaryCapacity> {
+    if (this.capacityPart) return this.capacityPart
+    const { CanaryCapacity } = await import('./canary-capacity.js')
+    return (this.capacityPart = new CanaryCapacity(this.o))
   }
 
   get current(): RolloutState {
@@ -143,7 +153,7 @@ export class RolloutExecutor {
   }
 
   private async prepareCanary(): Promise<void> {
-    const { cluster, namespace } = this.o
+    const { namespace } = this.o
     if (!(await this.hold('pre-rollout'))) return
     const s = this.state
     if (!this.o.canaryManifest) throw new Error('internal: no canary manifest to apply')
@@ -151,10 +161,7 @@ export class RolloutExecutor {
     // an in-flight state, so the next run takes over and removes the canary and its subset.
     if ((await this.o.router.readState())?.id !== s.id) await this.commitState(s)
     this.o.log.info(`Applying Deployment ${namespace}/${s.canary.deployment} (server-side apply, field manager istio-canary)`)
-    await this.restoreScaledDownReplicas(this.o.canaryManifest)
-    await cluster.applyDeployment(this.o.canaryManifest)
-    const failure = await this.o.waitForCanary(this.o.progressDeadlineMs)
-    if (failure) throw new Error(`canary Deployment ${s.canary.deployment} did not become available: ${failure}`)
+    await (await this.capacity()).apply(s, this.o.canaryManifest)
     // Make before break: the subset exists before any route refers to it.
     await this.o.router.addCanaryBackend(s, { [this.o.versionLabel]: s.canary.version })
     this.o.log.info(
@@ -166,31 +173,11 @@ export class RolloutExecutor {
     )
   }
 
-  /**
-   * A rollback (or a retirement) scaled this Deployment to 0 with a plain patch, so our Update
-   * manager owns spec.replicas: a non-forced apply of the manifest would conflict with it, and a
-   * manifest without replicas would leave it at 0. Put the wanted count back the same way first.
-   */
-  private async restoreScaledDownReplicas(manifest: KubeObject): Promise<void> {
-    const { cluster, namespace } = this.o
-    const live = await cluster.getDeployment(namespace, manifest.metadata.name)
-    if (!live) return
-    const wanted = Number(manifest.spec?.replicas ?? 1)
-    const ownedByOurPatch = (live.metadata.managedFields ?? []).some((m) => {
-      const spec = (m.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.['f:spec']
-      return m.manager === FIELD_MANAGER && m.operation === 'Update' && spec?.['f:replicas'] !== undefined
-    })
-    if (ownedByOurPatch && live.spec?.replicas !== wanted) {
-      await cluster.scaleDeployment(namespace, manifest.metadata.name, wanted)
-      this.o.log.info(
-        `Deployment ${manifest.metadata.name} was scaled to ${live.spec?.replicas} by an earlier run: scaled back to ${wanted} before applying`
-      )
-    }
-  }
-
   private async shift(weight: number, stepIndex: number): Promise<void> {
     const last = stepIndex === this.state.schedule.length - 1
     if (!(await this.hold(last ? 'before-promotion' : 'before-increase', weight))) return
+    // Make before break for capacity: the canary's replicas for the new weight are available first.
+    if (weight > this.state.canaryWeight && managesCapacity(this.state.capacity)) await (await this.capacity()).raise(this.state, weight)
     const s = this.state
     const next = reduce(s, { type: 'shifted', at: this.now(), weight, stepIndex })
     // The write before the first shift set no weight: nothing to compare the route against yet.
@@ -330,11 +317,16 @@ export class RolloutExecutor {
       await this.write(startPromotion(s, this.now()), { kind: 'state' }, this.driftGuard())
     }
     const st = this.state
+    // The new version as large as the stable before the stable leaves (a resumed promotion too).
+    const capacity = managesCapacity(st.capacity) ? await this.capacity() : undefined
+    const stableBounds = await capacity?.stableBounds(st)
+    await capacity?.raise(st, 100)
     // Break after make: the old destination leaves the route, then (after propagation) its subset.
     await this.write(st, { kind: 'remove-destination', side: 'stable' })
     this.o.log.info(`Destination ${st.stable.subset} removed from the route; ${st.canary.subset} carries 100%`)
     await this.settle()
     const retirement = await this.retireOldVersion(st)
+    await capacity?.promoted(st, stableBounds)
     this.state = { ...this.state, retirement }
     await this.notify('success')
     await this.commitState(reduce(this.state, { type: 'promoted', at: this.now() }))
@@ -360,7 +352,6 @@ export class RolloutExecutor {
    * loudly, and recorded so that a later promote run retires it once those routes moved.
    */
   async retireOldVersion(st: RolloutState): Promise<Retirement> {
-    const { namespace } = this.o
     const old = {
       version: st.stable.version,
       subset: st.stable.subset,
@@ -379,22 +370,7 @@ export class RolloutExecutor {
     if ((await this.o.router.removeBackend(st.stable.subset)) === 'removed') {
       this.o.log.info(`Subset ${st.stable.subset} removed from DestinationRule ${this.o.destinationRule}`)
     }
-    let retired = false
-    if (st.stable.deployment && st.stable.deployment !== st.canary.deployment) {
-      if (this.o.retire === 'scale-down') {
-        await this.o.cluster.scaleDeployment(namespace, st.stable.deployment, 0)
-        this.o.log.info(`Deployment ${st.stable.deployment} scaled to 0 (retire: scale-down)`)
-        retired = true
-      } else if (this.o.retire === 'delete') {
-        if (await this.o.cluster.getDeployment(namespace, st.stable.deployment))
-          await this.o.cluster.deleteDeployment(namespace, st.stable.deployment)
-        this.o.log.info(`Deployment ${st.stable.deployment} deleted (retire: delete)`)
-        retired = true
-      }
-    } else if (!st.stable.deployment) {
-      this.warnings.push(`no Deployment of the old version ${st.stable.version} was found to retire`)
-    }
-    return { ...old, retired }
+    return { ...old, retired: await (await this.capacity()).retireStable(st, this.o.retire, this.warnings) }
   }
 
   /** The routes other than ours that send traffic to `subset`; a failure to look is named as one. */
@@ -478,11 +454,7 @@ export class RolloutExecutor {
     }
     if (foreign.length === 0) {
       try {
-        const dep = await this.o.cluster.getDeployment(namespace, s.canary.deployment)
-        if (dep && (dep.spec?.replicas ?? 1) !== 0 && s.canary.deployment !== s.stable.deployment) {
-          await this.o.cluster.scaleDeployment(namespace, s.canary.deployment, 0)
-          this.undone.push(`Deployment ${s.canary.deployment} scaled to 0`)
-        }
+        this.undone.push(...(await (await this.capacity()).scaleDownCanary(s)))
       } catch (err) {
         failures.push(`canary Deployment: ${errorText(err)}`)
       }

@@ -222,19 +222,22 @@ function commandState(
   const by = deps.runUrl ?? deps.holder
   switch (then) {
     case 'start':
-      return newRollout({
-        at,
-        route: pre.route,
-        host: pre.host,
-        destinationRule: pre.destinationRule,
-        stable: pre.stable,
-        canary: pre.canary,
-        schedule: config.steps,
-        epoch,
-        startedBy: by,
-        commit: deps.commit,
-        minSoakSeconds: config.minSoakSeconds
-      })
+      return withCapacity(
+        pre,
+        newRollout({
+          at,
+          route: pre.route,
+          host: pre.host,
+          destinationRule: pre.destinationRule,
+          stable: pre.stable,
+          canary: pre.canary,
+          schedule: config.steps,
+          epoch,
+          startedBy: by,
+          commit: deps.commit,
+          minSoakSeconds: config.minSoakSeconds
+        })
+      )
     case 'promote': {
       // Checked again under the lock: the state may have moved since preflight read it.
       const early = soakRefusal(state!, deps.clock.now(), effectiveMinSoak(state!, config.minSoakSeconds), config.full)
@@ -246,6 +249,11 @@ function commandState(
     default:
       return state!
   }
+}
+
+/** A new rollout records how its canary's capacity is managed: later runs (promote, abort, takeover) follow it. */
+function withCapacity(pre: Preflight, state: RolloutState): RolloutState {
+  return pre.capacity ? { ...state, capacity: pre.capacity } : state
 }
 
 /** How an ended run reads in the report: its result, and the error a rollback or a halt is. */
@@ -392,6 +400,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       await cluster.applyDeployment(pre.canaryManifest, { dryRun: true })
       plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
     }
+    if (pre.capacityPlan) plan.push(pre.capacityPlan)
     const first = config.steps[0]
     const state = newRollout({
       at,

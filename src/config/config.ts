@@ -9,6 +9,7 @@ import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './
 import { parseSchedule } from './schedule.js'
 import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
 import { VERSION_ORDERS, type VersionOrder } from '../rollout/types.js'
+import { CANARY_REPLICAS_MODES, type CanaryReplicasMode } from '../rollout/capacity-record.js'
 
 export { COMMANDS, type Command }
 export const RETIRE_MODES = ['scale-down', 'delete', 'keep'] as const
@@ -67,6 +68,8 @@ export interface Config {
   freezeWindows: FreezeWindow[]
   /** Traffic time with gates passing the canary needs before 100 %; 0: none. */
   minSoakSeconds: number
+  /** The canary's replicas: the manifest's, or following its weight (and its HPA's bounds with it). */
+  canaryReplicas: CanaryReplicasMode
   /** Things worth telling the user that do not stop the run. */
   warnings: string[]
 }
@@ -86,6 +89,7 @@ export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config 
   const timing = readTiming(inputs)
   const release = readReleaseRules(inputs, command, steps)
   const retire = choiceInput(inputs, INPUT.retire, RETIRE_MODES)
+  const canaryReplicas = choiceInput(inputs, INPUT.canaryReplicas, CANARY_REPLICAS_MODES)
   const onCancel = choiceInput(inputs, INPUT.onCancel, ON_CANCEL_MODES)
   const kubeconfig = readKubeconfig(optionalInput(inputs, INPUT.kubeconfig))
   const dryRun = booleanInput(inputs, INPUT.dryRun)
@@ -110,6 +114,7 @@ export function readConfig(inputs: Inputs, env: NodeJS.ProcessEnv = {}): Config 
     steps,
     ...timing,
     retire,
+    canaryReplicas,
     ...(kubeconfig !== undefined && { kubeconfig }),
     dryRun,
     ...flags,

@@ -117,6 +117,13 @@ export const INPUTS = {
     default: 'scale-down',
     description: "What happens to the old version's Deployment after promotion: scale-down, delete or keep."
   },
+  'canary-replicas': {
+    group: 'rollout',
+    kind: 'choice',
+    default: 'manifest',
+    description:
+      "The canary's replicas: manifest (as its manifest says) or proportional (ceil of the stable's replicas x the weight, at least 1, available before each weight increase). A stable HPA is copied for the canary."
+  },
   kubeconfig: {
     group: 'rollout',
     kind: 'secret',

@@ -5,6 +5,7 @@
 import type { KubeObject } from '../kube/kube-object.js'
 import { PreflightError, quote } from '../errors.js'
 import type { HistoryEvent, Phase, Result, RolloutState } from './types.js'
+import { CANARY_REPLICAS_MODES } from './capacity-record.js'
 
 /** The annotation on the VirtualService that holds the rollout state. */
 export const STATE_ANNOTATION = 'istio-canary.io/rollout'
@@ -236,6 +237,7 @@ const stateShape: Check = shape({
   startedBy: optional(str),
   commit: optional(str),
   minSoakSeconds: optional(int(0)),
+  capacity: optional(shape({ mode: oneOf(new Set(CANARY_REPLICAS_MODES)), stableHpa: optional(str), canaryHpa: optional(str) })),
   reason: optional(str),
   result: optional(oneOf(RESULTS)),
   history: list(event),

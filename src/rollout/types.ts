@@ -3,6 +3,8 @@
  * stable / canary name the two versions; a split is the pair of weights, a weight is one side.
  */
 
+import type { CapacityRecord } from './capacity-record.js'
+
 /**
  * Which requests a match step sends to the canary: one condition on a request header, or on one
  * cookie of the Cookie header. `exact` compares the whole value; `regex` is an RE2 expression that
@@ -184,6 +186,8 @@ export interface RolloutState {
   commit?: string
   /** The deploy run's min-soak in seconds: later runs apply the larger of it and their own input. */
   minSoakSeconds?: number
+  /** How the canary's replicas are chosen, and its HorizontalPodAutoscaler (see capacity.ts). */
+  capacity?: CapacityRecord
   /** Terminal or pause reason, for the reports. */
   reason?: string
   result?: Result

@@ -110,6 +110,22 @@ describe('Istio objects', () => {
     expect((await admin.getIstio('VirtualService', ns, 'reviews'))?.metadata.annotations?.['istio-canary/test']).toBe('v1alpha3')
   })
 
+  it('a read-back not older than a write shows the write; the apiserver holds to that bound (a version it has not reached: 504)', async () => {
+    const vs = (await admin.getIstio('VirtualService', ns, 'reviews'))!
+    vs.metadata.annotations = { ...(vs.metadata.annotations ?? {}), 'istio-canary/read-back': 'seen' }
+    const written = await admin.replaceIstio(vs)
+    const back = await admin.getIstio('VirtualService', ns, 'reviews', { notOlderThan: written.metadata.resourceVersion })
+    expect(back?.metadata.resourceVersion).toBe(written.metadata.resourceVersion)
+    expect(back?.metadata.annotations?.['istio-canary/read-back']).toBe('seen')
+    // The bound is really sent and kept: a version far ahead is waited for (3 s), then refused.
+    const impatient = new KubeCluster(kubeConfig(), { callDeadlineMs: 3_500 })
+    const ahead = String(Number(written.metadata.resourceVersion) + 1_000_000)
+    const err = await impatient.getIstio('VirtualService', ns, 'reviews', { notOlderThan: ahead }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(KubeApiError)
+    expect((err as KubeApiError).status).toBe(504)
+    impatient.close()
+  })
+
   it('dry-run replace validates but stores nothing', async () => {
     const vs = (await admin.getIstio('VirtualService', ns, 'reviews'))!
     vs.metadata.annotations = { ...(vs.metadata.annotations ?? {}), 'istio-canary/dry': 'yes' }

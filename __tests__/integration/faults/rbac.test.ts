@@ -112,7 +112,7 @@ const seedInputs = (ns: string): Record<string, string> => ({
 })
 
 /** Grants the action can do without: denied, preflight warns instead of refusing. */
-const OPTIONAL = ['list events']
+const OPTIONAL = ['list events', 'list autoscaling/horizontalpodautoscalers', 'list resourcequotas', 'list policy/poddisruptionbudgets']
 
 const role = documentedRole()
 const documented = grantsOf(role.rules ?? [])

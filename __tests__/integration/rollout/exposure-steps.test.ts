@@ -63,7 +63,7 @@ const promote = (s: Seed) =>
   runAction({ command: 'promote', 'virtual-service': VS, namespace: s.ns, 'version-label': 'istio-test-version' })
 
 describe('header/cookie-matched steps', () => {
-  it.concurrent('the match route sits before the driven route while its step lasts; the promotion removes it', async () => {
+  it('the match route sits before the driven route while its step lasts; the promotion removes it', async () => {
     const s = await seed('match-promote')
     const first = await runAction(seedInputs(s, { steps: 'header:x-canary=always,pause,100' }))
     expect(first.report.error).toBeUndefined()
@@ -87,7 +87,7 @@ describe('header/cookie-matched steps', () => {
     expect(state?.exposure).toBeUndefined()
   })
 
-  it.concurrent('a cookie step, then weights: the first weight write replaces the match route', async () => {
+  it('a cookie step, then weights: the first weight write replaces the match route', async () => {
     const s = await seed('match-next')
     const marks: Array<{ exposed: boolean; weight: number }> = []
     const { report } = await runAction(seedInputs(s, { steps: 'cookie:beta=yes,30,pause,100' }), {
@@ -109,7 +109,7 @@ describe('header/cookie-matched steps', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('abort removes the match route first, then the destination and the subset', async () => {
+  it('abort removes the match route first, then the destination and the subset', async () => {
     const s = await seed('match-abort')
     expect((await runAction(seedInputs(s, { steps: 'header:x-canary=always,pause,100' }))).report.result).toBe('paused')
     const aborted = await abort(s)
@@ -124,7 +124,7 @@ describe('header/cookie-matched steps', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('supersede: the old version’s match route goes before the new version’s comes', async () => {
+  it('supersede: the old version’s match route goes before the new version’s comes', async () => {
     const s = await seed('match-supersede')
     expect((await runAction(seedInputs(s, { steps: 'header:x-canary=always,pause,100' }))).report.result).toBe('paused')
     const v3 = writeManifest(readSeedScenario('deployment-v2.yaml').replaceAll('v2', 'v3'))
@@ -143,7 +143,7 @@ describe('header/cookie-matched steps', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('cancellation (SIGINT) mid-step removes the match route in its one write; the next run finishes', async () => {
+  it('cancellation (SIGINT) mid-step removes the match route in its one write; the next run finishes', async () => {
     const s = await seed('match-sigint')
     const controller = new AbortController()
     const run = await runAction(seedInputs(s, { steps: 'header:x-canary=always,100', interval: '5m' }), {
@@ -163,7 +163,7 @@ describe('header/cookie-matched steps', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('on-cancel freeze keeps the match route; the promote run continues from it and removes it', async () => {
+  it('on-cancel freeze keeps the match route; the promote run continues from it and removes it', async () => {
     const s = await seed('match-freeze')
     const controller = new AbortController()
     await runAction(seedInputs(s, { steps: 'header:x-canary=always,100', interval: '5m', 'on-cancel': 'freeze' }), {
@@ -194,7 +194,7 @@ describe('header/cookie-matched steps', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('a hand-deleted match route is drift: the rollout rolls back instead of judging nobody', async () => {
+  it('a hand-deleted match route is drift: the rollout rolls back instead of judging nobody', async () => {
     const s = await seed('match-drift')
     const cluster = testCluster()
     let deleted = false
@@ -230,7 +230,7 @@ describe('gates at a match step judge the matched traffic', () => {
       ...extra
     })
 
-  it.concurrent('a quiet match step is inconclusive, not a pass: on-no-data pauses it, the route stays until the abort', async () => {
+  it('a quiet match step is inconclusive, not a pass: on-no-data pauses it, the route stays until the abort', async () => {
     const s = await seed('match-quiet')
     await setTraffic(s.ns, 'istio-deployment-v1', { rps: 40, errorRatio: 0.002, latencyMs: 60 })
     const { report } = await runAction(gated(s, { 'inconclusive-limit': '2' }))
@@ -244,7 +244,7 @@ describe('gates at a match step judge the matched traffic', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('a failing canary at its match step is rolled back, the match route removed first', async () => {
+  it('a failing canary at its match step is rolled back, the match route removed first', async () => {
     const s = await seed('match-fail')
     await setTraffic(s.ns, 'istio-deployment-v1', { rps: 40, errorRatio: 0.002, latencyMs: 60 })
     await setTraffic(s.ns, 'istio-deployment-v2', { rps: 10, errorRatio: 0.3, latencyMs: 60 })
@@ -260,7 +260,7 @@ describe('gates at a match step judge the matched traffic', () => {
 })
 
 describe('webhooks at a match step', () => {
-  it.concurrent('a webhook is told what reaches the canary (a load test must send the header)', async () => {
+  it('a webhook is told what reaches the canary (a load test must send the header)', async () => {
     const s = await seed('match-webhook')
     const bodies: Array<Record<string, unknown>> = []
     const server = createServer((req, res) => {
@@ -292,7 +292,7 @@ describe('webhooks at a match step', () => {
 })
 
 describe('a run killed at a match step', () => {
-  it.concurrent('the next deploy takes over: the dead run’s route is removed, its own put back once', async () => {
+  it('the next deploy takes over: the dead run’s route is removed, its own put back once', async () => {
     bundleAction()
     const s = await seed('match-kill')
     const inputs = seedInputs(s, { steps: 'header:x-canary=always,pause,100', interval: '5m', 'lock-duration': '15s' })
@@ -324,7 +324,7 @@ describe('a run killed at a match step', () => {
 })
 
 describe('mirror steps', () => {
-  it.concurrent('mirrors from the driven route while the step lasts; the next step removes it; promotion ends clean', async () => {
+  it('mirrors from the driven route while the step lasts; the next step removes it; promotion ends clean', async () => {
     const s = await seed('mirror-promote')
     const first = await runAction(seedInputs(s, { steps: 'header:x-canary=always,mirror:50,pause,100' }))
     expect(first.report.error).toBeUndefined()
@@ -350,7 +350,7 @@ describe('mirror steps', () => {
     expect(http(vs)).toEqual([{ route: [{ destination: { host: 'istio-service', subset: 'v2' }, weight: 100 }] }])
   })
 
-  it.concurrent('abort removes the mirror before the subset it points at', async () => {
+  it('abort removes the mirror before the subset it points at', async () => {
     const s = await seed('mirror-abort')
     expect((await runAction(seedInputs(s, { steps: 'mirror:25,pause,100' }))).report.result).toBe('paused')
     const aborted = await abort(s)
@@ -359,7 +359,7 @@ describe('mirror steps', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('cancellation (SIGINT) mid-mirror removes the mirror in its one write', async () => {
+  it('cancellation (SIGINT) mid-mirror removes the mirror in its one write', async () => {
     const s = await seed('mirror-sigint')
     const controller = new AbortController()
     await runAction(seedInputs(s, { steps: 'mirror:100,100', interval: '5m' }), {
@@ -375,7 +375,7 @@ describe('mirror steps', () => {
     await expectNoExposure(s.ns)
   })
 
-  it.concurrent('refuses a mirror step on a route that has a mirror of its own, before any write', async () => {
+  it('refuses a mirror step on a route that has a mirror of its own, before any write', async () => {
     const s = await seed('mirror-foreign')
     const cluster = testCluster()
     const vs = (await cluster.getIstio('VirtualService', s.ns, VS))!

@@ -119,6 +119,21 @@ describe('KubeCluster over HTTP', () => {
     expect(seen.every((s) => s.authorization === 'Bearer tok-never-in-messages')).toBe(true)
   })
 
+  it('reads an Istio object not older than a given resourceVersion when asked (a read-back), else the latest', async () => {
+    const c = cluster()
+    replies.push(
+      () => apis(['v1']),
+      () => ({ status: 200, body: vs }),
+      () => ({ status: 200, body: vs })
+    )
+    await c.getIstio('VirtualService', 'shop', 'reviews', { notOlderThan: '7' })
+    await c.getIstio('VirtualService', 'shop', 'reviews')
+    expect(seen.slice(1).map((s) => s.url)).toEqual([
+      '/apis/networking.istio.io/v1/namespaces/shop/virtualservices/reviews?resourceVersion=7',
+      '/apis/networking.istio.io/v1/namespaces/shop/virtualservices/reviews'
+    ])
+  })
+
   it('replaces with PUT in the apiVersion of the object, field manager set; 409 -> ConflictError', async () => {
     const c = cluster()
     replies.push(
@@ -266,6 +281,31 @@ describe('KubeCluster over HTTP', () => {
     // The API server's own timestamp, untouched (the typed client used to turn it into a Date and back).
     expect(events[0]).toMatchObject({ kind: 'Event', lastTimestamp: '2026-11-25T10:00:01Z' })
     expect(decodeURIComponent(seen[0].url)).toBe('/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name=p')
+  })
+
+  it('keeps its connection while the credentials stay the same, and opens a new one when the client certificate changes', async () => {
+    const kc = new KubeConfig()
+    const pem = (s: string): string => Buffer.from(`-----BEGIN CERTIFICATE-----\n${s}\n-----END CERTIFICATE-----\n`).toString('base64')
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: base, skipTLSVerify: true }],
+      users: [{ name: 'u', certData: pem('first'), keyData: pem('key') }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x'
+    })
+    const c = new KubeCluster(kc, { minBackoffMs: 1 })
+    const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', resourceVersion: '3' } }
+    for (let i = 0; i < 4; i++) replies.push(() => ({ status: 200, body: dep }))
+    await c.getDeployment('shop', 'web')
+    // The same bytes again (an exec plugin or a file read afresh hands out a new buffer): same agent.
+    ;(kc.users[0] as { certData?: string }).certData = pem('first')
+    await c.getDeployment('shop', 'web')
+    expect(connections).toBe(1)
+    // A rotated certificate is another identity: a new agent, so a new connection.
+    ;(kc.users[0] as { certData?: string }).certData = pem('second')
+    await c.getDeployment('shop', 'web')
+    await c.getDeployment('shop', 'web')
+    expect(connections).toBe(2)
+    c.close()
   })
 
   it('sends consecutive requests over one kept-alive connection', async () => {

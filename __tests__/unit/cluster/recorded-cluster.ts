@@ -3,7 +3,7 @@
  * apiserver's resourceVersion rules (create 409 when present, guarded replace/delete 409 when the
  * version moved). Only for unit tests of code written against the Cluster port.
  */
-import type { AccessCheck, AccessResult, Cluster, IstioKind } from '../../../src/cluster/cluster.js'
+import type { AccessCheck, AccessResult, CapacityApi, Cluster, IstioKind } from '../../../src/cluster/cluster.js'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { ConflictError } from '../../../src/errors.js'
 
@@ -113,6 +113,9 @@ export class RecordedCluster implements Cluster {
     throw new Error('not recorded')
   }
   canI(_c: AccessCheck[]): Promise<AccessResult[]> {
+    throw new Error('not recorded')
+  }
+  capacity(): Promise<CapacityApi> {
     throw new Error('not recorded')
   }
 }

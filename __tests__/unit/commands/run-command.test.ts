@@ -239,3 +239,63 @@ describe('runCommand without a cluster', () => {
     expect(report.result).toBe('promoted')
   })
 })
+
+describe('canary capacity without a cluster', () => {
+  function withStable(replicas: number, extra: KubeObject[] = []): MemoryCluster {
+    const cluster = seed()
+    const v1 = cluster.get('Deployment', NS, 'web-v1')!
+    cluster.put({ ...v1, spec: { ...v1.spec, replicas }, status: { availableReplicas: replicas } })
+    for (const o of extra) cluster.put(o)
+    return cluster
+  }
+
+  it('proportional: every weight write finds the canary already that large, and the promotion finds it as large as the stable', async () => {
+    const cluster = withStable(10)
+    const atWrites: Array<[number | undefined, number]> = []
+    cluster.beforeReplace = (obj, store) => {
+      if (obj.kind !== 'VirtualService') return
+      const weight = (obj.spec.http[0].route as Array<{ destination: { subset: string }; weight?: number }>).find(
+        (d) => d.destination.subset === 'v2'
+      )?.weight
+      atWrites.push([weight, Number(store.get('Deployment', NS, 'web-v2')?.status?.availableReplicas ?? 0)])
+    }
+    const { report } = await run(cluster, {
+      command: 'deploy',
+      manifests: 'deployment.yaml',
+      cwd: manifestDir('v2'),
+      steps: '20,50,100',
+      'canary-replicas': 'proportional'
+    })
+    expect(report.error).toBeUndefined()
+    expect(report.result).toBe('promoted')
+    // No weight was ever written while the canary had fewer pods than its share.
+    expect(atWrites.filter(([w, available]) => w !== undefined && available < Math.ceil((10 * w) / 100))).toEqual([])
+    expect(atWrites.filter(([w]) => w !== undefined).map(([w, a]) => `${w}:${a}`)).toEqual(
+      expect.arrayContaining(['20:2', '50:5', '100:10'])
+    )
+    expect(cluster.writes.filter((w) => w.startsWith('scale Deployment'))).toEqual([
+      'scale Deployment web-v2 2',
+      'scale Deployment web-v2 5',
+      'scale Deployment web-v2 10',
+      'scale Deployment web-v1 0'
+    ])
+    expect(stateOf(vs(cluster))!.capacity).toEqual({ mode: 'proportional' })
+  })
+
+  it('a ResourceQuota that cannot hold the canary is refused before any write', async () => {
+    const quota: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: 'pods', namespace: NS },
+      spec: { hard: { pods: '10' } },
+      status: { used: { pods: '10' } }
+    }
+    const cluster = withStable(10, [quota])
+    const { report } = await run(cluster, { command: 'deploy', manifests: 'deployment.yaml', cwd: manifestDir('v2'), steps: '20,100' })
+    expect(report.error?.kind).toBe('PreflightError')
+    expect(report.error?.message).toMatch(
+      /^ResourceQuota pods cannot hold the canary Deployment web-v2 at its first step: 1 replica\(s\) need 1 more pods/
+    )
+    expect(cluster.writes).toEqual([])
+  })
+})

@@ -61,6 +61,7 @@ describe('readConfig defaults', () => {
       allowDowngrade: false,
       freezeWindows: [],
       minSoakSeconds: 0,
+      canaryReplicas: 'manifest',
       warnings: []
     })
   })
@@ -101,7 +102,8 @@ describe('readConfig defaults', () => {
         'version-order': ' none ',
         'allow-downgrade': 'true',
         'freeze-windows': '\n  Fri 16:00 - Mon 08:00 Europe/Berlin \n',
-        'min-soak': ' 30m '
+        'min-soak': ' 30m ',
+        'canary-replicas': ' proportional '
       })
     )
     expect(config).toEqual({
@@ -141,6 +143,7 @@ describe('readConfig defaults', () => {
         }
       ],
       minSoakSeconds: 1800,
+      canaryReplicas: 'proportional',
       warnings: []
     })
   })
@@ -256,6 +259,11 @@ describe('readConfig errors', () => {
       'an unknown version order',
       { 'version-order': 'calver' },
       `Input 'version-order' is invalid: expected semver or none (got "calver").`
+    ],
+    [
+      'an unknown canary-replicas mode',
+      { 'canary-replicas': 'hpa' },
+      `Input 'canary-replicas' is invalid: expected manifest or proportional (got "hpa").`
     ],
     ['allow-downgrade: yes', { 'allow-downgrade': 'yes' }, `Input 'allow-downgrade' is invalid: expected true or false (got "yes").`],
     [

@@ -40,6 +40,7 @@ const READ_BOOLEAN: Record<InputNameOfKind<'boolean'>, (value: string) => boolea
 const READ_CHOICE: Record<InputNameOfKind<'choice'>, [(value: string) => unknown, string]> = {
   command: [(v) => readConfig({ ...DEPLOY, command: v }).command, 'deploy, promote, abort, status or plan'],
   retire: [(v) => readConfig({ ...DEPLOY, retire: v }).retire, 'scale-down, delete or keep'],
+  'canary-replicas': [(v) => readConfig({ ...DEPLOY, 'canary-replicas': v }).canaryReplicas, 'manifest or proportional'],
   'on-cancel': [(v) => readConfig({ ...DEPLOY, 'on-cancel': v }).onCancel, 'rollback or freeze'],
   'version-order': [(v) => readConfig({ ...DEPLOY, 'version-order': v }).versionOrder, 'semver or none'],
   reporter: [(v) => parseGateConfig({ ...PROMETHEUS, reporter: v }).prometheus?.reporter, 'destination, source or waypoint'],

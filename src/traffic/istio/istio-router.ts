@@ -49,8 +49,8 @@ const DR_ATTEMPTS = 12
 
 export class IstioRouter implements TrafficRouter {
   readonly name: string
-  /** The VirtualService as the read-back after our last write showed it. */
-  private lastReadBack?: KubeObject
+  /** The VirtualService as the read-back after our last write showed it, and the state we wrote on it. */
+  private lastReadBack?: { vs: KubeObject; state: RolloutState }
 
   constructor(private readonly o: IstioRouterOptions) {
     this.name = `VirtualService ${o.namespace}/${o.virtualService}`
@@ -77,28 +77,32 @@ export class IstioRouter implements TrafficRouter {
     // PUT answers 409, and the next attempt reads afresh (where drift and fencing are judged).
     let cached = this.lastReadBack
     this.lastReadBack = undefined
+    /** The state on the object `decide` gets, when known without decoding it (our own read-back). */
+    let known: RolloutState | undefined
     const back = await this.guarded(
       'VirtualService',
       this.o.virtualService,
       async () => {
-        const vs = cached ?? (await this.getVs())
+        known = cached?.state
+        const vs = cached?.vs ?? (await this.getVs())
         cached = undefined
         return vs
       },
       (vs) => {
-        this.fence(stateOf(vs))
+        this.fence(known ?? stateOf(vs))
+        known = undefined
         if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
         if (opts.expectExposure !== undefined) this.checkExposure(vs, next, opts.expectExposure)
         stamped = { ...next, epoch: this.o.epoch, updatedAt: this.o.now() }
-        const body = withState(this.applyChange(vs, next, change), STATE_ANNOTATION, encodeState(stamped))
-        const confirm = (b: KubeObject): boolean => {
-          const s = stateOf(b)
-          return s?.updatedAt === stamped.updatedAt && s.epoch === stamped.epoch && this.shows(b, next, change)
-        }
+        const encoded = encodeState(stamped)
+        const body = withState(this.applyChange(vs, next, change), STATE_ANNOTATION, encoded)
+        // The annotation is stored as sent: the very text we wrote is our write (and our stamp),
+        // with no need to decode and check it again.
+        const confirm = (b: KubeObject): boolean => b.metadata.annotations?.[STATE_ANNOTATION] === encoded && this.shows(b, next, change)
         return { body, confirm }
       }
     )
-    this.lastReadBack = back
+    this.lastReadBack = { vs: back, state: stamped }
     return stamped
   }
 
@@ -241,15 +245,19 @@ export class IstioRouter implements TrafficRouter {
       if (!live) throw new Error(`${kind} ${namespace}/${name} disappeared mid-rollout`)
       const { body, confirm } = decide(live)
       if (!body) return live
+      let written: KubeObject
       try {
-        await cluster.replaceIstio(body)
+        written = await cluster.replaceIstio(body)
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err
         lastError = err
         continue
       }
       // A write counts only once a read shows it (a retried PUT may have landed twice or not at all).
-      const back = await cluster.getIstio(kind, namespace, name)
+      // The read asks for the written resourceVersion or newer: never older than our write, and
+      // the API server may answer from its watch cache instead of a quorum read of etcd. A later
+      // write by someone else that this read misses still fails our next PUT (409: read afresh).
+      const back = await cluster.getIstio(kind, namespace, name, { notOlderThan: written.metadata.resourceVersion })
       if (back && confirm(back)) return back
       lastError = new ConflictError('read-back did not show our write')
     }

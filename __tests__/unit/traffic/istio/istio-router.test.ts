@@ -68,6 +68,45 @@ describe('IstioRouter.write', () => {
     expect(cluster.writes).toEqual(['VirtualService web'])
   })
 
+  it('confirms each write by a read not older than the write itself, and starts the next write from that read', async () => {
+    const { cluster, router, vs } = setup()
+    await router.write({ ...state, canaryWeight: 20 }, { kind: 'split', canaryWeight: 20 })
+    const first = vs().metadata.resourceVersion
+    await router.write({ ...state, canaryWeight: 30 }, { kind: 'split', canaryWeight: 30 })
+    // The first write reads the VirtualService (latest), each write is read back at its own resourceVersion or newer.
+    expect(cluster.istioReads).toEqual([
+      'VirtualService web',
+      `VirtualService web >=${first}`,
+      `VirtualService web >=${vs().metadata.resourceVersion}`
+    ])
+  })
+
+  it('does not count a write whose read-back shows a later writer instead: reads afresh and writes again', async () => {
+    const { cluster, router, split, vs } = setup()
+    let interfered = false
+    const get = cluster.getIstio.bind(cluster)
+    cluster.getIstio = async (kind, namespace, name, opts) => {
+      // Someone else writes the old weights back between our PUT and its read-back.
+      if (opts?.notOlderThan && !interfered) {
+        interfered = true
+        cluster.put(
+          virtualService(
+            [
+              ['v1', 90],
+              ['v2', 10]
+            ],
+            state
+          )
+        )
+      }
+      return get(kind, namespace, name, opts)
+    }
+    await router.write({ ...state, canaryWeight: 50 }, { kind: 'split', canaryWeight: 50 })
+    expect(split()).toMatchObject({ stable: 50, canary: 50 })
+    expect(stateOf(vs())?.canaryWeight).toBe(50)
+    expect(cluster.writes).toEqual(['VirtualService web', 'VirtualService web'])
+  })
+
   it('on a conflict reads again and writes again', async () => {
     const { cluster, router, split } = setup()
     let interfered = false
