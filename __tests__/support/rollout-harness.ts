@@ -18,6 +18,7 @@ import type { RunReport } from '../../src/report/run-report.js'
 import { stateOf } from '../../src/rollout/state-codec.js'
 import { loadTestEnv } from './test-cluster.js'
 import { loadTimeZones } from '../../src/config/freeze-windows.js'
+import { loadVersionRule } from '../../src/commands/preflight.js'
 
 export interface RunOptions {
   holder?: string
@@ -45,6 +46,8 @@ export function testCluster(kubeconfigPath?: string, options?: KubeClusterOption
 /** Runs one command with the given inputs (as the runner would pass them) and returns its report. */
 export async function runAction(inputs: Record<string, string>, opts: RunOptions = {}): Promise<RunOutcome> {
   if (inputs['freeze-windows']?.trim()) await loadTimeZones()
+  // Lazily loaded in the action; loaded here while the test's code runs (Jest refuses an import() later).
+  await loadVersionRule()
   const config = readConfig({ settle: '0s', interval: '1s', 'check-every': '0', ...inputs })
   const gateConfig = parseGateConfig({ 'check-every': '0', ...inputs }, process.env)
   const cluster = testCluster(opts.kubeconfigPath, opts.clusterOptions)

@@ -797,6 +797,8 @@ export interface CallerConfig {
   mode?: 'xds' | 'plain'
   /** Per-call deadline (default 2000). */
   timeoutMs?: number
+  /** Request headers (gRPC metadata) sent with every call, e.g. `{ 'x-canary': 'always' }`. */
+  headers?: Record<string, string>
 }
 
 export interface CallEntry {

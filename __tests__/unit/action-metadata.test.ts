@@ -94,6 +94,18 @@ describe('README', () => {
     for (const name of Object.keys(action.outputs)) expect(readme).toContain(`| \`${name}\` |`)
   })
 
+  it('describes the step syntax with one example of each kind', () => {
+    for (const example of [
+      '"10,25,50,100"',
+      '"10,50,pause,100"',
+      '"header:x-canary=always,10,100"',
+      '"cookie:beta=yes,pause,100"',
+      '"mirror:50,10,100"'
+    ])
+      expect(inputSpec('steps').description).toContain(example)
+    expect(readme).toContain('### Header, cookie and mirror steps')
+  })
+
   it('shows the very Role that the RBAC test binds', () => {
     const role = fs.readFileSync('docs/rbac.yaml', 'utf8').trim()
     expect(readme).toContain(role)

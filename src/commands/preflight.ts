@@ -12,11 +12,13 @@ import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
-import { decideVersionOrder } from '../rollout/version-order.js'
-import type { RolloutState, RouteMember } from '../rollout/types.js'
+import type { RolloutState, RouteMember, Step } from '../rollout/types.js'
 import { resolveTopology, routeServiceName, servingSubset, splitsByService, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
+import { exposureRefusal } from '../traffic/istio/exposure-transform.js'
+import { formatSchedule } from '../config/schedule.js'
+import { routeIndexOf } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
 import type { VersionServices } from '../traffic/version-services.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
@@ -173,7 +175,7 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
   })
   if (plan.kind === 'refuse') throw new PreflightError(plan.message)
   if (config.command === 'promote' && state && (state.phase === 'paused' || state.phase === 'progressing')) {
-    versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
+    await versionGuard(config, deps, state.stable.version, state.canary.version, `${namespace}/${config.virtualService}`, warnings)
     const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
     if (early) throw new PreflightError(early)
   }
@@ -219,6 +221,10 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
   const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings, readOnly }
   let pre: Preflight
   if (config.routeKind === 'HTTPRoute') {
+    refuseExposureSteps(
+      config.steps,
+      `input 'http-route' names a Gateway API HTTPRoute, where this action does not yet write header matches or RequestMirror filters`
+    )
     pre = await (await import('./service-split.js')).preflightHttpRoute(config, deps, read)
   } else {
     await (await import('./service-split.js')).refuseHttpRouteOnSameHost(deps, namespace, vs)
@@ -229,6 +235,10 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
             `splits between per-version Services; expected one VirtualService for a host-level split (several move in lockstep only over DestinationRule subsets).`
         )
       }
+      refuseExposureSteps(
+        config.steps,
+        `the route of ${quote(`${namespace}/${config.virtualService}`)} splits between per-version Services, not DestinationRule subsets`
+      )
       pre = await (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
     } else if (manifestService) {
       throw new PreflightError(
@@ -313,7 +323,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
       : []
 
   // A resumed rollout passed this guard when it started.
-  if (!resuming) versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
+  if (!resuming) await versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
 
   const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
 
@@ -334,6 +344,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     ...(topology.routeName ? { name: topology.routeName } : {}),
     ...(topology.section ? { section: topology.section } : {})
   }
+  refuseUnfitExposures(config.steps, routeView, route, topology.host, canarySubset)
 
   if (topology.section === 'tcp') {
     const { checkTcpGates } = await import('./traffic-targets.js')
@@ -363,6 +374,35 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     capacityPlan,
     warnings
   }
+}
+
+let versionRule: typeof import('../rollout/version-order.js') | undefined
+
+/** The version rule and semver (~29 kB), loaded once with the first version check, after the first API request: not at startup. */
+export async function loadVersionRule(): Promise<typeof import('../rollout/version-order.js')> {
+  versionRule ??= await import('../rollout/version-order.js')
+  return versionRule
+}
+
+/** A match or mirror step the route cannot take (its own mirror, a match on the same header) is refused before any write. */
+function refuseUnfitExposures(steps: Step[], vs: KubeObject, route: RolloutState['route'], host: string, canarySubset: string): void {
+  const exposures = steps.flatMap((step) => (step.kind === 'match' || step.kind === 'mirror' ? [step] : []))
+  if (exposures.length === 0) return
+  if (route.section === 'tcp') refuseExposureSteps(steps, 'a TCP route has no headers, cookies or request mirroring')
+  const refusal = exposureRefusal(vs, routeIndexOf(vs, route), host, canarySubset, exposures)
+  if (refusal) throw new PreflightError(`Input 'steps' (${quote(formatSchedule(steps))}) cannot be carried out: ${refusal}`)
+}
+
+/**
+ * Header, cookie and mirror steps are written as a VirtualService http route of the action's own
+ * or a mirror over DestinationRule subsets; any other target refuses them before any write.
+ */
+export function refuseExposureSteps(steps: Step[], why: string): void {
+  if (!steps.some((step) => step.kind === 'match' || step.kind === 'mirror')) return
+  throw new PreflightError(
+    `Input 'steps' (${quote(formatSchedule(steps))}) has a header, cookie or mirror step, but ${why}; ` +
+      `expected weights and pauses only for this route.`
+  )
 }
 
 /** A re-run of the release that is already stable: nothing to roll out; the note says why. */
@@ -404,7 +444,15 @@ async function preflightGates(
 }
 
 /** The version rule: refuses a downgrade, or lets it through with a warning the report shows. */
-export function versionGuard(config: Config, deps: CommandDeps, stable: string, canary: string, target: string, warnings: string[]): void {
+export async function versionGuard(
+  config: Config,
+  deps: CommandDeps,
+  stable: string,
+  canary: string,
+  target: string,
+  warnings: string[]
+): Promise<void> {
+  const { decideVersionOrder } = await loadVersionRule()
   const decision = decideVersionOrder({
     stable,
     canary,

@@ -5,11 +5,19 @@ import { formatDuration } from '../config/duration.js'
 import type { GateContext, GateMoment, HealthGate } from '../health/health-gate.js'
 import { formatPercent, type OutsideMeshProbe } from '../health/outside-mesh.js'
 import type { KubeObject } from '../kube/kube-object.js'
-import { nextAction, reduce, startPromotion, type RolloutEvent } from '../rollout/planner.js'
+import { describeExposure } from '../rollout/exposure.js'
+import { nextAction, reduce, startPromotion, withoutExposure, type RolloutEvent } from '../rollout/planner.js'
 import { effectiveMinSoak } from '../rollout/soak.js'
 import type { CheckResult, GateEvaluation, JudgedMoment, OutsideMeshShare, Retirement, RolloutState } from '../rollout/types.js'
 import { combine, decideAfterEvaluation, type Decision, type GatePolicy } from '../rollout/verdict.js'
-import { backendHome, backendLabel, type RouteChange, type TrafficRouter, type WriteOptions } from '../traffic/traffic-router.js'
+import {
+  backendHome,
+  backendLabel,
+  routeLabel,
+  type RouteChange,
+  type TrafficRouter,
+  type WriteOptions
+} from '../traffic/traffic-router.js'
 import type { CanaryCapacity } from './canary-capacity.js'
 import { managesCapacity } from '../rollout/capacity-record.js'
 import { iso, type Clock, type Log } from './runtime.js'
@@ -147,7 +155,8 @@ export class RolloutExecutor {
   private driftGuard(): WriteOptions {
     const s = this.state
     const routed = (s.phase === 'progressing' && s.stepIndex >= 0) || s.phase === 'paused' || s.phase === 'promoting'
-    return routed ? { expectCanaryWeight: s.canaryWeight } : {}
+    if (!routed) return {}
+    return { expectCanaryWeight: s.canaryWeight, ...(s.exposure ? { expectExposure: s.exposure } : {}) }
   }
 
   private async prepareCanary(): Promise<void> {
@@ -180,9 +189,19 @@ export class RolloutExecutor {
     if (weight > this.state.canaryWeight && managesCapacity(this.state.capacity)) await (await this.capacity()).raise(this.state, weight)
     const s = this.state
     const next = reduce(s, { type: 'shifted', at: this.now(), weight, stepIndex })
-    await this.write(next, { kind: 'split', canaryWeight: weight }, this.driftGuard())
+    // The write before the first shift set no weight: nothing to compare the route against yet.
+    await this.write(
+      next,
+      { kind: 'split', canaryWeight: weight, ...(next.exposure ? { exposure: next.exposure } : {}) },
+      this.driftGuard()
+    )
+    const exposed = next.exposure
+      ? next.exposure.kind === 'mirror'
+        ? `; ${next.exposure.percent}% of ${s.stable.subset}'s requests mirrored to ${s.canary.subset} (responses dropped)`
+        : `; requests matching ${describeExposure(next.exposure)} go to ${s.canary.subset} (a route of their own before ${routeLabel(s)})`
+      : ''
     this.o.log.info(
-      `Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight} (step ${stepIndex + 1} of ${s.schedule.length})`
+      `Weights: ${s.stable.subset}=${100 - weight} ${s.canary.subset}=${weight}${exposed} (step ${stepIndex + 1} of ${s.schedule.length})`
     )
     await this.settle()
   }
@@ -385,6 +404,14 @@ export class RolloutExecutor {
     const failures: string[] = []
     try {
       const split = await this.o.router.readRoute(s)
+      const what = `${s.exposure ? describeExposure(s.exposure) : 'match route or mirror'} to ${s.canary.subset} removed`
+      if (split.exposed && split.canaryWeight === 0) {
+        // Matched or mirrored requests leave the canary first (their weight 0), as a weight would.
+        await this.write(withoutExposure({ ...this.state, canaryWeight: 0 }), { kind: 'canary-to-zero' })
+        this.undone.push(what)
+        this.o.log.info(`Rollback: ${what}`)
+        await this.settle(true)
+      }
       if (split.canaryRouted) {
         if (split.canaryWeight !== 0) {
           // Do not send everything to a stable version that cannot serve it: halt and let a person decide.
@@ -396,12 +423,13 @@ export class RolloutExecutor {
             await this.commitState(reduce(this.state, { type: 'halted', at: this.now(), reason }))
             return
           }
-          await this.write({ ...this.state, canaryWeight: 0 }, { kind: 'split', canaryWeight: 0 })
-          this.undone.push(`canary weight ${split.canaryWeight}% → 0% (${s.stable.subset} 100%)`)
+          await this.write(withoutExposure({ ...this.state, canaryWeight: 0 }), { kind: 'split', canaryWeight: 0 })
+          // With a weight above 0 (someone edited the route) this write removes the exposure too.
+          this.undone.push(`canary weight ${split.canaryWeight}% → 0% (${s.stable.subset} 100%)${split.exposed ? `; ${what}` : ''}`)
           this.o.log.info(`Rollback: canary weight 0, ${s.stable.subset} carries 100%`)
           await this.settle(true)
         }
-        await this.write({ ...this.state, canaryWeight: 0 }, { kind: 'remove-destination', side: 'canary' })
+        await this.write(withoutExposure({ ...this.state, canaryWeight: 0 }), { kind: 'remove-destination', side: 'canary' })
         this.undone.push(`destination ${s.canary.subset} removed from the route`)
         this.o.log.info(`Rollback: destination ${s.canary.subset} removed`)
         await this.settle(true)
@@ -460,7 +488,7 @@ export class RolloutExecutor {
       await this.write(next)
       return
     }
-    await this.write({ ...next, canaryWeight: 0 }, { kind: 'canary-to-zero' })
+    await this.write(withoutExposure({ ...next, canaryWeight: 0 }), { kind: 'canary-to-zero' })
     this.undone.push(`canary weight ${s.canaryWeight}% → 0% on cancellation`)
   }
 
@@ -492,6 +520,7 @@ export class RolloutExecutor {
       nextWeight,
       stepIndex: s.stepIndex,
       schedule: s.schedule,
+      ...(s.exposure ? { exposure: s.exposure } : {}),
       windowSeconds: Math.max(1, Math.round(Math.min(this.o.intervalMs, this.o.checkEveryMs * 2) / 1000)),
       signal: this.o.signal
     }

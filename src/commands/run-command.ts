@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js'
 import { PreflightError } from '../errors.js'
 import { planCommand, type CommandPlan, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
+import { describeExposure, stepWeight } from '../rollout/exposure.js'
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
@@ -448,7 +449,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       plan.push(`apply Deployment ${pre.canary.deployment} (server-side apply; dry run accepted by the API server)`)
     }
     if (pre.capacityPlan) plan.push(pre.capacityPlan)
-    const first = config.steps.find((s) => s.kind === 'weight')
+    const first = config.steps[0]
     const state = newRollout({
       at,
       route: pre.route,
@@ -463,7 +464,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
     })
     const checked = await (
       await router(config, deps, pre, 0)
-    ).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first?.kind === 'weight' ? first.weight : undefined)
+    ).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first ? stepWeight(first) : undefined)
     if (checked.backend && pre.backends === 'services') {
       plan.push(`apply Service ${pre.canary.subset} before any weight names it (dry run accepted)`)
     } else if (checked.backend) {
@@ -475,7 +476,9 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
       plan.push(
         step.kind === 'pause'
           ? 'pause until a promote run'
-          : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
+          : step.kind !== 'weight'
+            ? `${describeExposure(step)}: ${step.kind === 'mirror' ? `mirror ${step.percent}% of the stable's requests to` : 'send the matching requests to'} ${pre.canary.subset} (weight 0), bake ${config.intervalSeconds}s with gates`
+            : `set weights ${pre.stable.subset}=${100 - step.weight} ${pre.canary.subset}=${step.weight} (dry run of the first write accepted), bake ${config.intervalSeconds}s with gates`
       )
     }
     plan.push(

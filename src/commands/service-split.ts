@@ -166,7 +166,7 @@ async function preflightPerVersion(config: Config, deps: CommandDeps, read: Depl
   )
   const split = { ...resolved.check, ...resolved }
   warnings.push(...split.warnings)
-  if (!resuming) versionGuard(config, deps, split.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
+  if (!resuming) await versionGuard(config, deps, split.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
   const existing = deployments.find((d) => d.metadata.name === canaryDeployment)
   const stableSelector: Record<string, string> = services[split.stableName]?.spec?.selector ?? {}
   if (existing && !resuming && selectsPods(stableSelector, existing.spec?.template?.metadata?.labels ?? {})) {

@@ -9,7 +9,7 @@ import { isDns1123Label, isDns1123Subdomain, isLabelKey, isLabelValue } from './
 import { parseSchedule } from './schedule.js'
 import { parseFreezeWindows, type FreezeWindow } from './freeze-windows.js'
 import { parseVirtualServices, type VirtualServiceTarget } from './virtual-services.js'
-import { VERSION_ORDERS, type VersionOrder } from '../rollout/version-order.js'
+import { VERSION_ORDERS, type VersionOrder } from '../rollout/types.js'
 import { CANARY_REPLICAS_MODES, type CanaryReplicasMode } from '../rollout/capacity-record.js'
 
 export { COMMANDS, type Command }
@@ -390,7 +390,7 @@ function scheduleTimeWarnings(steps: readonly Step[], t: ScheduleTiming, env: No
   const segments: number[][] = [[]]
   for (const s of steps) {
     if (s.kind === 'pause') segments.push([])
-    else segments.at(-1)!.push(s.weight)
+    else segments.at(-1)!.push(s.kind === 'weight' ? s.weight : 0)
   }
   // A deploy runs the first segment (after the canary becomes ready); a promote the longest later one.
   const runs = t.command === 'deploy' ? [segments[0]!] : segments.slice(1)

@@ -67,7 +67,7 @@ export const INPUTS = {
     group: 'rollout',
     kind: 'text',
     description:
-      'Name of the http route to drive, needed when the VirtualService has several; tcp (the only tcp route) or tcp:PORT (the tcp route matching that port) for a TCP route. The default for every entry of virtual-service without its own /route. Other routes are never touched.'
+      'Name of the http route to drive, needed when the VirtualService has several; tcp (the only tcp route) or tcp:PORT (the tcp route matching that port) for a TCP route. The default for every entry of virtual-service without its own /route. Other routes are never touched (a header or cookie step inserts a route of its own, istio-canary-<canary subset>, and removes it).'
   },
   'version-label': {
     group: 'rollout',
@@ -104,7 +104,9 @@ export const INPUTS = {
     kind: 'schedule',
     default: '10,25,50,100',
     description:
-      'Canary weights in percent, increasing, ending at 100, with pause to stop for a manual promote, e.g. "10,25,50,100" or "10,50,pause,100".'
+      'Canary weights in percent, increasing, ending at 100, with pause to stop for a manual promote, e.g. "10,25,50,100" or "10,50,pause,100". ' +
+      'Before the first weight the canary may get, at weight 0, only the requests with a header, e.g. "header:x-canary=always,10,100", ' +
+      'or a cookie, e.g. "cookie:beta=yes,pause,100" (NAME~REGEX for a regex), or a mirrored share of the stable\'s requests, responses dropped, e.g. "mirror:50,10,100".'
   },
   interval: {
     group: 'rollout',

@@ -1,4 +1,4 @@
-import type { CheckResult, GateMoment, Step } from '../rollout/types.js'
+import type { CheckResult, Exposure, GateMoment, Step } from '../rollout/types.js'
 
 export type { GateMoment }
 
@@ -15,6 +15,8 @@ export interface GateContext {
   nextWeight?: number
   stepIndex: number
   schedule: Step[]
+  /** At a match or mirror step: the canary gets only the matching requests, or mirrored ones. */
+  exposure?: Exposure
   /** Length of the metric window the gate should judge, in seconds (usually the step's bake time). */
   windowSeconds: number
   /** Aborts the evaluation (deadline or cancellation). */

@@ -1,4 +1,4 @@
-import type { CheckResult } from '../rollout/types.js'
+import type { CheckResult, Exposure } from '../rollout/types.js'
 import type { GateContext, GateMoment, HealthGate } from './health-gate.js'
 import { sleepUnlessAborted } from '../abortable-sleep.js'
 
@@ -38,6 +38,12 @@ export interface WebhookPayload {
   stepIndex: number
   /** Number of steps in the schedule. */
   steps: number
+  /**
+   * At a match or mirror step: what reaches the canary, e.g. `{"kind":"match","match":{"on":"header",
+   * "name":"x-canary","op":"exact","value":"always"}}` (a load test must send that header) or
+   * `{"kind":"mirror","percent":50}`.
+   */
+  exposure?: Exposure
   metadata: Record<string, unknown>
 }
 
@@ -54,6 +60,7 @@ export function webhookPayload(config: WebhookConfig, moment: GateMoment, ctx: G
     ...(ctx.nextWeight !== undefined ? { nextWeight: ctx.nextWeight } : {}),
     stepIndex: ctx.stepIndex,
     steps: ctx.schedule.length,
+    ...(ctx.exposure ? { exposure: ctx.exposure } : {}),
     metadata: config.metadata
   }
 }

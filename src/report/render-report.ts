@@ -280,6 +280,8 @@ function rowResult(row: StepRow): string {
   if (row.status === 'not reached') parts.push('not reached')
   if (row.status === 'planned') parts.push('planned')
   if (row.notes.length) parts.push(escapeMarkdown(row.notes.join(', '), 200))
+  if (row.kind === 'mirror' && n > 0) parts.push("the canary's numbers came from mirrored requests (their responses were dropped)")
+  if (row.kind === 'match' && n > 0) parts.push("the canary's numbers came from the matching requests only")
   const outside = outsideMeshNote(row.evaluations)
   if (outside) parts.push(escapeMarkdown(outside, 100))
   return parts.join('; ') || '-'
@@ -287,7 +289,8 @@ function rowResult(row: StepRow): string {
 
 function tableRow(row: StepRow, end: string): string {
   const step = row.number !== undefined ? String(row.number) : '-'
-  const weight = row.kind === 'pause' ? 'pause' : `${formatNumber(row.weight ?? 0)} %`
+  const weight =
+    row.kind === 'pause' ? 'pause' : row.exposure !== undefined ? escapeMarkdown(row.exposure, 120) : `${formatNumber(row.weight ?? 0)} %`
   const time = row.from ? glue(formatDuration(between(row.from, row.to ?? end))) + (row.to ? '' : ' so far') : '-'
   const checks = row.checks.length
     ? row.checks
@@ -561,7 +564,7 @@ export function renderPlainLog(report: RunReport): string {
     const checks = row.checks.map((c) => `${c.name} ${formatValue(c.worst)} ${c.worst.verdict}`).join(', ')
     const evals = row.evaluations.length ? `, ${row.failedEvaluations} of ${row.evaluations.length} evaluations failed` : ''
     lines.push(
-      `  step ${row.number ?? '-'}: ${formatNumber(row.weight ?? 0)} % for ${formatDuration(between(row.from, row.to ?? report.finishedAt))}${evals}${checks ? `; worst: ${plainLine(checks, 300)}` : ''}${outsideMeshText(row.evaluations)}`
+      `  step ${row.number ?? '-'}: ${row.exposure !== undefined ? `${plainLine(row.exposure, 120)}${row.kind === 'mirror' ? ' (mirrored requests)' : ''}` : `${formatNumber(row.weight ?? 0)} %`} for ${formatDuration(between(row.from, row.to ?? report.finishedAt))}${evals}${checks ? `; worst: ${plainLine(checks, 300)}` : ''}${outsideMeshText(row.evaluations)}`
     )
   }
   for (const u of report.undone ?? []) lines.push(`  undone: ${plainLine(u, 200)}`)

@@ -1,4 +1,5 @@
 import { formatNumber } from '../format.js'
+import { describeExposure } from '../rollout/exposure.js'
 import type { CheckResult, GateEvaluation, HistoryEvent, Phase, Step, Verdict } from '../rollout/types.js'
 import { cut } from './escape-markdown.js'
 import type { RunReport } from './run-report.js'
@@ -89,9 +90,9 @@ export function scheduleOf(report: RunReport): Step[] {
   return report.state?.schedule ?? report.rollout?.schedule ?? []
 }
 
-/** `10 → 25 → pause → 100 %`. */
+/** `10 → 25 → pause → 100 %`, match and mirror steps as written: `mirror:50 → 10 → 100 %`. */
 export function scheduleText(schedule: readonly Step[]): string {
-  return `${schedule.map((s) => (s.kind === 'pause' ? 'pause' : formatNumber(s.weight))).join(' → ')} %`
+  return `${schedule.map((s) => (s.kind === 'pause' ? 'pause' : s.kind === 'weight' ? formatNumber(s.weight) : describeExposure(s))).join(' → ')} %`
 }
 
 /** The one headline, plain (escape before it goes into Markdown). */
@@ -255,8 +256,10 @@ export type StepStatus = 'done' | 'current' | 'pending' | 'not reached' | 'plann
 export interface StepRow {
   /** 1-based position in the schedule; undefined for a weight the schedule does not have. */
   number?: number
-  kind: 'weight' | 'pause'
+  kind: 'weight' | 'pause' | 'match' | 'mirror'
   weight?: number
+  /** A match or mirror step as the schedule writes it (`header:x-canary=always`, `mirror:50`); its weight is 0. */
+  exposure?: string
   from?: string
   to?: string
   evaluations: GateEvaluation[]
@@ -279,6 +282,8 @@ const WEIGHT_ENDS: ReadonlySet<HistoryEvent['kind']> = new Set([
 
 interface Stretch {
   weight: number
+  /** The match or mirror step's description, when the stretch is one (weight 0). */
+  exposure?: string
   from: string
   to?: string
   evaluations: GateEvaluation[]
@@ -298,7 +303,9 @@ function stretchesOf(history: readonly HistoryEvent[]): Stretch[] {
       if (event.kind !== 'weight') open.notes.push(eventLabel(event.kind))
     }
     if (event.kind === 'weight' && typeof event.canaryWeight === 'number') {
-      open = { weight: event.canaryWeight, from: event.at, evaluations: [], notes: [] }
+      // A 'weight' event of a match or mirror step carries its description (and weight 0).
+      const exposure = event.canaryWeight === 0 && event.message ? { exposure: event.message } : {}
+      open = { weight: event.canaryWeight, ...exposure, from: event.at, evaluations: [], notes: [] }
       stretches.push(open)
     } else if (event.kind === 'gates' && event.evaluation) {
       // An evaluation belongs to the stretch at its weight (the last one opened).
@@ -350,6 +357,7 @@ export function stepRows(report: RunReport): StepRow[] {
       number: index + 1,
       kind: step.kind,
       ...(step.kind === 'weight' ? { weight: step.weight } : {}),
+      ...(step.kind === 'match' || step.kind === 'mirror' ? { weight: 0, exposure: describeExposure(step) } : {}),
       evaluations: [],
       failedEvaluations: 0,
       checks: [],
@@ -362,7 +370,11 @@ export function stepRows(report: RunReport): StepRow[] {
     let index = -1
     for (let i = next; i < schedule.length; i++) {
       const step = schedule[i]!
-      if (step.kind === 'weight' && step.weight === s.weight) {
+      const same =
+        step.kind === 'weight'
+          ? s.exposure === undefined && step.weight === s.weight
+          : step.kind !== 'pause' && s.exposure === describeExposure(step)
+      if (same) {
         index = i
         break
       }
@@ -373,8 +385,9 @@ export function stepRows(report: RunReport): StepRow[] {
     }
     rows.push({
       ...(index >= 0 ? { number: index + 1 } : {}),
-      kind: 'weight',
+      kind: s.exposure === undefined ? 'weight' : s.exposure.startsWith('mirror:') ? 'mirror' : 'match',
       weight: s.weight,
+      ...(s.exposure !== undefined ? { exposure: s.exposure } : {}),
       from: s.from,
       ...(s.to ? { to: s.to } : {}),
       evaluations: s.evaluations,
@@ -425,7 +438,8 @@ export function nextStep(report: RunReport): { at?: string; what: string } | und
   if (!state || state.phase !== 'progressing') return undefined
   const next = state.schedule[state.stepIndex + 1]
   if (!next) return { what: 'promotion after this step' }
-  const what = next.kind === 'pause' ? 'a pause for promote' : `${formatNumber(next.weight)} %`
+  const what =
+    next.kind === 'pause' ? 'a pause for promote' : next.kind === 'weight' ? `${formatNumber(next.weight)} %` : describeExposure(next)
   const interval = report.rollout?.intervalSeconds
   const start = Date.parse(state.stepStartedAt ?? '')
   if (!interval || Number.isNaN(start)) return { what }

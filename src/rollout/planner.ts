@@ -1,3 +1,4 @@
+import { describeExposure, exposureOf, sameExposure, stepWeight } from './exposure.js'
 import { soakStatus } from './soak.js'
 import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutState, RouteMember, Step } from './types.js'
 
@@ -137,10 +138,11 @@ export function nextAction(state: RolloutState, soak?: SoakRule): Action {
     case 'progressing': {
       const { schedule, stepIndex } = state
       const current = stepIndex >= 0 ? schedule[stepIndex] : undefined
-      if (current && current.kind === 'weight' && !state.stepDone) {
-        // The step's weight is written only when `shifted` recorded it; a half-done shift is redone.
-        if (state.canaryWeight !== current.weight) return { kind: 'shift', weight: current.weight, stepIndex }
-        return { kind: 'bake', weight: current.weight, stepIndex }
+      if (current && current.kind !== 'pause' && !state.stepDone) {
+        const weight = stepWeight(current)!
+        // The step's weight (and exposure) is written only when `shifted` recorded it; a half-done shift is redone.
+        if (state.canaryWeight !== weight || !sameExposure(state.exposure, exposureOf(current))) return { kind: 'shift', weight, stepIndex }
+        return { kind: 'bake', weight, stepIndex }
       }
       const next = stepIndex + 1
       if (next >= schedule.length) {
@@ -149,6 +151,7 @@ export function nextAction(state: RolloutState, soak?: SoakRule): Action {
       }
       const step = schedule[next]
       if (step.kind === 'pause') return { kind: 'pause', stepIndex: next }
+      if (step.kind !== 'weight') return { kind: 'shift', weight: 0, stepIndex: next }
       if (step.weight === 100 && soak && soak.minSoakSeconds > 0 && state.canaryWeight > 0) {
         const s = soakStatus(state.history, soak.nowMs, soak.minSoakSeconds)
         // No stretch now (the last evaluation failed): bake one check period and judge again.
@@ -157,6 +160,13 @@ export function nextAction(state: RolloutState, soak?: SoakRule): Action {
       return { kind: 'shift', weight: step.weight, stepIndex: next }
     }
   }
+}
+
+/** The state without an exposure: the write that carries it has removed the header route or the mirror. */
+export function withoutExposure(state: RolloutState): RolloutState {
+  if (state.exposure === undefined) return state
+  const { exposure: _removed, ...rest } = state
+  return rest
 }
 
 function withHistory(state: RolloutState, at: string, event: HistoryEvent): RolloutState {
@@ -213,7 +223,7 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
       return onCancelled(state, event)
     case 'promoted':
       if (state.phase !== 'promoting') return state
-      return withHistory({ ...state, phase: 'promoted', result: 'promoted', canaryWeight: 100, reason: undefined }, at, {
+      return withHistory({ ...withoutExposure(state), phase: 'promoted', result: 'promoted', canaryWeight: 100, reason: undefined }, at, {
         at,
         kind: 'promoted',
         canaryWeight: 100
@@ -226,24 +236,30 @@ export function reduce(state: RolloutState, event: RolloutEvent): RolloutState {
 /** One kind of RolloutEvent. */
 type EventOf<T extends RolloutEvent['type']> = Extract<RolloutEvent, { type: T }>
 
-/** A weight step was written: it starts baking. */
+/** A weight, match or mirror step was written: it starts baking. */
 function onShifted(state: RolloutState, event: EventOf<'shifted'>): RolloutState {
   if (state.phase !== 'progressing') return state
   const step = state.schedule[event.stepIndex]
-  if (!step || step.kind !== 'weight' || step.weight !== event.weight) return state
+  if (!step || step.kind === 'pause' || stepWeight(step) !== event.weight) return state
   const at = event.at
-  return withHistory(
-    {
-      ...state,
-      stepIndex: event.stepIndex,
-      stepDone: false,
-      stepStartedAt: at,
-      canaryWeight: event.weight,
-      inconclusiveStreak: 0
-    },
+  const exposure = exposureOf(step)
+  const shifted: RolloutState = {
+    ...state,
+    stepIndex: event.stepIndex,
+    stepDone: false,
+    stepStartedAt: at,
+    canaryWeight: event.weight,
+    inconclusiveStreak: 0
+  }
+  // The exposure goes with the write that records it; a weight step's write removes it.
+  if (exposure) shifted.exposure = exposure
+  else delete shifted.exposure
+  return withHistory(shifted, at, {
     at,
-    { at, kind: 'weight', canaryWeight: event.weight }
-  )
+    kind: 'weight',
+    canaryWeight: event.weight,
+    ...(exposure ? { message: describeExposure(exposure) } : {})
+  })
 }
 
 /** A gate evaluation, already decided by the verdict policy: recorded, then continue, advance, pause or roll back. */
@@ -359,7 +375,7 @@ function onRolledBack(state: RolloutState, event: EventOf<'rolled-back'>): Rollo
   if (state.phase !== 'rolling-back') return state
   const at = event.at
   const phase = state.rollbackResult ?? 'rolled-back'
-  return withHistory({ ...state, phase, result: phase, canaryWeight: 0 }, at, {
+  return withHistory({ ...withoutExposure(state), phase, result: phase, canaryWeight: 0 }, at, {
     at,
     kind: phase === 'aborted' ? 'aborted' : 'rolled-back',
     canaryWeight: 0,

@@ -4,7 +4,7 @@
  * reviewer should see. Pure: the caller reads the cluster and the gates.
  */
 import type { KubeObject } from '../kube/kube-object.js'
-import type { Step } from './types.js'
+import type { Exposure, Step } from './types.js'
 
 /** One field that differs between the stable Deployment and the new one. */
 export interface DiffLine {
@@ -42,7 +42,8 @@ export function deploymentDiff(stable: KubeObject | undefined, canary: KubeObjec
 
 /** One entry of the timeline, with its earliest start in seconds after the canary is available. */
 export type TimelineEntry =
-  | { kind: 'weight'; weight: number; atSeconds: number; bakeSeconds: number; soakHoldSeconds?: number }
+  /** A weight step; a header/cookie or mirror step is weight 0 with its `exposure`. */
+  | { kind: 'weight'; weight: number; atSeconds: number; bakeSeconds: number; soakHoldSeconds?: number; exposure?: Exposure }
   | { kind: 'pause'; atSeconds: number }
 
 export interface Timeline {
@@ -68,6 +69,12 @@ export function scheduleTimeline(
     if (step.kind === 'pause') {
       pauses++
       entries.push({ kind: 'pause', atSeconds: at })
+      continue
+    }
+    if (step.kind !== 'weight') {
+      // The minimum soak counts from the first weight: mirrored or matched requests are not all traffic.
+      entries.push({ kind: 'weight', weight: 0, atSeconds: at, bakeSeconds: t.intervalSeconds, exposure: step })
+      at += t.settleSeconds + t.intervalSeconds
       continue
     }
     if (step.weight === 100 && firstTraffic !== undefined && t.minSoakSeconds > at - firstTraffic) {

@@ -188,11 +188,25 @@ const shape =
     return undefined
   }
 
+const percent: Check = (v) => (typeof v === 'number' && v > 0 && v <= 100 ? undefined : 'a number above 0 and at most 100')
+const requestMatch: Check = shape({
+  on: oneOf(new Set(['header', 'cookie'])),
+  name: str,
+  op: oneOf(new Set(['exact', 'regex'])),
+  value: str
+})
+const exposure: Check = (v) => {
+  if (isObject(v) && v.kind === 'mirror') return shape({ percent })(v)
+  if (isObject(v) && v.kind === 'match') return shape({ match: requestMatch })(v)
+  return '{"kind":"match","match":{...}} or {"kind":"mirror","percent":...}'
+}
+
 const step: Check = (v) => {
   if (isObject(v) && v.kind === 'pause') return undefined
+  if (isObject(v) && (v.kind === 'match' || v.kind === 'mirror')) return exposure(v)
   return shape({ kind: oneOf(new Set(['weight'])), weight: int(0, 100) })(v) === undefined
     ? undefined
-    : `{"kind":"weight","weight":0..100} or {"kind":"pause"}`
+    : `{"kind":"weight","weight":0..100}, {"kind":"pause"}, {"kind":"match",...} or {"kind":"mirror",...}`
 }
 
 const event: Check = shape({
@@ -225,6 +239,7 @@ const stateShape: Check = shape({
   schedule: list(step),
   stepIndex: int(-1),
   canaryWeight: int(0, 100),
+  exposure: optional(exposure),
   failedChecks: int(0),
   inconclusiveStreak: int(0),
   epoch: int(0),

@@ -5,8 +5,31 @@
 
 import type { CapacityRecord } from './capacity-record.js'
 
-/** One entry of the schedule: move the canary to `weight` percent, or stop and wait for a promote. */
-export type Step = { kind: 'weight'; weight: number } | { kind: 'pause' }
+/**
+ * Which requests a match step sends to the canary: one condition on a request header, or on one
+ * cookie of the Cookie header. `exact` compares the whole value; `regex` is an RE2 expression that
+ * must match the whole value (Envoy's full match).
+ */
+export interface RequestMatch {
+  on: 'header' | 'cookie'
+  /** The header name (lower case) or the cookie name. */
+  name: string
+  op: 'exact' | 'regex'
+  value: string
+}
+
+/**
+ * What the canary gets besides its weight, while its weight is 0: only the requests that `match`
+ * (a route of the action's own, before the driven one), or a copy of `percent` of the stable's
+ * requests whose responses nobody receives (a mirror on the driven route).
+ */
+export type Exposure = { kind: 'match'; match: RequestMatch } | { kind: 'mirror'; percent: number }
+
+/**
+ * One entry of the schedule: move the canary to `weight` percent, stop and wait for a promote, or
+ * (before any weight) expose the canary to matching requests or to mirrored ones only.
+ */
+export type Step = { kind: 'weight'; weight: number } | { kind: 'pause' } | Exposure
 
 /** Where a rollout stands. Terminal phases: promoted, rolled-back, aborted. */
 export type Phase =
@@ -57,6 +80,14 @@ export interface OutsideMeshShare {
 }
 
 /** One evaluation of every gate at one weight. */
+/**
+ * How the new version is compared with the stable one: by semver precedence, or not at all. Here,
+ * not in version-order.ts, so that reading the inputs does not load semver (version-order.ts and
+ * semver load with the first version check, after the first API request).
+ */
+export const VERSION_ORDERS = ['semver', 'none'] as const
+export type VersionOrder = (typeof VERSION_ORDERS)[number]
+
 /** What a run is asked to do. `plan` previews a deploy read-only (the pull request's comment). */
 export const COMMANDS = ['deploy', 'promote', 'abort', 'status', 'plan'] as const
 export type Command = (typeof COMMANDS)[number]
@@ -146,6 +177,11 @@ export interface RolloutState {
   /** When the current step's weight was confirmed (bake time counts from here). */
   stepStartedAt?: string
   canaryWeight: number
+  /**
+   * The header/cookie route or the mirror this rollout put on the VirtualService (written in the
+   * same guarded write): any later run reading the state knows it is there and removes it.
+   */
+  exposure?: Exposure
   /** What the rollback has to end in: `rolled-back` after a failure, `aborted` after an abort. */
   rollbackResult?: 'rolled-back' | 'aborted'
   /** Failed gate evaluations so far (cumulative), and consecutive inconclusive ones. */

@@ -1,9 +1,8 @@
 import { compare, parse } from 'semver'
 import { quote } from '../errors.js'
+import type { VersionOrder } from './types.js'
 
-/** How the new version is compared with the stable one: by semver precedence, or not at all. */
-export const VERSION_ORDERS = ['semver', 'none'] as const
-export type VersionOrder = (typeof VERSION_ORDERS)[number]
+export { VERSION_ORDERS, type VersionOrder } from './types.js'
 
 /** What the version rule says about releasing `canary` over `stable`. */
 export type VersionOrderDecision =

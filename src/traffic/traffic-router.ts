@@ -4,17 +4,21 @@
  * DestinationRule) and the one guarded write loop over them: read, change what we own, write under
  * the version just read, retry on conflict, and count a write only once a read shows it.
  */
-import type { RolloutState } from '../rollout/types.js'
+import type { Exposure, RolloutState } from '../rollout/types.js'
 
 /** What a write does to the route besides recording the state. */
 export type RouteChange =
   /** The state only; the weights stay as they are. */
   | { kind: 'state' }
-  /** Set the canary's weight (the stable side gets the rest), adding the canary's destination if needed. */
-  | { kind: 'split'; canaryWeight: number }
-  /** Take the canary to weight 0, but only where it still has a destination (re-entrant rollback). */
+  /**
+   * Set the canary's weight (the stable side gets the rest), adding the canary's destination if
+   * needed, and give the canary exactly `exposure` (a match route, a mirror; none: whatever a
+   * previous step left is removed). A router that cannot route by request or mirror throws.
+   */
+  | { kind: 'split'; canaryWeight: number; exposure?: Exposure }
+  /** Take the canary to weight 0, but only where it still has a destination (re-entrant rollback); removes any exposure. */
   | { kind: 'canary-to-zero' }
-  /** Remove one side's destination from the route (the other side then carries 100 %). */
+  /** Remove one side's destination from the route (the other side then carries 100 %); removes any exposure. */
   | { kind: 'remove-destination'; side: 'stable' | 'canary' }
 
 export interface WriteOptions {
@@ -23,6 +27,8 @@ export interface WriteOptions {
    * changed it and the write throws DriftError instead.
    */
   expectCanaryWeight?: number
+  /** The exposure this rollout last set: when the live route does not show it, the write throws DriftError. */
+  expectExposure?: Exposure
 }
 
 /** The route as it is now. */
@@ -31,6 +37,8 @@ export interface RouteView {
   canaryWeight: number
   /** Whether the canary still has a destination on the route. */
   canaryRouted: boolean
+  /** Whether a match route or a mirror still sends requests to the canary (absent: none). */
+  exposed?: boolean
 }
 
 /** Whether removeBackend removed the subset or found none. */
@@ -60,7 +68,8 @@ export interface TrafficRouter {
   removeBackend(subset: string): Promise<SubsetRemoval>
   /**
    * Server-side dry runs of a deploy's first writes: the canary's backend, then the first split
-   * with `state` (when `canaryWeight` is given). Nothing is stored; says which objects were found.
+   * with `state` (when `canaryWeight` is given; with the first step's exposure when it has one).
+   * Nothing is stored; says which objects were found.
    */
   dryRunStart(state: RolloutState, labels: Record<string, string>, canaryWeight?: number): Promise<{ backend: boolean; route: boolean }>
   /** How a person undoes the routing of `state` by hand, when the rollback itself could not. */

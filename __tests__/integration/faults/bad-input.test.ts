@@ -410,7 +410,30 @@ describe('bad schedule and durations: refused while the inputs are read, zero wr
     [
       'a word',
       { steps: '10,half,100' },
-      ["Input 'steps' is invalid", '"half" at position 2 is neither a weight from 1 to 100 nor "pause"']
+      ["Input 'steps' is invalid", '"half" at position 2 is neither a weight from 1 to 100, "pause", nor a step like']
+    ],
+    [
+      'an unknown step kind',
+      { steps: 'canary:x-a=1,100' },
+      ["Input 'steps' is invalid", 'unknown step kind "canary": expected "header:", "cookie:" or "mirror:"', '(got "canary:x-a=1,100")']
+    ],
+    [
+      'a mirror over 100',
+      { steps: 'mirror:150,100' },
+      [
+        "Input 'steps' is invalid",
+        '"mirror:150" at position 1 mirrors 150 %, but the share must be above 0 and at most 100',
+        '(got "mirror:150,100")'
+      ]
+    ],
+    [
+      'a header step after 100 %',
+      { steps: '10,100,header:x-canary=always' },
+      [
+        "Input 'steps' is invalid",
+        '"header:x-canary=always" at position 3 comes after weight 100 at position 2: header, cookie and mirror steps come before the first weight',
+        '(got "10,100,header:x-canary=always")'
+      ]
     ],
     [
       'interval with its units out of order',

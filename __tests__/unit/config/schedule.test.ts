@@ -27,9 +27,18 @@ describe('parseSchedule', () => {
     ['-10,100', 'weight -10 at position 1 must be between 1 and 100'],
     ['10,12.5,100', 'weight 12.5 at position 2 must be a whole number from 1 to 100'],
     ['10,12.5%,100', 'weight 12.5 at position 2 must be a whole number from 1 to 100'],
-    ['10,abc,100', '"abc" at position 2 is neither a weight from 1 to 100 nor "pause"'],
-    ['10,%,100', '"%" at position 2 is neither a weight from 1 to 100 nor "pause"'],
-    ['10,1e2', '"1e2" at position 2 is neither a weight from 1 to 100 nor "pause"'],
+    [
+      '10,abc,100',
+      '"abc" at position 2 is neither a weight from 1 to 100, "pause", nor a step like "header:x-canary=always", "cookie:beta=yes" or "mirror:50"'
+    ],
+    [
+      '10,%,100',
+      '"%" at position 2 is neither a weight from 1 to 100, "pause", nor a step like "header:x-canary=always", "cookie:beta=yes" or "mirror:50"'
+    ],
+    [
+      '10,1e2',
+      '"1e2" at position 2 is neither a weight from 1 to 100, "pause", nor a step like "header:x-canary=always", "cookie:beta=yes" or "mirror:50"'
+    ],
     ['10,,100', 'entry 2 is empty: expected a weight from 1 to 100 or "pause"'],
     ['10,100,', 'entry 3 is empty: expected a weight from 1 to 100 or "pause"'],
     ['', 'expected canary weights ending at 100, like "10,25,50,100"'],
@@ -57,6 +66,71 @@ describe('parseSchedule', () => {
     expect(() => parseSchedule(value)).toThrow(
       /^Input 'steps' is invalid: weight 99 at position 100 repeats position 99: .* \(got "1,2,3,.{180,}…"\)\.$/
     )
+  })
+})
+
+const header = (name: string, value: string, op: 'exact' | 'regex' = 'exact'): Step => ({
+  kind: 'match',
+  match: { on: 'header', name, op, value }
+})
+const cookie = (name: string, value: string, op: 'exact' | 'regex' = 'exact'): Step => ({
+  kind: 'match',
+  match: { on: 'cookie', name, op, value }
+})
+const mirror = (percent: number): Step => ({ kind: 'mirror', percent })
+
+describe('parseSchedule: header, cookie and mirror steps', () => {
+  it.each<[string, Step[]]>([
+    ['header:x-canary=always,10,100', [header('x-canary', 'always'), w(10), w(100)]],
+    ['header:X-Canary=always 100', [header('x-canary', 'always'), w(100)]],
+    ['header:x-user~^(ann|bob)$,100', [header('x-user', '^(ann|bob)$', 'regex'), w(100)]],
+    ['cookie:beta=yes,pause,50,100', [cookie('beta', 'yes'), pause, w(50), w(100)]],
+    ['cookie:group~a|b,100', [cookie('group', 'a|b', 'regex'), w(100)]],
+    ['mirror:50,100', [mirror(50), w(100)]],
+    ['mirror:12.5%,mirror:100,10,100', [mirror(12.5), mirror(100), w(10), w(100)]],
+    ['header:x-canary=always,mirror:50,pause,10,100', [header('x-canary', 'always'), mirror(50), pause, w(10), w(100)]],
+    ['Header:x-a=b=c,100', [header('x-a', 'b=c'), w(100)]]
+  ])('reads %j', (value, steps) => {
+    expect(parseSchedule(value)).toEqual(steps)
+    expect(parseSchedule(formatSchedule(steps))).toEqual(steps)
+  })
+
+  it.each([
+    [
+      'canary:x=1,100',
+      '"canary:x=1" at position 1 has an unknown step kind "canary": expected "header:", "cookie:" or "mirror:" (or a weight, or "pause")'
+    ],
+    ['mirror:120,100', `"mirror:120" at position 1 mirrors 120 %, but the share must be above 0 and at most 100`],
+    ['mirror:0,100', `"mirror:0" at position 1 mirrors 0 %, but the share must be above 0 and at most 100`],
+    ['mirror:half,100', `"mirror:half" at position 1 must give a percentage of the stable's requests to mirror, like "mirror:50"`],
+    [
+      '10,100,header:x-canary=always',
+      '"header:x-canary=always" at position 3 comes after weight 100 at position 2: header, cookie and mirror steps come before the first weight, while no random traffic reaches the canary'
+    ],
+    [
+      '10,mirror:50,100',
+      '"mirror:50" at position 2 comes after weight 10 at position 1: header, cookie and mirror steps come before the first weight, while no random traffic reaches the canary'
+    ],
+    ['header:x-canary=always', 'no weight follows: the schedule must end at 100, like "header:x-canary=always,100"'],
+    [
+      'header:x-canary,100',
+      '"header:x-canary" at position 1 must be header:NAME=VALUE (exact) or header:NAME~REGEX, like "header:x-canary=always"'
+    ],
+    ['header:x-canary=,100', '"header:x-canary=" at position 1 has an empty value: expected a value (or a regex after ~) to match'],
+    ['header:x/y=1,100', '"header:x/y=1" at position 1 names header "x/y": expected letters, digits and - _ . only'],
+    ['cookie:a;b=1,100', '"cookie:a;b=1" at position 1 names cookie "a;b": expected a cookie name (letters, digits, no = ; or space)'],
+    ['header:x~(,100', '"header:x~(" at position 1 has an invalid regex "(" ('],
+    ['pause,header:x=1,100', 'pause at position 1 comes before any traffic reaches the canary']
+  ])('rejects %j', (value, reason) => {
+    expect(() => parseSchedule(value)).toThrow(ConfigError)
+    expect(() => parseSchedule(value)).toThrow(`Input 'steps' is invalid: ${reason}`)
+    expect(() => parseSchedule(value)).toThrow(`(got ${JSON.stringify(value)}).`)
+  })
+
+  it('describes them as written', () => {
+    const steps = [header('x-canary', 'always'), mirror(50), w(10), w(100)]
+    expect(describeSchedule(steps)).toBe('header:x-canary=always → mirror:50 → 10% → 100%')
+    expect(formatSchedule(steps)).toBe('header:x-canary=always,mirror:50,10,100')
   })
 })
 
@@ -91,7 +165,7 @@ function randomSchedule(rand: () => number): Step[] {
 function writeLoosely(steps: Step[], rand: () => number): string {
   const seps = [',', ' ', ', ', '\n', ' , ']
   return steps
-    .map((s) => (s.kind === 'pause' ? 'pause' : `${s.weight}${rand() < 0.3 ? '%' : ''}`))
+    .map((s) => (s.kind === 'pause' ? 'pause' : `${(s as { weight: number }).weight}${rand() < 0.3 ? '%' : ''}`))
     .reduce((acc, tok, i) => (i === 0 ? tok : acc + seps[Math.floor(rand() * seps.length)]! + tok), '')
 }
 
@@ -107,7 +181,9 @@ describe('schedule properties (seeded)', () => {
       const loose = writeLoosely(steps, rand)
       const parsed = parseSchedule(loose)
       expect(parsed).toEqual(steps)
-      expect(describeSchedule(parsed).split(' → ')).toEqual(steps.map((s) => (s.kind === 'pause' ? 'pause' : `${s.weight}%`)))
+      expect(describeSchedule(parsed).split(' → ')).toEqual(
+        steps.map((s) => (s.kind === 'pause' ? 'pause' : `${(s as { weight: number }).weight}%`))
+      )
     }
   })
 

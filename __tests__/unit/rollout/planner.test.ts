@@ -423,3 +423,50 @@ describe('halted (an automatic rollback over an unhealthy stable version)', () =
     expect(nextAction(aborted)).toEqual({ kind: 'rollback' })
   })
 })
+
+describe('match and mirror steps: weight 0, their exposure recorded with the shift', () => {
+  const header = { kind: 'match', match: { on: 'header', name: 'x-canary', op: 'exact', value: 'always' } } as const
+  const mirror = { kind: 'mirror', percent: 50 } as const
+
+  it('each is shifted at weight 0 and baked; the next weight step clears the exposure', () => {
+    const e = events(clock())
+    let s = replay(rollout([header, mirror, ...steps(10, 100)]), [e.ready()])
+    expect(nextAction(s)).toEqual<Action>({ kind: 'shift', weight: 0, stepIndex: 0 })
+    s = reduce(s, e.shifted(0, 0))
+    expect(s.exposure).toEqual(header)
+    expect(s.history.at(-1)).toMatchObject({ kind: 'weight', canaryWeight: 0, message: 'header:x-canary=always' })
+    expect(nextAction(s)).toEqual<Action>({ kind: 'bake', weight: 0, stepIndex: 0 })
+    s = reduce(s, e.evaluated('advance', 0))
+    // Same weight, another exposure: still a shift (the write replaces the route by the mirror).
+    expect(nextAction(s)).toEqual<Action>({ kind: 'shift', weight: 0, stepIndex: 1 })
+    s = reduce(s, e.shifted(0, 1))
+    expect(s.exposure).toEqual(mirror)
+    s = reduce(s, e.evaluated('advance', 0))
+    expect(nextAction(s)).toEqual<Action>({ kind: 'shift', weight: 10, stepIndex: 2 })
+    s = reduce(s, e.shifted(10, 2))
+    expect(s.exposure).toBeUndefined()
+    expect('exposure' in s).toBe(false)
+  })
+
+  it('a shift event whose weight is not the step’s changes nothing', () => {
+    const e = events(clock())
+    const s = replay(rollout([header, ...steps(100)]), [e.ready()])
+    expect(reduce(s, e.shifted(10, 0))).toBe(s)
+  })
+
+  it('the current match step is shifted again when the state lost its exposure', () => {
+    const e = events(clock())
+    const s = replay(rollout([header, ...steps(100)]), [e.ready(), e.shifted(0, 0)])
+    const { exposure: _gone, ...lost } = s
+    expect(nextAction(lost)).toEqual<Action>({ kind: 'shift', weight: 0, stepIndex: 0 })
+  })
+
+  it('rolled back or promoted, no exposure is left in the state', () => {
+    const e = events(clock())
+    const exposed = replay(rollout([header, ...steps(100)]), [e.ready(), e.shifted(0, 0)])
+    expect(replay(exposed, [e.abort(), e.rolledBack()]).exposure).toBeUndefined()
+    const promoted = replay(exposed, [e.promote(true), e.shifted(100, 1), e.evaluated('advance', 100)])
+    expect(promoted.exposure).toBeUndefined()
+    expect(replay(startPromotion(promoted, '2025-01-01T01:00:00.000Z'), [e.promoted()]).exposure).toBeUndefined()
+  })
+})

@@ -134,7 +134,7 @@ describe('decodeState errors', () => {
     [{ route: { index: 1.5 } }, 'field "route.index": expected an integer >= 0 (got "1.5")'],
     [
       { schedule: [{ kind: 'weight', weight: 10 }, { kind: 'wait' }] },
-      'field "schedule[1]": expected {"kind":"weight","weight":0..100} or {"kind":"pause"} (got "{\\"kind\\":\\"wait\\"}")'
+      'field "schedule[1]": expected {"kind":"weight","weight":0..100}, {"kind":"pause"}, {"kind":"match",...} or {"kind":"mirror",...} (got "{\\"kind\\":\\"wait\\"}")'
     ],
     [
       {

@@ -60,7 +60,7 @@ function simulate(seed: number, faults: Faults): Outcome {
   const trail: string[] = []
   const fail = (msg: string): never => {
     throw new Violation(
-      `seed ${seed} (${JSON.stringify(state.schedule.map((s) => (s.kind === 'pause' ? 'pause' : s.weight)))}, ${JSON.stringify(policy)}): ${msg}\n  trail: ${trail.slice(-12).join(' | ')}`
+      `seed ${seed} (${JSON.stringify(state.schedule.map((s) => (s.kind === 'weight' ? s.weight : s.kind)))}, ${JSON.stringify(policy)}): ${msg}\n  trail: ${trail.slice(-12).join(' | ')}`
     )
   }
 

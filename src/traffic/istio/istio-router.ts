@@ -11,7 +11,8 @@ import { guardedWrite } from '../guarded-write.js'
 import { errorText } from '../../format.js'
 import type { KubeObject } from '../../kube/kube-object.js'
 import { encodeState, STATE_ANNOTATION, stateOf } from '../../rollout/state-codec.js'
-import type { RolloutState } from '../../rollout/types.js'
+import { describeExposure, exposureOf } from '../../rollout/exposure.js'
+import type { Exposure, RolloutState } from '../../rollout/types.js'
 import {
   routeLabel,
   type RouteChange,
@@ -23,7 +24,17 @@ import {
 import { hasSubset, withoutSubset, withSubset } from './destination-rule-transform.js'
 import { serviceReferences, subsetReferences } from './subset-references.js'
 import type { VersionServices } from '../version-services.js'
-import { readSplit, routeIndexOf, withoutDestination, withSplit, withState, type DestinationKey } from './virtual-service-transform.js'
+import { hasExposure, matchRouteName, showsExposure, withExposure } from './exposure-transform.js'
+import {
+  httpRoutes,
+  isOwnedRoute,
+  readSplit,
+  routeIndexOf,
+  withoutDestination,
+  withSplit,
+  withState,
+  type DestinationKey
+} from './virtual-service-transform.js'
 
 export interface IstioRouterOptions {
   cluster: Cluster
@@ -72,8 +83,13 @@ export class IstioRouter implements TrafficRouter {
 
   async readRoute(state: RolloutState): Promise<RouteView> {
     const vs = await this.getVs()
-    const split = readSplit(vs, this.routeIndex(vs, state), state.stable.subset, state.canary.subset, state.route.section, this.key)
-    return { canaryWeight: split.canaryPresent ? split.canary : 0, canaryRouted: split.canaryPresent }
+    const index = this.routeIndex(vs, state)
+    const split = readSplit(vs, index, state.stable.subset, state.canary.subset, state.route.section, this.key)
+    return {
+      canaryWeight: split.canaryPresent ? split.canary : 0,
+      canaryRouted: split.canaryPresent,
+      ...(this.exposes(state) && hasExposure(vs, index, state.canary.subset) ? { exposed: true } : {})
+    }
   }
 
   async write(next: RolloutState, change: RouteChange = { kind: 'state' }, opts: WriteOptions = {}): Promise<RolloutState> {
@@ -97,6 +113,7 @@ export class IstioRouter implements TrafficRouter {
         this.fence(known ?? stateOf(vs))
         known = undefined
         if (opts.expectCanaryWeight !== undefined) this.checkDrift(vs, next, opts.expectCanaryWeight)
+        if (opts.expectExposure !== undefined) this.checkExposure(vs, next, opts.expectExposure)
         stamped = { ...next, epoch: this.o.epoch, updatedAt: this.o.now() }
         const encoded = encodeState(stamped)
         const body = withState(this.applyChange(vs, next, change), STATE_ANNOTATION, encoded)
@@ -142,8 +159,14 @@ export class IstioRouter implements TrafficRouter {
       blind = `routes in namespaces other than ${namespace} were not checked for subset ${subset} (the credentials may not list VirtualServices cluster-wide: ${errorText(err)})`
       others = await cluster.listIstio('VirtualService', namespace)
     }
-    const all = [vs, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
-    const ours = [{ namespace, virtualService, routeIndex: this.routeIndex(vs, state) }, ...alsoExclude]
+    // Our own match route sends to the canary's subset: it is the rollout's, not another route's.
+    const http = httpRoutes(vs)
+    const index = this.routeIndex(vs, state)
+    const section: 'http' | 'tcp' = state.route.section ?? 'http'
+    const mine = { ...vs, spec: { ...vs.spec, http: http.filter((r) => !isOwnedRoute(r)) } }
+    const all = [mine, ...others.filter((o) => !(o.metadata.name === virtualService && (o.metadata.namespace ?? namespace) === namespace))]
+    const routeIndex = section === 'http' ? index - http.slice(0, index).filter(isOwnedRoute).length : index
+    const ours = [{ namespace, virtualService, routeIndex, section }, ...alsoExclude]
     const routes = this.o.services
       ? serviceReferences(all, { host: subset, namespace }, ours)
       : subsetReferences(all, { host: state.host, namespace, subset }, ours)
@@ -169,7 +192,8 @@ export class IstioRouter implements TrafficRouter {
     const backend = this.o.services ? (await this.o.services.addCanary(state, { dryRun: true })).length > 0 : dr !== undefined
     const vs = await cluster.getIstio('VirtualService', namespace, this.o.virtualService)
     if (vs && canaryWeight !== undefined) {
-      const split = this.applyChange(vs, state, { kind: 'split', canaryWeight })
+      const exposure = exposureOf(state.schedule[0])
+      const split = this.applyChange(vs, state, { kind: 'split', canaryWeight, ...(exposure ? { exposure } : {}) })
       await cluster.replaceIstio(this.annotated(split, state), { dryRun: true })
     }
     return { backend, route: vs !== undefined && canaryWeight !== undefined }
@@ -188,7 +212,8 @@ export class IstioRouter implements TrafficRouter {
     }
     return {
       routing: [
-        `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination`,
+        `kubectl -n ${ns} edit virtualservice ${virtualService}   # route ${routeLabel(s)}: ${s.stable.subset} weight 100, remove the ${s.canary.subset} destination` +
+          (s.exposure ? `, the route "${matchRouteName(s.canary.subset)}" and any mirror to ${s.canary.subset}` : ''),
         `wait a few seconds, then: kubectl -n ${ns} edit destinationrule ${destinationRule}   # remove subset ${s.canary.subset}`
       ],
       clearState
@@ -199,25 +224,35 @@ export class IstioRouter implements TrafficRouter {
     if (change.kind === 'state') return vs
     const index = this.routeIndex(vs, s)
     const key = this.key
-    switch (change.kind) {
-      case 'split':
-        return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight, s.route.section, key)
-      case 'canary-to-zero':
-        return readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section, key).canaryPresent
-          ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0, s.route.section, key)
-          : vs
-      case 'remove-destination':
-        return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset, {
-          section: s.route.section,
-          key
-        })
-    }
+    const routed = ((): KubeObject => {
+      switch (change.kind) {
+        case 'split':
+          return withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, change.canaryWeight, s.route.section, key)
+        case 'canary-to-zero':
+          return readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section, key).canaryPresent
+            ? withSplit(vs, index, s.host, s.stable.subset, s.canary.subset, 0, s.route.section, key)
+            : vs
+        case 'remove-destination':
+          return withoutDestination(vs, index, change.side === 'stable' ? s.stable.subset : s.canary.subset, {
+            section: s.route.section,
+            key
+          })
+      }
+    })()
+    if (!this.exposes(s)) return routed
+    // Every routing write leaves exactly the exposure asked for: a match route or mirror left by a
+    // previous step, run or version goes in the same write that moves the weights.
+    const exposure = change.kind === 'split' ? change.exposure : undefined
+    return withExposure(routed, index, s.host, s.canary.subset, exposure)
   }
 
   /** Whether the read-back shows `change`. */
   protected shows(vs: KubeObject, s: RolloutState, change: RouteChange): boolean {
     if (change.kind === 'state') return true
-    const split = readSplit(vs, this.routeIndex(vs, s), s.stable.subset, s.canary.subset, s.route.section, this.key)
+    const index = this.routeIndex(vs, s)
+    const exposure = change.kind === 'split' ? change.exposure : undefined
+    if (this.exposes(s) && !showsExposure(vs, index, s.host, s.canary.subset, exposure)) return false
+    const split = readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section, this.key)
     switch (change.kind) {
       case 'split':
         return split.canaryPresent && split.canary === change.canaryWeight
@@ -299,6 +334,20 @@ export class IstioRouter implements TrafficRouter {
     return this.o.services ? { by: 'service', namespace: this.o.namespace } : { by: 'subset' }
   }
 
+  /** Whether match routes and mirrors apply: an http route over DestinationRule subsets (preflight refuses those steps elsewhere). */
+  protected exposes(s: RolloutState): boolean {
+    return (s.route.section ?? 'http') === 'http' && !this.o.services
+  }
+
+  /** The match route or mirror this rollout last set must still be there; anything else is someone else's edit. */
+  protected checkExposure(vs: KubeObject, s: RolloutState, expected: Exposure): void {
+    if (showsExposure(vs, this.routeIndex(vs, s), s.host, s.canary.subset, expected)) return
+    throw new DriftError(
+      `${expected.kind === 'match' ? `the route "${matchRouteName(s.canary.subset)}"` : `the mirror to ${s.canary.subset} on route ${routeLabel(s)}`} of ${this.name} ` +
+        `is not what this rollout set (${describeExposure(expected)}); someone else changed it`
+    )
+  }
+
   protected routeIndex(vs: KubeObject, s: RolloutState): number {
     const index = routeIndexOf(vs, s.route)
     if (index < 0) throw new DriftError(`route ${routeLabel(s)} is no longer in VirtualService ${this.o.virtualService}`)
@@ -312,14 +361,19 @@ export class IstioRouter implements TrafficRouter {
   }
 }
 
-/** The VirtualService as the rollback of `state` leaves it: canary weight 0, then its destination gone. */
+/** The VirtualService as the rollback of `state` leaves it: canary weight 0 and no exposure, then its destination gone. */
 export function withoutCanary(vs: KubeObject, state: RolloutState, namespace: string): KubeObject {
   const index = routeIndexOf(vs, state.route)
+  if (index < 0) return vs
   const section = state.route.section
   const key: DestinationKey = state.backends === 'services' ? { by: 'service', namespace } : { by: 'subset' }
-  if (index < 0 || !readSplit(vs, index, state.stable.subset, state.canary.subset, section, key).canaryPresent) return vs
-  const zero = withSplit(vs, index, state.host, state.stable.subset, state.canary.subset, 0, section, key)
-  return withoutDestination(zero, index, state.canary.subset, { section, key })
+  const exposes = (section ?? 'http') === 'http' && state.backends !== 'services'
+  const unexposed = exposes ? withExposure(vs, index, state.host, state.canary.subset, undefined) : vs
+  // Without our match route the driven route may have moved up.
+  const at = routeIndexOf(unexposed, state.route)
+  if (!readSplit(unexposed, at, state.stable.subset, state.canary.subset, section, key).canaryPresent) return unexposed
+  const zero = withSplit(unexposed, at, state.host, state.stable.subset, state.canary.subset, 0, section, key)
+  return withoutDestination(zero, at, state.canary.subset, { section, key })
 }
 
 /** Whether two objects carry the same spec. */

@@ -17,6 +17,7 @@ import {
   httpRoutes,
   readSplit,
   routeIndexOf,
+  routePosition,
   routesOf,
   type RouteSection,
   type HttpRoute,
@@ -52,6 +53,7 @@ export interface TopologyInput {
 
 /** The route, subsets and DestinationRule a rollout works on, and where the route stands now. */
 export interface Topology {
+  /** The route's position among the routes that are not the action's own (what the state records). */
   routeIndex: number
   routeName?: string
   /** `tcp`: the route is in spec.tcp (weighted TCP destinations). */
@@ -101,7 +103,7 @@ export function resolveTopology(input: TopologyInput): Topology {
 
   const split = readSplit(vs, routeIndex, subsets.stableSubset, subsets.canarySubset, section)
   return {
-    routeIndex,
+    routeIndex: section === 'http' ? routePosition(vs, routeIndex) : routeIndex,
     ...(typeof route.name === 'string' && section === 'http' ? { routeName: route.name } : {}),
     ...(section === 'tcp' ? { section } : {}),
     host,
@@ -326,7 +328,7 @@ export function findRoute(
         `which one to split is ambiguous. Set input 'route' to the name of one of them (give the route a name if it has none).`
     )
   }
-  if (state && (state.route.name ?? `#${state.route.index}`) !== (found.route.name ?? `#${found.routeIndex}`)) {
+  if (state && (state.route.name ?? `#${state.route.index}`) !== (found.route.name ?? `#${routePosition(input.vs, found.routeIndex)}`)) {
     throw new PreflightError(
       `Rollout ${quote(state.id)} on ${vsRef} is in progress on ${routeRef(
         state.route.name === undefined ? undefined : { name: state.route.name },

@@ -88,6 +88,18 @@ export function routesOf(vs: KubeObject, section: RouteSection = 'http'): HttpRo
   return Array.isArray(list) ? (list as HttpRoute[]) : []
 }
 
+/**
+ * Routes whose name starts with this are the action's own (a match step's route, inserted before
+ * the driven one): every write makes them what the rollout asks for, and a route recorded by
+ * position counts only the routes that are not ours.
+ */
+export const OWNED_ROUTE_PREFIX = 'istio-canary-'
+
+/** Whether an http route is one the action inserted (and removes). */
+export function isOwnedRoute(route: HttpRoute | undefined): boolean {
+  return typeof route?.name === 'string' && route.name.startsWith(OWNED_ROUTE_PREFIX)
+}
+
 /** Where a rollout's route is: by name when it has one, else by position; in spec.tcp when `section` says so. */
 export interface RouteRef {
   index: number
@@ -99,7 +111,18 @@ export interface RouteRef {
 export function routeIndexOf(vs: KubeObject, ref: RouteRef): number {
   const http = routesOf(vs, ref.section)
   if (ref.name !== undefined) return http.findIndex((r) => r.name === ref.name)
-  return Number.isInteger(ref.index) && ref.index >= 0 && ref.index < http.length ? ref.index : -1
+  if (!Number.isInteger(ref.index) || ref.index < 0) return -1
+  // The position among the routes that are not ours: an inserted match route does not move it.
+  let seen = -1
+  for (let i = 0; i < http.length; i++) {
+    if (!isOwnedRoute(http[i]) && ++seen === ref.index) return i
+  }
+  return -1
+}
+
+/** The position a rollout records for the route at real index `index`: among the routes that are not ours. */
+export function routePosition(vs: KubeObject, index: number): number {
+  return index - httpRoutes(vs).slice(0, index).filter(isOwnedRoute).length
 }
 
 /** The short name of the first destination host of any http route (`reviews` of `reviews.shop.svc`). */

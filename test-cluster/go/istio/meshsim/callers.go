@@ -39,6 +39,8 @@ type callerConfig struct {
 	RPS       float64 `json:"rps"`                 // requests per second (0 < rps <= 500)
 	Mode      string  `json:"mode,omitempty"`      // "xds" (default): proxyless gRPC fed by istiod; "plain": a random ready pod
 	TimeoutMs int     `json:"timeoutMs,omitempty"` // per-call deadline (default 2000)
+	// Request headers (gRPC metadata) sent with every call, e.g. for header- or cookie-matched routes.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // entry is one call as the caller saw it.
@@ -243,6 +245,9 @@ func (cs *callers) once(c *caller) {
 		// A sidecar's peer-metadata exchange tells the destination who called. A client without a
 		// sidecar ("plain") sends none: the destination reports it as source_workload="unknown".
 		ctx = metadata.AppendToOutgoingContext(ctx, mdSource, c.name, mdSourceNs, c.ns)
+	}
+	for k, v := range c.cfg.Headers {
+		ctx = metadata.AppendToOutgoingContext(ctx, k, v)
 	}
 	var trailer metadata.MD
 	out := new(wrapperspb.BytesValue)

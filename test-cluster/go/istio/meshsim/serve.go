@@ -194,7 +194,7 @@ func loopbackOnly(flagName, hostport string) error {
 
 // api: the HTTP API.
 //
-//	PUT    /callers/{ns}/{name}  {"service","port","rps","mode","timeoutMs"}  start or replace a caller
+//	PUT    /callers/{ns}/{name}  {"service","port","rps","mode","timeoutMs","headers"}  start or replace a caller
 //	DELETE /callers/{ns}/{name}                                            stop it
 //	GET    /callers/{ns}/{name}?since=MS&until=MS&entries=1                totals, calls per workload and code
 //	GET    /callers                                                        all callers' totals
