@@ -22,7 +22,7 @@ export default {
       displayName: 'integration',
       testMatch: ['<rootDir>/__tests__/integration/**/*.test.ts', '<rootDir>/__tests__/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/__tests__/support/global-setup.ts',
-      setupFilesAfterEnv: ['<rootDir>/__tests__/support/integration-timeout.ts']
+      setupFilesAfterEnv: ['<rootDir>/__tests__/support/integration-setup.ts']
     }
   ]
 }

@@ -362,7 +362,7 @@ export class KubeCluster implements Cluster {
 
   /** In a lazy chunk: most runs never make these calls. */
   async capacity(): Promise<CapacityApi> {
-    const { KubeCapacity } = await import('./kube-capacity.js')
+    const { KubeCapacity } = await loadKubeCapacity()
     return new KubeCapacity(
       (target, req) => this.call(target, req),
       (obj, opts) => this.apply('autoscaling/v2', 'HorizontalPodAutoscaler', 'horizontalpodautoscalers', obj, opts ?? {})
@@ -566,4 +566,11 @@ function items(list: unknown, apiVersion: string, kind: string): KubeObject[] {
 function eventTime(e: KubeObject): string {
   const ev = e as { lastTimestamp?: string; eventTime?: string; firstTimestamp?: string }
   return ev.lastTimestamp ?? ev.eventTime ?? ev.firstTimestamp ?? e.metadata.creationTimestamp ?? ''
+}
+
+let kubeCapacity: Promise<typeof import('./kube-capacity.js')> | undefined
+
+/** The capacity calls' module, imported once per process (a lazy chunk of the bundle). */
+export function loadKubeCapacity(): Promise<typeof import('./kube-capacity.js')> {
+  return (kubeCapacity ??= import('./kube-capacity.js'))
 }

@@ -23,6 +23,8 @@ import type { CommandDeps } from './command-deps.js'
 import type { VersionServices } from '../traffic/version-services.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
 import type { CapacityRecord } from '../rollout/capacity-record.js'
+import { loadCanaryCapacity, loadCanaryService, loadServiceSplit, loadTrafficTargets, loadVersionRule } from './lazy-modules.js'
+export { loadVersionRule } from './lazy-modules.js'
 
 /** Everything a command needs to know before its first write. */
 export interface Preflight {
@@ -96,7 +98,7 @@ export function routeDelegates(vs: KubeObject, routeName?: string): boolean {
 export async function checkNotClaimed(vs: KubeObject, stateOn: string): Promise<void> {
   // The member marker's annotation (traffic/istio/member-marker.ts), read only when it is there.
   if (vs.metadata.annotations?.['istio-canary.io/rollout-member'] === undefined) return
-  const { checkMarker } = await import('./traffic-targets.js')
+  const { checkMarker } = await loadTrafficTargets()
   checkMarker(vs, stateOn)
 }
 
@@ -104,7 +106,7 @@ export async function checkNotClaimed(vs: KubeObject, stateOn: string): Promise<
 export async function checkDelegate(config: Config, deps: CommandDeps, namespace: string, vs: KubeObject): Promise<void> {
   const hosts: unknown = vs.spec?.hosts
   if (config.command !== 'deploy' || (Array.isArray(hosts) && hosts.length > 0)) return
-  const { checkDelegatedTo } = await import('./traffic-targets.js')
+  const { checkDelegatedTo } = await loadTrafficTargets()
   await checkDelegatedTo(deps, namespace, vs)
 }
 
@@ -124,7 +126,7 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
     const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
     // The canary's Service may come along (per-version Services): read only when there is one.
     if (loaded.documents.some((d) => (d.object as { kind?: unknown } | null)?.kind === 'Service')) {
-      manifestService = (await import('../config/canary-service.js')).takeCanaryService(loaded.documents, {
+      manifestService = (await loadCanaryService()).takeCanaryService(loaded.documents, {
         namespace: config.namespace
       }).service
     }
@@ -160,7 +162,7 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
   const state = stateOf(vs)
   await checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
   if (config.virtualServices.length > 1 && isInFlight(state) && (config.command !== 'deploy' || state!.canary.version === canaryVersion)) {
-    const { checkSameMembers } = await import('./traffic-targets.js')
+    const { checkSameMembers } = await loadTrafficTargets()
     checkSameMembers(config, namespace, state!)
   }
 
@@ -185,8 +187,7 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
       if (config.command !== 'status')
         await checkAccess(deps, namespace, config, state.destinationRule, false, warnings, undefined, state.members)
       // The canary's HPA moves with the weights, and goes on rollback or retirement.
-      if (config.command !== 'status' && state.capacity?.canaryHpa)
-        await (await import('./canary-capacity.js')).requireHpaRights(deps, namespace)
+      if (config.command !== 'status' && state.capacity?.canaryHpa) await (await loadCanaryCapacity()).requireHpaRights(deps, namespace)
       return {
         namespace,
         state,
@@ -194,10 +195,8 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
         host: state.host,
         destinationRule: state.destinationRule,
         ...(state.backends ? { backends: state.backends } : {}),
-        ...(state.backends === 'services'
-          ? { versionServices: (await import('./service-split.js')).versionServices(config, deps, namespace) }
-          : {}),
-        ...(config.routeKind === 'HTTPRoute' ? { httpRoute: await import('./service-split.js') } : {}),
+        ...(state.backends === 'services' ? { versionServices: (await loadServiceSplit()).versionServices(config, deps, namespace) } : {}),
+        ...(config.routeKind === 'HTTPRoute' ? { httpRoute: await loadServiceSplit() } : {}),
         stable: state.stable,
         canary: state.canary,
         members: state.members ?? [],
@@ -225,9 +224,9 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
       config.steps,
       `input 'http-route' names a Gateway API HTTPRoute, where this action does not yet write header matches or RequestMirror filters`
     )
-    pre = await (await import('./service-split.js')).preflightHttpRoute(config, deps, read)
+    pre = await (await loadServiceSplit()).preflightHttpRoute(config, deps, read)
   } else {
-    await (await import('./service-split.js')).refuseHttpRouteOnSameHost(deps, namespace, vs)
+    await (await loadServiceSplit()).refuseHttpRouteOnSameHost(deps, namespace, vs)
     if (splitsByService(vs, namespace, config.route, state)) {
       if (config.virtualServices.length > 1) {
         throw new PreflightError(
@@ -239,7 +238,7 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
         config.steps,
         `the route of ${quote(`${namespace}/${config.virtualService}`)} splits between per-version Services, not DestinationRule subsets`
       )
-      pre = await (await import('./service-split.js')).preflightServiceSplit(config, deps, read)
+      pre = await (await loadServiceSplit()).preflightServiceSplit(config, deps, read)
     } else if (manifestService) {
       throw new PreflightError(
         `Input 'manifests' carries Service ${quote(manifestService.metadata.name)}, but the route of VirtualService ${quote(`${namespace}/${config.virtualService}`)} ` +
@@ -309,7 +308,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const members =
     config.virtualServices.length > 1
       ? await (
-          await import('./traffic-targets.js')
+          await loadTrafficTargets()
         ).resolveMembers(config, deps, {
           namespace,
           holder: { vs: routeView, topology },
@@ -330,7 +329,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   await checkSidecar(deps, namespace, manifest, warnings)
   await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly, members)
   // Loaded here, after the first requests: outside the startup bundle.
-  const { preflightCapacity } = await import('./canary-capacity.js')
+  const { preflightCapacity } = await loadCanaryCapacity()
   const { capacity, capacityPlan } = await preflightCapacity(config, deps, { namespace, manifest, stableDeployment, readOnly }, warnings)
 
   const stable: RolloutState['stable'] = {
@@ -347,7 +346,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   refuseUnfitExposures(config.steps, routeView, route, topology.host, canarySubset)
 
   if (topology.section === 'tcp') {
-    const { checkTcpGates } = await import('./traffic-targets.js')
+    const { checkTcpGates } = await loadTrafficTargets()
     checkTcpGates(deps, `tcp route #${topology.routeIndex} of VirtualService ${namespace}/${config.virtualService}`)
   }
   await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
@@ -374,14 +373,6 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     capacityPlan,
     warnings
   }
-}
-
-let versionRule: typeof import('../rollout/version-order.js') | undefined
-
-/** The version rule and semver (~29 kB), loaded once with the first version check, after the first API request: not at startup. */
-export async function loadVersionRule(): Promise<typeof import('../rollout/version-order.js')> {
-  versionRule ??= await import('../rollout/version-order.js')
-  return versionRule
 }
 
 /** A match or mirror step the route cannot take (its own mirror, a match on the same header) is refused before any write. */

@@ -21,6 +21,7 @@ import {
 import type { CanaryCapacity } from './canary-capacity.js'
 import { managesCapacity } from '../rollout/capacity-record.js'
 import { iso, type Clock, type Log } from './runtime.js'
+import { loadCanaryCapacity } from './lazy-modules.js'
 
 export interface ExecutorOptions {
   /** Deployments: apply, scale, retire. */
@@ -77,7 +78,7 @@ export class RolloutExecutor {
   /** The canary's replicas and HPA as the weights move; loaded when a rollout manages them (not at startup). */
   private async capacity(): Promise<CanaryCapacity> {
     if (this.capacityPart) return this.capacityPart
-    const { CanaryCapacity } = await import('./canary-capacity.js')
+    const { CanaryCapacity } = await loadCanaryCapacity()
     return (this.capacityPart = new CanaryCapacity(this.o))
   }
 

@@ -14,6 +14,7 @@ import { errorText } from '../format.js'
 import { RolloutExecutor } from './rollout-executor.js'
 import { iso } from './runtime.js'
 import type { CommandDeps } from './command-deps.js'
+import { loadTrafficTargets } from './lazy-modules.js'
 
 /**
  * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for
@@ -29,7 +30,7 @@ export async function runCommand(input: Config, deps: CommandDeps): Promise<RunR
     } catch (err) {
       if (!(err instanceof DelegationFound)) throw err
       // A route named in input 'virtual-service' delegates: the rollout drives the delegate instead.
-      const { followDelegations } = await import('./traffic-targets.js')
+      const { followDelegations } = await loadTrafficTargets()
       config = await followDelegations(input, deps)
       base = baseReport(config, deps)
       pre = await preflightWaitingForLock(config, deps)
@@ -348,7 +349,7 @@ export async function router(
   const holder = new IstioRouter(options(config.virtualService, state?.destinationRule ?? pre.destinationRule))
   const members = state ? (state.members ?? []) : pre.members
   if (members.length === 0) return holder
-  const { IstioLockstepRouter, IstioMemberRouter } = await import('./traffic-targets.js')
+  const { IstioLockstepRouter, IstioMemberRouter } = await loadTrafficTargets()
   const stateHolder = { namespace: pre.namespace, virtualService: config.virtualService }
   return new IstioLockstepRouter([
     { router: holder, namespace: pre.namespace },

@@ -1,0 +1,55 @@
+/**
+ * Code only some runs need, in lazy chunks of the bundle: each module is imported on first use and
+ * the promise kept, so a process imports it once. Everything here is also loaded up front by
+ * preloadLazyModules (tests that run commands in-process call it before their first test).
+ */
+import { loadTimeZones } from '../config/freeze-windows.js'
+
+type CanaryCapacity = typeof import('./canary-capacity.js')
+type TrafficTargets = typeof import('./traffic-targets.js')
+type ServiceSplit = typeof import('./service-split.js')
+type CanaryServiceInput = typeof import('../config/canary-service.js')
+type VersionRule = typeof import('../rollout/version-order.js')
+
+let canaryCapacity: Promise<CanaryCapacity> | undefined
+let trafficTargets: Promise<TrafficTargets> | undefined
+let serviceSplit: Promise<ServiceSplit> | undefined
+let canaryService: Promise<CanaryServiceInput> | undefined
+let versionRule: Promise<VersionRule> | undefined
+
+/** Proportional replicas, the canary's HPA, quota and disruption-budget checks. */
+export function loadCanaryCapacity(): Promise<CanaryCapacity> {
+  return (canaryCapacity ??= import('./canary-capacity.js'))
+}
+
+/** Several VirtualServices in lockstep, delegates, TCP routes. */
+export function loadTrafficTargets(): Promise<TrafficTargets> {
+  return (trafficTargets ??= import('./traffic-targets.js'))
+}
+
+/** Per-version Services: a host-level split and the Gateway API HTTPRoute. */
+export function loadServiceSplit(): Promise<ServiceSplit> {
+  return (serviceSplit ??= import('./service-split.js'))
+}
+
+/** The canary's Service among the manifests (a route over per-version Services). */
+export function loadCanaryService(): Promise<CanaryServiceInput> {
+  return (canaryService ??= import('../config/canary-service.js'))
+}
+
+/** The version rule and semver (~29 kB), needed with the first version check, after the first API request. */
+export function loadVersionRule(): Promise<VersionRule> {
+  return (versionRule ??= import('../rollout/version-order.js'))
+}
+
+/** Every lazy module of the commands at once. */
+export async function preloadLazyModules(): Promise<void> {
+  await Promise.all([
+    loadCanaryCapacity(),
+    loadTrafficTargets(),
+    loadServiceSplit(),
+    loadCanaryService(),
+    loadVersionRule(),
+    loadTimeZones()
+  ])
+}
