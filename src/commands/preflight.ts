@@ -116,49 +116,16 @@ export async function checkDelegate(config: Config, deps: CommandDeps, namespace
  * PreflightError naming the input or object, quoting the value and saying what was expected.
  */
 export async function preflight(config: Config, deps: CommandDeps, opts: PreflightOptions = {}): Promise<Preflight> {
-  const { cluster } = deps
   const warnings: string[] = []
   const readOnly: ReadOnlyNotes | undefined = opts.readOnly ? { denied: [], writesAllowed: true } : undefined
-  let manifest: KubeObject | undefined
-  let manifestService: KubeObject | undefined
-  let canaryVersion: string | undefined
-  if (config.command === 'deploy') {
-    const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
-    // The canary's Service may come along (per-version Services): read only when there is one.
-    if (loaded.documents.some((d) => (d.object as { kind?: unknown } | null)?.kind === 'Service')) {
-      manifestService = (await loadCanaryService()).takeCanaryService(loaded.documents, {
-        namespace: config.namespace
-      }).service
-    }
-    const canary = validateCanaryDeployment(loaded.documents, {
-      versionLabel: config.versionLabel,
-      version: config.version,
-      namespace: config.namespace
-    })
-    manifest = canary.deployment as KubeObject
-    canaryVersion = canary.version
-  }
-  const namespace = config.namespace ?? manifest?.metadata.namespace ?? deps.defaultNamespace ?? 'default'
-  if (manifest) manifest = { ...manifest, metadata: { ...manifest.metadata, namespace } }
-  if (manifestService) manifestService = { ...manifestService, metadata: { ...manifestService.metadata, namespace } }
+  const manifests = config.command === 'deploy' ? await readManifests(config, deps) : undefined
+  const namespace = config.namespace ?? manifests?.manifest.metadata.namespace ?? deps.defaultNamespace ?? 'default'
+  const inNamespace = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, namespace } })
+  const manifest = manifests && inNamespace(manifests.manifest)
+  const manifestService = manifests?.service && inNamespace(manifests.service)
+  const canaryVersion = manifests?.version
 
-  // The reads below are allowed or not before the first one: a missing permission is named, not a bare 403.
-  await requireAccess(deps, namespace, readChecks(config, namespace))
-  const vs = await cluster.getIstio(config.routeKind, namespace, config.virtualService)
-  if (!vs && config.routeKind === 'HTTPRoute') {
-    throw new PreflightError(
-      `HTTPRoute ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'http-route'). ` +
-        `Create it first with a rule whose backendRef is the stable version's Service; istio-canary edits an HTTPRoute you own, it does not create one.`
-    )
-  }
-  if (!vs) {
-    throw new PreflightError(
-      `VirtualService ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'virtual-service'). ` +
-        `Create it first with a route to the stable subset; istio-canary edits a VirtualService you own, it does not create one.`
-    )
-  }
-  if (routeDelegates(vs, config.route)) throw new DelegationFound(config.virtualService)
-  await checkDelegate(config, deps, namespace, vs)
+  const vs = await readRouteObject(config, deps, namespace)
   const state = stateOf(vs)
   await checkNotClaimed(vs, `${namespace}/${config.virtualService}`)
   if (config.virtualServices.length > 1 && isInFlight(state) && (config.command !== 'deploy' || state!.canary.version === canaryVersion)) {
@@ -181,28 +148,60 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
     const early = soakRefusal(state, deps.clock.now(), effectiveMinSoak(state, config.minSoakSeconds), config.full)
     if (early) throw new PreflightError(early)
   }
-  if (config.command !== 'deploy') {
-    // promote / abort / status work from the state the rollout left on the VirtualService.
-    if (state) {
-      if (config.command !== 'status')
-        await checkAccess(deps, namespace, config, state.destinationRule, false, warnings, undefined, state.members)
-      // The canary's HPA moves with the weights, and goes on rollback or retirement.
-      if (config.command !== 'status' && state.capacity?.canaryHpa) await (await loadCanaryCapacity()).requireHpaRights(deps, namespace)
-      return {
-        namespace,
-        state,
-        route: state.route,
-        host: state.host,
-        destinationRule: state.destinationRule,
-        ...(state.backends ? { backends: state.backends } : {}),
-        ...(state.backends === 'services' ? { versionServices: (await loadServiceSplit()).versionServices(config, deps, namespace) } : {}),
-        ...(config.routeKind === 'HTTPRoute' ? { httpRoute: await loadServiceSplit() } : {}),
-        stable: state.stable,
-        canary: state.canary,
-        members: state.members ?? [],
-        warnings
-      }
-    }
+  if (config.command !== 'deploy') return preflightFromState(config, deps, namespace, state, warnings)
+
+  if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
+  const pre = await preflightByTarget(config, deps, { namespace, vs, state, manifest, manifestService, canaryVersion, warnings, readOnly })
+  return readOnly ? { ...pre, readOnly } : pre
+}
+
+/** A deploy's manifests: the canary Deployment, its version, and the canary's Service when one comes along. */
+async function readManifests(config: Config, deps: CommandDeps): Promise<{ manifest: KubeObject; version: string; service?: KubeObject }> {
+  const loaded = await loadManifests(config.manifests, { cwd: deps.cwd })
+  // The canary's Service may come along (per-version Services): read only when there is one.
+  let service: KubeObject | undefined
+  if (loaded.documents.some((d) => (d.object as { kind?: unknown } | null)?.kind === 'Service')) {
+    service = (await loadCanaryService()).takeCanaryService(loaded.documents, { namespace: config.namespace }).service
+  }
+  const canary = validateCanaryDeployment(loaded.documents, {
+    versionLabel: config.versionLabel,
+    version: config.version,
+    namespace: config.namespace
+  })
+  return { manifest: canary.deployment as KubeObject, version: canary.version, ...(service ? { service } : {}) }
+}
+
+/** The VirtualService or HTTPRoute whose weights move traffic, after the permission to read it is checked. */
+async function readRouteObject(config: Config, deps: CommandDeps, namespace: string): Promise<KubeObject> {
+  // The reads below are allowed or not before the first one: a missing permission is named, not a bare 403.
+  await requireAccess(deps, namespace, readChecks(config, namespace))
+  const vs = await deps.cluster.getIstio(config.routeKind, namespace, config.virtualService)
+  if (!vs && config.routeKind === 'HTTPRoute') {
+    throw new PreflightError(
+      `HTTPRoute ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'http-route'). ` +
+        `Create it first with a rule whose backendRef is the stable version's Service; istio-canary edits an HTTPRoute you own, it does not create one.`
+    )
+  }
+  if (!vs) {
+    throw new PreflightError(
+      `VirtualService ${quote(config.virtualService)} was not found in namespace ${quote(namespace)} (input 'virtual-service'). ` +
+        `Create it first with a route to the stable subset; istio-canary edits a VirtualService you own, it does not create one.`
+    )
+  }
+  if (routeDelegates(vs, config.route)) throw new DelegationFound(config.virtualService)
+  await checkDelegate(config, deps, namespace, vs)
+  return vs
+}
+
+/** promote / abort / status work from the state the rollout left on the route. */
+async function preflightFromState(
+  config: Config,
+  deps: CommandDeps,
+  namespace: string,
+  state: RolloutState | undefined,
+  warnings: string[]
+): Promise<Preflight> {
+  if (!state) {
     return {
       namespace,
       state,
@@ -215,41 +214,56 @@ export async function preflight(config: Config, deps: CommandDeps, opts: Preflig
       warnings
     }
   }
+  if (config.command !== 'status')
+    await checkAccess(deps, namespace, config, state.destinationRule, false, warnings, undefined, state.members)
+  // The canary's HPA moves with the weights, and goes on rollback or retirement.
+  if (config.command !== 'status' && state.capacity?.canaryHpa) await (await loadCanaryCapacity()).requireHpaRights(deps, namespace)
+  return {
+    namespace,
+    state,
+    route: state.route,
+    host: state.host,
+    destinationRule: state.destinationRule,
+    ...(state.backends ? { backends: state.backends } : {}),
+    ...(state.backends === 'services' ? { versionServices: (await loadServiceSplit()).versionServices(config, deps, namespace) } : {}),
+    ...(config.routeKind === 'HTTPRoute' ? { httpRoute: await loadServiceSplit() } : {}),
+    stable: state.stable,
+    canary: state.canary,
+    members: state.members ?? [],
+    warnings
+  }
+}
 
-  if (!manifest || !canaryVersion) throw new Error('internal: deploy without a manifest')
-  const read = { namespace, vs, state, manifest, manifestService, canaryVersion, warnings, readOnly }
-  let pre: Preflight
+/** A deploy's checks by target: an HTTPRoute, a host-level split, or subsets of one host (one or several VirtualServices). */
+async function preflightByTarget(config: Config, deps: CommandDeps, read: DeployRead): Promise<Preflight> {
+  const { namespace, vs, state, manifestService } = read
+  const target = quote(`${namespace}/${config.virtualService}`)
   if (config.routeKind === 'HTTPRoute') {
     refuseExposureSteps(
       config.steps,
       `input 'http-route' names a Gateway API HTTPRoute, where this action does not yet write header matches or RequestMirror filters`
     )
-    pre = await (await loadServiceSplit()).preflightHttpRoute(config, deps, read)
-  } else {
-    await (await loadServiceSplit()).refuseHttpRouteOnSameHost(deps, namespace, vs)
-    if (splitsByService(vs, namespace, config.route, state)) {
-      if (config.virtualServices.length > 1) {
-        throw new PreflightError(
-          `Input 'virtual-service' names ${config.virtualServices.length} VirtualServices, but the route of ${quote(`${namespace}/${config.virtualService}`)} ` +
-            `splits between per-version Services; expected one VirtualService for a host-level split (several move in lockstep only over DestinationRule subsets).`
-        )
-      }
-      refuseExposureSteps(
-        config.steps,
-        `the route of ${quote(`${namespace}/${config.virtualService}`)} splits between per-version Services, not DestinationRule subsets`
-      )
-      pre = await (await loadServiceSplit()).preflightServiceSplit(config, deps, read)
-    } else if (manifestService) {
-      throw new PreflightError(
-        `Input 'manifests' carries Service ${quote(manifestService.metadata.name)}, but the route of VirtualService ${quote(`${namespace}/${config.virtualService}`)} ` +
-          `names its versions by DestinationRule subset, so a canary Service would not be used; expected only the canary Deployment ` +
-          `(a Service per version is for a host-level split, whose destinations are Services without subsets).`
-      )
-    } else {
-      pre = await preflightDeploy(config, deps, read)
-    }
+    return (await loadServiceSplit()).preflightHttpRoute(config, deps, read)
   }
-  return readOnly ? { ...pre, readOnly } : pre
+  await (await loadServiceSplit()).refuseHttpRouteOnSameHost(deps, namespace, vs)
+  if (splitsByService(vs, namespace, config.route, state)) {
+    if (config.virtualServices.length > 1) {
+      throw new PreflightError(
+        `Input 'virtual-service' names ${config.virtualServices.length} VirtualServices, but the route of ${target} ` +
+          `splits between per-version Services; expected one VirtualService for a host-level split (several move in lockstep only over DestinationRule subsets).`
+      )
+    }
+    refuseExposureSteps(config.steps, `the route of ${target} splits between per-version Services, not DestinationRule subsets`)
+    return (await loadServiceSplit()).preflightServiceSplit(config, deps, read)
+  }
+  if (manifestService) {
+    throw new PreflightError(
+      `Input 'manifests' carries Service ${quote(manifestService.metadata.name)}, but the route of VirtualService ${target} ` +
+        `names its versions by DestinationRule subset, so a canary Service would not be used; expected only the canary Deployment ` +
+        `(a Service per version is for a host-level split, whose destinations are Services without subsets).`
+    )
+  }
+  return preflightDeploy(config, deps, read)
 }
 
 /** What preflight has read when it comes to a deploy's own checks. */

@@ -130,7 +130,9 @@ export class OutsideMeshProbe {
     } catch (err) {
       return { kind: 'unknown', windowSeconds, reason: `not queried: ${(err as Error).message}` }
     }
-    const time = this.now ? this.now() / 1000 : undefined
+    // Both queries at one instant: evaluated at Prometheus's own now, a scrape landing between them
+    // would give the two rates different samples (and a share off by several points at a series' start).
+    const time = (this.now ?? Date.now)() / 1000
     const [total, outside] = await Promise.all([
       this.client.queryVector(queries.total, { time, signal }),
       this.client.queryVector(queries.outside, { time, signal })
