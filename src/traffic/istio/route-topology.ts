@@ -519,12 +519,14 @@ function checkService(input: TopologyInput, service: ServiceHost, host: string):
 
 /**
  * Whether the route a rollout would split names its versions by Service (a host-level split: no
- * destination has a subset) rather than by subset. Never throws: resolveTopology names problems.
+ * destination has a subset, http routes only) rather than by subset. Never throws: resolveTopology names problems.
  */
 export function splitsByService(vs: KubeObject, namespace: string, routeName?: string, state?: RolloutState): boolean {
   if (state && isInFlight(state)) return state.backends === 'services'
   try {
-    const { route } = findRoute({ vs, routeName }, objectRef(vs, namespace), undefined)
+    const { route, section } = findRoute({ vs, routeName }, objectRef(vs, namespace), undefined)
+    // A tcp route splits over DestinationRule subsets only: its checks say so when it names none.
+    if (section === 'tcp') return false
     const dests = Array.isArray(route.route) ? route.route : []
     return dests.length > 0 && dests.every((d) => d.destination?.subset === undefined)
   } catch {
