@@ -188,8 +188,11 @@ async function readRouteObject(config: Config, deps: CommandDeps, namespace: str
         `Create it first with a route to the stable subset; istio-canary edits a VirtualService you own, it does not create one.`
     )
   }
-  if (routeDelegates(vs, config.route)) throw new DelegationFound(config.virtualService)
-  await checkDelegate(config, deps, namespace, vs)
+  // Delegation is a VirtualService's: an HTTPRoute has no spec.hosts and no delegate routes.
+  if (config.routeKind === 'VirtualService') {
+    if (routeDelegates(vs, config.route)) throw new DelegationFound(config.virtualService)
+    await checkDelegate(config, deps, namespace, vs)
+  }
   return vs
 }
 
