@@ -50,19 +50,20 @@ export async function withApiRetry<T>(
         if (lastFailure && remaining() < Math.min(50, opts.deadlineMs * 0.05)) throw new AbortError(lastFailure)
         attempts = attemptNumber
         const budget = Math.min(opts.requestTimeoutMs, remaining())
-        const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(budget)))
-        const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout
+        const attemptSignal = new AttemptSignal(Math.max(1, Math.ceil(budget)), opts.signal)
         try {
-          return await attempt(signal)
+          return await attempt(attemptSignal.signal)
         } catch (err) {
           opts.signal?.throwIfAborted()
-          let failure = toKubeApiError(err, target, timeout.aborted)
-          if (timeout.aborted && budget < opts.requestTimeoutMs && lastFailure) failure = lastFailure
+          let failure = toKubeApiError(err, target, attemptSignal.timedOut)
+          if (attemptSignal.timedOut && budget < opts.requestTimeoutMs && lastFailure) failure = lastFailure
           lastFailure = failure
           // One more try on 401: exec / OIDC credentials are refreshed on the next request.
           const retry = failure.retryable || (failure.status === 401 && attemptNumber === 1)
           if (!retry) throw new AbortError(failure)
           throw failure
+        } finally {
+          attemptSignal.done()
         }
       },
       {
@@ -97,5 +98,42 @@ export async function withApiRetry<T>(
       failure.apiMessage,
       failure.causes
     )
+  }
+}
+
+/**
+ * One attempt's signal: fires when its time is up or the run is cancelled. A cleared timer and one
+ * listener, released when the attempt ends (AbortSignal.timeout + AbortSignal.any would leave a
+ * pending timer and weak references behind for every request).
+ */
+class AttemptSignal {
+  private readonly controller = new AbortController()
+  private readonly timer: NodeJS.Timeout
+  private readonly onCancel?: () => void
+  timedOut = false
+
+  constructor(
+    ms: number,
+    private readonly run?: AbortSignal
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true
+      this.controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
+    }, ms)
+    this.timer.unref()
+    if (run?.aborted) this.controller.abort(run.reason)
+    else if (run) {
+      this.onCancel = () => this.controller.abort(run.reason)
+      run.addEventListener('abort', this.onCancel, { once: true })
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+
+  done(): void {
+    clearTimeout(this.timer)
+    if (this.onCancel) this.run?.removeEventListener('abort', this.onCancel)
   }
 }

@@ -48,6 +48,8 @@ export interface KubeClusterOptions {
   signal?: AbortSignal
   /** First retry backoff (default 250 ms). */
   minBackoffMs?: number
+  /** How long applied credentials are reused before KubeConfig is asked again (default 10 s; a 401 drops them at once). */
+  credentialsTtlMs?: number
 }
 
 /** Extra write option of scaleDeployment: the resourceVersion precondition. */
@@ -57,12 +59,12 @@ export interface ScaleOptions extends WriteOptions {
 
 export class KubeCluster implements Cluster {
   private readonly http: KubeHttpClient
-  private readonly opts: Required<Omit<KubeClusterOptions, 'signal'>> & { signal?: AbortSignal }
+  private readonly opts: Required<Omit<KubeClusterOptions, 'signal' | 'credentialsTtlMs'>> & { signal?: AbortSignal }
   private istioVersionPromise?: Promise<string>
   private requests = 0
 
   constructor(kubeConfig: KubeConfig, options: KubeClusterOptions = {}) {
-    this.http = new KubeHttpClient(kubeConfig)
+    this.http = new KubeHttpClient(kubeConfig, options.credentialsTtlMs)
     this.opts = {
       callDeadlineMs: options.callDeadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,

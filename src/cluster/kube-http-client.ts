@@ -2,7 +2,8 @@
  * KubeHttpClient: the few Kubernetes API requests the action makes, sent through Node's own
  * http/https with a keep-alive agent. Credentials stay with client-node's KubeConfig
  * (applyToHTTPSOptions: exec plugins, token files and in-cluster, client certificates, OIDC,
- * basic auth, proxy-url), applied to every request so refreshed credentials are picked up.
+ * basic auth, proxy-url). What it applies is kept for CREDENTIALS_TTL_MS and dropped on a 401, so
+ * refreshed tokens and rotated files are picked up without reading them for every request.
  *
  * A non-2xx answer rejects with KubeHttpError { code, body, headers }, the shape toKubeApiError
  * (kube-api-error.ts) classifies; network errors and aborts reject with Node's own errors.
@@ -48,6 +49,11 @@ const IDLE_SOCKET_MS = 30_000
  */
 const MAX_SOCKETS = 6
 const USER_AGENT = 'istio-canary'
+/**
+ * How long applied credentials are used before KubeConfig is asked again. Short against any token's
+ * lifetime; a token that expires sooner gets a 401, which drops them at once (and the call is retried).
+ */
+export const CREDENTIALS_TTL_MS = 10_000
 
 type TlsOptions = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername'>
 const TLS_KEYS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const
@@ -57,18 +63,22 @@ export class KubeHttpClient {
   /** Protocol and TLS options the agent was made for. */
   private agentMadeFor?: { protocol: string; tls: TlsOptions }
   private proxyAgent?: http.Agent
+  /** What KubeConfig applied last, and when (performance.now()). */
+  private applied?: { opts: https.RequestOptions; at: number }
 
-  constructor(private readonly kubeConfig: KubeConfig) {}
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    private readonly credentialsTtlMs = CREDENTIALS_TTL_MS
+  ) {}
 
   /** The parsed JSON of a 2xx answer (undefined when empty). */
   async request<T = unknown>(req: KubeRequest): Promise<T> {
     const server = this.kubeConfig.getCurrentCluster()?.server
     if (!server) throw new Error('The kubeconfig has no current cluster with a server URL.')
     const base = new URL(server)
-    const opts: https.RequestOptions = {}
-    await this.kubeConfig.applyToHTTPSOptions(opts)
+    const opts = await this.credentials()
     const agent = this.agentFor(base, opts)
-    const body = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body))
+    const body = req.body === undefined ? undefined : JSON.stringify(req.body)
     const headers: Record<string, string | number> = {
       ...(opts.headers as Record<string, string> | undefined),
       Accept: 'application/json',
@@ -76,10 +86,15 @@ export class KubeHttpClient {
     }
     if (body) {
       headers['Content-Type'] = req.contentType ?? 'application/json'
-      headers['Content-Length'] = body.length
+      headers['Content-Length'] = Buffer.byteLength(body)
     }
     const send = base.protocol === 'http:' ? http.request : https.request
+    const signal = req.signal
     return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(aborted(signal))
+        return
+      }
       const r = send(
         {
           protocol: base.protocol,
@@ -89,14 +104,14 @@ export class KubeHttpClient {
           method: req.method,
           headers,
           agent,
-          auth: opts.auth,
-          signal: req.signal
+          auth: opts.auth
         },
         (res) => {
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))
-          res.on('error', reject)
+          res.on('error', fail)
           res.on('end', () => {
+            signal?.removeEventListener('abort', onAbort)
             const text = Buffer.concat(chunks).toString('utf8')
             const status = res.statusCode ?? 0
             if (status >= 200 && status < 300) {
@@ -107,15 +122,37 @@ export class KubeHttpClient {
               }
               return
             }
+            // Expired or revoked credentials: ask KubeConfig afresh for the next request.
+            if (status === 401) this.applied = undefined
             const h: Record<string, string> = {}
             for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v
             reject(new KubeHttpError(status, text, h))
           })
         }
       )
-      r.on('error', reject)
+      // One listener on the signal, removed when the answer is in (cheaper than handing the signal
+      // to http.request, which watches the request's whole life for it).
+      function onAbort(): void {
+        r.destroy(aborted(signal!))
+      }
+      function fail(err: Error): void {
+        signal?.removeEventListener('abort', onAbort)
+        reject(err)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      r.on('error', fail)
       r.end(body)
     })
+  }
+
+  /** The request options KubeConfig applies (TLS material, auth header, proxy agent), kept for a while. */
+  private async credentials(): Promise<https.RequestOptions> {
+    const now = performance.now()
+    if (this.applied && now - this.applied.at < this.credentialsTtlMs) return this.applied.opts
+    const opts: https.RequestOptions = {}
+    await this.kubeConfig.applyToHTTPSOptions(opts)
+    this.applied = { opts, at: now }
+    return opts
   }
 
   /** Close kept-alive connections (the process exits without waiting for them anyway). */
@@ -124,6 +161,7 @@ export class KubeHttpClient {
     this.agent?.destroy()
     this.agent = undefined
     this.agentMadeFor = undefined
+    this.applied = undefined
   }
 
   /**
@@ -167,6 +205,11 @@ function same(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => same(x, b[i]))
   if (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null) return JSON.stringify(a) === JSON.stringify(b)
   return false
+}
+
+/** The error an aborted request rejects with: an AbortError whose cause is the signal's reason. */
+function aborted(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' })
 }
 
 function queryString(query: KubeRequest['query']): string {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { withApiRetry } from '../../../src/cluster/api-retry.js'
 import { KubeApiError, networkCode, parseRetryAfter, toKubeApiError } from '../../../src/cluster/kube-api-error.js'
 
@@ -188,5 +189,25 @@ describe('withApiRetry', () => {
       { ...fast, signal: controller.signal }
     ).catch((e: unknown) => e)
     expect((err as Error).message).toBe('cancelled')
+  })
+
+  it("cancels the attempt in flight when the run's signal fires, and leaves no listener on it once attempts end", async () => {
+    const run = new AbortController()
+    for (let i = 0; i < 5; i++) await withApiRetry(target, async () => 'ok', { ...fast, signal: run.signal })
+    await withApiRetry(target, async () => Promise.reject(apiError(404, { message: 'gone' })), { ...fast, signal: run.signal }).catch(() => undefined)
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0)
+    let seen: AbortSignal | undefined
+    const pending = withApiRetry(
+      target,
+      (signal) => {
+        seen = signal
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
+      },
+      { ...fast, requestTimeoutMs: 60_000, signal: run.signal }
+    ).catch((e: unknown) => e)
+    run.abort(new Error('run cancelled'))
+    expect(((await pending) as Error).message).toBe('run cancelled')
+    expect(seen?.aborted).toBe(true)
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0)
   })
 })

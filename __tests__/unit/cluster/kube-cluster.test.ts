@@ -293,6 +293,41 @@ describe('KubeCluster over HTTP', () => {
     expect(decodeURIComponent(seen[0].url)).toBe('/api/v1/namespaces/shop/events?fieldSelector=involvedObject.name=p')
   })
 
+  it('applies the credentials once while they last, and again after a 401 (an expired token is refreshed at once)', async () => {
+    const kc = new KubeConfig()
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: base, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 'first' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x'
+    })
+    let applied = 0
+    const apply = kc.applyToHTTPSOptions.bind(kc)
+    kc.applyToHTTPSOptions = async (opts) => {
+      applied++
+      return apply(opts)
+    }
+    const c = new KubeCluster(kc, { minBackoffMs: 1 })
+    const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', resourceVersion: '3' } }
+    replies.push(
+      () => ({ status: 200, body: dep }),
+      () => ({ status: 200, body: dep }),
+      () => ({ status: 200, body: dep })
+    )
+    for (let i = 0; i < 3; i++) await c.getDeployment('shop', 'web')
+    expect(applied).toBe(1)
+    // The token was refreshed (an exec plugin's next answer): the server refuses the old one.
+    ;(kc.users[0] as { token?: string }).token = 'second'
+    replies.push(
+      (r) => (r.authorization === 'Bearer second' ? { status: 200, body: dep } : status(401, 'Unauthorized', 'Unauthorized')),
+      (r) => (r.authorization === 'Bearer second' ? { status: 200, body: dep } : status(401, 'Unauthorized', 'Unauthorized'))
+    )
+    await c.getDeployment('shop', 'web')
+    expect(seen.slice(-2).map((s) => s.authorization)).toEqual(['Bearer first', 'Bearer second'])
+    expect(applied).toBe(2)
+    c.close()
+  })
+
   it('keeps its connection while the credentials stay the same, and opens a new one when the client certificate changes', async () => {
     const kc = new KubeConfig()
     const pem = (s: string): string => Buffer.from(`-----BEGIN CERTIFICATE-----\n${s}\n-----END CERTIFICATE-----\n`).toString('base64')
@@ -302,7 +337,8 @@ describe('KubeCluster over HTTP', () => {
       contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
       currentContext: 'x'
     })
-    const c = new KubeCluster(kc, { minBackoffMs: 1 })
+    // Credentials asked of KubeConfig for every request, as after each TTL.
+    const c = new KubeCluster(kc, { minBackoffMs: 1, credentialsTtlMs: 0 })
     const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', resourceVersion: '3' } }
     for (let i = 0; i < 4; i++) replies.push(() => ({ status: 200, body: dep }))
     await c.getDeployment('shop', 'web')
