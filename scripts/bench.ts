@@ -6,7 +6,9 @@
  *   2. peak RSS of a whole rollout through dist/index.js with GitHub reporting (local fake GitHub);
  *   3. API requests and milliseconds per weight step, bake time and gates excluded, against the API
  *      server's own GET + PUT of the same VirtualService over the same kind of keep-alive agent,
- *      and against the step's own two requests sent raw (PUT + read-back at the written version);
+ *      and against the step's own two requests sent raw (PUT + read-back at the written version),
+ *      each floor sample taken as a step meets the API server: after the same idle and one write of
+ *      the same object (on this machine a request after 300 ms of idle takes about twice as long);
  *      then the API server's own time for each of the three (its apiserver_request_duration_seconds),
  *      which the machine's load on the client side does not reach;
  *   4. the same with a VirtualService of 100 routes and a DestinationRule of 50 subsets;
@@ -224,8 +226,16 @@ async function measureSteps(
     sleep: async (ms, signal) => {
       const t0 = performance.now()
       try {
-        // Floor samples go into the bakes (never into a settle), so they share the load of the steps.
-        if (floor && ms >= 300 && ms !== settle) for (let i = 0; i < 3 && performance.now() - t0 < ms / 2; i++) await floor.sample()
+        // Floor samples go into the bakes (never into a settle), so they share the load of the steps,
+        // and each meets the API server as a step does: after the same stretch of idle and one write
+        // of the same object (a step follows the bake's idle and the write of the gates' verdict).
+        if (floor && ms >= 300 && ms !== settle) {
+          const gap = (ms - FLOOR_SAMPLES_PER_BAKE * floor.sampleMs) / (FLOOR_SAMPLES_PER_BAKE + 1)
+          for (let i = 0; i < FLOOR_SAMPLES_PER_BAKE && gap > 0; i++) {
+            await systemClock.sleep(gap, signal)
+            await floor.sample()
+          }
+        }
         const left = ms - (performance.now() - t0)
         if (left > 0) await systemClock.sleep(left, signal)
       } finally {
@@ -323,6 +333,9 @@ function pairedRatio(cost: StepCost, floor: FloorShape): number {
   return ratios.length > 0 ? median(ratios) : NaN
 }
 
+/** Floor samples in each bake, spaced so the idle before each equals the idle before the step. */
+const FLOOR_SAMPLES_PER_BAKE = 3
+
 class FloorProbe {
   /** GET + PUT (the issue's floor). */
   readonly getPut = shape()
@@ -336,8 +349,10 @@ class FloorProbe {
   private samples = 0
   /** Writes per copy: each copy's weight point moves back and forth. */
   private readonly writes = new Map<string, number>()
-  /** The putBack copy as its last read-back showed it. */
-  private lastBack?: VsJson
+  /** Each copy as its last read-back showed it. */
+  private readonly lastBack = new Map<string, VsJson>()
+  /** Duration of the last sample (warm-up included), to space the samples of a bake. */
+  sampleMs = 30
   /** The rolled-out VirtualService, read before the clock starts (refreshLive). */
   private live?: VsJson
 
@@ -382,16 +397,32 @@ class FloorProbe {
       }
       await this.send('POST', this.base, JSON.stringify(copy))
     }
-    this.lastBack = JSON.parse(await this.send('GET', this.path('floor-step'))) as VsJson
-    for (let i = 0; i < 3; i++) await this.sample(false) // warm the connection and the caches
+    for (const suffix of ['floor', 'floor-step']) this.lastBack.set(suffix, JSON.parse(await this.send('GET', this.path(suffix))) as VsJson)
+    await this.refreshLive()
+    for (let i = 0; i < 4; i++) await this.sample(false) // warm the connection and the caches
   }
 
-  /** One sample of each shape, in alternating order. Only the two requests of a shape are timed. */
+  /**
+   * One sample of one shape, the shapes taken in turn: first a write of the same copy and its
+   * read-back, untimed (a step follows the write that records the gates' verdict), then the two
+   * timed requests; then a read of the rolled-out VirtualService for the next sample's body.
+   */
   async sample(record = true): Promise<void> {
+    const t = performance.now()
+    const getPut = this.samples++ % 2 === 0
+    const copy = getPut ? 'floor' : 'floor-step'
+    await this.writeBack(copy, this.next(copy, this.lastBack.get(copy)!))
+    if (getPut) await this.sampleGetPut(record)
+    else await this.samplePutBack(record)
     await this.refreshLive()
-    const shapes = [() => this.sampleGetPut(record), () => this.samplePutBack(record)]
-    if (++this.samples % 2 === 0) shapes.reverse()
-    for (const s of shapes) await s()
+    this.sampleMs = performance.now() - t
+  }
+
+  /** PUT a copy and read it back at the written version. */
+  private async writeBack(copy: string, body: VsJson): Promise<void> {
+    const p = this.path(copy)
+    const written = JSON.parse(await this.send('PUT', `${p}?fieldManager=istio-canary`, JSON.stringify(body))) as VsJson
+    this.lastBack.set(copy, JSON.parse(await this.send('GET', `${p}?resourceVersion=${written.metadata.resourceVersion}`)) as VsJson)
   }
 
   /** Reads the rolled-out VirtualService (its state annotation grows with the history). */
@@ -434,18 +465,21 @@ class FloorProbe {
     const t1 = performance.now()
     vs.metadata.annotations = template.metadata.annotations
     vs.spec = template.spec
-    JSON.parse(await this.send('PUT', `${p}?fieldManager=istio-canary`, JSON.stringify(vs)))
+    this.lastBack.set('floor', JSON.parse(await this.send('PUT', `${p}?fieldManager=istio-canary`, JSON.stringify(vs))) as VsJson)
     if (record) this.record(this.getPut, t0, t1, c0)
   }
 
   async samplePutBack(record: boolean): Promise<void> {
     const p = this.path('floor-step')
-    const body = this.next('floor-step', this.lastBack!)
+    const body = this.next('floor-step', this.lastBack.get('floor-step')!)
     const t0 = performance.now()
     const c0 = cpuMs()
     const written = JSON.parse(await this.send('PUT', `${p}?fieldManager=istio-canary`, JSON.stringify(body))) as VsJson
     const t1 = performance.now()
-    this.lastBack = JSON.parse(await this.send('GET', `${p}?resourceVersion=${written.metadata.resourceVersion}`)) as VsJson
+    this.lastBack.set(
+      'floor-step',
+      JSON.parse(await this.send('GET', `${p}?resourceVersion=${written.metadata.resourceVersion}`)) as VsJson
+    )
     if (record) this.record(this.putBack, t0, t1, c0)
   }
 
@@ -767,7 +801,7 @@ async function main(): Promise<void> {
       console.log(`\n3. one weight step, bake and gates excluded (seed VirtualService, ${steps.cost.ms.length} steps)`)
       console.log(`   API requests: median ${median(steps.cost.requests)}, max ${Math.max(...steps.cost.requests)}   (goal <= 2)`)
       console.log(
-        `   time: median ${fmt(step3)} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floors (median of ${probe3.getPut.times.length} each, sampled during the bakes): ` +
+        `   time: median ${fmt(step3)} ms, max ${fmt(Math.max(...steps.cost.ms))} ms; floors (median of ${probe3.getPut.times.length} each, sampled during the bakes, each after the idle and the write a step follows): ` +
           `GET + PUT ${fmt(floor3)} ms -> ratio ${fmt(step3 / floor3, 2)}x (goal <= 1.2x); the step's own requests raw (PUT + read-back GET at the written version) ${fmt(shape3)} ms -> ${fmt(step3 / shape3, 2)}x`
       )
       console.log(
