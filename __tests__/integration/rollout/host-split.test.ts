@@ -10,39 +10,8 @@ import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { NO_WRITES, namespaceFingerprint, namespaceWrites } from '../../support/namespace-fingerprint.js'
 import { runAction, snapshot, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
+import { versionDeployment, versionService } from '../../support/reviews-fixtures.js'
 import { applyManifests, createTestNamespace, deleteNamespace, waitFor, waitForDeploymentCondition } from '../../support/test-cluster.js'
-
-function deployment(version: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: reviews-${version}
-  labels: { app: reviews }
-spec:
-  replicas: 1
-  selector:
-    matchLabels: { app: reviews, version: ${version} }
-  template:
-    metadata:
-      labels: { app: reviews, version: ${version} }
-    spec:
-      containers:
-        - name: reviews
-          image: example.com/reviews:${version}
-`
-}
-
-function service(version: string, selector = `{ app: reviews, version: ${version} }`): string {
-  return `apiVersion: v1
-kind: Service
-metadata:
-  name: reviews-${version}
-  labels: { app: reviews }
-spec:
-  selector: ${selector}
-  ports: [{ name: http, port: 9080 }]
-`
-}
 
 const objects = `
 apiVersion: networking.istio.io/v1beta1
@@ -90,14 +59,14 @@ afterAll(async () => {
 async function setup(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
   namespaces.push(ns)
-  await applyManifests(ns, [deployment('v1'), service('v1'), objects.replaceAll('NS', ns)])
+  await applyManifests(ns, [versionDeployment('v1'), versionService('v1'), objects.replaceAll('NS', ns)])
   await waitForDeploymentCondition(ns, 'reviews-v1', 'Available')
   return ns
 }
 
 /** The canary's Deployment and Service, as a release would carry them. */
-function canaryManifests(serviceText = service('v2')): string {
-  return writeManifest(`${deployment('v2')}---\n${serviceText}`)
+function canaryManifests(serviceText = versionService('v2')): string {
+  return writeManifest(`${versionDeployment('v2')}---\n${serviceText}`)
 }
 
 /** The object without what the apiserver or the action may change. */
@@ -277,12 +246,12 @@ spec:
   hosts: [reviews]
   http: [{ name: primary, route: [{ destination: { host: reviews-v1 } }] }]
 `
-    await applyManifests(ns, [deployment('v1'), service('v1'), service('v2'), vs])
+    await applyManifests(ns, [versionDeployment('v1'), versionService('v1'), versionService('v2'), vs])
     await waitForDeploymentCondition(ns, 'reviews-v1', 'Available')
     const cluster = testCluster()
     const canaryBefore = await cluster.getService(ns, 'reviews-v2')
     const { report } = await runAction({
-      manifests: writeManifest(deployment('v2')),
+      manifests: writeManifest(versionDeployment('v2')),
       'virtual-service': 'reviews',
       namespace: ns,
       steps: '50,100',
@@ -309,17 +278,17 @@ spec:
     const cases: Array<[string, () => Record<string, string>, RegExp]> = [
       [
         'a canary Service that does not select the canary pods',
-        () => inputs(ns, { manifests: canaryManifests(service('v2', '{ app: reviews, version: v3 }')) }),
+        () => inputs(ns, { manifests: canaryManifests(versionService('v2', '{ app: reviews, version: v3 }')) }),
         /^Service .*\/reviews-v2 selects "app=reviews,version=v3", which the canary pods \(labels "app=reviews,version=v2"\) do not carry/
       ],
       [
         'a canary Service that also selects the stable pods',
-        () => inputs(ns, { manifests: canaryManifests(service('v2', '{ app: reviews }')) }),
+        () => inputs(ns, { manifests: canaryManifests(versionService('v2', '{ app: reviews }')) }),
         /^Service .*\/reviews-v2 selects "app=reviews", which the pods of Deployment "reviews-v1" .* also carry/
       ],
       [
         'no canary Service anywhere',
-        () => inputs(ns, { manifests: writeManifest(deployment('v2')) }),
+        () => inputs(ns, { manifests: writeManifest(versionDeployment('v2')) }),
         /^Service .*\/reviews-v2, the canary's, was not found and input 'manifests' does not carry it/
       ],
       [

@@ -10,6 +10,7 @@ import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { NO_WRITES, namespaceFingerprint, namespaceWrites } from '../../support/namespace-fingerprint.js'
 import { runAction, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
+import { reviewsService, versionDeployment, versionService } from '../../support/reviews-fixtures.js'
 import {
   applyManifests,
   clients,
@@ -18,38 +19,6 @@ import {
   waitFor,
   waitForDeploymentCondition
 } from '../../support/test-cluster.js'
-
-function deployment(version: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: reviews-${version}
-  labels: { app: reviews }
-spec:
-  replicas: 1
-  selector:
-    matchLabels: { app: reviews, version: ${version} }
-  template:
-    metadata:
-      labels: { app: reviews, version: ${version} }
-    spec:
-      containers:
-        - name: reviews
-          image: example.com/reviews:${version}
-`
-}
-
-function service(name: string, selector: string): string {
-  return `apiVersion: v1
-kind: Service
-metadata:
-  name: ${name}
-  labels: { app: reviews }
-spec:
-  selector: ${selector}
-  ports: [{ name: http, port: 9080 }]
-`
-}
 
 const objects = `
 apiVersion: gateway.networking.k8s.io/v1
@@ -96,18 +65,13 @@ afterAll(async () => {
 async function setup(prefix: string): Promise<string> {
   const ns = await createTestNamespace(prefix)
   namespaces.push(ns)
-  await applyManifests(ns, [
-    deployment('v1'),
-    service('reviews', '{ app: reviews }'),
-    service('reviews-v1', '{ app: reviews, version: v1 }'),
-    objects
-  ])
+  await applyManifests(ns, [versionDeployment('v1'), reviewsService('reviews', '{ app: reviews }'), versionService('v1'), objects])
   await waitForDeploymentCondition(ns, 'reviews-v1', 'Available')
   return ns
 }
 
 function canaryManifests(selector = '{ app: reviews, version: v2 }'): string {
-  return writeManifest(`${deployment('v2')}---\n${service('reviews-v2', selector)}`)
+  return writeManifest(`${versionDeployment('v2')}---\n${versionService('v2', selector)}`)
 }
 
 function inputs(ns: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -9,26 +9,9 @@ import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { applyManifests, createTestNamespace, deleteNamespace, waitForDeploymentCondition } from '../../support/test-cluster.js'
 import { runAction, snapshot, testCluster, writeManifest } from '../../support/rollout-harness.js'
+import { versionDeployment } from '../../support/reviews-fixtures.js'
 
-function deployment(version: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: reviews-${version}
-  labels: { app: reviews }
-spec:
-  replicas: 2
-  selector:
-    matchLabels: { app: reviews, version: ${version} }
-  template:
-    metadata:
-      labels: { app: reviews, version: ${version} }
-    spec:
-      containers:
-        - name: reviews
-          image: example.com/reviews:${version}
-`
-}
+const deployment = (version: string): string => versionDeployment(version, { replicas: 2 })
 
 const objects = `
 apiVersion: v1

@@ -12,23 +12,10 @@ import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { NO_WRITES, namespaceFingerprint, namespaceWrites } from '../../support/namespace-fingerprint.js'
 import { runAction, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
+import { versionDeployment } from '../../support/reviews-fixtures.js'
 import { applyManifests, createTestNamespace, deleteNamespace, waitFor, waitForDeploymentCondition } from '../../support/test-cluster.js'
 
-function deployment(version: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: reviews-${version} }
-spec:
-  replicas: 1
-  selector:
-    matchLabels: { app: reviews, version: ${version} }
-  template:
-    metadata:
-      labels: { app: reviews, version: ${version} }
-    spec:
-      containers: [{ name: reviews, image: "example.com/reviews:${version}" }]
-`
-}
+const deployment = (version: string): string => versionDeployment(version, { labelled: false })
 
 const app = `
 apiVersion: v1

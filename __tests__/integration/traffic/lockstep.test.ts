@@ -14,6 +14,7 @@ import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { MEMBER_ANNOTATION } from '../../../src/traffic/istio/member-marker.js'
 import { NO_WRITES, namespaceFingerprint, namespaceWrites } from '../../support/namespace-fingerprint.js'
 import { runAction, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
+import { versionDeployment } from '../../support/reviews-fixtures.js'
 import {
   applyManifests,
   createTestNamespace,
@@ -22,26 +23,6 @@ import {
   waitFor,
   waitForDeploymentCondition
 } from '../../support/test-cluster.js'
-
-function deployment(version: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: reviews-${version}
-  labels: { app: reviews }
-spec:
-  replicas: 1
-  selector:
-    matchLabels: { app: reviews, version: ${version} }
-  template:
-    metadata:
-      labels: { app: reviews, version: ${version} }
-    spec:
-      containers:
-        - name: reviews
-          image: example.com/reviews:${version}
-`
-}
 
 const services = `
 apiVersion: v1
@@ -143,7 +124,7 @@ afterAll(async () => {
 async function lockstepNamespace(prefix: string, extra: string[] = [meshVs, gatewayVs], edit = (s: string) => s): Promise<string> {
   const ns = await createTestNamespace(prefix)
   namespaces.push(ns)
-  await applyManifests(ns, [deployment('v1'), edit(services.replace('NS', ns)), ...extra])
+  await applyManifests(ns, [versionDeployment('v1'), edit(services.replace('NS', ns)), ...extra])
   await waitForDeploymentCondition(ns, 'reviews-v1', 'Available')
   return ns
 }
@@ -240,7 +221,7 @@ describe('several VirtualServices in lockstep', () => {
     const ns = await lockstepNamespace('lockstep-promote')
     const before = await objects(ns)
     const watch = await watchRouting(ns)
-    const { report } = await runAction({ ...INPUTS, manifests: writeManifest(deployment('v2')), namespace: ns, steps: '20,60,100' })
+    const { report } = await runAction({ ...INPUTS, manifests: writeManifest(versionDeployment('v2')), namespace: ns, steps: '20,60,100' })
     watch.stop()
     expect(report.error).toBeUndefined()
     expect(report.result).toBe('promoted')
@@ -287,7 +268,7 @@ describe('several VirtualServices in lockstep', () => {
   it('rolls back (abort while paused): weight 0 on every route, the others first, before any destination or subset goes; then byte for byte as before', async () => {
     const ns = await lockstepNamespace('lockstep-abort')
     const before = await objects(ns)
-    const first = await runAction({ ...INPUTS, manifests: writeManifest(deployment('v2')), namespace: ns, steps: '30,pause,100' })
+    const first = await runAction({ ...INPUTS, manifests: writeManifest(versionDeployment('v2')), namespace: ns, steps: '30,pause,100' })
     expect(first.report.result).toBe('paused')
     const paused = await objects(ns)
     expect([canaryOf(paused['VirtualService reviews']), canaryOf(paused['VirtualService reviews-gw'])]).toEqual([30, 30])
@@ -326,7 +307,14 @@ describe('several VirtualServices in lockstep', () => {
     const ns = await lockstepNamespace('lockstep-sigint')
     const controller = new AbortController()
     const run = runAction(
-      { ...INPUTS, manifests: writeManifest(deployment('v2')), namespace: ns, steps: '40,100', interval: '60s', 'check-every': '2s' },
+      {
+        ...INPUTS,
+        manifests: writeManifest(versionDeployment('v2')),
+        namespace: ns,
+        steps: '40,100',
+        interval: '60s',
+        'check-every': '2s'
+      },
       { signal: controller.signal }
     )
     await waitFor(
@@ -356,7 +344,7 @@ describe('several VirtualServices in lockstep', () => {
     const ns = await lockstepNamespace('lockstep-drift')
     const run = runAction({
       ...INPUTS,
-      manifests: writeManifest(deployment('v2')),
+      manifests: writeManifest(versionDeployment('v2')),
       namespace: ns,
       steps: '20,50,100',
       interval: '60s',
@@ -421,7 +409,7 @@ describe('several VirtualServices in lockstep', () => {
     it.each(cases)('%s', async (_what, vss, inputs, message, edit) => {
       const ns = await lockstepNamespace('lockstep-bad', vss, edit)
       const fingerprint = await namespaceFingerprint(ns)
-      const { report } = await runAction({ ...inputs, manifests: writeManifest(deployment('v2')), namespace: ns })
+      const { report } = await runAction({ ...inputs, manifests: writeManifest(versionDeployment('v2')), namespace: ns })
       expect(report.result).toBe('unchanged')
       expect(report.error?.message).toMatch(message)
       expect(await namespaceWrites(fingerprint)).toEqual(NO_WRITES)

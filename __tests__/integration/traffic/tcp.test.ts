@@ -10,6 +10,7 @@ import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { STATE_ANNOTATION } from '../../../src/rollout/state-codec.js'
 import { NO_WRITES, namespaceFingerprint, namespaceWrites } from '../../support/namespace-fingerprint.js'
 import { runAction, stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
+import { versionDeployment } from '../../support/reviews-fixtures.js'
 import {
   applyManifests,
   createTestNamespace,
@@ -19,21 +20,7 @@ import {
   waitForDeploymentCondition
 } from '../../support/test-cluster.js'
 
-function deployment(version: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: mysql-${version} }
-spec:
-  replicas: 1
-  selector:
-    matchLabels: { app: mysql, version: ${version} }
-  template:
-    metadata:
-      labels: { app: mysql, version: ${version} }
-    spec:
-      containers: [{ name: mysql, image: "example.com/mysql:${version}" }]
-`
-}
+const deployment = (version: string): string => versionDeployment(version, { app: 'mysql', labelled: false })
 
 const objects = `
 apiVersion: v1
