@@ -181,3 +181,32 @@ export class MemoryCluster implements Cluster, CapacityApi {
 function key(kind: string, namespace: string, name: string): string {
   return `${kind}/${namespace}/${name}`
 }
+
+/**
+ * What a subset-split rollout of `app` (default web) starts from in namespace `ns`: the namespace
+ * with sidecar injection on, the Service (port 80), a DestinationRule with the stable version's
+ * subset and a VirtualService sending all of the Service's traffic to that subset.
+ */
+export function subsetRoutedService(ns: string, stable: { subset: string; version: string }, app = 'web'): KubeObject[] {
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'istio-injection': 'enabled' } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: app, namespace: ns },
+      spec: { selector: { app }, ports: [{ port: 80 }] }
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: app, namespace: ns },
+      spec: { host: app, subsets: [{ name: stable.subset, labels: { version: stable.version } }] }
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: app, namespace: ns },
+      spec: { hosts: [app], http: [{ route: [{ destination: { host: app, subset: stable.subset } }] }] }
+    }
+  ]
+}

@@ -13,7 +13,7 @@ import { buildGates, parseGateConfig } from '../../../src/health/gate-config.js'
 import { KubernetesGate } from '../../../src/health/kubernetes-gate.js'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { renderOneLine } from '../../../src/report/render-report.js'
-import { MemoryCluster } from '../../support/memory-cluster.js'
+import { MemoryCluster, subsetRoutedService } from '../../support/memory-cluster.js'
 
 // command plan over a recorded cluster state (the in-memory Cluster) and recorded Prometheus answers.
 const NS = 'shop'
@@ -69,28 +69,7 @@ class RecordedState extends MemoryCluster {
 }
 
 function recordedState(): RecordedState {
-  return new RecordedState([
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'istio-injection': 'enabled' } } },
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'web', namespace: NS },
-      spec: { selector: { app: 'web' }, ports: [{ port: 80 }] }
-    },
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'DestinationRule',
-      metadata: { name: 'web', namespace: NS },
-      spec: { host: 'web', subsets: [{ name: '1-4-0', labels: { version: '1.4.0' } }] }
-    },
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: 'web', namespace: NS },
-      spec: { hosts: ['web'], http: [{ route: [{ destination: { host: 'web', subset: '1-4-0' } }] }] }
-    },
-    STABLE
-  ])
+  return new RecordedState([...subsetRoutedService(NS, { subset: '1-4-0', version: '1.4.0' }), STABLE])
 }
 
 function manifestDir(obj: KubeObject): string {

@@ -10,7 +10,7 @@ import { readConfig } from '../../../src/config/config.js'
 import type { HealthGate } from '../../../src/health/health-gate.js'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { stateOf } from '../../../src/rollout/state-codec.js'
-import { MemoryCluster } from '../../support/memory-cluster.js'
+import { MemoryCluster, subsetRoutedService } from '../../support/memory-cluster.js'
 
 // runCommand end to end over the in-memory Cluster: preflight, planCommand, the lock, the executor.
 const NS = 'shop'
@@ -38,28 +38,7 @@ function deployment(version: string): KubeObject {
 }
 
 function seed(): MemoryCluster {
-  return new MemoryCluster([
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'istio-injection': 'enabled' } } },
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'web', namespace: NS },
-      spec: { selector: { app: 'web' }, ports: [{ port: 80 }] }
-    },
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'DestinationRule',
-      metadata: { name: 'web', namespace: NS },
-      spec: { host: 'web', subsets: [{ name: 'v1', labels: { version: 'v1' } }] }
-    },
-    {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: 'web', namespace: NS },
-      spec: { hosts: ['web'], http: [{ route: [{ destination: { host: 'web', subset: 'v1' } }] }] }
-    },
-    deployment('v1')
-  ])
+  return new MemoryCluster([...subsetRoutedService(NS, { subset: 'v1', version: 'v1' }), deployment('v1')])
 }
 
 function manifestDir(version: string): string {
