@@ -7,8 +7,6 @@
 import { describe, expect, it } from '@jest/globals'
 import {
   callerStats,
-  createTestNamespace,
-  deleteNamespace,
   ERROR_RATIO_ANNOTATION,
   loadTestEnv,
   parseManifests,
@@ -16,15 +14,14 @@ import {
   promValues,
   readSeedScenario,
   splitOf,
-  startSeedScenario,
-  stopCaller
+  startSeedScenario
 } from '../../support/test-cluster.js'
-import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { type Mark, recordMarks, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
+import { writeManifest } from '../../support/rollout-harness.js'
+import { runMarked, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 import * as yaml from 'js-yaml'
 import type { V1Deployment } from '@kubernetes/client-node'
 
-const { callers, cleanup } = teardownAfterAll()
+const { meshNamespace } = teardownAfterAll()
 
 const RPS = 50
 const ERROR_RATIO = 0.3
@@ -39,15 +36,11 @@ function failingV2(ratio: number): string {
 
 describe('a failing canary on real traffic', () => {
   it('is rolled back by the success-rate gate at the default check-every; callers saw its failures only until then', async () => {
-    const ns = await createTestNamespace('mesh-errors')
-    callers.push(() => stopCaller(ns, 'client'))
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-errors', ['client'])
     await startSeedScenario(ns)
     await startSeedCaller(ns, 'client', RPS)
 
-    const t0 = Date.now()
-    const marks: Mark[] = []
-    const { report } = await runAction(
+    const { report, marks, t0 } = await runMarked(
       {
         manifests: writeManifest(failingV2(ERROR_RATIO)),
         'virtual-service': 'istio-virtualservice',
@@ -61,7 +54,7 @@ describe('a failing canary on real traffic', () => {
         'success-rate': '99',
         'min-requests': '10'
       },
-      { onProgress: recordMarks(marks) }
+      0
     )
     expect(report.result).toBe('rolled-back')
     // Rolled back at the first step, on the success rate measured from real calls.

@@ -5,23 +5,13 @@
  * istio-service; the split is counted from the calls themselves, step by step.
  */
 import { describe, expect, it } from '@jest/globals'
-import {
-  applyManifests,
-  callerStats,
-  createTestNamespace,
-  deleteNamespace,
-  readSeedScenario,
-  splitOf,
-  stopCaller,
-  waitForDeploymentCondition
-} from '../../support/test-cluster.js'
-import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { clientWindowFailures, type Mark, recordMarks, shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
+import { applyManifests, readSeedScenario, waitForDeploymentCondition } from '../../support/test-cluster.js'
+import { writeManifest } from '../../support/rollout-harness.js'
+import { callsDuring, PROPAGATION_MS, runMarked, shareOf, startSeedCaller, stepWindows, teardownAfterAll } from './mesh-support.js'
 
-const { callers, cleanup } = teardownAfterAll()
+const { meshNamespace } = teardownAfterAll()
 
 const RPS = 150
-const PROPAGATION_MS = 1500
 
 function versionService(version: string): string {
   return `apiVersion: v1
@@ -45,16 +35,12 @@ spec:
 
 describe('an HTTPRoute rollout through istiod (GAMMA, proxyless gRPC)', () => {
   it('splits real calls by the backendRef weights at each step and promotes v1 -> v2 with zero failed calls', async () => {
-    const ns = await createTestNamespace('mesh-hr')
-    callers.push(() => stopCaller(ns, 'client'))
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-hr', ['client'])
     await applyManifests(ns, [readSeedScenario('deployment-v1.yaml'), readSeedScenario('service.yaml'), versionService('v1'), httpRoute])
     await waitForDeploymentCondition(ns, 'istio-deployment-v1', 'Available')
     await startSeedCaller(ns, 'client', RPS)
 
-    const t0 = Date.now()
-    const marks: Mark[] = []
-    const { report } = await runAction(
+    const { report, marks, t0, tEnd } = await runMarked(
       {
         manifests: writeManifest(`${readSeedScenario('deployment-v2.yaml')}\n---\n${versionService('v2')}`),
         'http-route': 'istio-service',
@@ -64,19 +50,16 @@ describe('an HTTPRoute rollout through istiod (GAMMA, proxyless gRPC)', () => {
         interval: '12s',
         settle: '2s'
       },
-      { onProgress: recordMarks(marks) }
+      4000
     )
-    await sleep(4000)
-    const tEnd = Date.now()
     expect(report.error).toBeUndefined()
     expect(report.result).toBe('promoted')
 
-    const steps = marks.filter((m) => m.phase === 'progressing' && m.weight > 0 && m.weight < 100)
+    const steps = stepWindows(marks)
     expect(steps.map((m) => m.weight)).toEqual([20, 50, 80])
     const observed: string[] = []
     for (const step of steps) {
-      const next = marks[marks.indexOf(step) + 1]
-      const s = await shareOf(ns, 'client', 'istio-deployment-v2', step.t + PROPAGATION_MS, next.t)
+      const s = await shareOf(ns, 'client', 'istio-deployment-v2', step.since, step.until)
       observed.push(`weight ${step.weight}: ${s.percent.toFixed(1)} % of ${s.total} calls to v2, ${s.failed} failed`)
       expect({ weight: step.weight, calls: s.total >= 1000, failed: s.failed }).toEqual({ weight: step.weight, calls: true, failed: 0 })
       expect(Math.abs(s.percent - step.weight)).toBeLessThanOrEqual(5)
@@ -88,9 +71,8 @@ describe('an HTTPRoute rollout through istiod (GAMMA, proxyless gRPC)', () => {
     expect(after.total).toBeGreaterThan(RPS)
     expect(after.percent).toBe(100)
 
-    const all = splitOf(await callerStats(ns, 'client', { since: t0, until: tEnd }))
+    const { clientWindow, ...all } = await callsDuring(ns, 'client', t0, tEnd)
     expect(all.total).toBeGreaterThan(RPS * 30)
-    const clientWindow = clientWindowFailures((await callerStats(ns, 'client')).errors)
     console.log(`[mesh] HTTPRoute rollout: ${all.total} calls, ${all.failed} failed (${clientWindow} in gRPC's route-change window)`)
     expect(all.failed - clientWindow).toBe(0)
     expect(clientWindow).toBeLessThanOrEqual(5)

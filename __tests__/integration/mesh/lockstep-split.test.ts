@@ -5,26 +5,13 @@
  * and across the whole rollout, promotion and retirement of v1 included, no call fails.
  */
 import { describe, expect, it } from '@jest/globals'
-import {
-  applyManifests,
-  callerStats,
-  createTestNamespace,
-  deleteNamespace,
-  readSeedScenario,
-  splitOf,
-  startCaller,
-  startSeedScenario,
-  stopCaller,
-  waitFor
-} from '../../support/test-cluster.js'
-import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { clientWindowFailures, type Mark, recordMarks, shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
+import { applyManifests, readSeedScenario, startSeedScenario } from '../../support/test-cluster.js'
+import { writeManifest } from '../../support/rollout-harness.js'
+import { callsDuring, PROPAGATION_MS, runMarked, shareOf, startSeedCaller, stepWindows, teardownAfterAll } from './mesh-support.js'
 
-const { callers, cleanup } = teardownAfterAll()
+const { meshNamespace } = teardownAfterAll()
 
 const RPS = 120
-// Skip this much after each write: istiod's debounce (100 ms) and the push (see docs/test-cluster.md).
-const PROPAGATION_MS = 1500
 
 const edge = `
 apiVersion: v1
@@ -55,27 +42,13 @@ spec:
 
 describe('several VirtualServices in lockstep on the mesh (istiod + proxyless gRPC)', () => {
   it('splits both Services by the same weights at each step and promotes with zero failed calls', async () => {
-    const ns = await createTestNamespace('mesh-lockstep')
-    callers.push(
-      () => stopCaller(ns, 'client'),
-      () => stopCaller(ns, 'edge')
-    )
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-lockstep', ['client', 'edge'])
     await startSeedScenario(ns)
     await applyManifests(ns, edge)
     await startSeedCaller(ns, 'client', RPS)
-    await startCaller(ns, 'edge', { service: 'istio-service-edge', rps: RPS })
-    await waitFor(
-      async () => {
-        const s = splitOf(await callerStats(ns, 'edge', { since: Date.now() - 1000 }))
-        return s.total >= RPS / 2 && s.failed === 0 && (s.byWorkload['istio-deployment-v1'] ?? 0) === s.total
-      },
-      { timeoutMs: 30_000, intervalMs: 200, what: 'the edge caller answered by v1' }
-    )
+    await startSeedCaller(ns, 'edge', RPS, 'istio-deployment-v1', 'istio-service-edge')
 
-    const t0 = Date.now()
-    const marks: Mark[] = []
-    const { report } = await runAction(
+    const { report, marks, t0, tEnd } = await runMarked(
       {
         manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
         'virtual-service': 'istio-virtualservice, istio-virtualservice-edge',
@@ -85,19 +58,16 @@ describe('several VirtualServices in lockstep on the mesh (istiod + proxyless gR
         interval: '12s',
         settle: '2s'
       },
-      { onProgress: recordMarks(marks) }
+      4000
     )
-    await sleep(4000)
-    const tEnd = Date.now()
     expect(report.error).toBeUndefined()
     expect(report.result).toBe('promoted')
 
-    const steps = marks.filter((m) => m.phase === 'progressing' && m.weight > 0 && m.weight < 100)
+    const steps = stepWindows(marks)
     expect(steps.map((m) => m.weight)).toEqual([20, 50])
     for (const step of steps) {
-      const next = marks[marks.indexOf(step) + 1]
       for (const caller of ['client', 'edge']) {
-        const s = await shareOf(ns, caller, 'istio-deployment-v2', step.t + PROPAGATION_MS, next.t)
+        const s = await shareOf(ns, caller, 'istio-deployment-v2', step.since, step.until)
         console.log(`[mesh lockstep] weight ${step.weight}, caller ${caller}: ${s.percent.toFixed(1)} % of ${s.total} calls answered by v2`)
         expect({ caller, weight: step.weight, enough: s.total >= 800, failed: s.failed }).toEqual({
           caller,
@@ -113,8 +83,7 @@ describe('several VirtualServices in lockstep on the mesh (istiod + proxyless gR
     for (const caller of ['client', 'edge']) {
       const after = await shareOf(ns, caller, 'istio-deployment-v2', last.t + PROPAGATION_MS, tEnd)
       expect(after.percent).toBe(100)
-      const all = splitOf(await callerStats(ns, caller, { since: t0, until: tEnd }))
-      const clientWindow = clientWindowFailures((await callerStats(ns, caller)).errors)
+      const { clientWindow, ...all } = await callsDuring(ns, caller, t0, tEnd)
       console.log(
         `[mesh lockstep] caller ${caller}: ${all.total} calls over the rollout, ${all.failed} failed (${clientWindow} in gRPC's route-change window)`
       )

@@ -4,7 +4,11 @@
  */
 import { afterAll } from '@jest/globals'
 import type { RunReport } from '../../../src/report/run-report.js'
-import { callerStats, splitOf, startCaller, waitFor } from '../../support/test-cluster.js'
+import { runAction } from '../../support/rollout-harness.js'
+import { callerStats, createTestNamespace, deleteNamespace, splitOf, startCaller, stopCaller, waitFor } from '../../support/test-cluster.js'
+
+/** Skip this much after each write: istiod's debounce (100 ms) and the push (see docs/test-cluster.md). */
+export const PROPAGATION_MS = 1500
 
 /** Moments the action's writes were read back, with the canary weight and phase they set. */
 export interface Mark {
@@ -25,16 +29,17 @@ export function recordMarks(marks: Mark[]): (r: RunReport) => void {
 }
 
 /**
- * Starts an xDS caller of the seed's istio-service and waits until istiod has routed it: calls
- * answered without failure for a whole second, all by `workload` unless it is null.
+ * Starts an xDS caller of `service` (default the seed's istio-service) and waits until istiod has
+ * routed it: calls answered without failure for a whole second, all by `workload` unless it is null.
  */
 export async function startSeedCaller(
   ns: string,
   name: string,
   rps: number,
-  workload: string | null = 'istio-deployment-v1'
+  workload: string | null = 'istio-deployment-v1',
+  service = 'istio-service'
 ): Promise<void> {
-  await startCaller(ns, name, { service: 'istio-service', rps })
+  await startCaller(ns, name, { service, rps })
   await waitFor(
     async () => {
       const since = Date.now() - 1000
@@ -54,17 +59,59 @@ export async function shareOf(ns: string, caller: string, workload: string, sinc
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /**
+ * Runs the action with `inputs`, recording a Mark at each write, then lets the callers call `tailMs`
+ * longer (the window after the last write). [t0, tEnd) holds the whole rollout's calls.
+ */
+export async function runMarked(inputs: Record<string, string>, tailMs: number) {
+  const t0 = Date.now()
+  const marks: Mark[] = []
+  const { report } = await runAction(inputs, { onProgress: recordMarks(marks) })
+  await sleep(tailMs)
+  return { report, marks, t0, tEnd: Date.now() }
+}
+
+/**
+ * The steps the rollout held strictly between 0 and 100 %, each with the window its weight was in
+ * force: from its write plus PROPAGATION_MS to the next write.
+ */
+export function stepWindows(marks: Mark[]): Array<{ weight: number; since: number; until: number }> {
+  return marks
+    .filter((m) => m.phase === 'progressing' && m.weight > 0 && m.weight < 100)
+    .map((m) => {
+      const next = marks[marks.indexOf(m) + 1]
+      if (!next) throw new Error(`no write after the ${m.weight} % step`)
+      return { weight: m.weight, since: m.t + PROPAGATION_MS, until: next.t }
+    })
+}
+
+/**
+ * A caller's calls in [since, until) and how many failed, with `clientWindow`: the caller's failures
+ * (over its whole life) that were gRPC-Go's route-change window (see clientWindowFailures).
+ */
+export async function callsDuring(ns: string, caller: string, since: number, until: number) {
+  const all = splitOf(await callerStats(ns, caller, { since, until }))
+  return { ...all, clientWindow: clientWindowFailures((await callerStats(ns, caller)).errors) }
+}
+
+/**
  * Teardown lists run after the file's tests: every caller is stopped before any namespace goes
  * (deleting a VirtualService under a caller fails its calls).
  */
-export function teardownAfterAll(): { callers: Array<() => Promise<void>>; cleanup: Array<() => Promise<void>> } {
+export function teardownAfterAll() {
   const callers: Array<() => Promise<void>> = []
   const cleanup: Array<() => Promise<void>> = []
   afterAll(async () => {
     await Promise.all(callers.map((f) => f()))
     await Promise.all(cleanup.map((f) => f()))
   })
-  return { callers, cleanup }
+  /** A fresh namespace, deleted after the file's tests; the callers named are stopped first. */
+  async function meshNamespace(prefix: string, callerNames: string[]): Promise<string> {
+    const ns = await createTestNamespace(prefix)
+    callers.push(...callerNames.map((name) => () => stopCaller(ns, name)))
+    cleanup.push(() => deleteNamespace(ns))
+    return ns
+  }
+  return { callers, cleanup, meshNamespace }
 }
 
 /**

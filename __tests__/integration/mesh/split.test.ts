@@ -4,40 +4,23 @@
  * counted from the calls themselves, step by step; and a client without xDS ignores the weights.
  */
 import { describe, expect, it } from '@jest/globals'
-import {
-  applyManifests,
-  callerStats,
-  createTestNamespace,
-  deleteNamespace,
-  readSeedScenario,
-  splitOf,
-  startCaller,
-  startSeedScenario,
-  stopCaller,
-  waitForDeploymentCondition
-} from '../../support/test-cluster.js'
-import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { clientWindowFailures, type Mark, recordMarks, shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
+import { applyManifests, readSeedScenario, startCaller, startSeedScenario, waitForDeploymentCondition } from '../../support/test-cluster.js'
+import { writeManifest } from '../../support/rollout-harness.js'
+import { callsDuring, PROPAGATION_MS, runMarked, shareOf, sleep, startSeedCaller, stepWindows, teardownAfterAll } from './mesh-support.js'
 
-const { callers, cleanup } = teardownAfterAll()
+const { meshNamespace } = teardownAfterAll()
 
 // Calls a step's window must hold for ±5 percentage points to be a fair test (at 50 %, one
 // standard deviation of the observed share is 50/sqrt(n) = 1.3 points with n = 1500).
 const RPS = 150
-// Skip this much after each write: istiod's debounce (100 ms) and the push (see docs/test-cluster.md).
-const PROPAGATION_MS = 1500
 
 describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
   it('splits real calls by the weights at each step, 50/50 included, and promotes v1 -> v2 with zero failed calls', async () => {
-    const ns = await createTestNamespace('mesh-split')
-    callers.push(() => stopCaller(ns, 'client'))
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-split', ['client'])
     await startSeedScenario(ns)
     await startSeedCaller(ns, 'client', RPS)
 
-    const t0 = Date.now()
-    const marks: Mark[] = []
-    const { report } = await runAction(
+    const { report, marks, t0, tEnd } = await runMarked(
       {
         manifests: writeManifest(readSeedScenario('deployment-v2.yaml')),
         'virtual-service': 'istio-virtualservice',
@@ -47,18 +30,15 @@ describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
         interval: '12s',
         settle: '2s'
       },
-      { onProgress: recordMarks(marks) }
+      4000
     )
-    await sleep(4000)
-    const tEnd = Date.now()
     expect(report.error).toBeUndefined()
     expect(report.result).toBe('promoted')
 
-    const steps = marks.filter((m) => m.phase === 'progressing' && m.weight > 0 && m.weight < 100)
+    const steps = stepWindows(marks)
     expect(steps.map((m) => m.weight)).toEqual([20, 50, 80])
     for (const step of steps) {
-      const next = marks[marks.indexOf(step) + 1]
-      const s = await shareOf(ns, 'client', 'istio-deployment-v2', step.t + PROPAGATION_MS, next.t)
+      const s = await shareOf(ns, 'client', 'istio-deployment-v2', step.since, step.until)
       expect({ weight: step.weight, calls: s.total >= 1000, failed: s.failed }).toEqual({ weight: step.weight, calls: true, failed: 0 })
       console.log(`[mesh] weight ${step.weight}: ${s.percent.toFixed(1)} % of ${s.total} calls answered by v2`)
       expect(Math.abs(s.percent - step.weight)).toBeLessThanOrEqual(5)
@@ -72,21 +52,15 @@ describe('traffic follows the weights (istiod + proxyless gRPC)', () => {
 
     // Zero failed calls over the whole rollout, retirement of v1 included, but for gRPC-Go's own
     // route-change window (at most a few per route change: five here), printed when it shows.
-    const all = splitOf(await callerStats(ns, 'client', { since: t0, until: tEnd }))
+    const { clientWindow, ...all } = await callsDuring(ns, 'client', t0, tEnd)
     expect(all.total).toBeGreaterThan(RPS * 30)
-    const clientWindow = clientWindowFailures((await callerStats(ns, 'client')).errors)
     if (all.failed) console.log(`[mesh] rollout: ${all.failed} failed calls, ${clientWindow} in gRPC's route-change window`)
     expect(all.failed - clientWindow).toBe(0)
     expect(clientWindow).toBeLessThanOrEqual(5)
   })
 
   it('a client without xDS (straight to the pods) ignores the weights; one through istiod follows them', async () => {
-    const ns = await createTestNamespace('mesh-plain')
-    callers.push(
-      () => stopCaller(ns, 'sidecar'),
-      () => stopCaller(ns, 'plain')
-    )
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-plain', ['sidecar', 'plain'])
     await startSeedScenario(ns)
     await applyManifests(ns, [readSeedScenario('deployment-v2.yaml'), readSeedScenario('destinationrule-v1-v2.yaml')])
     await waitForDeploymentCondition(ns, 'istio-deployment-v2', 'Available')
