@@ -13,7 +13,7 @@
  */
 import https from 'node:https'
 import type { IncomingMessage } from 'node:http'
-import { kubeConfig } from './test-cluster.js'
+import { kubeConfig, waitFor } from './test-cluster.js'
 
 /**
  * Kinds written by the cluster's own machinery, not by the action: left out of the fingerprint.
@@ -190,4 +190,22 @@ export async function namespaceWrites(before: NamespaceFingerprint): Promise<Nam
   const removed = Object.keys(before.objects).filter((k) => !(k in after.objects))
   const changed = Object.keys(after.objects).filter((k) => k in before.objects && before.objects[k] !== after.objects[k])
   return { added, changed, removed, leaseEvents }
+}
+
+/**
+ * The namespace's fingerprint once the controllers are done with the last run (old pods gone,
+ * statuses written): two fingerprints a second apart agree. "Nothing written" is judged from here.
+ */
+export async function quietFingerprint(ns: string): Promise<NamespaceFingerprint> {
+  let last = await namespaceFingerprint(ns)
+  return waitFor(
+    async () => {
+      await new Promise((r) => setTimeout(r, 1000))
+      const next = await namespaceFingerprint(ns)
+      const quiet = JSON.stringify(next.objects) === JSON.stringify(last.objects)
+      last = next
+      return quiet && next
+    },
+    { timeoutMs: 60_000, intervalMs: 0, what: `namespace ${ns} to be quiet` }
+  )
 }

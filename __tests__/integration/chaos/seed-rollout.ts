@@ -2,13 +2,14 @@
  * Shared by the chaos, concurrency and drift tests: the seed scenario (v1 stable, v2 canary) in a
  * fresh namespace, its inputs, and what "converged back to stable" means, checked on the cluster.
  */
-import { expect } from '@jest/globals'
+import { afterAll, expect } from '@jest/globals'
 import type { KubeObject } from '../../../src/kube/kube-object.js'
 import { leaseName } from '../../../src/cluster/lease-lock.js'
 import type { RolloutState } from '../../../src/rollout/types.js'
 import { stateOf, testCluster, writeManifest } from '../../support/rollout-harness.js'
 import {
   createTestNamespace,
+  deleteNamespace,
   readSeedScenario,
   withBehaviour,
   type BehaviourOptions,
@@ -38,6 +39,19 @@ export async function seedNamespace(prefix: string, canary?: { behaviour: PodBeh
   const v2 = readSeedScenario('deployment-v2.yaml')
   const text = canary ? yaml.dump(withBehaviour(v2, canary.behaviour, canary.opts ?? {})) : v2
   return { ns, manifest: writeManifest(text) }
+}
+
+/** seedNamespace for one test file: every namespace it makes is deleted after the file's tests. */
+export function seedsDeletedAfterAll(): (prefix: string) => Promise<Seed> {
+  const namespaces: string[] = []
+  afterAll(async () => {
+    await Promise.all(namespaces.map((ns) => deleteNamespace(ns)))
+  })
+  return async (prefix) => {
+    const s = await seedNamespace(prefix)
+    namespaces.push(s.ns)
+    return s
+  }
 }
 
 /** The inputs of a deploy of v2 on the seed scenario. */

@@ -15,7 +15,7 @@ import { AuthorizationV1Api, type V1Role } from '@kubernetes/client-node'
 import * as yaml from 'js-yaml'
 import { startAction } from '../../support/action-process.js'
 import { startFakeGithub, type FakeGithub } from '../../support/fake-github.js'
-import { NO_WRITES, namespaceFingerprint, namespaceWrites, type NamespaceFingerprint } from '../../support/namespace-fingerprint.js'
+import { NO_WRITES, namespaceWrites, quietFingerprint } from '../../support/namespace-fingerprint.js'
 import { writeManifest } from '../../support/rollout-harness.js'
 import {
   clearTraffic,
@@ -74,21 +74,6 @@ async function seedWithTraffic(prefix: string): Promise<string> {
     timeoutMs: 60_000
   })
   return ns
-}
-
-/** The fingerprint once the controllers are done: two a second apart agree. */
-async function quietFingerprint(ns: string): Promise<NamespaceFingerprint> {
-  let last = await namespaceFingerprint(ns)
-  return waitFor(
-    async () => {
-      await new Promise((r) => setTimeout(r, 1000))
-      const next = await namespaceFingerprint(ns)
-      const quiet = JSON.stringify(next.objects) === JSON.stringify(last.objects)
-      last = next
-      return quiet && next
-    },
-    { timeoutMs: 60_000, intervalMs: 0, what: `namespace ${ns} to be quiet` }
-  )
 }
 
 function runnerEnv(extra: Record<string, string> = {}): Record<string, string> {

@@ -4,45 +4,21 @@
  * written (not even the lock's Lease); the same runs go ahead once the guard is satisfied, and an
  * automatic rollout holds its last weight below 100 until the soak is met.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import * as yaml from 'js-yaml'
 import { abortableSleep } from '../../../src/abortable-sleep.js'
 import type { Clock } from '../../../src/commands/runtime.js'
-import { NO_WRITES, namespaceFingerprint, namespaceWrites, type NamespaceFingerprint } from '../../support/namespace-fingerprint.js'
+import { NO_WRITES, namespaceWrites, quietFingerprint } from '../../support/namespace-fingerprint.js'
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { deleteNamespace, readSeedScenario, waitFor } from '../../support/test-cluster.js'
-import { seedInputs, seedNamespace, view, type Seed } from '../chaos/seed-rollout.js'
+import { readSeedScenario } from '../../support/test-cluster.js'
+import { seedInputs, seedsDeletedAfterAll, view } from '../chaos/seed-rollout.js'
 
-const namespaces: string[] = []
-afterAll(async () => {
-  await Promise.all(namespaces.map((ns) => deleteNamespace(ns)))
-})
-
-async function seed(prefix: string): Promise<Seed> {
-  const s = await seedNamespace(prefix)
-  namespaces.push(s.ns)
-  return s
-}
+const seed = seedsDeletedAfterAll()
 
 /** A clock that reads `iso` now and runs on from there in real time. */
 function clockAt(iso: string): Clock {
   const offset = Date.parse(iso) - Date.now()
   return { now: () => Date.now() + offset, sleep: abortableSleep }
-}
-
-/** The fingerprint once the controllers are done with the last run: two a second apart agree. */
-async function quietFingerprint(ns: string): Promise<NamespaceFingerprint> {
-  let last = await namespaceFingerprint(ns)
-  return waitFor(
-    async () => {
-      await new Promise((r) => setTimeout(r, 1000))
-      const next = await namespaceFingerprint(ns)
-      const quiet = JSON.stringify(next.objects) === JSON.stringify(last.objects)
-      last = next
-      return quiet && next
-    },
-    { timeoutMs: 60_000, intervalMs: 0, what: `namespace ${ns} to be quiet` }
-  )
 }
 
 /** The seed's canary Deployment released under another version label (its own name and selector). */

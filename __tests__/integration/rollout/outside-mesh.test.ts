@@ -11,7 +11,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { outsideMeshQueries } from '../../../src/health/outside-mesh.js'
 import { renderPlainLog, renderReport } from '../../../src/report/render-report.js'
-import { NO_WRITES, namespaceFingerprint, namespaceWrites, type NamespaceFingerprint } from '../../support/namespace-fingerprint.js'
+import { NO_WRITES, namespaceWrites, quietFingerprint } from '../../support/namespace-fingerprint.js'
 import { runAction } from '../../support/rollout-harness.js'
 import {
   clearTraffic,
@@ -60,21 +60,6 @@ function inputs(s: Seed, extra: Record<string, string> = {}): Record<string, str
     'min-requests': '5',
     ...extra
   })
-}
-
-/** The namespace's fingerprint once the controllers are done with the seed's pods: two fingerprints a second apart agree. */
-async function quietFingerprint(ns: string): Promise<NamespaceFingerprint> {
-  let last = await namespaceFingerprint(ns)
-  return waitFor(
-    async () => {
-      await new Promise((r) => setTimeout(r, 1000))
-      const next = await namespaceFingerprint(ns)
-      const quiet = JSON.stringify(next.objects) === JSON.stringify(last.objects)
-      last = next
-      return quiet && next
-    },
-    { timeoutMs: 60_000, intervalMs: 0, what: `namespace ${ns} to be quiet` }
-  )
 }
 
 /** The share the preflight's warning names, in percent. */

@@ -4,45 +4,18 @@
  * the stable version label is refused with what differs, and the release that was just rolled back
  * or aborted goes out again only with retry: true or a changed manifest (the fix).
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import * as yaml from 'js-yaml'
 import { createGithubClient } from '../../../src/report/github-client.js'
 import { upsertPullRequestComment } from '../../../src/report/pr-comment.js'
 import { renderReport } from '../../../src/report/render-report.js'
 import { startFakeGithub } from '../../support/fake-github.js'
-import { NO_WRITES, namespaceFingerprint, namespaceWrites, type NamespaceFingerprint } from '../../support/namespace-fingerprint.js'
+import { NO_WRITES, namespaceWrites, quietFingerprint } from '../../support/namespace-fingerprint.js'
 import { runAction, testCluster, writeManifest } from '../../support/rollout-harness.js'
-import { deleteNamespace, readSeedScenario, waitFor, withBehaviour } from '../../support/test-cluster.js'
-import { CANARY_DEPLOYMENT, LEASE, routeOf, seedInputs, seedNamespace, view, type Seed } from '../chaos/seed-rollout.js'
+import { readSeedScenario, withBehaviour } from '../../support/test-cluster.js'
+import { CANARY_DEPLOYMENT, LEASE, routeOf, seedInputs, seedsDeletedAfterAll, view } from '../chaos/seed-rollout.js'
 
-const namespaces: string[] = []
-afterAll(async () => {
-  await Promise.all(namespaces.map((ns) => deleteNamespace(ns)))
-})
-
-async function seed(prefix: string): Promise<Seed> {
-  const s = await seedNamespace(prefix)
-  namespaces.push(s.ns)
-  return s
-}
-
-/**
- * The namespace's fingerprint once the controllers are done with the last run (old pods gone,
- * statuses written): two fingerprints a second apart agree. "Nothing written" is judged from here.
- */
-async function quietFingerprint(ns: string): Promise<NamespaceFingerprint> {
-  let last = await namespaceFingerprint(ns)
-  return waitFor(
-    async () => {
-      await new Promise((r) => setTimeout(r, 1000))
-      const next = await namespaceFingerprint(ns)
-      const quiet = JSON.stringify(next.objects) === JSON.stringify(last.objects)
-      last = next
-      return quiet && next
-    },
-    { timeoutMs: 60_000, intervalMs: 0, what: `namespace ${ns} to be quiet` }
-  )
-}
+const seed = seedsDeletedAfterAll()
 
 /** The seed's v2 manifest with edits to its one container (a new build under the same version label). */
 function v2With(edit: (container: Record<string, unknown>) => void): string {
