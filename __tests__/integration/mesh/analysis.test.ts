@@ -12,19 +12,16 @@ import {
   analyzeNamespace,
   applyManifests,
   clients,
-  createTestNamespace,
-  deleteNamespace,
   ERROR_RATIO_ANNOTATION,
   loadTestEnv,
   parseManifests,
   readSeedScenario,
-  startSeedScenario,
-  stopCaller
+  startSeedScenario
 } from '../../support/test-cluster.js'
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
 import { sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 
-const { callers, cleanup } = teardownAfterAll()
+const { meshNamespace } = teardownAfterAll()
 
 // The simulated pods have no sidecar container (meshsim plays their data plane): Istio says so.
 const EXPECTED_OF_SIMULATION = new Set(['IST0103'])
@@ -81,8 +78,7 @@ async function analyzeEveryWrite<T>(
 
 describe("Istio's analysis after every write", () => {
   it('catches a route to a subset the DestinationRule does not have', async () => {
-    const ns = await createTestNamespace('mesh-analyze-bad')
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-analyze-bad', [])
     await startSeedScenario(ns)
     const before = await analyzeNamespace(ns)
     expect(problems(before.messages)).toEqual([])
@@ -95,8 +91,7 @@ describe("Istio's analysis after every write", () => {
   })
 
   it('is clean after each write of a whole rollout and its promotion', async () => {
-    const ns = await createTestNamespace('mesh-analyze-promote')
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-analyze-promote', [])
     await startSeedScenario(ns)
     const { result, verdicts } = await analyzeEveryWrite(
       ns,
@@ -118,9 +113,7 @@ describe("Istio's analysis after every write", () => {
   })
 
   it('is clean after each write of a rollback', async () => {
-    const ns = await createTestNamespace('mesh-analyze-rollback')
-    callers.push(() => stopCaller(ns, 'client'))
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-analyze-rollback', ['client'])
     await startSeedScenario(ns)
     await startSeedCaller(ns, 'client', 40)
     const d = parseManifests(readSeedScenario('deployment-v2.yaml'))[0] as V1Deployment

@@ -12,8 +12,6 @@
 import { describe, expect, it } from '@jest/globals'
 import {
   callerStats,
-  createTestNamespace,
-  deleteNamespace,
   loadTestEnv,
   readSeedScenario,
   splitOf,
@@ -23,13 +21,11 @@ import {
   waitFor
 } from '../../support/test-cluster.js'
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
+import { PROPAGATION_MS, shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 
-const { callers, cleanup } = teardownAfterAll()
+const { callers, meshNamespace } = teardownAfterAll()
 
 const RPS = 60
-// Skip this much after each write: istiod's debounce (100 ms) and the push (see docs/test-cluster.md).
-const PROPAGATION_MS = 1500
 const WINDOW_MS = 8000
 
 function inputs(ns: string, steps: string): Record<string, string> {
@@ -58,8 +54,7 @@ async function startHeaderCaller(ns: string, name: string, headers: Record<strin
 }
 
 async function namespace(prefix: string): Promise<string> {
-  const ns = await createTestNamespace(prefix)
-  cleanup.push(() => deleteNamespace(ns))
+  const ns = await meshNamespace(prefix, [])
   await startSeedScenario(ns)
   return ns
 }

@@ -8,25 +8,21 @@ import { describe, expect, it } from '@jest/globals'
 import {
   applyManifests,
   callerStats,
-  createTestNamespace,
-  deleteNamespace,
   readSeedScenario,
   splitOf,
   startSeedScenario,
-  stopCaller,
   waitForDeploymentCondition
 } from '../../support/test-cluster.js'
 import { runAction, writeManifest } from '../../support/rollout-harness.js'
 import { clientWindowFailures, type Mark, recordMarks, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 
-const { callers, cleanup } = teardownAfterAll()
+const { meshNamespace } = teardownAfterAll()
 
 const RPS = 100
 
-async function meshNamespace(prefix: string): Promise<string> {
-  const ns = await createTestNamespace(prefix)
-  callers.push(() => stopCaller(ns, 'client'))
-  cleanup.push(() => deleteNamespace(ns))
+/** A namespace with the seed scenario running; its caller 'client' is stopped after the file's tests. */
+async function seedMeshNamespace(prefix: string): Promise<string> {
+  const ns = await meshNamespace(prefix, ['client'])
   await startSeedScenario(ns)
   return ns
 }
@@ -57,7 +53,7 @@ async function atFiftyFifty(ns: string): Promise<void> {
 
 describe('make-before-break on real traffic', () => {
   it('a helper that removes the old subset before the route fails calls at once', async () => {
-    const ns = await meshNamespace('mesh-mbb-subset')
+    const ns = await seedMeshNamespace('mesh-mbb-subset')
     await startSeedCaller(ns, 'client', RPS)
     await atFiftyFifty(ns)
     await sleep(2000)
@@ -75,7 +71,7 @@ describe('make-before-break on real traffic', () => {
   })
 
   it('a helper that routes to a subset before it exists fails calls once the xDS watch expires (15 s)', async () => {
-    const ns = await meshNamespace('mesh-mbb-route')
+    const ns = await seedMeshNamespace('mesh-mbb-route')
     await applyManifests(ns, readSeedScenario('deployment-v2.yaml'))
     await waitForDeploymentCondition(ns, 'istio-deployment-v2', 'Available')
     await startSeedCaller(ns, 'client', RPS)
@@ -98,7 +94,7 @@ describe('make-before-break on real traffic', () => {
   })
 
   it('the action, doing the same change, fails none; with settle 0s it is reported', async () => {
-    const ns = await meshNamespace('mesh-mbb-action')
+    const ns = await seedMeshNamespace('mesh-mbb-action')
     await startSeedCaller(ns, 'client', RPS)
     const t0 = Date.now()
     const marks: Mark[] = []
@@ -133,7 +129,7 @@ describe('make-before-break on real traffic', () => {
 
     // The same with settle 0s: the subset goes in the same breath as the route. Reported, not
     // asserted: whether calls fail depends on which of istiod's pushes the client gets first.
-    const ns0 = await meshNamespace('mesh-mbb-settle0')
+    const ns0 = await seedMeshNamespace('mesh-mbb-settle0')
     await startSeedCaller(ns0, 'client', RPS)
     const t1 = Date.now()
     const r0 = await runAction({
