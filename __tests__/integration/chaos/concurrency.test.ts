@@ -3,7 +3,7 @@
  * Lease create wins), runs arriving while it is held fail fast naming the holder and change
  * nothing, and a holder whose lease was taken over after expiry can no longer write (fencing).
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { LeaseLock } from '../../../src/cluster/lease-lock.js'
 import { makeCommandDeps } from '../../../src/commands/command-deps.js'
 import { runCommand } from '../../../src/commands/run-command.js'
@@ -13,19 +13,10 @@ import { ConflictError } from '../../../src/errors.js'
 import { parseGateConfig } from '../../../src/health/gate-config.js'
 import type { RunReport } from '../../../src/report/run-report.js'
 import { runAction, stateOf, testCluster, type RunOutcome } from '../../support/rollout-harness.js'
-import { deleteNamespace, waitFor } from '../../support/test-cluster.js'
-import { canaryWeightOf, expectBackOnStable, seedInputs, seedNamespace, versionsOf, view, watchObjects, type Seed } from './seed-rollout.js'
+import { waitFor } from '../../support/test-cluster.js'
+import { canaryWeightOf, expectBackOnStable, seedInputs, seedsDeletedAfterAll, versionsOf, view, watchObjects } from './seed-rollout.js'
 
-const namespaces: string[] = []
-afterAll(async () => {
-  await Promise.all(namespaces.map((ns) => deleteNamespace(ns)))
-})
-
-async function seed(prefix: string): Promise<Seed> {
-  const s = await seedNamespace(prefix)
-  namespaces.push(s.ns)
-  return s
-}
+const seed = seedsDeletedAfterAll()
 
 interface Racer {
   holder: string

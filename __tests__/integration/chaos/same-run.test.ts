@@ -6,22 +6,13 @@
  * winner still recognises the lock as its own. With lock-wait, a matrix over two routes of one
  * VirtualService promotes both, one after the other.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { startAction, type ActionProcess } from '../../support/action-process.js'
-import { applyManifests, deleteNamespace, waitFor } from '../../support/test-cluster.js'
+import { applyManifests, waitFor } from '../../support/test-cluster.js'
 import { stateOf, testCluster } from '../../support/rollout-harness.js'
-import { canaryWeightOf, expectBackOnStable, LEASE, seedInputs, seedNamespace, VS, view, watchObjects, type Seed } from './seed-rollout.js'
+import { canaryWeightOf, expectBackOnStable, LEASE, seedInputs, seedsDeletedAfterAll, VS, view, watchObjects } from './seed-rollout.js'
 
-const namespaces: string[] = []
-afterAll(async () => {
-  await Promise.all(namespaces.map((ns) => deleteNamespace(ns)))
-})
-
-async function seed(prefix: string): Promise<Seed> {
-  const s = await seedNamespace(prefix)
-  namespaces.push(s.ns)
-  return s
-}
+const seed = seedsDeletedAfterAll()
 
 /** The GitHub variables every leg of one matrix job gets alike. */
 const sameRun = (id: string): Record<string, string> => ({
