@@ -93,4 +93,16 @@ export function routeOf(vs: KubeObject, index = 0): Array<{ destination: { host:
   return vs.spec.http[index].route
 }
 
+/** The outside-mesh share (percent) of the seed's stable v1 that the deploy preflight's warning names, if it warned. */
+export function warnedShare(warnings: string[]): number | undefined {
+  const m = warnings
+    .map((w) =>
+      /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/.exec(
+        w
+      )
+    )
+    .find(Boolean)
+  return m ? Number(m[1]) : undefined
+}
+
 export { stateOf }

@@ -10,21 +10,18 @@
 import { describe, expect, it } from '@jest/globals'
 import { outsideMeshQueries } from '../../../src/health/outside-mesh.js'
 import {
-  createTestNamespace,
-  deleteNamespace,
   loadTestEnv,
   promValues,
   queryPrometheus,
   readSeedScenario,
   startCaller,
   startSeedScenario,
-  stopCaller,
   waitFor
 } from '../../support/test-cluster.js'
-import { runAction, writeManifest } from '../../support/rollout-harness.js'
-import { type Mark, recordMarks, shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
+import { runAction, writeManifest, warnedShare } from '../../support/rollout-harness.js'
+import { type Mark, PROPAGATION_MS, recordMarks, shareOf, sleep, startSeedCaller, teardownAfterAll } from './mesh-support.js'
 
-const { callers, cleanup } = teardownAfterAll()
+const { meshNamespace } = teardownAfterAll()
 
 // Equal rates: the plain caller is half of the stable version's requests before the rollout.
 const XDS_RPS = 50
@@ -33,29 +30,10 @@ const EXPECTED_STABLE_SHARE = (100 * PLAIN_RPS) / (PLAIN_RPS + XDS_RPS)
 // One pod per version: kube-proxy's (and the plain caller's) pick lands on the canary half the time.
 const EXPECTED_PLAIN_TO_CANARY = 50
 const CANARY_WEIGHT = 10
-// Skip this much after each write: istiod's debounce and the push (see docs/test-cluster.md).
-const PROPAGATION_MS = 1500
-
-/** The share the preflight's warning names, in percent. */
-function warnedShare(warnings: string[]): number | undefined {
-  const m = warnings
-    .map((w) =>
-      /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/.exec(
-        w
-      )
-    )
-    .find(Boolean)
-  return m ? Number(m[1]) : undefined
-}
 
 describe('a real caller outside the mesh (no sidecar, no xDS)', () => {
   it('is warned about in preflight, reaches the canary by pod count regardless of the weight, and is counted at each step', async () => {
-    const ns = await createTestNamespace('mesh-outside')
-    callers.push(
-      () => stopCaller(ns, 'sidecar'),
-      () => stopCaller(ns, 'plain')
-    )
-    cleanup.push(() => deleteNamespace(ns))
+    const ns = await meshNamespace('mesh-outside', ['sidecar', 'plain'])
     await startSeedScenario(ns)
     await startSeedCaller(ns, 'sidecar', XDS_RPS)
     await startCaller(ns, 'plain', { service: 'istio-service', rps: PLAIN_RPS, mode: 'plain' })

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { outsideMeshQueries } from '../../../src/health/outside-mesh.js'
 import { renderPlainLog, renderReport } from '../../../src/report/render-report.js'
 import { NO_WRITES, namespaceWrites, quietFingerprint } from '../../support/namespace-fingerprint.js'
-import { runAction } from '../../support/rollout-harness.js'
+import { runAction, warnedShare } from '../../support/rollout-harness.js'
 import {
   clearTraffic,
   deleteNamespace,
@@ -60,18 +60,6 @@ function inputs(s: Seed, extra: Record<string, string> = {}): Record<string, str
     'min-requests': '5',
     ...extra
   })
-}
-
-/** The share the preflight's warning names, in percent. */
-function warnedShare(warnings: string[]): number | undefined {
-  const m = warnings
-    .map((w) =>
-      /^([\d.]+) % of the requests to the stable version v1 \(Deployment istio-deployment-v1\) in the last 10m came from outside the mesh/.exec(
-        w
-      )
-    )
-    .find(Boolean)
-  return m ? Number(m[1]) : undefined
 }
 
 describe('callers outside the mesh', () => {
