@@ -871,7 +871,7 @@ async function main(): Promise<void> {
         await probe.init()
         const r = await measureSteps(
           {
-            ...seedInputs(ns4, { steps: '10,20,30,40,50,60,70,80,90,100' }),
+            ...seedInputs(ns4, { steps: Array.from({ length: 20 }, (_, i) => 5 * (i + 1)).join(',') }),
             'virtual-service': 'large',
             route: `route-${Math.floor(routes / 2)}`
           },
