@@ -625,6 +625,29 @@ async function serverSide(
 }
 
 /** KubeCluster.getIstio against a raw GET of the same object over a keep-alive agent, interleaved. */
+/**
+ * What idle does to the API server's answer on this machine: the same raw PUT + read-back of a copy,
+ * right after another write of it and after 300 ms of idle (interleaved, median of 15 each).
+ */
+async function idlePenalty(namespace: string, source: string, live: VsJson): Promise<{ warm: number; idle: number }> {
+  const probe = new FloorProbe(namespace, source, live, 'idle-')
+  await probe.init()
+  const warm: number[] = []
+  const idle: number[] = []
+  for (let i = 0; i < 15; i++) {
+    await probe.samplePutBack(false)
+    let t = performance.now()
+    await probe.samplePutBack(false)
+    warm.push(performance.now() - t)
+    await new Promise((r) => setTimeout(r, 300))
+    t = performance.now()
+    await probe.samplePutBack(false)
+    idle.push(performance.now() - t)
+  }
+  probe.close()
+  return { warm: median(warm), idle: median(idle) }
+}
+
 async function clientOverhead(namespace: string): Promise<{ ours: number; raw: number }> {
   const kc = kubeConfig()
   const opts: https.RequestOptions = {}
@@ -838,6 +861,11 @@ async function main(): Promise<void> {
           `step wall in the rollout / (server time of its requests + the floor's client-side share (wall - server)): ` +
           `${fmt(step3 / (srvStep.put + srvStep.get + (srvFloor.wall - srvFloor.put - srvFloor.get)), 2)}x`
       )
+      const penalty = await idlePenalty(ns3, 'istio-virtualservice', probe3.lastLive!)
+      console.log(
+        `   why the floors follow the same idle as the steps: a raw PUT + read-back right after another write ${fmt(penalty.warm)} ms, ` +
+          `after 300 ms of idle ${fmt(penalty.idle)} ms (${fmt(penalty.idle / penalty.warm, 2)}x; median of 15 each, interleaved)`
+      )
       const overhead = await clientOverhead(ns3)
       console.log(
         `   the adapter alone: the same GET of the VirtualService through KubeCluster ${fmt(overhead.ours, 2)} ms vs a raw keep-alive request ` +
@@ -871,7 +899,7 @@ async function main(): Promise<void> {
         await probe.init()
         const r = await measureSteps(
           {
-            ...seedInputs(ns4, { steps: '10,20,30,40,50,60,70,80,90,100' }),
+            ...seedInputs(ns4, { steps: Array.from({ length: 20 }, (_, i) => 5 * (i + 1)).join(',') }),
             'virtual-service': 'large',
             route: `route-${Math.floor(routes / 2)}`
           },

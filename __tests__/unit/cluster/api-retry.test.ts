@@ -194,7 +194,9 @@ describe('withApiRetry', () => {
   it("cancels the attempt in flight when the run's signal fires, and leaves no listener on it once attempts end", async () => {
     const run = new AbortController()
     for (let i = 0; i < 5; i++) await withApiRetry(target, async () => 'ok', { ...fast, signal: run.signal })
-    await withApiRetry(target, async () => Promise.reject(apiError(404, { message: 'gone' })), { ...fast, signal: run.signal }).catch(() => undefined)
+    await withApiRetry(target, async () => Promise.reject(apiError(404, { message: 'gone' })), { ...fast, signal: run.signal }).catch(
+      () => undefined
+    )
     expect(getEventListeners(run.signal, 'abort')).toHaveLength(0)
     let seen: AbortSignal | undefined
     const pending = withApiRetry(
