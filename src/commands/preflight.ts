@@ -433,7 +433,7 @@ function alreadyStable(config: Config, read: DeployRead, canarySubset: string, n
 }
 
 /** Every gate checks what it will ask (a metric query's dry run, a webhook's reachability) before anything is written. */
-async function preflightGates(
+export async function preflightGates(
   config: Config,
   deps: CommandDeps,
   at: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }
