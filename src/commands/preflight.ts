@@ -12,7 +12,7 @@ import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
-import type { RolloutState, RouteMember, Step } from '../rollout/types.js'
+import type { RolloutPlacement, RolloutState, RouteMember, Step } from '../rollout/types.js'
 import { resolveTopology, routeServiceName, servingSubset, splitsByService, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
@@ -27,16 +27,9 @@ import { loadCanaryCapacity, loadCanaryService, loadServiceSplit, loadTrafficTar
 export { loadVersionRule } from './lazy-modules.js'
 
 /** Everything a command needs to know before its first write. */
-export interface Preflight {
+export interface Preflight extends RolloutPlacement {
   namespace: string
   state?: RolloutState
-  route: RolloutState['route']
-  host: string
-  destinationRule: string
-  /** `services`: a host-level split (stable.subset and canary.subset name per-version Services). */
-  backends?: RolloutState['backends']
-  stable: RolloutState['stable']
-  canary: RolloutState['canary']
   /** The VirtualServices moved in lockstep with the state holder, in write order ([] when one). */
   members: RouteMember[]
   canaryManifest?: KubeObject
