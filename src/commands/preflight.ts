@@ -12,7 +12,7 @@ import { isInFlight } from '../rollout/planner.js'
 import { decideRedeploy, deploymentChanges, type RedeployDecision } from '../rollout/release-rerun.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { stateOf } from '../rollout/state-codec.js'
-import type { RolloutState, RouteMember, Step } from '../rollout/types.js'
+import type { RolloutPlacement, RolloutState, RouteMember, Step } from '../rollout/types.js'
 import { resolveTopology, routeServiceName, servingSubset, splitsByService, type Topology } from '../traffic/istio/route-topology.js'
 import { findSubset, withoutSubset } from '../traffic/istio/destination-rule-transform.js'
 import { withoutCanary } from '../traffic/istio/istio-router.js'
@@ -21,22 +21,16 @@ import { formatSchedule } from '../config/schedule.js'
 import { routeIndexOf } from '../traffic/istio/virtual-service-transform.js'
 import type { CommandDeps } from './command-deps.js'
 import type { VersionServices } from '../traffic/version-services.js'
+import type { MemberRead } from './lockstep-preflight.js'
 import type { TrafficRouter } from '../traffic/traffic-router.js'
 import type { CapacityRecord } from '../rollout/capacity-record.js'
 import { loadCanaryCapacity, loadCanaryService, loadServiceSplit, loadTrafficTargets, loadVersionRule } from './lazy-modules.js'
 export { loadVersionRule } from './lazy-modules.js'
 
 /** Everything a command needs to know before its first write. */
-export interface Preflight {
+export interface Preflight extends RolloutPlacement {
   namespace: string
   state?: RolloutState
-  route: RolloutState['route']
-  host: string
-  destinationRule: string
-  /** `services`: a host-level split (stable.subset and canary.subset name per-version Services). */
-  backends?: RolloutState['backends']
-  stable: RolloutState['stable']
-  canary: RolloutState['canary']
   /** The VirtualServices moved in lockstep with the state holder, in write order ([] when one). */
   members: RouteMember[]
   canaryManifest?: KubeObject
@@ -289,7 +283,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   const canarySubset = config.canarySubset ?? defaultCanarySubset(canaryVersion)
   const podLabels: Record<string, string> = manifest.spec?.template?.metadata?.labels ?? {}
 
-  let drs = await cluster.listIstio('DestinationRule', namespace)
+  const drs = await cluster.listIstio('DestinationRule', namespace)
   const hostGuess = routeServiceName(vs, namespace, config.route, state)
   const service = hostGuess ? await cluster.getService(namespace, hostGuess) : undefined
   // A rollout in flight of the same version is resumed; its subsets come from the state.
@@ -301,16 +295,12 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     if (decision.kind === 'already-stable') return alreadyStable(config, read, canarySubset, decision.note)
     if (decision.note) deps.log.info(decision.note)
   }
-  let routeView = vs
-  if (state && inFlight && !resuming) {
-    // planCommand refused this without input 'supersede'.
-    // Judge the new rollout against the objects as they will be once the old canary is rolled back.
-    routeView = withoutCanary(vs, state, namespace)
-    drs = drs.map((d) => (d.metadata.name === state.destinationRule ? withoutSubset(d, state.canary.subset) : d))
-  }
+  // planCommand refused a rollout in flight of another version without input 'supersede'.
+  const superseded = inFlight && !resuming ? state : undefined
+  const { routeView, drs: judgedDrs } = afterRollbackOf(superseded, vs, drs, namespace)
   const topology = resolveTopology({
     vs: routeView,
-    drs,
+    drs: judgedDrs,
     destinationRuleName: config.destinationRule,
     service,
     namespace,
@@ -322,26 +312,21 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     existingState: resuming ? state : undefined
   })
 
-  const members =
-    config.virtualServices.length > 1
-      ? await (
-          await loadTrafficTargets()
-        ).resolveMembers(config, deps, {
-          namespace,
-          holder: { vs: routeView, topology },
-          drs,
-          podLabels,
-          canarySubset,
-          canaryVersion,
-          state: resuming ? state : undefined,
-          superseded: state && inFlight && !resuming ? state : undefined
-        })
-      : []
+  const members = await lockstepMembers(config, deps, {
+    namespace,
+    holder: { vs: routeView, topology },
+    drs: judgedDrs,
+    podLabels,
+    canarySubset,
+    canaryVersion,
+    state: resuming ? state : undefined,
+    superseded
+  })
 
   // A resumed rollout passed this guard when it started.
   if (!resuming) await versionGuard(config, deps, topology.stableVersion, canaryVersion, `${namespace}/${config.virtualService}`, warnings)
 
-  const stableDeployment = await findStableDeployment(config, deps, { namespace, drs, topology, manifest, warnings })
+  const stableDeployment = await findStableDeployment(config, deps, { namespace, drs: judgedDrs, topology, manifest, warnings })
 
   await checkSidecar(deps, namespace, manifest, warnings)
   await checkAccess(deps, namespace, config, topology.destinationRuleName, true, warnings, readOnly, members)
@@ -355,11 +340,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     deployment: stableDeployment?.metadata.name
   }
   const canary: RolloutState['canary'] = { version: canaryVersion, subset: canarySubset, deployment: canaryDeployment }
-  const route: RolloutState['route'] = {
-    index: topology.routeIndex,
-    ...(topology.routeName ? { name: topology.routeName } : {}),
-    ...(topology.section ? { section: topology.section } : {})
-  }
+  const route = routeOf(topology)
   refuseUnfitExposures(config.steps, routeView, route, topology.host, canarySubset)
 
   if (topology.section === 'tcp') {
@@ -369,13 +350,7 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
   await preflightGates(config, deps, { namespace, host: topology.host, stable, canary })
   // Callers outside the mesh are measured by their HTTP requests, which a TCP route has none of.
   if (topology.section !== 'tcp') await checkOutsideMesh(deps, { namespace, stable, service, canaryPodLabels: podLabels }, warnings)
-  for (const [name, obj] of [[config.virtualService, vs] as const, ...members.map((m) => [m.member.virtualService, m.vs] as const)]) {
-    if (managedByGitOps(obj)) {
-      warnings.push(
-        `VirtualService ${name} is also managed by ${managedByGitOps(obj)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
-      )
-    }
-  }
+  warnGitOps([[config.virtualService, vs], ...members.map((m) => [m.member.virtualService, m.vs] as const)], warnings)
   return {
     namespace,
     state,
@@ -389,6 +364,53 @@ async function preflightDeploy(config: Config, deps: CommandDeps, read: DeployRe
     capacity,
     capacityPlan,
     warnings
+  }
+}
+
+/**
+ * The route and DestinationRules a deploy is judged against: as they are, or, when it supersedes a
+ * rollout in flight, as they will be once that rollout's canary is rolled back.
+ */
+function afterRollbackOf(
+  superseded: RolloutState | undefined,
+  vs: KubeObject,
+  drs: KubeObject[],
+  namespace: string
+): { routeView: KubeObject; drs: KubeObject[] } {
+  if (!superseded) return { routeView: vs, drs }
+  return {
+    routeView: withoutCanary(vs, superseded, namespace),
+    drs: drs.map((d) => (d.metadata.name === superseded.destinationRule ? withoutSubset(d, superseded.canary.subset) : d))
+  }
+}
+
+/** The VirtualServices moved in lockstep with the state holder; none unless input 'virtual-service' names more than one. */
+async function lockstepMembers(
+  config: Config,
+  deps: CommandDeps,
+  read: MemberRead
+): Promise<Array<{ vs: KubeObject; member: RouteMember }>> {
+  if (config.virtualServices.length <= 1) return []
+  return (await loadTrafficTargets()).resolveMembers(config, deps, read)
+}
+
+/** Where the route is found again: its index, and its name and section when it has them. */
+function routeOf(topology: Topology): RolloutState['route'] {
+  return {
+    index: topology.routeIndex,
+    ...(topology.routeName ? { name: topology.routeName } : {}),
+    ...(topology.section ? { section: topology.section } : {})
+  }
+}
+
+/** A VirtualService a GitOps tool also manages gets its weights reverted: each such one is warned of. */
+function warnGitOps(virtualServices: Array<readonly [string, KubeObject]>, warnings: string[]): void {
+  for (const [name, obj] of virtualServices) {
+    if (managedByGitOps(obj)) {
+      warnings.push(
+        `VirtualService ${name} is also managed by ${managedByGitOps(obj)}; configure it to ignore .spec.http[].route[].weight, or it will revert the weights (the rollout then stops and rolls back)`
+      )
+    }
   }
 }
 
@@ -433,7 +455,7 @@ function alreadyStable(config: Config, read: DeployRead, canarySubset: string, n
 }
 
 /** Every gate checks what it will ask (a metric query's dry run, a webhook's reachability) before anything is written. */
-async function preflightGates(
+export async function preflightGates(
   config: Config,
   deps: CommandDeps,
   at: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }

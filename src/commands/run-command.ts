@@ -2,7 +2,7 @@ import type { Config } from '../config/config.js'
 import { PreflightError } from '../errors.js'
 import { planCommand, type CommandPlan, type CommandSituation, type Recovery } from '../rollout/command-plan.js'
 import { describeExposure, stepWeight } from '../rollout/exposure.js'
-import { isInFlight, isTerminal, newRollout, reduce, retirementPending } from '../rollout/planner.js'
+import { isInFlight, isTerminal, newRollout, reduce, retirementPending, type NewRolloutInput } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
 import { IstioRouter, type IstioRouterOptions } from '../traffic/istio/istio-router.js'
@@ -235,21 +235,7 @@ function commandState(
     case 'start':
       return withCapacity(
         pre,
-        newRollout({
-          at,
-          route: pre.route,
-          host: pre.host,
-          destinationRule: pre.destinationRule,
-          ...(pre.backends ? { backends: pre.backends } : {}),
-          stable: pre.stable,
-          canary: pre.canary,
-          schedule: config.steps,
-          epoch,
-          startedBy: by,
-          commit: deps.commit,
-          minSoakSeconds: config.minSoakSeconds,
-          members: pre.members
-        })
+        rolloutFromPreflight(config, pre, { at, epoch, startedBy: by, commit: deps.commit, minSoakSeconds: config.minSoakSeconds })
       )
     case 'promote': {
       // Checked again under the lock: the state may have moved since preflight read it.
@@ -262,6 +248,28 @@ function commandState(
     default:
       return state!
   }
+}
+
+/**
+ * A new rollout where preflight found it (route, host, DestinationRule, backends, versions, lockstep
+ * members) on the schedule of input 'steps'; `run` says when, in which epoch and by whom.
+ */
+function rolloutFromPreflight(
+  config: Config,
+  pre: Preflight,
+  run: Pick<NewRolloutInput, 'at' | 'epoch' | 'startedBy' | 'commit' | 'minSoakSeconds'>
+): RolloutState {
+  return newRollout({
+    ...run,
+    route: pre.route,
+    host: pre.host,
+    destinationRule: pre.destinationRule,
+    ...(pre.backends ? { backends: pre.backends } : {}),
+    stable: pre.stable,
+    canary: pre.canary,
+    schedule: config.steps,
+    members: pre.members
+  })
 }
 
 /** A new rollout records how its canary's capacity is managed: later runs (promote, abort, takeover) follow it. */
@@ -451,18 +459,7 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
     }
     if (pre.capacityPlan) plan.push(pre.capacityPlan)
     const first = config.steps[0]
-    const state = newRollout({
-      at,
-      route: pre.route,
-      host: pre.host,
-      destinationRule: pre.destinationRule,
-      ...(pre.backends ? { backends: pre.backends } : {}),
-      stable: pre.stable,
-      canary: pre.canary,
-      schedule: config.steps,
-      epoch: 0,
-      members: pre.members
-    })
+    const state = rolloutFromPreflight(config, pre, { at, epoch: 0 })
     const checked = await (
       await router(config, deps, pre, 0)
     ).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first ? stepWeight(first) : undefined)

@@ -29,6 +29,7 @@ import {
   checkOutsideMesh,
   checkSidecar,
   managedByGitOps,
+  preflightGates,
   redeployDecision,
   selectsPods,
   versionGuard,
@@ -298,25 +299,6 @@ async function redeployOrStable(
   }
   if (decision.note) deps.log.info(decision.note)
   return undefined
-}
-
-/** Each gate's own preflight (its queries, its webhooks) for the rollout about to start. */
-async function preflightGates(
-  config: Config,
-  deps: CommandDeps,
-  r: { namespace: string; host: string; stable: RolloutState['stable']; canary: RolloutState['canary'] }
-): Promise<void> {
-  for (const gate of deps.gates) {
-    await gate.preflight({
-      ...r,
-      virtualService: config.virtualService,
-      canaryWeight: 0,
-      stepIndex: -1,
-      schedule: config.steps,
-      windowSeconds: Math.max(1, config.intervalSeconds),
-      signal: deps.signal
-    })
-  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describeExposure, exposureOf, sameExposure, stepWeight } from './exposure.js'
 import { soakStatus } from './soak.js'
-import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutState, RouteMember, Step } from './types.js'
+import type { GateEvaluation, HistoryEvent, JudgedMoment, Phase, RolloutPlacement, RolloutState, RouteMember, Step } from './types.js'
 
 /**
  * The step planner: a pure reducer over the rollout state. `nextAction(state)` says what to do
@@ -68,14 +68,8 @@ export function isInFlight(state: RolloutState | undefined): boolean {
   return state !== undefined && !isTerminal(state.phase)
 }
 
-export interface NewRolloutInput {
+export interface NewRolloutInput extends RolloutPlacement {
   at: string
-  route: RolloutState['route']
-  host: string
-  destinationRule: string
-  backends?: RolloutState['backends']
-  stable: RolloutState['stable']
-  canary: RolloutState['canary']
   schedule: Step[]
   epoch: number
   startedBy?: string

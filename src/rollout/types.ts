@@ -213,6 +213,9 @@ export interface RolloutState {
   retirement?: Retirement
 }
 
+/** Where a rollout runs and between which versions: what preflight finds, and what a new rollout records. */
+export type RolloutPlacement = Pick<RolloutState, 'route' | 'host' | 'destinationRule' | 'backends' | 'stable' | 'canary'>
+
 /** A VirtualService the rollout moves in lockstep with the one that holds its state. */
 export interface RouteMember {
   /** Its namespace; absent: the state holder's. */

@@ -76,6 +76,24 @@ export interface TrafficRouter {
   manualRollback(state: RolloutState): { routing: string[]; clearState: string }
 }
 
+/**
+ * Whether a route's read-back weights show `change` done: the canary at the weight set, the canary
+ * at 0 or gone, the removed side gone.
+ */
+export function splitShows(
+  split: { canary: number; canaryPresent: boolean; stablePresent: boolean },
+  change: Exclude<RouteChange, { kind: 'state' }>
+): boolean {
+  switch (change.kind) {
+    case 'split':
+      return split.canaryPresent && split.canary === change.canaryWeight
+    case 'canary-to-zero':
+      return !split.canaryPresent || split.canary === 0
+    case 'remove-destination':
+      return change.side === 'stable' ? !split.stablePresent : !split.canaryPresent
+  }
+}
+
 /** A route as people name it: `"reviews"` by name, `#0` by position, `tcp #0` for a TCP route. */
 export function routeLabel(s: Pick<RolloutState, 'route'>): string {
   if (s.route.section === 'tcp') return `tcp #${s.route.index}`

@@ -17,6 +17,7 @@ import { serviceReferences } from '../istio/subset-references.js'
 import { withState } from '../istio/virtual-service-transform.js'
 import {
   routeLabel,
+  splitShows,
   type RouteChange,
   type RouteView,
   type SubsetRemoval,
@@ -170,15 +171,7 @@ export class GatewayApiRouter implements TrafficRouter {
 
   private shows(route: KubeObject, s: RolloutState, change: RouteChange): boolean {
     if (change.kind === 'state') return true
-    const split = this.split(route, s)
-    switch (change.kind) {
-      case 'split':
-        return split.canaryPresent && split.canary === change.canaryWeight
-      case 'canary-to-zero':
-        return !split.canaryPresent || split.canary === 0
-      case 'remove-destination':
-        return change.side === 'stable' ? !split.stablePresent : !split.canaryPresent
-    }
+    return splitShows(this.split(route, s), change)
   }
 
   private fence(live: RolloutState | undefined): void {

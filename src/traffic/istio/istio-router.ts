@@ -15,6 +15,7 @@ import { describeExposure, exposureOf } from '../../rollout/exposure.js'
 import type { Exposure, RolloutState } from '../../rollout/types.js'
 import {
   routeLabel,
+  splitShows,
   type RouteChange,
   type RouteView,
   type SubsetRemoval,
@@ -252,15 +253,7 @@ export class IstioRouter implements TrafficRouter {
     const index = this.routeIndex(vs, s)
     const exposure = change.kind === 'split' ? change.exposure : undefined
     if (this.exposes(s) && !showsExposure(vs, index, s.host, s.canary.subset, exposure)) return false
-    const split = readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section, this.key)
-    switch (change.kind) {
-      case 'split':
-        return split.canaryPresent && split.canary === change.canaryWeight
-      case 'canary-to-zero':
-        return !split.canaryPresent || split.canary === 0
-      case 'remove-destination':
-        return change.side === 'stable' ? !split.stablePresent : !split.canaryPresent
-    }
+    return splitShows(readSplit(vs, index, s.stable.subset, s.canary.subset, s.route.section, this.key), change)
   }
 
   /** Guarded read-modify-write of the DestinationRule, fenced by the state on the VirtualService. */

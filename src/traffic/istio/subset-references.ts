@@ -37,12 +37,12 @@ export function serviceKey(host: string, vsNamespace: string): string {
 
 const SECTIONS = ['http', 'tcp', 'tls'] as const
 
-/** Every {host, subset} a route sends traffic (or mirrored traffic) to. */
-function destinationsOf(route: unknown): Array<{ host: string; subset: string }> {
-  const out: Array<{ host: string; subset: string }> = []
+/** Every destination a route sends traffic (or mirrored traffic) to: its host, and its subset as written (absent when none). */
+function destinationsOf(route: unknown): Array<{ host: string; subset?: unknown }> {
+  const out: Array<{ host: string; subset?: unknown }> = []
   const add = (d: unknown) => {
     const o = d as { host?: unknown; subset?: unknown } | undefined
-    if (o && typeof o.host === 'string' && typeof o.subset === 'string') out.push({ host: o.host, subset: o.subset })
+    if (o && typeof o.host === 'string') out.push({ host: o.host, subset: o.subset })
   }
   const r = route as { route?: Array<{ destination?: unknown }>; mirror?: unknown; mirrors?: Array<{ destination?: unknown }> }
   for (const d of r?.route ?? []) add(d?.destination)
@@ -52,30 +52,44 @@ function destinationsOf(route: unknown): Array<{ host: string; subset: string }>
 }
 
 /**
- * Routes of `virtualServices` with a destination (or mirror) on `target`'s host and subset,
- * described like `VirtualService shop/reviews http route "beta-testers"`. The `exclude` routes are left out.
+ * Every route of `virtualServices` (http, tcp and tls) that `hit` accepts, but the `exclude` ones,
+ * described like `VirtualService shop/reviews http route "beta-testers"` (`#2` when it has no name).
+ * `hit` gets the route and the namespace its short hosts resolve in (the VirtualService's, else `namespace`).
  */
-export function subsetReferences(virtualServices: KubeObject[], target: SubsetTarget, exclude?: RouteRef | RouteRef[]): string[] {
-  const key = serviceKey(target.host, target.namespace)
+function referencesWhere(
+  virtualServices: KubeObject[],
+  namespace: string,
+  exclude: RouteRef | RouteRef[] | undefined,
+  hit: (route: unknown, ns: string) => boolean
+): string[] {
   const excluded = exclude === undefined ? [] : Array.isArray(exclude) ? exclude : [exclude]
   const refs: string[] = []
   for (const vs of virtualServices) {
-    const ns = vs.metadata.namespace ?? target.namespace
+    const ns = vs.metadata.namespace ?? namespace
     for (const section of SECTIONS) {
       const routes: Array<{ name?: unknown }> = Array.isArray(vs.spec?.[section]) ? vs.spec[section] : []
       routes.forEach((route, index) => {
         const ours = excluded.some(
           (e) => (e.section ?? 'http') === section && index === e.routeIndex && ns === e.namespace && vs.metadata.name === e.virtualService
         )
-        if (ours) return
-        const hit = destinationsOf(route).some((d) => d.subset === target.subset && serviceKey(d.host, ns) === key)
-        if (!hit) return
+        if (ours || !hit(route, ns)) return
         const label = typeof route.name === 'string' && route.name !== '' ? `"${route.name}"` : `#${index}`
         refs.push(`VirtualService ${ns}/${vs.metadata.name} ${section} route ${label}`)
       })
     }
   }
   return refs
+}
+
+/**
+ * Routes of `virtualServices` with a destination (or mirror) on `target`'s host and subset,
+ * described like `VirtualService shop/reviews http route "beta-testers"`. The `exclude` routes are left out.
+ */
+export function subsetReferences(virtualServices: KubeObject[], target: SubsetTarget, exclude?: RouteRef | RouteRef[]): string[] {
+  const key = serviceKey(target.host, target.namespace)
+  return referencesWhere(virtualServices, target.namespace, exclude, (route, ns) =>
+    destinationsOf(route).some((d) => d.subset === target.subset && serviceKey(d.host, ns) === key)
+  )
 }
 
 /** A per-version Service, as a route with no subset names it (a host-level split, an HTTPRoute backendRef). */
@@ -91,37 +105,7 @@ export interface ServiceTarget {
  */
 export function serviceReferences(virtualServices: KubeObject[], target: ServiceTarget, exclude?: RouteRef | RouteRef[]): string[] {
   const key = `${target.host}.${target.namespace}`
-  const excluded = exclude === undefined ? [] : Array.isArray(exclude) ? exclude : [exclude]
-  const refs: string[] = []
-  for (const vs of virtualServices) {
-    const ns = vs.metadata.namespace ?? target.namespace
-    for (const section of SECTIONS) {
-      const routes: Array<{ name?: unknown }> = Array.isArray(vs.spec?.[section]) ? vs.spec[section] : []
-      routes.forEach((route, index) => {
-        const ours = excluded.some(
-          (e) => (e.section ?? 'http') === section && index === e.routeIndex && ns === e.namespace && vs.metadata.name === e.virtualService
-        )
-        if (ours) return
-        if (!hostsOf(route).some((h) => serviceKey(h, ns) === key)) return
-        const label = typeof route.name === 'string' && route.name !== '' ? `"${route.name}"` : `#${index}`
-        refs.push(`VirtualService ${ns}/${vs.metadata.name} ${section} route ${label}`)
-      })
-    }
-  }
-  return refs
-}
-
-/** Every host a route sends traffic (or mirrored traffic) to. */
-function hostsOf(route: unknown): string[] {
-  const r = route as {
-    route?: Array<{ destination?: { host?: unknown } }>
-    mirror?: { host?: unknown }
-    mirrors?: Array<{ destination?: { host?: unknown } }>
-  }
-  const hosts = [
-    ...(r?.route ?? []).map((d) => d?.destination?.host),
-    r?.mirror?.host,
-    ...(r?.mirrors ?? []).map((m) => m?.destination?.host)
-  ]
-  return hosts.filter((h): h is string => typeof h === 'string')
+  return referencesWhere(virtualServices, target.namespace, exclude, (route, ns) =>
+    destinationsOf(route).some((d) => serviceKey(d.host, ns) === key)
+  )
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import type { KubeObject } from '../../../../src/kube/kube-object.js'
-import { serviceKey, subsetReferences } from '../../../../src/traffic/istio/subset-references.js'
+import { serviceKey, serviceReferences, subsetReferences } from '../../../../src/traffic/istio/subset-references.js'
 
 function vs(namespace: string, name: string, spec: Record<string, unknown>): KubeObject {
   return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { namespace, name }, spec }
@@ -59,5 +59,33 @@ describe('subsetReferences', () => {
   it('ignores other subsets and other hosts', () => {
     const v = vs('shop', 'x', { http: [{ route: [to('reviews', 'v10'), to('ratings', 'v1')] }], tls: [{ route: [to('reviews', 'v2')] }] })
     expect(subsetReferences([v], target, ours)).toEqual([])
+  })
+})
+
+describe('serviceReferences', () => {
+  const service = { host: 'reviews-v1', namespace: 'shop' }
+
+  it('finds routes and mirrors on the Service, with or without a subset, but not the excluded route', () => {
+    const v = vs('shop', 'reviews', {
+      http: [
+        { name: 'primary', route: [{ destination: { host: 'reviews-v2' } }] },
+        { name: 'old', route: [{ destination: { host: 'reviews-v1' } }] },
+        { route: [to('reviews-v2', 'x')], mirror: { host: 'reviews-v1.shop.svc.cluster.local' } },
+        { route: [to('reviews-v2', 'x')], mirrors: [{ destination: { host: 'reviews-v1', subset: 'any' } }] }
+      ],
+      tls: [{ route: [to('reviews-v1', 'v1')] }]
+    })
+    expect(serviceReferences([v], service, { namespace: 'shop', virtualService: 'reviews', routeIndex: 1 })).toEqual([
+      'VirtualService shop/reviews http route #2',
+      'VirtualService shop/reviews http route #3',
+      'VirtualService shop/reviews tls route #0'
+    ])
+    expect(serviceReferences([v], service)).toContain('VirtualService shop/reviews http route "old"')
+  })
+
+  it('resolves short hosts in the namespace of the VirtualService that names them', () => {
+    const sameNameElsewhere = vs('other', 'a', { http: [{ route: [{ destination: { host: 'reviews-v1' } }] }] })
+    const ourServiceElsewhere = vs('other', 'b', { tcp: [{ route: [{ destination: { host: 'reviews-v1.shop' } }] }] })
+    expect(serviceReferences([sameNameElsewhere, ourServiceElsewhere], service)).toEqual(['VirtualService other/b tcp route #0'])
   })
 })
