@@ -230,8 +230,11 @@ async function measureSteps(
         // and each meets the API server as a step does: after the same stretch of idle and one write
         // of the same object (a step follows the bake's idle and the write of the gates' verdict).
         if (floor && ms >= 300 && ms !== settle) {
-          const gap = (ms - FLOOR_SAMPLES_PER_BAKE * floor.sampleMs) / (FLOOR_SAMPLES_PER_BAKE + 1)
-          for (let i = 0; i < FLOOR_SAMPLES_PER_BAKE && gap > 0; i++) {
+          // As many samples as leave at least MIN_IDLE_MS before each (one at least: a large object's takes long).
+          let k = FLOOR_SAMPLES_PER_BAKE
+          while (k > 1 && (ms - k * floor.sampleMs) / (k + 1) < MIN_IDLE_MS) k--
+          const gap = Math.max(MIN_IDLE_MS, (ms - k * floor.sampleMs) / (k + 1))
+          for (let i = 0; i < k; i++) {
             await systemClock.sleep(gap, signal)
             await floor.sample()
           }
@@ -335,6 +338,7 @@ function pairedRatio(cost: StepCost, floor: FloorShape): number {
 
 /** Floor samples in each bake, spaced so the idle before each equals the idle before the step. */
 const FLOOR_SAMPLES_PER_BAKE = 3
+const MIN_IDLE_MS = 200
 
 class FloorProbe {
   /** GET + PUT (the issue's floor). */
