@@ -968,7 +968,11 @@ async function main(): Promise<void> {
               `wall ${fmt(r.wallMs / 1000, 2)} s - bakes ${fmt(r.bakeMs / 1000, 2)} s - settles ${fmt(r.settleMs / 1000, 2)} s = ${fmt(ours5)} ms ` +
               `(includes waiting for the canary Deployment to be ready)`
           )
-          console.log(`   ${r.apiRequests} API requests, ${prom?.count() ?? 0} Prometheus queries`)
+          const calls = Object.entries(r.byMethod)
+            .sort((a, b) => b[1].length - a[1].length)
+            .map(([m, xs]) => `${m} ${xs.length} (${fmt(xs.reduce((a, b) => a + b, 0))} ms)`)
+            .join(', ')
+          console.log(`   ${r.apiRequests} API requests, ${prom?.count() ?? 0} Prometheus queries; Cluster calls: ${calls}`)
         } finally {
           prom?.close()
           if (gated) {
