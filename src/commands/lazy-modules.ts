@@ -17,29 +17,32 @@ let serviceSplit: Promise<ServiceSplit> | undefined
 let canaryService: Promise<CanaryServiceInput> | undefined
 let versionRule: Promise<VersionRule> | undefined
 
+let lazy: Promise<typeof import('./lazy-barrel.js')> | undefined
+const barrel = (): Promise<typeof import('./lazy-barrel.js')> => (lazy ??= import('./lazy-barrel.js'))
+
 /** Proportional replicas, the canary's HPA, quota and disruption-budget checks. */
 export function loadCanaryCapacity(): Promise<CanaryCapacity> {
-  return (canaryCapacity ??= import('./canary-capacity.js'))
+  return (canaryCapacity ??= barrel())
 }
 
 /** Several VirtualServices in lockstep, delegates, TCP routes. */
 export function loadTrafficTargets(): Promise<TrafficTargets> {
-  return (trafficTargets ??= import('./traffic-targets.js'))
+  return (trafficTargets ??= barrel())
 }
 
 /** Per-version Services: a host-level split and the Gateway API HTTPRoute. */
 export function loadServiceSplit(): Promise<ServiceSplit> {
-  return (serviceSplit ??= import('./service-split.js'))
+  return (serviceSplit ??= barrel())
 }
 
 /** The canary's Service among the manifests (a route over per-version Services). */
 export function loadCanaryService(): Promise<CanaryServiceInput> {
-  return (canaryService ??= import('../config/canary-service.js'))
+  return (canaryService ??= barrel())
 }
 
 /** The version rule and semver (~29 kB), needed with the first version check, after the first API request. */
 export function loadVersionRule(): Promise<VersionRule> {
-  return (versionRule ??= import('../rollout/version-order.js'))
+  return (versionRule ??= barrel())
 }
 
 /** Every lazy module of the commands at once. */

@@ -11,6 +11,7 @@ import { build, type Metafile } from 'esbuild'
 interface BundleModule {
   bundleOptions: Parameters<typeof build>[0]
   STARTUP_BUDGET_BYTES: number
+  STARTUP_FILES_BUDGET: number
   checkBudget(m: Metafile): { bytes: number; files: string[]; problems: string[] }
 }
 
@@ -27,6 +28,29 @@ test('dist/index.js loads less than the budget at startup, none of the excluded 
   const { bytes, problems } = mod.checkBudget(metafile)
   expect(problems).toEqual([])
   expect(bytes).toBeLessThanOrEqual(mod.STARTUP_BUDGET_BYTES)
+})
+
+test('the budget check fails a start-up set split into more files than its budget', () => {
+  const entry = Object.keys(metafile.outputs).find((f) => /(^|\/)index\.js$/.test(f) && !f.includes('chunks'))!
+  const extra = Object.fromEntries(
+    Array.from({ length: mod.STARTUP_FILES_BUDGET }, (_, i) => [
+      `dist/chunks/split-${i}.js`,
+      { bytes: 10, inputs: {}, imports: [], exports: [] }
+    ])
+  )
+  const split: Metafile = {
+    ...metafile,
+    outputs: {
+      ...metafile.outputs,
+      ...extra,
+      [entry]: {
+        ...metafile.outputs[entry],
+        imports: [...metafile.outputs[entry].imports, ...Object.keys(extra).map((path) => ({ path, kind: 'import-statement' as const }))]
+      }
+    }
+  }
+  expect(mod.checkBudget(metafile).problems).toEqual([])
+  expect(mod.checkBudget(split).problems.some((p) => p.startsWith('startup set of'))).toBe(true)
 })
 
 test('@actions/github and Octokit are in a chunk loaded on first use', () => {

@@ -1,2 +1,0 @@
-import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-var r=["manifest","proportional"];function a(e){return e!==void 0&&(e.mode==="proportional"||e.stableHpa!==void 0)}function i(e){if(!Number.isFinite(e))return String(e);let n=Math.abs(e),t=n>=100?1:n>=1?2:4;return String(Number(e.toFixed(t)))}function s(e){return e instanceof Error?e.message:String(e)}export{r as a,a as b,i as c,s as d};
