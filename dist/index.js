@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{e as o}from"./chunks/chunk-CHP4IYKX.js";import"./chunks/chunk-3WPUNZXR.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-RJGZVCCE.js";import"./chunks/chunk-EJR6MTVL.js";import"./chunks/chunk-AHAMIV2F.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();
+import{e as o}from"./chunks/chunk-UVXYKLL3.js";import"./chunks/chunk-3WPUNZXR.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-MBQTZ45G.js";import"./chunks/chunk-BODNA45Q.js";import"./chunks/chunk-AHAMIV2F.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();

@@ -1,6 +1,7 @@
 /**
- * Code only some runs need, in lazy chunks of the bundle: each module is imported on first use and
- * the promise kept, so a process imports it once. Everything here is also loaded up front by
+ * Code only some runs need, in a lazy chunk of the bundle: the commands' lazy modules sit behind one
+ * dynamic import (lazy-barrel.ts), imported on first use and the promise kept, so a process imports
+ * it once. Everything here is also loaded up front by
  * preloadLazyModules (tests that run commands in-process call it before their first test).
  */
 import { loadTimeZones } from '../config/freeze-windows.js'
@@ -11,38 +12,32 @@ type ServiceSplit = typeof import('./service-split.js')
 type CanaryServiceInput = typeof import('../config/canary-service.js')
 type VersionRule = typeof import('../rollout/version-order.js')
 
-let canaryCapacity: Promise<CanaryCapacity> | undefined
-let trafficTargets: Promise<TrafficTargets> | undefined
-let serviceSplit: Promise<ServiceSplit> | undefined
-let canaryService: Promise<CanaryServiceInput> | undefined
-let versionRule: Promise<VersionRule> | undefined
-
 let lazy: Promise<typeof import('./lazy-barrel.js')> | undefined
 const barrel = (): Promise<typeof import('./lazy-barrel.js')> => (lazy ??= import('./lazy-barrel.js'))
 
 /** Proportional replicas, the canary's HPA, quota and disruption-budget checks. */
 export function loadCanaryCapacity(): Promise<CanaryCapacity> {
-  return (canaryCapacity ??= barrel())
+  return barrel()
 }
 
 /** Several VirtualServices in lockstep, delegates, TCP routes. */
 export function loadTrafficTargets(): Promise<TrafficTargets> {
-  return (trafficTargets ??= barrel())
+  return barrel()
 }
 
 /** Per-version Services: a host-level split and the Gateway API HTTPRoute. */
 export function loadServiceSplit(): Promise<ServiceSplit> {
-  return (serviceSplit ??= barrel())
+  return barrel()
 }
 
 /** The canary's Service among the manifests (a route over per-version Services). */
 export function loadCanaryService(): Promise<CanaryServiceInput> {
-  return (canaryService ??= barrel())
+  return barrel()
 }
 
-/** The version rule and semver (~29 kB), needed with the first version check, after the first API request. */
+/** The version rule and semver, needed with the first version check, after the first API request. */
 export function loadVersionRule(): Promise<VersionRule> {
-  return (versionRule ??= barrel())
+  return barrel()
 }
 
 /** Every lazy module of the commands at once. */
