@@ -2,7 +2,7 @@
 // the Node of `npm run` (24, from the node@24 dev dependency). Starts the local cluster if needed.
 import { spawnSync } from 'node:child_process'
 import { build } from 'esbuild'
-import { bundleOptions } from './bundle.mjs'
+import { bundleOptions, startupPlugin } from './bundle.mjs'
 
 if (spawnSync('bash', ['test-cluster/up.sh'], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) process.exit(1)
 if (spawnSync('npm', ['run', 'bundle'], { stdio: 'ignore' }).status !== 0) process.exit(1)
@@ -19,6 +19,7 @@ await build({
 // The floor: node + KubeConfig + one HTTPS request, bundled like dist/ (same plugins and banner).
 await build({
   ...bundleOptions,
+  plugins: [startupPlugin], // no oneStartupChunk: the floor imports nothing of src/
   entryPoints: ['scripts/bench-floor.ts'],
   outdir: undefined,
   outfile: '.bench/out/floor.mjs',

@@ -9,11 +9,17 @@
 //    OIDC client and what it pulls in are left out; @actions/github is a lazy chunk, and its
 //    requests go through src/report/github-fetch.ts, so undici 6 becomes a stub there too
 //    (fetch throws if ever called; ProxyAgent is inert: proxies come from Node's proxyEnv agent).
+//  - the start-up path is one chunk: each lazily imported module also imports src/main.ts, see
+//    oneStartupChunk below.
+//  - @actions/core's modules are side-effect free to esbuild too, so its platform helpers and the
+//    @actions/exec and @actions/io they import (node:assert, fs.promises) are left out.
 // Then esbuild's metafile is checked against the budget below (the build fails over it), and
 // dist/licenses.txt gets the licence of every package the bundle contains.
 import { build } from 'esbuild'
 import { builtinModules } from 'node:module'
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { writeThirdPartyLicenses } from './third-party-licenses.ts'
 
 /**
@@ -27,11 +33,10 @@ import { writeThirdPartyLicenses } from './third-party-licenses.ts'
 export const STARTUP_BUDGET_BYTES = 455_000
 /**
  * Files in that set: each is resolved, read, compiled and linked on its own before the first request
- * (fifteen cost ~0.1x of the floor against eight). Lazily loaded modules of the commands share one
- * dynamic import (commands/lazy-barrel.ts) so the code they share with the start-up path stays in few
- * chunks; a new lazy root that splits it again fails here.
+ * (~0.7 ms a file on the bench machine; fifteen cost ~0.1x of the floor against eight). Two: the
+ * entry and the one chunk oneStartupChunk makes of everything it loads.
  */
-export const STARTUP_FILES_BUDGET = 8
+export const STARTUP_FILES_BUDGET = 2
 /** Never in that startup set: the generated client, any undici, Octokit. */
 /** Never anywhere in dist/: Kubernetes and GitHub requests both go through Node's https. */
 const FORBIDDEN_ANYWHERE = [/node_modules\/undici\//, /@kubernetes\/client-node\/node_modules\/undici\//]
@@ -46,9 +51,12 @@ const builtins = new Set(builtinModules.filter((m) => !m.startsWith('_')))
 const clientNodeConfig = /@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/
 const inClientNode = /@kubernetes[\\/]client-node[\\/]/
 const inActions = /@actions[\\/](github|http-client)[\\/]/
+/** Packages whose modules only define things: esbuild may leave out any module whose exports go unused. */
+const sideEffectFree = /^@actions\/(http-client|core|exec|io)(\/.*)?$/
+const inSideEffectFree = /node_modules[\\/]@actions[\\/](http-client|core|exec|io)[\\/]/
 
 /** @type {import('esbuild').Plugin} */
-const startupPlugin = {
+export const startupPlugin = {
   name: 'istio-canary-startup',
   setup(b) {
     b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
@@ -89,10 +97,51 @@ const startupPlugin = {
       return { path: r.path }
     })
 
-    b.onResolve({ filter: /^@actions\/http-client(\/.*)?$/ }, async (args) => {
-      if (args.pluginData === 'hint') return undefined
-      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'hint' })
-      return { path: r.path, sideEffects: false }
+    b.onResolve({ filter: /^(@actions\/|\.)/ }, async (args) => {
+      if (args.pluginData === 'hint' || args.namespace !== 'file') return undefined
+      if (!sideEffectFree.test(args.path) && !(args.path.startsWith('.') && inSideEffectFree.test(args.importer))) return undefined
+      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: 'hint' })
+      return r.errors.length > 0 ? undefined : { path: r.path, sideEffects: false }
+    })
+  }
+}
+
+/**
+ * The start-up path in one chunk. esbuild splits code by the set of entry points that reach it and
+ * counts each dynamically imported module as an entry point, so code shared by the start-up path and
+ * several lazy modules would land in one chunk per such set, each a file to load before the first
+ * request. A lazy module is only ever imported by code that is already running, after the whole
+ * start-up graph was loaded: importing that graph's root (src/main.ts, the entry without its call)
+ * from each lazy module costs nothing at run time and makes every start-up module reached by the same
+ * entry points, hence one chunk. The budget check below fails a lazy module that is also imported
+ * statically (it would then be part of the cycle it closes).
+ */
+export const STARTUP_ROOT = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+/** @type {import('esbuild').Plugin} */
+const oneStartupChunk = {
+  name: 'istio-canary-one-startup-chunk',
+  setup(b) {
+    const lazyRoots = new Set()
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.kind !== 'dynamic-import' || args.pluginData === 'lazy-root') return undefined
+      const r = await b.resolve(args.path, {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        importer: args.importer,
+        pluginData: 'lazy-root'
+      })
+      if (r.errors.length === 0 && r.namespace === 'file') lazyRoots.add(r.path)
+      return r
+    })
+    b.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
+      if (!lazyRoots.has(args.path)) return undefined
+      const text = await readFile(args.path, 'utf8')
+      return {
+        contents: `import ${JSON.stringify(STARTUP_ROOT)}\n${text}`,
+        loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js',
+        resolveDir: path.dirname(args.path)
+      }
     })
   }
 }
@@ -111,7 +160,7 @@ export const bundleOptions = {
   metafile: true,
   chunkNames: 'chunks/[name]-[hash]',
   banner: { js: "import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);" },
-  plugins: [startupPlugin],
+  plugins: [startupPlugin, oneStartupChunk],
   logLevel: 'warning'
 }
 
@@ -141,7 +190,11 @@ export function checkBudget(metafile) {
       if (FORBIDDEN_AT_STARTUP.some((re) => re.test(input))) problems.push(`${input} is loaded at startup (${f})`)
     }
   }
+  const startupInputs = new Set(files.flatMap((f) => Object.keys(metafile.outputs[f].inputs)))
+  const entries = new Set(Object.values(bundleOptions.entryPoints))
   for (const [f, o] of Object.entries(metafile.outputs)) {
+    if (o.entryPoint && !entries.has(o.entryPoint) && startupInputs.has(o.entryPoint))
+      problems.push(`${o.entryPoint} is imported both lazily (${f}) and at startup`)
     for (const input of Object.keys(o.inputs))
       if (FORBIDDEN_ANYWHERE.some((re) => re.test(input))) problems.push(`${input} is bundled (${f})`)
   }

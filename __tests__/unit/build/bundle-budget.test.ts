@@ -53,6 +53,22 @@ test('the budget check fails a start-up set split into more files than its budge
   expect(mod.checkBudget(split).problems.some((p) => p.startsWith('startup set of'))).toBe(true)
 })
 
+test('the start-up set is the entry and one chunk; the budget check fails a lazy module also imported at startup', () => {
+  const { files } = mod.checkBudget(metafile)
+  expect(files).toHaveLength(2)
+  const entry = Object.keys(metafile.outputs).find((f) => /(^|\/)index\.js$/.test(f) && !f.includes('chunks'))!
+  const [lazyFile, lazy] = Object.entries(metafile.outputs).find(([, o]) => o.entryPoint === 'src/commands/lazy-barrel.ts')!
+  expect(files).not.toContain(lazyFile)
+  const both: Metafile = {
+    ...metafile,
+    outputs: {
+      ...metafile.outputs,
+      [entry]: { ...metafile.outputs[entry], inputs: { ...metafile.outputs[entry].inputs, [lazy.entryPoint!]: { bytesInOutput: 1 } } }
+    }
+  }
+  expect(mod.checkBudget(both).problems).toContain(`src/commands/lazy-barrel.ts is imported both lazily (${lazyFile}) and at startup`)
+})
+
 test('@actions/github and Octokit are in a chunk loaded on first use', () => {
   const lazy = Object.entries(metafile.outputs).filter(([, o]) =>
     Object.keys(o.inputs).some((i) => i.includes('node_modules/@actions/github/'))
