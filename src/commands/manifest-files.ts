@@ -1,4 +1,5 @@
-import { glob, readFile, stat } from 'node:fs/promises'
+// fs.promises on first use: node:fs/promises is not loaded by the commands that read no manifest.
+import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { ConfigError, quote } from '../errors.js'
 import { INPUT } from '../config/inputs.js'
@@ -53,7 +54,7 @@ async function matchPattern(pattern: string, cwd: string): Promise<string[]> {
   }
   if (!GLOB_CHARS.test(pattern)) {
     const abs = path.resolve(cwd, pattern)
-    const info = await stat(abs).catch(() => undefined)
+    const info = await fs.stat(abs).catch(() => undefined)
     if (!info) throw invalidInput(INPUT.manifests, `file ${quote(pattern)} does not exist (looked in ${cwd})`)
     if (info.isDirectory()) {
       throw invalidInput(
@@ -64,7 +65,7 @@ async function matchPattern(pattern: string, cwd: string): Promise<string[]> {
     return [display(abs)]
   }
   const found: string[] = []
-  for await (const entry of glob(pattern, { cwd, withFileTypes: true })) {
+  for await (const entry of fs.glob(pattern, { cwd, withFileTypes: true })) {
     if (!entry.isFile()) continue
     found.push(display(path.join(entry.parentPath, entry.name)))
     if (found.length > MAX_MANIFEST_FILES) break
@@ -75,11 +76,11 @@ async function matchPattern(pattern: string, cwd: string): Promise<string[]> {
 
 /** The file's text, refused unread when it is over the size limit. */
 async function readManifest(file: string, abs: string): Promise<string> {
-  const { size } = await stat(abs)
+  const { size } = await fs.stat(abs)
   if (size > MAX_MANIFEST_BYTES) {
     throw new ConfigError(`Manifest ${file} is too large: ${formatBytes(size)}, the limit is 1 MiB (a Deployment manifest is a few KiB).`)
   }
-  return readFile(abs, 'utf8')
+  return fs.readFile(abs, 'utf8')
 }
 
 function formatBytes(n: number): string {

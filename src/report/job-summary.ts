@@ -1,4 +1,6 @@
 import * as core from '@actions/core'
+import { promises as fs } from 'node:fs'
+import { EOL } from 'node:os'
 import { errorText } from '../format.js'
 import { renderReport, SUMMARY_MAX_LENGTH } from './render-report.js'
 import type { RunReport } from './run-report.js'
@@ -7,21 +9,22 @@ import type { RunReport } from './run-report.js'
  * Append the rendered report to this step's job summary. Runs on every run, failed preflights
  * included. Best effort: a missing GITHUB_STEP_SUMMARY (local runs) is an info line, any other
  * failure a warning; it never throws. Returns whether the summary was written.
+ *
+ * Appends to the file itself, as core.summary.addRaw(markdown, true).write() does: @actions/core's
+ * summary module loads node:fs/promises when it is evaluated, before the first API request.
  */
 export async function writeJobSummary(report: RunReport, opts: { marker?: string } = {}): Promise<boolean> {
-  if (!process.env['GITHUB_STEP_SUMMARY']) {
+  const file = process.env['GITHUB_STEP_SUMMARY']
+  if (!file) {
     core.info('GITHUB_STEP_SUMMARY is not set: no job summary written.')
     return false
   }
   try {
     const markdown = report.preview?.markdown ?? renderReport(report, { marker: opts.marker, maxLength: SUMMARY_MAX_LENGTH })
-    await core.summary.addRaw(markdown, true).write()
+    await fs.appendFile(file, markdown + EOL, { encoding: 'utf8' })
     return true
   } catch (error) {
     core.warning(`Could not write the job summary: ${errorText(error)}`)
     return false
-  } finally {
-    // A failed write leaves the buffer filled; the next write must not repeat it.
-    core.summary.emptyBuffer()
   }
 }
