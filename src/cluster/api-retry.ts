@@ -7,9 +7,9 @@
  * resourceVersion precondition the retry then answers 409, which the caller turns into "read again,
  * decide again" (ConflictError); it must never assume the first attempt failed.
  */
-import pRetry, { AbortError } from 'p-retry'
 import { KubeApiError, toKubeApiError, type RequestTarget } from './kube-api-error.js'
 import { abortableSleep } from '../abortable-sleep.js'
+import { monotonicMs } from '../monotonic-clock.js'
 
 export interface ApiRetryOptions {
   /** Whole call, all attempts and waits included. */
@@ -27,6 +27,8 @@ export interface ApiRetryOptions {
 
 export const DEFAULT_CALL_DEADLINE_MS = 30_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+/** Most retries of one call (the deadline usually ends it first). */
+const MAX_RETRIES = 20
 
 /**
  * Run `attempt` until it succeeds or fails for good. Each attempt gets a signal that fires on the
@@ -37,58 +39,55 @@ export async function withApiRetry<T>(
   attempt: (signal: AbortSignal) => Promise<T>,
   opts: ApiRetryOptions
 ): Promise<T> {
-  const started = performance.now()
-  const remaining = () => opts.deadlineMs - (performance.now() - started)
+  const started = monotonicMs()
+  const remaining = () => opts.deadlineMs - (monotonicMs() - started)
   const sleep = opts.sleep ?? abortableSleep
+  const minBackoff = opts.minBackoffMs ?? 250
+  const maxBackoff = opts.maxBackoffMs ?? 5_000
   let attempts = 0
   // The last real answer: when the deadline runs out, that (e.g. "500 InternalError") is the
   // cause to report, not the timeout of an attempt squeezed into the last millisecond.
   let lastFailure: KubeApiError | undefined
   try {
-    return await pRetry(
-      async (attemptNumber) => {
-        if (lastFailure && remaining() < Math.min(50, opts.deadlineMs * 0.05)) throw new AbortError(lastFailure)
-        attempts = attemptNumber
-        const budget = Math.min(opts.requestTimeoutMs, remaining())
-        const attemptSignal = new AttemptSignal(Math.max(1, Math.ceil(budget)), opts.signal)
-        try {
-          return await attempt(attemptSignal.signal)
-        } catch (err) {
-          opts.signal?.throwIfAborted()
-          let failure = toKubeApiError(err, target, attemptSignal.timedOut)
-          if (attemptSignal.timedOut && budget < opts.requestTimeoutMs && lastFailure) failure = lastFailure
-          lastFailure = failure
-          // One more try on 401: exec / OIDC credentials are refreshed on the next request.
-          const retry = failure.retryable || (failure.status === 401 && attemptNumber === 1)
-          if (!retry) throw new AbortError(failure)
-          throw failure
-        } finally {
-          attemptSignal.done()
-        }
-      },
-      {
-        retries: 20,
-        factor: 2,
-        minTimeout: opts.minBackoffMs ?? 250,
-        maxTimeout: opts.maxBackoffMs ?? 5_000,
-        randomize: true,
-        maxRetryTime: opts.deadlineMs,
-        signal: opts.signal,
-        onFailedAttempt: async ({ error }) => {
-          const wait = error instanceof KubeApiError ? error.retryAfterMs : undefined
-          if (wait !== undefined && wait > 0) {
-            // Retry-After longer than what is left of the deadline: give up now rather than hammer.
-            if (wait > remaining()) throw error
-            await sleep(wait, opts.signal)
-          }
-        }
+    for (;;) {
+      opts.signal?.throwIfAborted()
+      attempts++
+      const budget = Math.min(opts.requestTimeoutMs, remaining())
+      const attemptSignal = new AttemptSignal(Math.max(1, Math.ceil(budget)), opts.signal)
+      let failure: KubeApiError
+      try {
+        const result = await attempt(attemptSignal.signal)
+        opts.signal?.throwIfAborted()
+        return result
+      } catch (err) {
+        opts.signal?.throwIfAborted()
+        failure = toKubeApiError(err, target, attemptSignal.timedOut)
+        if (attemptSignal.timedOut && budget < opts.requestTimeoutMs && lastFailure) failure = lastFailure
+      } finally {
+        attemptSignal.done()
       }
-    )
+      lastFailure = failure
+      // One more try on 401: exec / OIDC credentials are refreshed on the next request.
+      if (!failure.retryable && !(failure.status === 401 && attempts === 1)) throw failure
+      const wait = failure.retryAfterMs
+      if (wait !== undefined && wait > 0) {
+        // Retry-After longer than what is left of the deadline: give up now rather than hammer.
+        if (wait > remaining()) throw failure
+        await sleep(wait, opts.signal)
+      }
+      const left = remaining()
+      if (left <= 0 || attempts > MAX_RETRIES) throw failure
+      // Exponential backoff with jitter: the n-th retry waits 1..2 x minBackoff x 2^(n-1), at most maxBackoff.
+      const backoff = Math.min(Math.round((Math.random() + 1) * minBackoff * 2 ** (attempts - 1)), maxBackoff)
+      await abortableSleep(Math.min(backoff, left), opts.signal)
+      // Too little of the deadline left for a request: the last answer is the error.
+      if (remaining() < Math.min(50, opts.deadlineMs * 0.05)) throw failure
+    }
   } catch (err) {
     if (opts.signal?.aborted && err === opts.signal.reason) throw err
     const failure = toKubeApiError(err, target)
     if (!failure.retryable || attempts <= 1) throw failure
-    const secs = ((performance.now() - started) / 1000).toFixed(1)
+    const secs = ((monotonicMs() - started) / 1000).toFixed(1)
     throw new KubeApiError(
       `${failure.message} (gave up after ${attempts} attempts in ${secs}s)`,
       failure.status,

@@ -13,6 +13,7 @@ import http from 'node:http'
 import https from 'node:https'
 import tls from 'node:tls'
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js'
+import { monotonicMs } from '../monotonic-clock.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -63,7 +64,7 @@ export class KubeHttpClient {
   /** Protocol and TLS options the agent was made for. */
   private agentMadeFor?: { protocol: string; tls: TlsOptions }
   private proxyAgent?: http.Agent
-  /** What KubeConfig applied last, and when (performance.now()). */
+  /** What KubeConfig applied last, and when (monotonicMs()). */
   private applied?: { opts: https.RequestOptions; at: number }
 
   constructor(
@@ -147,7 +148,7 @@ export class KubeHttpClient {
 
   /** The request options KubeConfig applies (TLS material, auth header, proxy agent), kept for a while. */
   private async credentials(): Promise<https.RequestOptions> {
-    const now = performance.now()
+    const now = monotonicMs()
     if (this.applied && now - this.applied.at < this.credentialsTtlMs) return this.applied.opts
     const opts: https.RequestOptions = {}
     await this.kubeConfig.applyToHTTPSOptions(opts)
