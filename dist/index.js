@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{e as o}from"./chunks/chunk-UVXYKLL3.js";import"./chunks/chunk-3WPUNZXR.js";import"./chunks/chunk-34CPI5KT.js";import"./chunks/chunk-MBQTZ45G.js";import"./chunks/chunk-BODNA45Q.js";import"./chunks/chunk-AHAMIV2F.js";import"./chunks/chunk-3EZ7HTJV.js";process.exitCode=await o();
+import{Ea as o}from"./chunks/chunk-2MVLWSVB.js";process.exitCode=await o();
