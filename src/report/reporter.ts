@@ -25,6 +25,11 @@ export interface Reporter {
 export interface GithubReporterOptions {
   /** Undefined when there is no token: only the job summary is written. */
   octokit?: GithubClient
+  /**
+   * Makes the client on first use instead (loading Octokit takes longer than the first Kubernetes
+   * request: it is not loaded before it). Undefined from it: the GitHub side is off.
+   */
+  connect?: () => Promise<GithubClient | undefined>
   context: GithubRunContext
   config: Pick<GithubConfig, 'prComment' | 'commentAuthors' | 'deploymentEnvironment' | 'productionEnvironment'>
   /** The commit whose PR gets the comment and whose ref is deployed; default context.sha. */
@@ -66,6 +71,7 @@ export class GithubReporter implements Reporter {
   private pending: RunReport | undefined
   private timer: { cancel(): void } | undefined
   private deploymentId: number | undefined
+  private client: Promise<GithubClient | undefined> | undefined
   private deploymentTried = false
   private finished = false
   /** The PR once found; null when there is none (no more lookups). */
@@ -89,8 +95,9 @@ export class GithubReporter implements Reporter {
     const report = this.withLinks(started)
     return this.enqueue(async () => {
       await this.ensureDeployment(report)
-      if (this.deploymentId !== undefined) {
-        await setDeploymentStatus(this.target()!, this.deploymentId, 'in_progress', deploymentDescription(report))
+      const target = await this.target()
+      if (target && this.deploymentId !== undefined) {
+        await setDeploymentStatus(target, this.deploymentId, 'in_progress', deploymentDescription(report))
       }
       await this.comment(report)
     })
@@ -150,8 +157,9 @@ export class GithubReporter implements Reporter {
       if (this.opts.summary !== false) await writeJobSummary(report)
       await this.comment(report)
       await this.ensureDeployment(report)
-      if (this.deploymentId !== undefined) {
-        await setDeploymentStatus(this.target()!, this.deploymentId, deploymentStateOf(report), deploymentDescription(report))
+      const target = await this.target()
+      if (target && this.deploymentId !== undefined) {
+        await setDeploymentStatus(target, this.deploymentId, deploymentStateOf(report), deploymentDescription(report))
       }
     })
   }
@@ -171,9 +179,17 @@ export class GithubReporter implements Reporter {
     return run
   }
 
-  private target(): DeploymentTarget | undefined {
-    const { octokit, context, config } = this.opts
-    if (!octokit || !config.deploymentEnvironment) return undefined
+  /** The GitHub client, made by `connect` on the first call that needs it. */
+  private octokit(): Promise<GithubClient | undefined> {
+    if (this.opts.octokit) return Promise.resolve(this.opts.octokit)
+    return (this.client ??= this.opts.connect?.() ?? Promise.resolve(undefined))
+  }
+
+  private async target(): Promise<DeploymentTarget | undefined> {
+    const { context, config } = this.opts
+    if (!config.deploymentEnvironment) return undefined
+    const octokit = await this.octokit()
+    if (!octokit) return undefined
     return { octokit, context, environment: config.deploymentEnvironment, productionEnvironment: config.productionEnvironment }
   }
 
@@ -186,18 +202,21 @@ export class GithubReporter implements Reporter {
   }
 
   private async ensureDeployment(report: RunReport): Promise<void> {
-    const target = this.target()
     // A status or plan run looks, it does not deploy.
-    if (!target || this.deploymentTried || report.command === 'status' || report.command === 'plan') return
+    if (this.deploymentTried || report.command === 'status' || report.command === 'plan') return
+    const target = await this.target()
+    if (!target) return
     this.deploymentTried = true
     this.deploymentId = await createDeployment(target, report, this.releaseSha(report))
   }
 
   private async comment(report: RunReport): Promise<void> {
-    const { octokit, context, config } = this.opts
-    if (!octokit || !config.prComment || this.commentsDisabled || this.prNumber === null) return
+    const { context, config } = this.opts
+    if (!config.prComment || this.commentsDisabled || this.prNumber === null) return
     // Without a VirtualService name (a config error) there is no sticky comment to key on.
     if (!report.namespace || !report.virtualService) return
+    const octokit = await this.octokit()
+    if (!octokit) return
     this.lastComment = this.now()
     const outcome = await upsertPullRequestComment({
       octokit,
@@ -233,7 +252,8 @@ export interface CreateReporterOptions {
 
 /**
  * The reporter of a run, from the inputs and the environment: no token or no repository in the
- * environment means summary and outputs only. Never throws.
+ * environment means summary and outputs only. Octokit is loaded by the first comment or deployment
+ * write (the run's first write to the cluster, or its end), not here. Never throws.
  */
 export async function createReporter(opts: CreateReporterOptions): Promise<Reporter> {
   let config = opts.config
@@ -252,14 +272,15 @@ export async function createReporter(opts: CreateReporterOptions): Promise<Repor
     apiUrl: 'https://api.github.com'
   }
   const context = opts.context ?? contextFromEnv(opts.env)
-  let octokit = opts.octokit
-  if (!octokit && context && effective.token && (effective.prComment || effective.deploymentEnvironment)) {
-    try {
-      octokit = await createGithubClient(effective.token, effective.apiUrl)
-    } catch (error) {
-      core.warning(`PR comment and deployments are off: ${errorText(error)}`)
-    }
-  }
+  const octokit = opts.octokit
+  const connect =
+    !octokit && context && effective.token && (effective.prComment || effective.deploymentEnvironment)
+      ? () =>
+          createGithubClient(effective.token, effective.apiUrl).catch((error: unknown) => {
+            core.warning(`PR comment and deployments are off: ${errorText(error)}`)
+            return undefined
+          })
+      : undefined
   if (!context) {
     return new GithubReporter({
       context: { repo: { owner: '', repo: '' }, eventName: '', sha: '', payload: {} },
@@ -267,5 +288,11 @@ export async function createReporter(opts: CreateReporterOptions): Promise<Repor
       ...(opts.now ? { now: opts.now } : {})
     })
   }
-  return new GithubReporter({ ...(octokit ? { octokit } : {}), context, config: effective, ...(opts.now ? { now: opts.now } : {}) })
+  return new GithubReporter({
+    ...(octokit ? { octokit } : {}),
+    ...(connect ? { connect } : {}),
+    context,
+    config: effective,
+    ...(opts.now ? { now: opts.now } : {})
+  })
 }

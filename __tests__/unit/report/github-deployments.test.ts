@@ -5,7 +5,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/
 import { responseProblems, startFakeGithub, type FakeGithub } from '../../support/fake-github.js'
 import { createGithubClient, type GithubRunContext } from '../../../src/report/github-client.js'
 import { DESCRIPTION_MAX } from '../../../src/report/github-deployments.js'
-import { GithubReporter } from '../../../src/report/reporter.js'
+import { createReporter, GithubReporter } from '../../../src/report/reporter.js'
 import type { RunReport } from '../../../src/report/run-report.js'
 import { captureWorkflowCommands, type CapturedCommands } from './workflow-commands.js'
 
@@ -178,6 +178,40 @@ describe('the stand-in checks requests and responses against the OpenAPI descrip
 })
 
 describe('GithubReporter', () => {
+  test('the GitHub client is made by the first comment or deployment write, once, not when the reporter is', async () => {
+    let made = 0
+    const connect = async (): Promise<typeof octokit> => {
+      made++
+      return octokit
+    }
+    const r = reporter({ octokit: undefined, connect, config: { ...config, prComment: true } })
+    expect(made).toBe(0)
+    await r.start({ ...fixture('promoted'), result: 'unchanged', phase: 'initializing' })
+    expect(made).toBe(1)
+    await r.finish(fixture('promoted'))
+    expect(made).toBe(1)
+    expect(gh.state.deployments).toHaveLength(1)
+    expect(gh.state.comments).toHaveLength(1)
+    expect(gh.violations).toEqual([])
+
+    // Neither a comment nor a deployment: never made.
+    const quiet = reporter({ octokit: undefined, connect, config: { ...config, prComment: false, deploymentEnvironment: undefined } })
+    await quiet.finish(fixture('promoted'))
+    expect(made).toBe(1)
+  })
+
+  test('createReporter with a token: the comment goes out through the client made on first use', async () => {
+    const r = await createReporter({
+      inputs: { 'github-token': 'test-token', 'pr-comment': 'true' },
+      env: { GITHUB_API_URL: gh.url },
+      context: { ...context, eventName: 'pull_request', payload: { pull_request: { number: 7, head: { sha: SHA } } } }
+    })
+    expect(gh.requests).toHaveLength(0)
+    await r.finish(fixture('promoted'))
+    expect(gh.state.comments).toHaveLength(1)
+    expect(gh.violations).toEqual([])
+  })
+
   test('progress comments are throttled to one per 10 s; the final one always goes out and nothing comes after it', async () => {
     let now = 0
     const r = reporter({ config: { ...config, prComment: true, deploymentEnvironment: undefined }, now: () => now })
