@@ -1,8 +1,9 @@
 /**
  * npm run bench: figures, not assertions. On the local cluster, each cost next to its floor
  * measured in the same run (the machine may be shared: ratios from one run are what compare):
- *   1. cold start of dist/index.js to its first API request, against the floor (node + KubeConfig
- *      + one HTTPS request, scripts/bench-floor.ts), interleaved run by run; peak RSS of `status`;
+ *   1. cold start of dist/index.js (status, with a GitHub token and context as on a runner) to its
+ *      first API request, against the floor (node + KubeConfig + one HTTPS request,
+ *      scripts/bench-floor.ts), interleaved run by run; peak RSS of `status`;
  *   2. peak RSS of a whole rollout through dist/index.js with GitHub reporting (local fake GitHub);
  *   3. API requests and milliseconds per weight step, bake time and gates excluded, against the API
  *      server's own GET + PUT of the same VirtualService over the same kind of keep-alive agent,
@@ -733,6 +734,18 @@ async function main(): Promise<void> {
       const oursRss: number[] = []
       const floorRss: number[] = []
       const RUNS = 15
+      // As a workflow runs it: the github-token input defaults to the job's token, and the runner
+      // sets the repository and the commit, so the reporter is ready to comment (here on a local fake GitHub).
+      const gh1 = await startFakeGithub({ owner: 'acme', repo: 'shop', prs: [] })
+      const runner = {
+        'INPUT_GITHUB-TOKEN': 'bench-token',
+        GITHUB_REPOSITORY: 'acme/shop',
+        GITHUB_SHA: 'be4c4'.padEnd(40, '0'),
+        GITHUB_EVENT_NAME: 'push',
+        GITHUB_RUN_ID: '1',
+        GITHUB_API_URL: gh1.url,
+        GITHUB_SERVER_URL: 'https://github.example'
+      }
       for (let i = 0; i < RUNS; i++) {
         const pair: number[] = []
         for (const which of i % 2 === 0 ? ['floor', 'ours'] : ['ours', 'floor']) {
@@ -741,7 +754,7 @@ async function main(): Promise<void> {
           fs.writeFileSync(file, kc.replace(/server: \S+/, `server: https://127.0.0.1:${probe.port}`))
           const r =
             which === 'ours'
-              ? await runNode(dist, file, { command: 'status', 'virtual-service': 'bench-none', namespace: 'default' })
+              ? await runNode(dist, file, { command: 'status', 'virtual-service': 'bench-none', namespace: 'default' }, runner)
               : await runNode(floorScript, file)
           probe.close()
           if (which === 'ours' && r.code !== 1 && r.code !== 0) throw new Error(`status run exited ${r.code}`)
@@ -754,7 +767,10 @@ async function main(): Promise<void> {
         }
         ratios.push(pair[0] / pair[1])
       }
-      console.log(`\n1. cold start to the first API request (${RUNS} runs each, interleaved)`)
+      await gh1.stop()
+      console.log(
+        `\n1. cold start to the first API request (${RUNS} runs each, interleaved; status with a GitHub token and context, as on a runner)`
+      )
       console.log(`   floor (node + KubeConfig + one HTTPS request): median ${fmt(median(floor))} ms, min ${fmt(Math.min(...floor))} ms`)
       console.log(`   dist/index.js status:                          median ${fmt(median(ours))} ms, min ${fmt(Math.min(...ours))} ms`)
       console.log(
