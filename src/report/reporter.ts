@@ -2,18 +2,18 @@ import * as core from '@actions/core'
 import { errorText } from '../format.js'
 import { parseGithubConfig, ACTIONS_BOT_LOGIN, type GithubConfig } from './github-config.js'
 import { contextFromEnv, createGithubClient, runLinksOf, type GithubClient, type GithubRunContext } from './github-client.js'
-import {
-  createDeployment,
-  deploymentDescription,
-  deploymentStateOf,
-  setDeploymentStatus,
-  type DeploymentTarget
-} from './github-deployments.js'
-import { writeJobSummary } from './job-summary.js'
-import { upsertPullRequestComment, type CommentOutcome } from './pr-comment.js'
-import { annotationOf, writeAnnotation, writeOutputs } from './outputs.js'
-import { reportMarker, renderPlainLog } from './render-report.js'
+import type { DeploymentTarget } from './github-deployments.js'
+import type { CommentOutcome } from './pr-comment.js'
 import type { RunReport } from './run-report.js'
+
+let writers: Promise<typeof import('./report-writers.js')> | undefined
+/**
+ * The renderers and writers of the reports, imported by the first write and kept: no report is
+ * written before the run's first request, so their code is not loaded before it.
+ */
+export function loadReportWriters(): Promise<typeof import('./report-writers.js')> {
+  return (writers ??= import('./report-writers.js'))
+}
 
 /** Where a run's report goes while it runs and when it ends. Every method is best effort. */
 export interface Reporter {
@@ -97,6 +97,7 @@ export class GithubReporter implements Reporter {
       await this.ensureDeployment(report)
       const target = await this.target()
       if (target && this.deploymentId !== undefined) {
+        const { setDeploymentStatus, deploymentDescription } = await loadReportWriters()
         await setDeploymentStatus(target, this.deploymentId, 'in_progress', deploymentDescription(report))
       }
       await this.comment(report)
@@ -147,6 +148,16 @@ export class GithubReporter implements Reporter {
       this.finished = true
       // The final report supersedes any deferred progress update.
       this.dropPending()
+      const {
+        writeOutputs,
+        annotationOf,
+        writeAnnotation,
+        renderPlainLog,
+        writeJobSummary,
+        setDeploymentStatus,
+        deploymentStateOf,
+        deploymentDescription
+      } = await loadReportWriters()
       // Outputs first: they must be set even if GitHub is slow or down.
       if (this.opts.outputs !== false) {
         writeOutputs(report)
@@ -207,6 +218,7 @@ export class GithubReporter implements Reporter {
     const target = await this.target()
     if (!target) return
     this.deploymentTried = true
+    const { createDeployment } = await loadReportWriters()
     this.deploymentId = await createDeployment(target, report, this.releaseSha(report))
   }
 
@@ -217,6 +229,7 @@ export class GithubReporter implements Reporter {
     if (!report.namespace || !report.virtualService) return
     const octokit = await this.octokit()
     if (!octokit) return
+    const { upsertPullRequestComment, reportMarker } = await loadReportWriters()
     this.lastComment = this.now()
     const outcome = await upsertPullRequestComment({
       octokit,
