@@ -1,8 +1,9 @@
 /**
- * Code only some runs need, in a lazy chunk of the bundle: the commands' lazy modules sit behind one
- * dynamic import (lazy-barrel.ts), imported on first use and the promise kept, so a process imports
- * it once. Everything here is also loaded up front by
- * preloadLazyModules (tests that run commands in-process call it before their first test).
+ * Code only some runs need, or none before its first API request, in lazy chunks of the bundle: the
+ * commands' lazy modules sit behind one dynamic import (lazy-barrel.ts), the rollout executor behind
+ * another; each is imported on first use and the promise kept, so a process imports it once.
+ * Everything here is also loaded up front by preloadLazyModules (tests that run commands in-process
+ * call it before their first test).
  */
 import { loadTimeZones } from '../config/freeze-windows.js'
 
@@ -13,6 +14,7 @@ type CanaryServiceInput = typeof import('../config/canary-service.js')
 type VersionRule = typeof import('../rollout/version-order.js')
 
 let lazy: Promise<typeof import('./lazy-barrel.js')> | undefined
+let executor: Promise<typeof import('./rollout-executor.js')> | undefined
 const barrel = (): Promise<typeof import('./lazy-barrel.js')> => (lazy ??= import('./lazy-barrel.js'))
 
 /** Proportional replicas, the canary's HPA, quota and disruption-budget checks. */
@@ -40,6 +42,14 @@ export function loadVersionRule(): Promise<VersionRule> {
   return barrel()
 }
 
+/**
+ * The executor of a rollout's steps: every run that writes needs it, none before its preflight has
+ * read the cluster, and status never.
+ */
+export function loadRolloutExecutor(): Promise<typeof import('./rollout-executor.js')> {
+  return (executor ??= import('./rollout-executor.js'))
+}
+
 /** Every lazy module of the commands at once. */
 export async function preloadLazyModules(): Promise<void> {
   await Promise.all([
@@ -48,6 +58,7 @@ export async function preloadLazyModules(): Promise<void> {
     loadServiceSplit(),
     loadCanaryService(),
     loadVersionRule(),
+    loadRolloutExecutor(),
     loadTimeZones()
   ])
 }

@@ -11,10 +11,10 @@ import { DelegationFound, type Preflight } from './preflight.js'
 import { frozenNow, preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
 import { errorText } from '../format.js'
-import { RolloutExecutor } from './rollout-executor.js'
+import type { RolloutExecutor } from './rollout-executor.js'
 import { iso } from './runtime.js'
 import type { CommandDeps } from './command-deps.js'
-import { loadTrafficTargets } from './lazy-modules.js'
+import { loadRolloutExecutor, loadTrafficTargets } from './lazy-modules.js'
 
 /**
  * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for
@@ -376,6 +376,7 @@ async function makeExecutor(
   state: RolloutState,
   epoch: number
 ): Promise<RolloutExecutor> {
+  const { RolloutExecutor } = await loadRolloutExecutor()
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
