@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{Ea as o}from"./chunks/chunk-RAPD2XYD.js";process.exitCode=await o();
+import{Va as o}from"./chunks/chunk-WSUZ4HGT.js";process.exitCode=await o();
