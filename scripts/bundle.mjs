@@ -123,17 +123,24 @@ export const STARTUP_ROOT = fileURLToPath(new URL('../src/main.ts', import.meta.
 const oneStartupChunk = {
   name: 'istio-canary-one-startup-chunk',
   setup(b) {
-    const lazyRoots = new Set()
-    b.onResolve({ filter: /.*/ }, async (args) => {
-      if (args.kind !== 'dynamic-import' || args.pluginData === 'lazy-root') return undefined
-      const r = await b.resolve(args.path, {
-        resolveDir: args.resolveDir,
-        kind: args.kind,
-        importer: args.importer,
-        pluginData: 'lazy-root'
+    // Every dynamically imported module, found by a first build: a module can be loaded through a
+    // static import (from another lazy module) before the dynamic import of it is resolved.
+    let lazyRoots = new Set()
+    b.onStart(async () => {
+      const { plugins, ...options } = b.initialOptions
+      const first = await build({
+        ...options,
+        plugins: plugins.filter((p) => p !== oneStartupChunk),
+        write: false,
+        metafile: true,
+        logLevel: 'silent'
       })
-      if (r.errors.length === 0 && r.namespace === 'file') lazyRoots.add(r.path)
-      return r
+      const root = options.absWorkingDir ?? process.cwd()
+      lazyRoots = new Set(
+        Object.values(first.metafile.inputs).flatMap((i) =>
+          i.imports.filter((x) => x.kind === 'dynamic-import' && !x.external).map((x) => path.resolve(root, x.path))
+        )
+      )
     })
     b.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
       if (!lazyRoots.has(args.path)) return undefined
