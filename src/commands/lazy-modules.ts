@@ -50,6 +50,18 @@ export function loadRolloutExecutor(): Promise<typeof import('./rollout-executor
   return (executor ??= import('./rollout-executor.js'))
 }
 
+let rolloutRouter: Promise<typeof import('./rollout-router.js')> | undefined
+/** The TrafficRouter of a rollout's routes, built when a run first writes a weight or dry-runs one. */
+export function loadRolloutRouter(): Promise<typeof import('./rollout-router.js')> {
+  return (rolloutRouter ??= import('./rollout-router.js'))
+}
+
+let deployPreflight: Promise<typeof import('./deploy-preflight.js')> | undefined
+/** A deploy's checks after its route is read (preflight starts loading them before its first request). */
+export function loadDeployPreflight(): Promise<typeof import('./deploy-preflight.js')> {
+  return (deployPreflight ??= import('./deploy-preflight.js'))
+}
+
 /** Every lazy module of the commands at once. */
 export async function preloadLazyModules(): Promise<void> {
   await Promise.all([
@@ -59,6 +71,8 @@ export async function preloadLazyModules(): Promise<void> {
     loadCanaryService(),
     loadVersionRule(),
     loadRolloutExecutor(),
+    loadDeployPreflight(),
+    loadRolloutRouter(),
     loadTimeZones()
   ])
 }

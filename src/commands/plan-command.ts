@@ -24,7 +24,7 @@ import { reportMarker } from '../report/render-report.js'
 import type { RunReport } from '../report/run-report.js'
 import type { CommandDeps } from './command-deps.js'
 import { preflight, type Preflight } from './preflight.js'
-import { router } from './run-command.js'
+import { rolloutRouter } from './rollout-router.js'
 import { iso } from './runtime.js'
 
 /** The stable version's gate values are read over this window: long enough to hold real traffic. */
@@ -173,7 +173,7 @@ async function previewChanges(config: Config, deps: CommandDeps, pre: Preflight,
         `the subset and the first weights as dry runs: the rollout in progress changes them first (it is resumed, or rolled back)`
       )
     } else {
-      const checked = await (await router(config, deps, pre, 0)).dryRunStart(state, labels, firstWeight?.weight)
+      const checked = await (await rolloutRouter(config, deps, pre, 0)).dryRunStart(state, labels, firstWeight?.weight)
       if (checked.backend)
         view.dryRuns!.push(`add subset ${pre.canary.subset} to DestinationRule ${pre.destinationRule}: accepted (dry run)`)
       if (checked.route) view.dryRuns!.push(`first weights on VirtualService ${config.virtualService}: accepted (dry run)`)

@@ -5,8 +5,6 @@ import { describeExposure, stepWeight } from '../rollout/exposure.js'
 import { isInFlight, isTerminal, newRollout, reduce, retirementPending, type NewRolloutInput } from '../rollout/planner.js'
 import type { Result, RolloutState } from '../rollout/types.js'
 import type { RunReport } from '../report/run-report.js'
-import { IstioRouter, type IstioRouterOptions } from '../traffic/istio/istio-router.js'
-import type { TrafficRouter } from '../traffic/traffic-router.js'
 import { DelegationFound, type Preflight } from './preflight.js'
 import { frozenNow, preflightWaitingForLock, takeLock, type LockTaken } from './lock-wait.js'
 import { effectiveMinSoak, soakRefusal } from '../rollout/soak.js'
@@ -14,7 +12,7 @@ import { errorText } from '../format.js'
 import type { RolloutExecutor } from './rollout-executor.js'
 import { iso } from './runtime.js'
 import type { CommandDeps } from './command-deps.js'
-import { loadRolloutExecutor, loadTrafficTargets } from './lazy-modules.js'
+import { loadRolloutExecutor, loadRolloutRouter, loadTrafficTargets } from './lazy-modules.js'
 
 /**
  * Runs one command (deploy, promote, abort, status) and returns the report. Throws only for
@@ -326,49 +324,6 @@ function recoveryState(
   }
 }
 
-/**
- * The TrafficRouter of this rollout's routes: writes fenced by `epoch`. An HTTPRoute or a host-level
- * split gets its own router; several VirtualServices (the state's members, else preflight's) move in
- * lockstep behind an IstioLockstepRouter, loaded only then.
- */
-export async function router(
-  config: Config,
-  deps: CommandDeps,
-  pre: Preflight,
-  epoch: number,
-  state?: RolloutState
-): Promise<TrafficRouter> {
-  if (config.routeKind === 'HTTPRoute') {
-    if (!pre.httpRoute) throw new Error('internal: an HTTPRoute rollout without its router')
-    return pre.httpRoute.httpRouteRouter(config, deps, pre, epoch)
-  }
-  const services = pre.backends === 'services' ? pre.versionServices : undefined
-  if (pre.backends === 'services' && !services) throw new Error('internal: a host-level split without its Services')
-  const options = (virtualService: string, destinationRule: string): IstioRouterOptions => ({
-    cluster: deps.cluster,
-    namespace: pre.namespace,
-    virtualService,
-    destinationRule,
-    ...(services ? { services } : {}),
-    epoch,
-    now: () => iso(deps.clock.now()),
-    sleep: (ms) => deps.clock.sleep(ms)
-  })
-  const holder = new IstioRouter(options(config.virtualService, state?.destinationRule ?? pre.destinationRule))
-  const members = state ? (state.members ?? []) : pre.members
-  if (members.length === 0) return holder
-  const { IstioLockstepRouter, IstioMemberRouter } = await loadTrafficTargets()
-  const stateHolder = { namespace: pre.namespace, virtualService: config.virtualService }
-  return new IstioLockstepRouter([
-    { router: holder, namespace: pre.namespace },
-    ...members.map((m) => ({
-      router: new IstioMemberRouter(options(m.virtualService, m.destinationRule), stateHolder),
-      member: m,
-      namespace: pre.namespace
-    }))
-  ])
-}
-
 async function makeExecutor(
   config: Config,
   deps: CommandDeps,
@@ -376,11 +331,11 @@ async function makeExecutor(
   state: RolloutState,
   epoch: number
 ): Promise<RolloutExecutor> {
-  const { RolloutExecutor } = await loadRolloutExecutor()
+  const [{ RolloutExecutor }, { rolloutRouter }] = await Promise.all([loadRolloutExecutor(), loadRolloutRouter()])
   return new RolloutExecutor(
     {
       cluster: deps.cluster,
-      router: await router(config, deps, pre, epoch, state),
+      router: await rolloutRouter(config, deps, pre, epoch, state),
       clock: deps.clock,
       log: deps.log,
       signal: deps.signal,
@@ -461,8 +416,9 @@ async function dryRun(config: Config, deps: CommandDeps, pre: Preflight, report:
     if (pre.capacityPlan) plan.push(pre.capacityPlan)
     const first = config.steps[0]
     const state = rolloutFromPreflight(config, pre, { at, epoch: 0 })
+    const { rolloutRouter } = await loadRolloutRouter()
     const checked = await (
-      await router(config, deps, pre, 0)
+      await rolloutRouter(config, deps, pre, 0)
     ).dryRunStart(state, { [config.versionLabel]: pre.canary.version }, first ? stepWeight(first) : undefined)
     if (checked.backend && pre.backends === 'services') {
       plan.push(`apply Service ${pre.canary.subset} before any weight names it (dry run accepted)`)

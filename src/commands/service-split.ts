@@ -24,18 +24,8 @@ import {
 } from '../traffic/version-service-checks.js'
 import { VersionServices } from '../traffic/version-services.js'
 import type { CommandDeps } from './command-deps.js'
-import {
-  checkAccess,
-  checkOutsideMesh,
-  checkSidecar,
-  managedByGitOps,
-  preflightGates,
-  redeployDecision,
-  selectsPods,
-  versionGuard,
-  type DeployRead,
-  type Preflight
-} from './preflight.js'
+import { checkAccess, versionGuard, type DeployRead, type Preflight } from './preflight.js'
+import { checkOutsideMesh, checkSidecar, managedByGitOps, preflightGates, redeployDecision, selectsPods } from './deploy-preflight.js'
 import { iso } from './runtime.js'
 
 /** The per-version Services a router adds and removes. */
