@@ -746,28 +746,31 @@ async function main(): Promise<void> {
         GITHUB_API_URL: gh1.url,
         GITHUB_SERVER_URL: 'https://github.example'
       }
-      for (let i = 0; i < RUNS; i++) {
-        const pair: number[] = []
-        for (const which of i % 2 === 0 ? ['floor', 'ours'] : ['ours', 'floor']) {
-          const probe = await firstRequestProbe(apiserver)
-          const file = path.join(os.tmpdir(), `istio-canary-bench-kubeconfig-${process.pid}`)
-          fs.writeFileSync(file, kc.replace(/server: \S+/, `server: https://127.0.0.1:${probe.port}`))
-          const r =
-            which === 'ours'
-              ? await runNode(dist, file, { command: 'status', 'virtual-service': 'bench-none', namespace: 'default' }, runner)
-              : await runNode(floorScript, file)
-          probe.close()
-          if (which === 'ours' && r.code !== 1 && r.code !== 0) throw new Error(`status run exited ${r.code}`)
-          if (which === 'floor' && r.code !== 0) throw new Error(`floor run exited ${r.code}`)
-          const first = probe.first()
-          if (first === undefined) throw new Error(`${which} made no API request`)
-          ;(which === 'ours' ? ours : floor).push(first - r.started)
-          ;(which === 'ours' ? oursRss : floorRss).push(r.maxRssMiB)
-          pair[which === 'ours' ? 0 : 1] = first - r.started
+      try {
+        for (let i = 0; i < RUNS; i++) {
+          const pair: number[] = []
+          for (const which of i % 2 === 0 ? ['floor', 'ours'] : ['ours', 'floor']) {
+            const probe = await firstRequestProbe(apiserver)
+            const file = path.join(os.tmpdir(), `istio-canary-bench-kubeconfig-${process.pid}`)
+            fs.writeFileSync(file, kc.replace(/server: \S+/, `server: https://127.0.0.1:${probe.port}`))
+            const r =
+              which === 'ours'
+                ? await runNode(dist, file, { command: 'status', 'virtual-service': 'bench-none', namespace: 'default' }, runner)
+                : await runNode(floorScript, file)
+            probe.close()
+            if (which === 'ours' && r.code !== 1 && r.code !== 0) throw new Error(`status run exited ${r.code}`)
+            if (which === 'floor' && r.code !== 0) throw new Error(`floor run exited ${r.code}`)
+            const first = probe.first()
+            if (first === undefined) throw new Error(`${which} made no API request`)
+            ;(which === 'ours' ? ours : floor).push(first - r.started)
+            ;(which === 'ours' ? oursRss : floorRss).push(r.maxRssMiB)
+            pair[which === 'ours' ? 0 : 1] = first - r.started
+          }
+          ratios.push(pair[0] / pair[1])
         }
-        ratios.push(pair[0] / pair[1])
+      } finally {
+        await gh1.stop()
       }
-      await gh1.stop()
       console.log(
         `\n1. cold start to the first API request (${RUNS} runs each, interleaved; status with a GitHub token and context, as on a runner)`
       )

@@ -117,7 +117,7 @@ export const startupPlugin = {
  * entry points, hence one chunk. The budget check below fails a lazy module that is also imported
  * statically (it would then be part of the cycle it closes).
  */
-export const STARTUP_ROOT = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+const STARTUP_ROOT = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 /** @type {import('esbuild').Plugin} */
 const oneStartupChunk = {
