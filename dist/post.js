@@ -1,2 +1,2 @@
 import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{j as e,n as t,o,ya as i,za as n}from"./chunks/chunk-4TNNZ32L.js";o(i.pending)==="true"?(t("The main step did not finish: completing the rollback it started."),process.exitCode=await n(process.env,{command:"abort",dryRun:!1})):e("Nothing to finish: the main step ended cleanly.");
+import{j as e,n as t,o,ya as i,za as n}from"./chunks/chunk-EFNRZOQR.js";o(i.pending)==="true"?(t("The main step did not finish: completing the rollback it started."),process.exitCode=await n(process.env,{command:"abort",dryRun:!1})):e("Nothing to finish: the main step ended cleanly.");

@@ -1,0 +1,2 @@
+import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
+import{d as a,e as b,f as c,g as d,h as e,i as f,j as g,k as h}from"./chunk-ATYAKKID.js";import"./chunk-7O6E4674.js";import"./chunk-WIVAXDJO.js";import"./chunk-EFNRZOQR.js";export{g as checkOutsideMesh,f as checkSidecar,h as managedByGitOps,a as preflightByTarget,c as preflightGates,d as redeployDecision,b as refuseExposureSteps,e as selectsPods};

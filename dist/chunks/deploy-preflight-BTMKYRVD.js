@@ -1,2 +1,0 @@
-import { createRequire as __icCreateRequire } from 'node:module'; const require = __icCreateRequire(import.meta.url);
-import{d as a,e as b,f as c,g as d,h as e,i as f,j as g,k as h}from"./chunk-GDRCKZW2.js";import"./chunk-227L5W2T.js";import"./chunk-WIVAXDJO.js";import"./chunk-4TNNZ32L.js";export{g as checkOutsideMesh,f as checkSidecar,h as managedByGitOps,a as preflightByTarget,c as preflightGates,d as redeployDecision,b as refuseExposureSteps,e as selectsPods};
